@@ -1,0 +1,221 @@
+"""The base every domain model stands on: validation on every save, ids, immutable fields, no deletes.
+
+Django's `save()` does not validate and `loaddata` bypasses `save()` altogether, so validation lives in
+two hooks that every write path passes through: `DomainModel.save()` for code, the admin and the APIs,
+and a `pre_save` receiver (see `controlplane.apps`) for raw saves, which is how fixtures are loaded.
+"""
+
+import re
+import secrets
+from datetime import UTC
+from typing import Any, ClassVar
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from controlplane.errors import AppendOnly, DeletionRefused
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_ID_RANDOM_LENGTH = 12
+
+
+def new_id(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_RANDOM_LENGTH))
+
+
+def require_aware(value, field: str, errors: dict) -> Any:
+    """Times are UTC: a naive datetime is refused, an aware one is converted."""
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        errors.setdefault(field, []).append("must carry a time zone (times are stored in UTC).")
+        return value
+    return value.astimezone(UTC)
+
+
+def refuse_deletion(model):
+    refusal = AppendOnly if model.APPEND_ONLY else DeletionRefused
+    raise refusal(f"{model._meta.verbose_name_plural} are never deleted.")
+
+
+class DomainQuerySet(models.QuerySet):
+    def delete(self):
+        refuse_deletion(self.model)
+
+
+class DomainModel(models.Model):
+    """Validates on every save; refuses changes to `IMMUTABLE_FIELDS` and refuses deletion."""
+
+    IMMUTABLE_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # History (audit events, run logs) is written once and never changed.
+    APPEND_ONLY: ClassVar[bool] = False
+
+    objects = DomainQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    # --- what the database held when this instance was read (for immutability and transitions) ---
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._stored = dict(zip(field_names, values, strict=True))
+        return instance
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {f.attname: getattr(self, f.attname) for f in self._meta.concrete_fields}
+
+    def refresh_from_db(self, *args, **kwargs):
+        super().refresh_from_db(*args, **kwargs)
+        self._stored = self._snapshot()
+
+    def stored(self, attname: str) -> Any:
+        """The value of `attname` as stored, or None for an object not yet saved."""
+        return getattr(self, "_stored", {}).get(attname)
+
+    @property
+    def restoring(self) -> bool:
+        """True while a fixture (a restore) writes this object: history may arrive in any state."""
+        return getattr(self, "_restoring", False)
+
+    def prepare_raw_save(self, using: str) -> None:
+        """Before a raw (fixture) save: learn whether the row exists, so it is validated as an update."""
+        attnames = [f.attname for f in self._meta.concrete_fields]
+        row = type(self)._base_manager.using(using).filter(pk=self.pk).values(*attnames).first()
+        if row is not None and self.APPEND_ONLY:
+            raise AppendOnly(f"{self._meta.label}(pk={self.pk}) already exists and cannot be rewritten.")
+        self._state.adding = row is None
+        self._stored = row or {}
+        self._restoring = True
+
+    # --- validation ---
+
+    def clean(self):
+        super().clean()
+        if not self._state.adding:
+            changed = [
+                name
+                for name in self.IMMUTABLE_FIELDS
+                if getattr(self, self._meta.get_field(name).attname) != self.stored(self._meta.get_field(name).attname)
+            ]
+            if changed:
+                raise ValidationError({name: "cannot be changed once set." for name in changed})
+
+    def save(self, *args, **kwargs):
+        if self.APPEND_ONLY and not self._state.adding:
+            raise AppendOnly(f"{self._meta.verbose_name_plural} are append-only: {self.pk} cannot be changed.")
+        self.full_clean()
+        super().save(*args, **kwargs)
+        self._stored = self._snapshot()
+        self._state.adding = False
+
+    def delete(self, *args, **kwargs):
+        refuse_deletion(type(self))
+
+
+class Archivable(models.Model):
+    """Services and environments are archived, never deleted, so their ids stay taken."""
+
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    def clean(self):
+        super().clean()
+        if self.stored("archived_at") and self.archived_at and not self.restoring:
+            raise ValidationError(f"{self} is archived; restore it before changing it.")
+
+
+class StatusMachine(models.Model):
+    """A `status` that starts at the first state of `TRANSITIONS` and moves only along it.
+
+    Moves are made by `controlplane.lifecycle.move` (a compare-and-swap); `save()` refuses status edits.
+    A restore (fixture) may bring an object in any state, and move a stored one only along an edge.
+    """
+
+    TRANSITIONS: ClassVar[dict[str, tuple[str, ...]]]
+    MOVED_BY: ClassVar[str]  # the domain's words for what moves it, for error messages
+
+    class Meta:
+        abstract = True
+
+    def transition_refusal(self, current: str, target: str) -> str:
+        allowed = self.TRANSITIONS[current]
+        then = f"it can move to {' or '.join(allowed)}" if allowed else "it is final"
+        return f"{self._meta.verbose_name} {self.pk} is {current}: it cannot move to {target}; {then}."
+
+    def clean(self):
+        super().clean()
+        initial = next(iter(self.TRANSITIONS))
+        before = self.stored("status")
+        problem = None
+        if self.status not in self.TRANSITIONS:
+            problem = f"{self.status!r} is not a status; the statuses are {', '.join(self.TRANSITIONS)}."
+        elif self._state.adding:
+            if self.status != initial and not self.restoring:
+                problem = f"a {self._meta.verbose_name} is created {initial}; {self.MOVED_BY} move it on."
+        elif self.status != before:
+            if not self.restoring:
+                problem = f"changes only by {self.MOVED_BY}, never by editing the {self._meta.verbose_name}."
+            elif self.status not in self.TRANSITIONS[before]:
+                problem = self.transition_refusal(before, self.status)
+        if problem:
+            raise ValidationError({"status": problem})
+
+
+class Entity(DomainModel):
+    """A domain model with a typed string id: `<prefix><lower-case letters, digits, dashes>`."""
+
+    ID_PREFIX: ClassVar[str]
+
+    id = models.CharField(
+        primary_key=True,
+        max_length=63,
+        blank=True,  # blank means "generate one" on create
+        help_text="Lower-case letters, digits and dashes, starting with the type's prefix. Generated when empty.",
+    )
+
+    class Meta:
+        abstract = True
+
+    def clean_fields(self, exclude=None):
+        errors = {}
+        try:
+            super().clean_fields(exclude)
+        except ValidationError as e:
+            errors = e.update_error_dict(errors)
+        if exclude is None or "id" not in exclude:
+            problem = self.id_problem()
+            if problem:
+                errors.setdefault("id", []).append(problem)
+        if errors:
+            raise ValidationError(errors)
+
+    def id_problem(self) -> str | None:
+        stored_id = self.stored("id")
+        if stored_id and self.id != stored_id:
+            return f"cannot be changed once set (it is {stored_id!r})."
+        if not self.id:
+            # Code and forms may leave it empty for the server to generate; a restore must carry it.
+            return None if self._state.adding and not self.restoring else "is required."
+        if not self.id.startswith(self.ID_PREFIX):
+            return f"must start with {self.ID_PREFIX!r}."
+        if not ID_PATTERN.match(self.id):
+            return "must be 2-63 lower-case letters, digits or dashes, starting with a letter or digit."
+        return None
+
+    def save(self, *args, **kwargs):
+        if not self.id and self._state.adding:
+            self.id = new_id(self.ID_PREFIX)
+        super().save(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return self.id

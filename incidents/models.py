@@ -1,0 +1,87 @@
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from controlplane.models import Entity, StatusMachine, require_aware
+from services.models import Service
+
+source_link = URLValidator(schemes=["http", "https"], message="must be an absolute http(s) URL to the source system.")
+
+
+class Incident(StatusMachine, Entity):
+    ID_PREFIX = "inc-"
+
+    class Severity(models.TextChoices):
+        LOW = "low"
+        MEDIUM = "medium"
+        HIGH = "high"
+        CRITICAL = "critical"
+
+    class Status(models.TextChoices):
+        TRIGGERED = "triggered"
+        ACKNOWLEDGED = "acknowledged"
+        RESOLVED = "resolved"
+
+    TRANSITIONS = {
+        Status.TRIGGERED: (Status.ACKNOWLEDGED, Status.RESOLVED),
+        Status.ACKNOWLEDGED: (Status.RESOLVED,),
+        Status.RESOLVED: (),
+    }
+    MOVED_BY = "acknowledging and resolving"
+    SEVERITY_RANK = {s: rank for rank, s in enumerate(Severity)}
+    IMMUTABLE_FIELDS = ("service", "started_at")
+
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="incidents")
+    title = models.CharField(max_length=200, blank=True)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.TRIGGERED, editable=False)
+    started_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
+    link = models.CharField(max_length=500, validators=[source_link], help_text="The incident in its source system.")
+
+    class Meta:
+        ordering = ["-started_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(severity__in=["low", "medium", "high", "critical"]),
+                name="%(app_label)s_%(class)s_severity_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["triggered", "acknowledged", "resolved"]),
+                name="%(app_label)s_%(class)s_status_valid",
+                violation_error_message="status must be one of triggered, acknowledged, resolved.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="resolved", resolved_at__isnull=False)
+                | (~Q(status="resolved") & Q(resolved_at__isnull=True)),
+                name="%(app_label)s_%(class)s_resolved_iff_resolved_at",
+                violation_error_message="A resolved incident has a resolution time; an open one has none.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="acknowledged") | Q(acknowledged_at__isnull=False),
+                name="%(app_label)s_%(class)s_acknowledged_has_time",
+                violation_error_message="An acknowledged incident has an acknowledgement time.",
+            ),
+        ]
+        indexes = [
+            # Open incidents per service (the services index counts them by severity).
+            models.Index(fields=["service", "severity"], condition=~Q(status="resolved"), name="incident_open_idx"),
+            models.Index(fields=["service", "-started_at"], name="incident_service_idx"),
+        ]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != self.Status.RESOLVED
+
+    def clean(self):
+        super().clean()
+        errors: dict[str, list[str]] = {}
+        self.started_at = require_aware(self.started_at, "started_at", errors)
+        service = Service.objects.filter(pk=self.service_id).first()
+        if self._state.adding and service and service.is_archived and not self.restoring:
+            errors["service"] = [f"service {service.pk!r} is archived."]
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,43 @@
+from django.contrib import admin
+
+from controlplane.admin import DomainAdmin, ReadOnlyAdmin
+from releases.models import Release, RunLogEntry, WorkflowRun
+
+
+@admin.register(Release)
+class ReleaseAdmin(DomainAdmin):
+    list_display = ["id", "service", "environment", "version", "sha", "status", "created_at", "activated_at"]
+    list_filter = ["status", "environment"]
+    list_select_related = ["service", "environment"]
+    search_fields = ["id", "sha", "version", "service__id", "service__name"]
+    autocomplete_fields = ["service", "environment"]
+    readonly_fields = ["status", "created_at", "activated_at"]
+    date_hierarchy = "created_at"
+
+
+class RunLogEntryInline(admin.TabularInline):
+    model = RunLogEntry
+    fields = ["ts", "level", "message", "meta"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WorkflowRun)
+class WorkflowRunAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "release", "source_release", "actor", "state", "started_at", "finished_at"]
+    list_filter = ["kind", "state"]
+    list_select_related = ["release", "source_release"]
+    search_fields = ["id", "actor", "release__id", "release__service__id"]
+    inlines = [RunLogEntryInline]
+
+
+@admin.register(RunLogEntry)
+class RunLogEntryAdmin(ReadOnlyAdmin):
+    list_display = ["ts", "run", "level", "message"]
+    list_filter = ["level"]
+    list_select_related = ["run"]
+    search_fields = ["run__id", "message"]

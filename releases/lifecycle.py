@@ -1,0 +1,24 @@
+"""A release's status moves. They are the only way it changes; the workflow engine calls them."""
+
+from django.utils import timezone
+
+from controlplane.lifecycle import move
+from releases.models import Release
+
+Status = Release.Status
+
+
+def begin_rollout(release: Release) -> Release:
+    """Draft → Promoting: a deploy or promotion has started. One at a time per (service, environment)."""
+    busy = f"another release of {release.service_id} is already promoting to {release.environment_id}."
+    return move(release, Status.PROMOTING, on_integrity_error=busy)
+
+
+def activate(release: Release) -> Release:
+    """Promoting → Active: the rollout succeeded; the release becomes its environment's current one."""
+    return move(release, Status.ACTIVE, activated_at=timezone.now())
+
+
+def fail(release: Release) -> Release:
+    """Promoting → Failed: the rollout did not complete."""
+    return move(release, Status.FAILED)

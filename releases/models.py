@@ -1,0 +1,237 @@
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from controlplane.models import DomainModel, Entity, StatusMachine, require_aware
+from services.models import Environment, Service
+
+SHA = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+class Release(StatusMachine, Entity):
+    ID_PREFIX = "rel-"
+
+    class Status(models.TextChoices):
+        DRAFT = "Draft"
+        PROMOTING = "Promoting"
+        ACTIVE = "Active"
+        FAILED = "Failed"
+
+    TRANSITIONS = {
+        Status.DRAFT: (Status.PROMOTING,),
+        Status.PROMOTING: (Status.ACTIVE, Status.FAILED),
+        Status.ACTIVE: (),
+        Status.FAILED: (),
+    }
+    MOVED_BY = "deploy and promote"
+    IMMUTABLE_FIELDS = ("service", "environment", "sha", "created_at")
+
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="releases")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="releases")
+    sha = models.CharField(max_length=40, help_text="7-40 lower-case hex characters; immutable.")
+    version = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    activated_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["Draft", "Promoting", "Active", "Failed"]),
+                name="%(app_label)s_%(class)s_status_valid",
+                violation_error_message="status must be one of Draft, Promoting, Active, Failed.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="Active", activated_at__isnull=False)
+                | (~Q(status="Active") & Q(activated_at__isnull=True)),
+                name="%(app_label)s_%(class)s_activated_iff_active",
+                violation_error_message="An Active release has an activation time; no other release has one.",
+            ),
+            models.UniqueConstraint(
+                fields=["service", "environment"],
+                condition=Q(status="Promoting"),
+                name="%(app_label)s_%(class)s_one_promoting",
+                violation_error_message="Another release of this service is already promoting to this environment.",
+            ),
+        ]
+        indexes = [
+            # Latest release per (service, environment), and the current (latest activated) one.
+            models.Index(fields=["service", "environment", "-created_at"], name="release_latest_idx"),
+            models.Index(fields=["service", "environment", "status", "-activated_at"], name="release_current_idx"),
+        ]
+
+    def clean(self):
+        super().clean()
+        errors: dict[str, list[str]] = {}
+        if self.sha and not SHA.match(self.sha):
+            errors["sha"] = ["must be 7-40 lower-case hexadecimal characters."]
+        if self.version and not self.version.strip():
+            errors["version"] = ["must not be blank."]
+        self.activated_at = require_aware(self.activated_at, "activated_at", errors)
+        if self._state.adding:
+            self._clean_new(errors)
+        else:
+            self._clean_change(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def _clean_new(self, errors):
+        service = Service.objects.filter(pk=self.service_id).first()
+        environment = Environment.objects.filter(pk=self.environment_id).first()
+        # A restore brings history as it was: a release may predate its service's archiving.
+        if service and service.is_archived and not self.restoring:
+            errors["service"] = [f"service {service.pk!r} is archived."]
+        if environment and environment.is_archived and not self.restoring:
+            errors["environment"] = [f"environment {environment.pk!r} is archived."]
+        if service and environment and not service.environments.filter(pk=environment.pk).exists():
+            linked = ", ".join(service.environments.values_list("pk", flat=True)) or "none"
+            errors.setdefault("environment", []).append(
+                f"environment {environment.pk!r} is not linked to service {service.pk!r} (linked: {linked})."
+            )
+
+    def _clean_change(self, errors):
+        before = self.stored("status")
+        if self.version != self.stored("version") and before != self.Status.DRAFT:
+            errors["version"] = [f"can change only while the release is Draft (it is {before})."]
+
+
+class WorkflowRun(Entity):
+    ID_PREFIX = "run-"
+
+    class Kind(models.TextChoices):
+        DEPLOY = "Deploy"
+        PROMOTE = "Promote"
+
+    class State(models.TextChoices):
+        RUNNING = "Running"
+        SUCCEEDED = "Succeeded"
+        FAILED = "Failed"
+
+    IMMUTABLE_FIELDS = ("kind", "release", "source_release", "actor", "started_at")
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="runs")
+    source_release = models.ForeignKey(
+        Release,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="promotion_runs",
+        help_text="For a Promote run: the Active release it was promoted from.",
+    )
+    actor = models.CharField(max_length=255, help_text="The authenticated principal that started the run.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["Deploy", "Promote"]), name="%(app_label)s_%(class)s_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["Running", "Succeeded", "Failed"]), name="%(app_label)s_%(class)s_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True) | Q(finished_at__gte=F("started_at")),
+                name="%(app_label)s_%(class)s_finished_after_started",
+                violation_error_message="finishedAt must not be before startedAt.",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="Running", finished_at__isnull=True)
+                | (~Q(state="Running") & Q(finished_at__isnull=False)),
+                name="%(app_label)s_%(class)s_finished_iff_done",
+                violation_error_message="A running run has no finish time; a finished run has one.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="Promote", source_release__isnull=False)
+                | Q(kind="Deploy", source_release__isnull=True),
+                name="%(app_label)s_%(class)s_source_iff_promote",
+                violation_error_message="A Promote run names its source release; a Deploy run does not.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["release", "started_at"], name="run_release_idx"),
+            models.Index(fields=["source_release", "started_at"], name="run_source_idx"),
+            models.Index(fields=["state", "started_at"], name="run_state_idx"),
+        ]
+
+    def clean(self):
+        super().clean()
+        errors: dict[str, list[str]] = {}
+        self.started_at = require_aware(self.started_at, "started_at", errors)
+        self.finished_at = require_aware(self.finished_at, "finished_at", errors)
+        if not self.actor.strip():
+            errors["actor"] = ["must name the authenticated principal."]
+        before = self.stored("state")
+        if not self._state.adding and before != self.State.RUNNING:
+            changed = [f for f in ("state", "finished_at") if getattr(self, f) != self.stored(f)]
+            for field in changed:
+                errors[field] = [f"run {self.pk} has finished ({before}); it cannot change."]
+        if self._state.adding and self.kind == self.Kind.PROMOTE and self.source_release_id and self.release_id:
+            self._clean_promotion_source(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def _clean_promotion_source(self, errors):
+        source = Release.objects.filter(pk=self.source_release_id).first()
+        target = Release.objects.filter(pk=self.release_id).first()
+        if not source or not target:
+            return
+        if (source.service_id, source.sha) != (target.service_id, target.sha):
+            errors["source_release"] = ["must be a release of the same service and sha as the promoted one."]
+        elif source.environment_id == target.environment_id:
+            errors["source_release"] = ["must be in another environment than the promoted release."]
+
+
+class RunLogEntry(DomainModel):
+    """One structured line of a workflow run's log: `{ts, level, message, meta}`."""
+
+    APPEND_ONLY = True
+
+    class Level(models.TextChoices):
+        DEBUG = "debug"
+        INFO = "info"
+        WARNING = "warning"
+        ERROR = "error"
+
+    run = models.ForeignKey(WorkflowRun, on_delete=models.PROTECT, related_name="logs")
+    ts = models.DateTimeField(default=timezone.now)
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
+    message = models.TextField()
+    meta = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["ts", "id"]
+        verbose_name = "run log entry"
+        verbose_name_plural = "run log entries"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(level__in=["debug", "info", "warning", "error"]),
+                name="%(app_label)s_%(class)s_level_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["run", "ts", "id"], name="runlog_run_idx")]
+
+    def clean(self):
+        super().clean()
+        errors: dict[str, list[str]] = {}
+        self.ts = require_aware(self.ts, "ts", errors)
+        if not isinstance(self.meta, dict):
+            errors["meta"] = ["must be a JSON object."]
+        if not self.message.strip():
+            errors["message"] = ["must not be blank."]
+        if not self.restoring:
+            state = WorkflowRun.objects.filter(pk=self.run_id).values_list("state", flat=True).first()
+            if state and state != WorkflowRun.State.RUNNING:
+                errors["run"] = [f"run {self.run_id} has finished ({state}); its log is closed."]
+        if errors:
+            raise ValidationError(errors)
+
+    def __str__(self) -> str:
+        return f"{self.ts:%Y-%m-%dT%H:%M:%SZ} {self.level} {self.message[:60]}"

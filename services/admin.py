@@ -1,0 +1,83 @@
+from django import forms
+from django.contrib import admin
+
+from controlplane import adapters
+from controlplane.admin import ArchivedFilter, DomainAdmin, DomainModelForm, LinesField, lifecycle_action
+from services import lifecycle
+from services.models import Environment, Service, environment_links_problem
+
+archive = lifecycle_action(lifecycle.archive, "Archive selected")
+restore = lifecycle_action(lifecycle.restore, "Restore selected")
+
+
+class EnvironmentForm(DomainModelForm):
+    policy_refs = LinesField(required=False, help_text="One per line, like policy:change-window:weekday.")
+
+    class Meta:
+        model = Environment
+        fields = ["id", "name", "region", "cluster", "policy_refs"]
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(DomainAdmin):
+    form = EnvironmentForm
+    list_display = ["id", "name", "region", "cluster", "is_production", "archived"]
+    list_filter = [ArchivedFilter]
+    search_fields = ["id", "name", "region", "cluster"]
+    actions = [archive, restore]
+
+    @admin.display(boolean=True)
+    def is_production(self, obj):
+        return obj.is_production
+
+    @admin.display(boolean=True, ordering="archived_at")
+    def archived(self, obj):
+        return obj.is_archived
+
+
+class ServiceForm(DomainModelForm):
+    deployment_adapters = forms.MultipleChoiceField(
+        choices=[(a.name, f"{a.name} — {a.title}") for a in adapters.registry.values()],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Service
+        fields = ["id", "name", "repo", "deployment_adapters", "environments"]
+
+    def clean(self):
+        cleaned = super().clean()
+        # The same rule the m2m signal enforces, checked here so the admin shows it as a form error.
+        if "environments" in cleaned:
+            chosen = {env.pk for env in cleaned["environments"]}
+            linked = set(self.instance.environments.values_list("pk", flat=True)) if self.instance.pk else set()
+            for adding, ids in ((True, chosen - linked), (False, linked - chosen)):
+                problem = ids and environment_links_problem({self.instance.pk}, ids, adding=adding)
+                if problem:
+                    self.add_error("environments", problem)
+        return cleaned
+
+
+@admin.register(Service)
+class ServiceAdmin(DomainAdmin):
+    form = ServiceForm
+    list_display = ["id", "name", "repo", "adapters", "environment_names", "archived"]
+    list_filter = [ArchivedFilter, "environments"]
+    search_fields = ["id", "name", "repo"]
+    filter_horizontal = ["environments"]
+    actions = [archive, restore]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("environments")
+
+    @admin.display(description="adapters")
+    def adapters(self, obj):
+        return ", ".join(obj.deployment_adapters)
+
+    @admin.display(description="environments")
+    def environment_names(self, obj):
+        return ", ".join(env.name for env in obj.environments.all())
+
+    @admin.display(boolean=True, ordering="archived_at")
+    def archived(self, obj):
+        return obj.is_archived

@@ -1,0 +1,66 @@
+import itertools
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from releases.models import Release
+from services.models import Environment, Service
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def make_environment(db):
+    def make(**fields):
+        n = next(_numbers)
+        fields.setdefault("name", f"staging-{n}")
+        env = Environment(**fields)
+        env.save()
+        return env
+
+    return make
+
+
+@pytest.fixture
+def make_service(db, make_environment):
+    def make(environments=None, **fields):
+        n = next(_numbers)
+        fields.setdefault("name", f"Service {n}")
+        fields.setdefault("repo", f"github.com/acme/service-{n}")
+        fields.setdefault("deployment_adapters", ["k8s"])
+        service = Service(**fields)
+        service.save()
+        service.environments.set(environments if environments is not None else [make_environment()])
+        return service
+
+    return make
+
+
+@pytest.fixture
+def make_release(db, make_service):
+    def make(service=None, environment=None, **fields):
+        service = service or make_service()
+        fields.setdefault("sha", "9f3b7de")
+        fields.setdefault("version", "1.0.0")
+        release = Release(service=service, environment=environment or service.environments.first(), **fields)
+        release.save()
+        return release
+
+    return make
+
+
+@pytest.fixture
+def demo(db):
+    from django.core.management import call_command
+
+    call_command("loaddata", "fixtures/demo.json", verbosity=0)
+
+
+def refused(fn, field=None, contains=""):
+    """Assert fn() raises ValidationError naming `field` with a message containing `contains`."""
+    with pytest.raises(ValidationError) as caught:
+        fn()
+    error = caught.value
+    messages = error.message_dict.get(field, []) if field else error.messages
+    assert any(contains in m for m in messages), f"expected {field!r}: ...{contains}... in {error}"
+    return error

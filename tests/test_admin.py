@@ -1,0 +1,131 @@
+"""The admin: every page renders, every rule shows as a form error, history cannot be edited or deleted."""
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from incidents.models import Incident
+from releases.models import Release
+from services.models import Environment, Service
+
+
+@pytest.fixture
+def staff(admin_client, demo):
+    return admin_client
+
+
+def admin_url(model, view, *args):
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+DOMAIN_MODELS = [m for m in admin.site._registry if m._meta.app_label in {"services", "releases", "incidents", "audit"}]
+
+
+def test_every_domain_model_has_an_admin():
+    assert len(DOMAIN_MODELS) == 7
+
+
+@pytest.mark.parametrize("model", DOMAIN_MODELS, ids=lambda m: m._meta.label)
+def test_every_list_and_change_page_renders(staff, model):
+    assert staff.get(admin_url(model, "changelist")).status_code == 200
+    obj = model.objects.first()
+    assert obj is not None, f"demo data has no {model._meta.label}"
+    assert staff.get(admin_url(model, "change", obj.pk)).status_code == 200
+
+
+@pytest.mark.parametrize("model", [Environment, Service, Release, Incident], ids=lambda m: m._meta.label)
+def test_add_pages_render(staff, model):
+    assert staff.get(admin_url(model, "add")).status_code == 200
+
+
+def test_history_cannot_be_added_or_edited_here(staff):
+    event = AuditEvent.objects.get()
+    assert staff.get(admin_url(AuditEvent, "add")).status_code == 403
+    response = staff.post(admin_url(AuditEvent, "change", event.seq), {"actor": "mallory"})
+    assert response.status_code == 403
+    assert AuditEvent.objects.get().actor == "alice@blackroad.io"
+
+
+@pytest.mark.parametrize("model", [Service, Environment, Release, Incident, AuditEvent], ids=lambda m: m._meta.label)
+def test_nothing_can_be_deleted(staff, model):
+    obj = model.objects.first()
+    assert staff.post(admin_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
+    assert model.objects.filter(pk=obj.pk).exists()
+
+
+def test_production_environment_without_region_is_a_form_error(staff):
+    response = staff.post(admin_url(Environment, "add"), {"name": "production-eu", "region": "", "cluster": ""})
+    assert response.status_code == 200
+    assert "is required for a production environment" in response.content.decode()
+    assert not Environment.objects.filter(name="production-eu").exists()
+
+
+def test_malformed_policy_ref_is_a_form_error(staff):
+    response = staff.post(admin_url(Environment, "add"), {"name": "qa", "policy_refs": "policy:ok\nnot-a-policy"})
+    assert response.status_code == 200
+    assert "&#x27;not-a-policy&#x27; is not of the form" in response.content.decode()
+
+
+def test_environment_created_from_the_admin(staff):
+    response = staff.post(
+        admin_url(Environment, "add"), {"name": "qa", "policy_refs": "policy:change-window:weekday\n"}
+    )
+    assert response.status_code == 302
+    assert Environment.objects.get(name="qa").policy_refs == ["policy:change-window:weekday"]
+
+
+def test_release_in_an_unlinked_environment_is_a_form_error(staff):
+    Environment(id="env-qa", name="qa").save()
+    form = {"service": "svc-demo", "environment": "env-qa", "sha": "abcdef1", "version": "2"}
+    response = staff.post(admin_url(Release, "add"), form)
+    assert response.status_code == 200
+    assert "is not linked to service" in response.content.decode()
+    assert Release.objects.count() == 1
+
+
+def test_release_created_from_the_admin_is_draft(staff):
+    form = {"service": "svc-demo", "environment": "env-prod", "sha": "abcdef1", "version": "2"}
+    assert staff.post(admin_url(Release, "add"), form).status_code == 302
+    assert Release.objects.get(sha="abcdef1").status == "Draft"
+
+
+def test_unlinking_an_environment_with_releases_is_a_form_error(staff):
+    form = {
+        "name": "Demo Service",
+        "repo": "github.com/blackroad/demo",
+        "deployment_adapters": ["aws"],
+        "environments": ["env-prod"],
+    }
+    response = staff.post(admin_url(Service, "change", "svc-demo"), form)
+    assert response.status_code == 200
+    assert "stays linked" in response.content.decode()
+    assert Service.objects.get(pk="svc-demo").environments.count() == 2
+
+
+def test_unknown_adapter_cannot_be_chosen(staff):
+    form = {"name": "X", "repo": "github.com/a/b", "deployment_adapters": ["heroku"], "environments": ["env-prod"]}
+    response = staff.post(admin_url(Service, "add"), form)
+    assert response.status_code == 200
+    assert "heroku is not one of the available choices" in response.content.decode()
+
+
+def test_immutable_fields_are_read_only_once_saved(staff):
+    page = staff.get(admin_url(Release, "change", "rel-123")).content.decode()
+    assert 'name="sha"' not in page and "9f3b7de" in page
+
+
+def test_archive_action(staff):
+    response = staff.post(
+        admin_url(Environment, "changelist"), {"action": "archive", "_selected_action": ["env-staging"]}
+    )
+    assert response.status_code == 302
+    assert Environment.objects.get(pk="env-staging").is_archived
+
+
+def test_incident_lifecycle_actions_report_refusals(staff):
+    url = admin_url(Incident, "changelist")
+    staff.post(url, {"action": "resolve", "_selected_action": ["inc-789"]})
+    assert Incident.objects.get(pk="inc-789").status == "resolved"
+    response = staff.post(url, {"action": "acknowledge", "_selected_action": ["inc-789"]}, follow=True)
+    assert "is resolved: it cannot move to acknowledged" in response.content.decode()
