@@ -90,7 +90,15 @@ def _log_and_audit_cases():
     next(o for o in log if o["model"] == "releases.runlogentry")["fields"]["level"] = "fatal"
     audit = copy.deepcopy(DEMO)
     next(o for o in audit if o["model"] == "audit.auditevent")["fields"]["action"] = "Deploy"
+    second_rollout = copy.deepcopy(DEMO)
+    second_rollout += [
+        {"model": "releases.release", "pk": f"rel-{n}", "fields": {**release_fields, "status": "Promoting"}}
+        for n in (1, 2)
+        for release_fields in [{"service": "svc-demo", "environment": "env-prod", "sha": "abcdef1", "version": "2"}]
+    ]
     return [
+        (second_rollout, "releases.Release(pk=rel-2)", "already promoting to this environment"),
+        (edited_demo("run-456", started_at="2024-10-01T18:32:00"), "releases.WorkflowRun(pk=run-456)", "time zone"),
         (log, "releases.RunLogEntry(pk=1)", "level:"),
         (audit, "audit.AuditEvent(pk=1)", "action: must be <noun>.<verb>"),
     ]
