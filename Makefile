@@ -7,6 +7,8 @@ PORT ?= 8000
 # Development mode unless the caller says otherwise (settings refuse to start without SECRET_KEY when off).
 export DEBUG ?= 1
 
+OP_DIR := tests/oidc_provider
+
 .PHONY: run test install migrate lint clean
 
 $(VENV)/.installed: pyproject.toml
@@ -23,12 +25,18 @@ migrate: install
 
 run: migrate
 	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py dev_tokens
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 lint: install
 	$(BIN)/ruff check .
 
-test: lint
+# The identity tests run a real OpenID Provider (the npm package oidc-provider) on loopback.
+$(OP_DIR)/node_modules/.installed: $(OP_DIR)/package.json $(OP_DIR)/package-lock.json
+	npm ci --prefix $(OP_DIR) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: lint $(OP_DIR)/node_modules/.installed
 	$(BIN)/pytest
 
 clean:

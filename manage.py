@@ -6,4 +6,9 @@ if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
     from django.core.management import execute_from_command_line
 
+    from controlplane.identity.context import set_process_actor
+
+    # Changes made by a command are attributed to system:<command>.
+    set_process_actor(sys.argv[1] if len(sys.argv) > 1 else "manage")
+
     execute_from_command_line(sys.argv)

@@ -16,4 +16,6 @@ class ControlPlaneConfig(AppConfig):
     verbose_name = "Control plane"
 
     def ready(self):
+        from controlplane.identity import checks  # noqa: F401 - registers the identity system checks
+
         pre_save.connect(validate_raw_save, dispatch_uid="controlplane.validate_raw_save")

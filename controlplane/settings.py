@@ -1,5 +1,6 @@
 """Settings. The environment is read here and nowhere else."""
 
+import json
 import os
 from pathlib import Path
 
@@ -31,12 +32,14 @@ PORT = int(os.environ.get("PORT", "8000"))
 INSTALLED_APPS = [
     # First, so its commands (loaddata) take precedence over Django's own.
     "controlplane",
-    "django.contrib.admin",
+    "controlplane.identity.apps.AdminConfig",  # the admin, open to the admin role only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "mozilla_django_oidc",
     "services",
     "releases",
     "incidents",
@@ -47,8 +50,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who is asking (bearer token or signed-in session), before CSRF so bearer requests skip it.
+    "controlplane.identity.middleware.IdentityMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -108,13 +113,100 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
+# --- Identity: dev tokens and OIDC (see README "Identity and roles") ---
+
+# Dev mode: dev tokens are honoured. On by default only when DEBUG is.
+DEV_MODE = _flag("CONTROLPLANE_DEV_MODE", default=DEBUG)
+DEV_TOKENS_FILE = VAR_DIR / "dev-tokens.json"  # written by `manage.py dev_tokens` in dev mode
+
+
+def _dev_tokens() -> dict:
+    raw = os.environ.get("CONTROLPLANE_DEV_TOKENS", "").strip()
+    if not raw and DEV_MODE and DEV_TOKENS_FILE.exists():
+        raw = DEV_TOKENS_FILE.read_text()
+    try:
+        return json.loads(raw) if raw else {}
+    except json.JSONDecodeError as e:
+        # Never echo the value: it holds secrets.
+        raise ImproperlyConfigured(
+            f"CONTROLPLANE_DEV_TOKENS is not valid JSON (line {e.lineno}, column {e.colno})."
+        ) from None
+
+
+def _json_env(name: str, default):
+    raw = os.environ.get(name, "").strip()
+    try:
+        return json.loads(raw) if raw else default
+    except json.JSONDecodeError as e:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {e.msg}.") from None
+
+
+CONTROLPLANE = {
+    "devMode": DEV_MODE,
+    "devTokens": _dev_tokens(),
+    "oidc": {
+        # Which claim carries roles (a string or a list), and how its values map to roles.
+        "roleClaim": os.environ.get("CONTROLPLANE_OIDC_ROLE_CLAIM", "groups"),
+        "roleMap": _json_env(
+            "CONTROLPLANE_OIDC_ROLE_MAP", {"viewer": "viewer", "deployer": "deployer", "admin": "admin"}
+        ),
+        # The role of a user whose claims map to none; empty refuses them (403).
+        "defaultRole": os.environ.get("CONTROLPLANE_OIDC_DEFAULT_ROLE", ""),
+        # The actor recorded for an OIDC user: "sub" or "email".
+        "actorClaim": os.environ.get("CONTROLPLANE_OIDC_ACTOR_CLAIM", "sub"),
+        "issuer": os.environ.get("OIDC_OP_ISSUER", ""),
+        # The `aud` that API access tokens must carry; defaults to the client id.
+        "audience": os.environ.get("CONTROLPLANE_OIDC_AUDIENCE", "") or os.environ.get("OIDC_RP_CLIENT_ID", ""),
+        "jwksCacheSeconds": int(os.environ.get("CONTROLPLANE_OIDC_JWKS_CACHE_SECONDS", "300")),
+        # Clock skew tolerated when checking a token's expiry.
+        "leewaySeconds": int(os.environ.get("CONTROLPLANE_OIDC_LEEWAY_SECONDS", "5")),
+    },
+}
+
+# mozilla-django-oidc: browser login by the authorization code flow. OIDC is on when these are set.
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_OP_LOGOUT_ENDPOINT = os.environ.get("OIDC_OP_LOGOUT_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email groups")
+OIDC_TIMEOUT = 10
+OIDC_USE_PKCE = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGIN_REDIRECT_URL_FAILURE = "/login/?failed=oidc"
+
+AUTHENTICATION_BACKENDS = [
+    "controlplane.identity.oidc.OIDCBackend",
+    "controlplane.identity.devtokens.DevTokenBackend",
+]
+
+# A signed-in browser session lasts a working day; an API client sends its token on every request.
+SESSION_COOKIE_AGE = 8 * 60 * 60
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["controlplane.identity.drf.PrincipalAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["controlplane.identity.drf.RolePermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
 # Requests larger than this are refused (413) before a view reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request": {"()": "controlplane.identity.context.RequestContextFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(actor)s] %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

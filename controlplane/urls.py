@@ -2,12 +2,15 @@ from django.contrib import admin
 from django.urls import path
 
 from controlplane import views
-
-admin.site.site_header = "Control plane"
-admin.site.site_title = "Control plane admin"
-admin.site.index_title = "Services, releases, incidents and the audit trail"
+from controlplane.identity import views as identity
 
 urlpatterns = [
+    path("", identity.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("login/", identity.sign_in, name="login"),
+    path("logout/", identity.sign_out, name="logout"),
+    path("oidc/authenticate/", identity.oidc_authenticate, name="oidc_authentication_init"),
+    path("oidc/callback/", identity.oidc_callback, name="oidc_authentication_callback"),
+    path("api/me/", identity.MeView.as_view(), name="me"),
     path("admin/", admin.site.urls),
 ]

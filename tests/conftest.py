@@ -8,6 +8,28 @@ from services.models import Environment, Service
 
 _numbers = itertools.count(1)
 
+# Dev tokens for the suite, one per role (never the ones in var/dev-tokens.json).
+TOKENS = {role: f"test-{role}-token-0123456789" for role in ("viewer", "deployer", "admin")}
+
+
+@pytest.fixture(autouse=True)
+def dev_tokens(settings):
+    settings.CONTROLPLANE = {
+        **settings.CONTROLPLANE,
+        "devMode": True,
+        "devTokens": {token: {"id": f"dev-{role}", "role": role} for role, token in TOKENS.items()},
+    }
+
+
+def bearer(role: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {TOKENS[role]}"}
+
+
+def sign_in(client, role: str):
+    response = client.post("/login/", {"token": TOKENS[role]})
+    assert response.status_code == 302, response.content
+    return client
+
 
 @pytest.fixture
 def make_environment(db):

@@ -8,11 +8,12 @@ from audit.models import AuditEvent
 from incidents.models import Incident
 from releases.models import Release
 from services.models import Environment, Service
+from tests.conftest import sign_in
 
 
 @pytest.fixture
-def staff(admin_client, demo):
-    return admin_client
+def staff(client, demo):
+    return sign_in(client, "admin")
 
 
 def admin_url(model, view, *args):

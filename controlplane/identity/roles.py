@@ -1,0 +1,47 @@
+"""The one permission model. REST, GraphQL, the dashboard and the admin all ask `can()`."""
+
+import enum
+
+
+class Role(enum.IntEnum):
+    """Each role includes the ones below it."""
+
+    VIEWER = 1
+    DEPLOYER = 2
+    ADMIN = 3
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, name: object) -> "Role | None":
+        return cls.__members__.get(name.upper()) if isinstance(name, str) else None
+
+
+# What each action needs.
+PERMISSIONS: dict[str, Role] = {
+    "read": Role.VIEWER,
+    "release.create": Role.DEPLOYER,
+    "release.update": Role.DEPLOYER,
+    "release.deploy": Role.DEPLOYER,
+    "release.promote": Role.DEPLOYER,
+    "incident.create": Role.DEPLOYER,
+    "incident.update": Role.DEPLOYER,
+    "incident.acknowledge": Role.DEPLOYER,
+    "incident.resolve": Role.DEPLOYER,
+    "service.create": Role.ADMIN,
+    "service.update": Role.ADMIN,
+    "service.archive": Role.ADMIN,
+    "environment.create": Role.ADMIN,
+    "environment.update": Role.ADMIN,
+    "environment.archive": Role.ADMIN,
+    "admin.access": Role.ADMIN,
+}
+
+
+def can(principal, action: str) -> bool:
+    return principal is not None and principal.role is not None and principal.role >= PERMISSIONS[action]
+
+
+def refusal(principal, action: str) -> str:
+    return f"{action} needs the {PERMISSIONS[action]} role; {principal.actor} has {principal.role or 'none'}."
