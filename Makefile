@@ -9,7 +9,7 @@ export DEBUG ?= 1
 
 OP_DIR := tests/oidc_provider
 
-.PHONY: run test install migrate lint clean
+.PHONY: run test bench install migrate lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (set PYTHON=...)")'
@@ -38,6 +38,11 @@ $(OP_DIR)/node_modules/.installed: $(OP_DIR)/package.json $(OP_DIR)/package-lock
 
 test: lint $(OP_DIR)/node_modules/.installed
 	$(BIN)/pytest
+
+# Benchmarks (not timed tests): figures go to docs/performance.md.
+bench: install
+	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/audit.py --postgres
 
 clean:
 	rm -rf $(VENV) var

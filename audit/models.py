@@ -1,14 +1,48 @@
 import re
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit import chain
 from controlplane.errors import AppendOnly
 from controlplane.models import DomainModel, DomainQuerySet, require_aware
+from controlplane.redaction import redact
 
 ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+class AuditChainHead(models.Model):
+    """The last event of the trail (one row). Locking it serialises writers, so the chain stays linear
+    and the sequence gapless under concurrency, on SQLite and PostgreSQL alike."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=chain.GENESIS)
+    ts = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="%(app_label)s_%(class)s_single_row")]
+
+    @classmethod
+    def locked(cls) -> tuple[int, str, object]:
+        """(seq, hash, ts) of the trail's last event, locked until the transaction ends (SQLite's
+        IMMEDIATE transactions hold the write lock already). Values only: this runs on every change."""
+        head = cls.objects.select_for_update().filter(pk=1).values_list("seq", "hash", "ts")
+        for row in head:
+            return row
+        # Lost (or never made): rebuilt from the trail itself.
+        last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash", "ts").first() or (0, chain.GENESIS, None)
+        cls.objects.create(pk=1, seq=last[0], hash=last[1], ts=last[2])
+        return last
+
+    @classmethod
+    def advance(cls, event: "AuditEvent") -> None:
+        cls.objects.filter(pk=1).update(seq=event.seq, hash=event.hash, ts=event.ts)
+
+    def __str__(self) -> str:
+        return f"audit chain head at {self.seq}"
 
 
 class AuditEventQuerySet(DomainQuerySet):
@@ -17,19 +51,20 @@ class AuditEventQuerySet(DomainQuerySet):
 
 
 class AuditEvent(DomainModel):
-    """Who did what to which subject, and when. Written once, ordered by `seq`."""
+    """Who did what to which subject, and when. Written once, ordered by `seq`, chained by `hash`."""
 
     APPEND_ONLY = True
 
     seq = models.BigIntegerField(primary_key=True, editable=False)
     ts = models.DateTimeField(default=timezone.now, editable=False)
     actor = models.CharField(max_length=255)
-    action = models.CharField(
-        max_length=100, help_text="<noun>.<verb>, lower case: deploy.create, release.promote, ..."
-    )
+    action = models.CharField(max_length=100, help_text="<noun>.<verb>, lower case: deploy.create, ...")
     subject_type = models.CharField(max_length=50)
     subject_id = models.CharField(max_length=100)
     metadata = models.JSONField(default=dict, blank=True)
+    hash = models.CharField(
+        max_length=64, blank=True, editable=False, help_text="SHA-256 over the previous hash and this event."
+    )
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -52,20 +87,39 @@ class AuditEvent(DomainModel):
             errors["action"] = ["must be <noun>.<verb> in lower case, like 'deploy.create'."]
         if not isinstance(self.metadata, dict):
             errors["metadata"] = ["must be a JSON object."]
-        if self._state.adding and self.seq is not None and self.ts is not None and not errors:
-            last = AuditEvent.objects.filter(seq__lt=self.seq).order_by("-seq").values_list("ts", flat=True).first()
-            if last and self.ts < last:
-                errors["ts"] = [f"must not be earlier than the event before it ({last:%Y-%m-%dT%H:%M:%S.%fZ})."]
+        if self.restoring and not errors:
+            self._clean_restored(errors)
         if errors:
             raise ValidationError(errors)
 
+    def _clean_restored(self, errors):
+        """A restored event must continue the trail exactly where it ends, with a hash that verifies."""
+        last_seq, last_hash, last_ts = AuditChainHead.locked()
+        if self.seq != last_seq + 1:
+            errors["seq"] = [f"must continue the trail, which ends at {last_seq} (expected {last_seq + 1})."]
+        elif last_ts and self.ts < last_ts:
+            errors["ts"] = [f"must not be earlier than the event before it ({chain.timestamp(last_ts)})."]
+        else:
+            expected = chain.link(last_hash, self)
+            if self.hash and self.hash != expected:
+                errors["hash"] = ["does not verify: the event was altered or does not follow the trail's last event."]
+            self.hash = expected
+
     def save(self, *args, **kwargs):
-        if self._state.adding and self.seq is None:
-            last = AuditEvent.objects.order_by("-seq").values_list("seq", "ts").first()
-            self.seq = (last[0] if last else 0) + 1
-            if last and self.ts < last[1]:
-                self.ts = last[1]  # the clock stepped back; the trail's order still holds
-        super().save(*args, **kwargs)
+        if not self._state.adding:
+            super().save(*args, **kwargs)  # refused: append-only
+            return
+        self.metadata = redact(self.metadata) if isinstance(self.metadata, dict) else self.metadata
+        # Validate what the caller chose; seq, ts and hash are the trail's to assign, under the head's lock.
+        self.full_clean(exclude={"seq", "ts", "hash"}, validate_unique=False, validate_constraints=False)
+        with transaction.atomic(savepoint=False):
+            last_seq, last_hash, last_ts = AuditChainHead.locked()
+            self.seq = last_seq + 1
+            self.ts = max(timezone.now(), last_ts) if last_ts else timezone.now()  # never earlier than the last
+            self.hash = chain.link(last_hash, self)
+            models.Model.save(self, force_insert=True)
+            AuditChainHead.advance(self)
+        self._state.adding = False
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.actor} {self.action} {self.subject_type}:{self.subject_id}"

@@ -11,7 +11,7 @@ from datetime import UTC
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from controlplane.errors import AppendOnly, DeletionRefused
@@ -108,7 +108,12 @@ class DomainModel(models.Model):
         if self.APPEND_ONLY and not self._state.adding:
             raise AppendOnly(f"{self._meta.verbose_name_plural} are append-only: {self.pk} cannot be changed.")
         self.full_clean()
-        super().save(*args, **kwargs)
+        if self._state.adding:
+            # Validation has just refused a taken id, so skip Django's UPDATE-then-INSERT probe.
+            kwargs.setdefault("force_insert", True)
+        # One transaction for the change and what post_save writes with it (its audit event).
+        with transaction.atomic(savepoint=False):
+            super().save(*args, **kwargs)
         self._stored = self._snapshot()
         self._state.adding = False
 

@@ -199,6 +199,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# The audit trail's JSON Lines mirror; empty turns it off. The database is the source of truth.
+AUDIT_LOG = os.environ.get("CONTROLPLANE_AUDIT_LOG", str(VAR_DIR / "audit" / "control-plane.log"))
+
 # Requests larger than this are refused (413) before a view reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 

@@ -9,8 +9,8 @@ Status = Incident.Status
 
 
 def acknowledge(incident: Incident) -> Incident:
-    return move(incident, Status.ACKNOWLEDGED, acknowledged_at=timezone.now())
+    return move(incident, Status.ACKNOWLEDGED, action="incident.acknowledge", acknowledged_at=timezone.now())
 
 
 def resolve(incident: Incident) -> Incident:
-    return move(incident, Status.RESOLVED, resolved_at=timezone.now())
+    return move(incident, Status.RESOLVED, action="incident.resolve", resolved_at=timezone.now())

@@ -6,6 +6,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from controlplane.models import DomainModel, Entity, StatusMachine, require_aware
+from controlplane.redaction import redact
 from services.models import Environment, Service
 
 SHA = re.compile(r"^[0-9a-f]{7,40}$")
@@ -224,6 +225,8 @@ class RunLogEntry(DomainModel):
         self.ts = require_aware(self.ts, "ts", errors)
         if not isinstance(self.meta, dict):
             errors["meta"] = ["must be a JSON object."]
+        elif not self.restoring:
+            self.meta = redact(self.meta)
         if not self.message.strip():
             errors["message"] = ["must not be blank."]
         if not self.restoring:

@@ -1,15 +1,21 @@
-"""Django's loaddata, with invariant violations reported as errors naming the object and the rule.
+"""Django's loaddata, as a restore: invariant violations are reported naming the object and the rule,
+and the load itself is one `fixture.load` audit event, in the load's own transaction.
 
-Validation itself happens in the pre_save receiver (controlplane.apps); loaddata runs in one
-transaction, so a fixture with one bad object is refused as a whole.
+Validation happens in the pre_save receiver (controlplane.apps); loaddata runs in one transaction,
+so a fixture with one bad object is refused as a whole.
 """
+
+from collections import Counter
+from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.core.management.commands import loaddata
 from django.db import IntegrityError
 
+from audit.writer import record
 from controlplane.errors import Conflict, describe
+from controlplane.identity.context import acting_as
 
 
 class InvalidFixtureObject(Exception):
@@ -17,9 +23,21 @@ class InvalidFixtureObject(Exception):
 
 
 class Command(loaddata.Command):
+    def loaddata(self, fixture_labels):
+        self.restored = Counter()
+        with acting_as("loaddata"):
+            super().loaddata(fixture_labels)
+            if self.restored:
+                names = [Path(label).name for label in fixture_labels]
+                metadata = {"fixtures": names, "objects": dict(sorted(self.restored.items()))}
+                record("fixture.load", "Fixture", ",".join(names)[:100], metadata)
+
     def save_obj(self, obj):
         try:
-            return super().save_obj(obj)
+            saved = super().save_obj(obj)
+            if saved:
+                self.restored[obj.object._meta.label_lower] += 1
+            return saved
         except (ValidationError, Conflict) as e:
             label = f"{obj.object._meta.label}(pk={obj.object.pk})"
             raise InvalidFixtureObject(f"Could not load {label}: {describe(e)}") from e

@@ -1,0 +1,143 @@
+"""The audit writer: one event per change of a domain entity, in the change's own transaction.
+
+- saves of services, environments, releases and incidents: `<noun>.create`, `.update` (with the
+  changed fields), `.archive`, `.restore`;
+- linking services and environments, from either side: `service.link` / `service.unlink`;
+- domain actions, which change state with `QuerySet.update()` and so send no save signal, announce
+  themselves with `controlplane.signals.action_performed` (`deploy.create`, `release.activate`, ...);
+- fixture loading writes one `fixture.load` event (see the loaddata command); its objects are a restore.
+
+Workflow runs and their logs are not audited row by row: they are the record of a deploy or promotion,
+whose start and end the actions above record.
+"""
+
+import json
+from functools import partial
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from audit import mirror
+from audit.models import AuditEvent
+from controlplane.identity.context import current_actor
+from controlplane.signals import action_performed
+from incidents.models import Incident
+from releases.models import Release
+from services.models import Environment, Service
+
+AUDITED = (Service, Environment, Release, Incident)
+# What identifies a subject beyond its id, repeated in every event about it (the RFC's example shape).
+CONTEXT_FIELDS = {Release: ("service_id", "environment_id", "sha", "version"), Incident: ("service_id", "severity")}
+API_NAMES = {"environment_id": "envId", "deployment_adapters": "adapters"}
+NOT_RECORDED = {"id", "created_at", "archived_at"}
+
+
+def api_name(attname: str) -> str:
+    if attname in API_NAMES:
+        return API_NAMES[attname]
+    head, *rest = attname.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def jsonable(value):
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def record(action: str, subject_type: str, subject_id: str, metadata: dict) -> AuditEvent:
+    event = AuditEvent(
+        actor=current_actor(),
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        metadata=jsonable(metadata),
+    )
+    event.save()
+    transaction.on_commit(partial(mirror.mirror_quietly, event))
+    return event
+
+
+def _context(instance) -> dict:
+    return {api_name(name): getattr(instance, name) for name in CONTEXT_FIELDS.get(type(instance), ())}
+
+
+def _fields(instance) -> dict:
+    return {
+        api_name(f.attname): getattr(instance, f.attname)
+        for f in instance._meta.concrete_fields
+        if f.attname not in NOT_RECORDED
+    }
+
+
+def _changes(instance) -> dict:
+    changes = {}
+    for f in instance._meta.concrete_fields:
+        before, after = instance.stored(f.attname), getattr(instance, f.attname)
+        if before != after:
+            changes[api_name(f.attname)] = [before, after]
+    return changes
+
+
+def on_save(sender, instance, created, raw, **kwargs):
+    if raw:
+        return  # a restore: recorded once, as fixture.load
+    noun = sender._meta.model_name
+    if created:
+        record(f"{noun}.create", sender.__name__, instance.pk, _fields(instance))
+        return
+    changes = _changes(instance)
+    if not changes:
+        return  # saved without a change: nothing happened
+    verb = "update"
+    if set(changes) == {"archivedAt"}:
+        verb = "archive" if instance.archived_at else "restore"
+    record(f"{noun}.{verb}", sender.__name__, instance.pk, {**_context(instance), "changes": changes})
+
+
+def on_delete(sender, instance, **kwargs):
+    # Every domain model refuses deletion today; should a path ever get through, it is still recorded.
+    record(f"{sender._meta.model_name}.delete", sender.__name__, instance.pk, _fields(instance))
+
+
+def on_environment_links(sender, instance, action, reverse, pk_set, **kwargs):
+    if instance.restoring:
+        return  # a fixture setting the links of the object it restores
+    if action == "pre_clear":
+        related = instance.services if reverse else instance.environments
+        instance._audit_clearing = set(related.values_list("pk", flat=True))
+        return
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    if action == "post_clear":
+        pk_set = instance.__dict__.pop("_audit_clearing", set())
+    if not pk_set:
+        return  # nothing was actually linked or unlinked
+    verb = "link" if action == "post_add" else "unlink"
+    if reverse:  # environment.services.add(...): one event per service whose environments changed
+        for service_id in sorted(pk_set):
+            record(f"service.{verb}", "Service", service_id, {"environments": [instance.pk]})
+    else:
+        record(f"service.{verb}", "Service", instance.pk, {"environments": sorted(pk_set)})
+
+
+def on_action(sender, instance, action, metadata, **kwargs):
+    record(action, sender.__name__, instance.pk, {**_context(instance), **metadata})
+
+
+RECEIVERS = [
+    *((post_save, on_save, model, f"audit.save.{model.__name__}") for model in AUDITED),
+    *((post_delete, on_delete, model, f"audit.delete.{model.__name__}") for model in AUDITED),
+    (m2m_changed, on_environment_links, Service.environments.through, "audit.links"),
+    (action_performed, on_action, None, "audit.action"),
+]
+
+
+def connect():
+    for signal, receiver, sender, uid in RECEIVERS:
+        signal.connect(receiver, sender=sender, dispatch_uid=uid)
+
+
+def disconnect():
+    """For the benchmark's baseline only: the same changes without their trail."""
+    for signal, receiver, sender, uid in RECEIVERS:
+        signal.disconnect(receiver, sender=sender, dispatch_uid=uid)

@@ -1,0 +1,106 @@
+"""The JSON Lines mirror: one line per event after commit, in order; failures never fail the change."""
+
+import json
+import logging
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from audit.models import AuditEvent
+from audit.writer import record
+from controlplane.identity.context import acting_as
+from services.models import Environment
+from tests.conftest import sign_in
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def make_environments(n, mirrored):
+    with mirrored(execute=True), acting_as("test"):
+        for _ in range(n):
+            Environment(name=f"mirror-{Environment.objects.count()}").save()
+
+
+def test_each_committed_event_becomes_one_line(db, audit_log, django_capture_on_commit_callbacks):
+    make_environments(3, django_capture_on_commit_callbacks)
+    written = lines(audit_log)
+    assert [w["seq"] for w in written] == [1, 2, 3]
+    event = AuditEvent.objects.get(seq=2)
+    assert written[1] == {
+        "seq": 2,
+        "ts": written[1]["ts"],
+        "actor": "system:test",
+        "action": "environment.create",
+        "subjectType": "Environment",
+        "subjectId": event.subject_id,
+        "metadata": event.metadata,
+        "hash": event.hash,
+    }
+    assert written[1]["ts"].endswith("Z")
+
+
+def test_a_line_feed_inside_a_value_never_splits_a_line(db, audit_log, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        record("note.add", "Note", "n-1", {"text": "first line\nsecond line\r\nthird"})
+    raw = audit_log.read_bytes()
+    assert raw.count(b"\n") == 1
+    assert lines(audit_log)[0]["metadata"]["text"] == "first line\nsecond line\r\nthird"
+
+
+def test_an_unwritable_log_never_fails_the_change(
+    db, settings, tmp_path, caplog, client, django_capture_on_commit_callbacks
+):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    settings.AUDIT_LOG = str(blocker / "control-plane.log")
+    sign_in(client, "admin")
+    caplog.set_level(logging.ERROR, logger="audit.mirror")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/services/environment/add/", {"name": "qa", "policy_refs": ""})
+    assert response.status_code == 302 and Environment.objects.filter(name="qa").exists()
+    assert "audit log mirror not written" in caplog.text and "audit_export" in caplog.text
+    settings.AUDIT_LOG = str(tmp_path / "fixed.log")
+    call_command("audit_export")
+    assert [w["action"] for w in lines(tmp_path / "fixed.log")] == ["environment.create"]
+
+
+def test_the_file_catches_up_after_a_missed_write(db, audit_log, settings, django_capture_on_commit_callbacks):
+    make_environments(2, django_capture_on_commit_callbacks)
+    settings.AUDIT_LOG = str(audit_log.parent / "missing-dir" / "x" / "..")  # a path that cannot be a file
+    make_environments(1, django_capture_on_commit_callbacks)  # this commit's mirror write fails
+    settings.AUDIT_LOG = str(audit_log)
+    with django_capture_on_commit_callbacks(execute=True), acting_as("test"):
+        Environment(name="later").save()
+    assert [w["seq"] for w in lines(audit_log)] == [1, 2, 3, 4]
+
+
+def test_a_partial_last_line_is_cut_before_appending(db, audit_log, django_capture_on_commit_callbacks):
+    make_environments(1, django_capture_on_commit_callbacks)
+    with open(audit_log, "ab") as f:
+        f.write(b'{"seq": 2, "ts": "2026-')  # a crash mid-write
+    with django_capture_on_commit_callbacks(execute=True), acting_as("test"):
+        Environment(name="next").save()
+    assert [w["seq"] for w in lines(audit_log)] == [1, 2]
+
+
+def test_audit_export_rebuilds_or_appends_since(db, audit_log, capsys):
+    with acting_as("test"):
+        for i in range(4):
+            Environment(name=f"exported-{i}").save()
+    call_command("audit_export")
+    assert [w["seq"] for w in lines(audit_log)] == [1, 2, 3, 4]
+    audit_log.write_bytes(b"".join(line + b"\n" for line in audit_log.read_bytes().splitlines()[:2]))
+    call_command("audit_export", since=2)
+    assert [w["seq"] for w in lines(audit_log)] == [1, 2, 3, 4]
+    assert "appended after 2: 2 events" in capsys.readouterr().out
+
+
+def test_an_empty_setting_turns_the_mirror_off(db, settings, audit_log, django_capture_on_commit_callbacks):
+    settings.AUDIT_LOG = ""
+    make_environments(1, django_capture_on_commit_callbacks)
+    assert not audit_log.exists()
+    with pytest.raises(CommandError, match="the JSON Lines mirror is off"):
+        call_command("audit_export")
