@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.errors import AppendOnly, DeletionRefused
@@ -33,6 +34,25 @@ def require_aware(value, field: str, errors: dict) -> Any:
         errors.setdefault(field, []).append("must carry a time zone (times are stored in UTC).")
         return value
     return value.astimezone(UTC)
+
+
+def one_of(field: str, choices: type[models.TextChoices]) -> models.CheckConstraint:
+    """The database's own guard that `field` holds one of `choices`."""
+    values = list(choices.values)
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__in": values}),
+        name=f"%(app_label)s_%(class)s_{field}_valid",
+        violation_error_message=f"{field} must be one of {', '.join(values)}.",
+    )
+
+
+def set_exactly_when(field: str, when: Q, name: str, message: str) -> models.CheckConstraint:
+    """`field` (a time) is set when `when` holds, and empty otherwise."""
+    return models.CheckConstraint(
+        condition=(when & Q(**{f"{field}__isnull": False})) | (~when & Q(**{f"{field}__isnull": True})),
+        name=f"%(app_label)s_%(class)s_{name}",
+        violation_error_message=message,
+    )
 
 
 def refuse_deletion(model):

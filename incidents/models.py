@@ -4,25 +4,31 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from controlplane.models import Entity, StatusMachine, require_aware
+from controlplane.models import Entity, StatusMachine, one_of, require_aware, set_exactly_when
 from services.models import Service
 
 source_link = URLValidator(schemes=["http", "https"], message="must be an absolute http(s) URL to the source system.")
 
 
+class IncidentStatus(models.TextChoices):
+    TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Severity(models.TextChoices):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
 class Incident(StatusMachine, Entity):
     ID_PREFIX = "inc-"
 
-    class Severity(models.TextChoices):
-        LOW = "low"
-        MEDIUM = "medium"
-        HIGH = "high"
-        CRITICAL = "critical"
+    Severity = Severity
 
-    class Status(models.TextChoices):
-        TRIGGERED = "triggered"
-        ACKNOWLEDGED = "acknowledged"
-        RESOLVED = "resolved"
+    Status = IncidentStatus
 
     TRANSITIONS = {
         Status.TRIGGERED: (Status.ACKNOWLEDGED, Status.RESOLVED),
@@ -45,20 +51,13 @@ class Incident(StatusMachine, Entity):
     class Meta:
         ordering = ["-started_at", "id"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(severity__in=["low", "medium", "high", "critical"]),
-                name="%(app_label)s_%(class)s_severity_valid",
-            ),
-            models.CheckConstraint(
-                condition=Q(status__in=["triggered", "acknowledged", "resolved"]),
-                name="%(app_label)s_%(class)s_status_valid",
-                violation_error_message="status must be one of triggered, acknowledged, resolved.",
-            ),
-            models.CheckConstraint(
-                condition=Q(status="resolved", resolved_at__isnull=False)
-                | (~Q(status="resolved") & Q(resolved_at__isnull=True)),
-                name="%(app_label)s_%(class)s_resolved_iff_resolved_at",
-                violation_error_message="A resolved incident has a resolution time; an open one has none.",
+            one_of("severity", Severity),
+            one_of("status", IncidentStatus),
+            set_exactly_when(
+                "resolved_at",
+                Q(status="resolved"),
+                "resolved_iff_resolved_at",
+                "A resolved incident has a resolution time; an open one has none.",
             ),
             models.CheckConstraint(
                 condition=~Q(status="acknowledged") | Q(acknowledged_at__isnull=False),

@@ -5,21 +5,42 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from controlplane.models import DomainModel, Entity, StatusMachine, require_aware
+from controlplane.models import DomainModel, Entity, StatusMachine, one_of, require_aware, set_exactly_when
 from controlplane.redaction import redact
 from services.models import Environment, Service
 
 SHA = re.compile(r"^[0-9a-f]{7,40}$")
 
 
+class LogLevel(models.TextChoices):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class RunState(models.TextChoices):
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class RunKind(models.TextChoices):
+    DEPLOY = "Deploy"
+    PROMOTE = "Promote"
+
+
+class ReleaseStatus(models.TextChoices):
+    DRAFT = "Draft"
+    PROMOTING = "Promoting"
+    ACTIVE = "Active"
+    FAILED = "Failed"
+
+
 class Release(StatusMachine, Entity):
     ID_PREFIX = "rel-"
 
-    class Status(models.TextChoices):
-        DRAFT = "Draft"
-        PROMOTING = "Promoting"
-        ACTIVE = "Active"
-        FAILED = "Failed"
+    Status = ReleaseStatus
 
     TRANSITIONS = {
         Status.DRAFT: (Status.PROMOTING,),
@@ -41,16 +62,12 @@ class Release(StatusMachine, Entity):
     class Meta:
         ordering = ["-created_at", "id"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["Draft", "Promoting", "Active", "Failed"]),
-                name="%(app_label)s_%(class)s_status_valid",
-                violation_error_message="status must be one of Draft, Promoting, Active, Failed.",
-            ),
-            models.CheckConstraint(
-                condition=Q(status="Active", activated_at__isnull=False)
-                | (~Q(status="Active") & Q(activated_at__isnull=True)),
-                name="%(app_label)s_%(class)s_activated_iff_active",
-                violation_error_message="An Active release has an activation time; no other release has one.",
+            one_of("status", ReleaseStatus),
+            set_exactly_when(
+                "activated_at",
+                Q(status="Active"),
+                "activated_iff_active",
+                "An Active release has an activation time; no other release has one.",
             ),
             models.UniqueConstraint(
                 fields=["service", "environment"],
@@ -103,14 +120,9 @@ class Release(StatusMachine, Entity):
 class WorkflowRun(Entity):
     ID_PREFIX = "run-"
 
-    class Kind(models.TextChoices):
-        DEPLOY = "Deploy"
-        PROMOTE = "Promote"
+    Kind = RunKind
 
-    class State(models.TextChoices):
-        RUNNING = "Running"
-        SUCCEEDED = "Succeeded"
-        FAILED = "Failed"
+    State = RunState
 
     IMMUTABLE_FIELDS = ("kind", "release", "source_release", "actor", "started_at")
 
@@ -132,22 +144,18 @@ class WorkflowRun(Entity):
     class Meta:
         ordering = ["-started_at", "id"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(kind__in=["Deploy", "Promote"]), name="%(app_label)s_%(class)s_kind_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(state__in=["Running", "Succeeded", "Failed"]), name="%(app_label)s_%(class)s_state_valid"
-            ),
+            one_of("kind", RunKind),
+            one_of("state", RunState),
             models.CheckConstraint(
                 condition=Q(finished_at__isnull=True) | Q(finished_at__gte=F("started_at")),
                 name="%(app_label)s_%(class)s_finished_after_started",
                 violation_error_message="finishedAt must not be before startedAt.",
             ),
-            models.CheckConstraint(
-                condition=Q(state="Running", finished_at__isnull=True)
-                | (~Q(state="Running") & Q(finished_at__isnull=False)),
-                name="%(app_label)s_%(class)s_finished_iff_done",
-                violation_error_message="A running run has no finish time; a finished run has one.",
+            set_exactly_when(
+                "finished_at",
+                ~Q(state="Running"),
+                "finished_iff_done",
+                "A running run has no finish time; a finished run has one.",
             ),
             models.CheckConstraint(
                 condition=Q(kind="Promote", source_release__isnull=False)
@@ -195,11 +203,7 @@ class RunLogEntry(DomainModel):
 
     APPEND_ONLY = True
 
-    class Level(models.TextChoices):
-        DEBUG = "debug"
-        INFO = "info"
-        WARNING = "warning"
-        ERROR = "error"
+    Level = LogLevel
 
     run = models.ForeignKey(WorkflowRun, on_delete=models.PROTECT, related_name="logs")
     ts = models.DateTimeField(default=timezone.now)
@@ -212,10 +216,7 @@ class RunLogEntry(DomainModel):
         verbose_name = "run log entry"
         verbose_name_plural = "run log entries"
         constraints = [
-            models.CheckConstraint(
-                condition=Q(level__in=["debug", "info", "warning", "error"]),
-                name="%(app_label)s_%(class)s_level_valid",
-            ),
+            one_of("level", LogLevel),
         ]
         indexes = [models.Index(fields=["run", "ts", "id"], name="runlog_run_idx")]
 
