@@ -21,6 +21,7 @@ def canonical(event) -> str:
             "action": event.action,
             "subjectType": event.subject_type,
             "subjectId": event.subject_id,
+            "serviceId": getattr(event, "service_id", ""),  # absent from events older than the column
             "metadata": event.metadata,
         },
         sort_keys=True,

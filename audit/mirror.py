@@ -32,6 +32,7 @@ def line(event: AuditEvent) -> bytes:
         "action": event.action,
         "subjectType": event.subject_type,
         "subjectId": event.subject_id,
+        "serviceId": event.service_id,
         "metadata": event.metadata,
         "hash": event.hash,
     }

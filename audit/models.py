@@ -61,6 +61,9 @@ class AuditEvent(DomainModel):
     action = models.CharField(max_length=100, help_text="<noun>.<verb>, lower case: deploy.create, ...")
     subject_type = models.CharField(max_length=50)
     subject_id = models.CharField(max_length=100)
+    # The service the subject belongs to (a release's, an incident's, or the service itself), so
+    # "what happened to this service" is one index seek. Empty for subjects outside any service.
+    service_id = models.CharField(max_length=63, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     hash = models.CharField(
         max_length=64, blank=True, editable=False, help_text="SHA-256 over the previous hash and this event."
@@ -76,6 +79,7 @@ class AuditEvent(DomainModel):
         indexes = [
             models.Index(fields=["subject_type", "subject_id", "seq"], name="audit_subject_idx"),
             models.Index(fields=["actor", "seq"], name="audit_actor_idx"),
+            models.Index(fields=["service_id", "seq"], name="audit_service_idx"),
             models.Index(fields=["ts"], name="audit_ts_idx"),
         ]
 

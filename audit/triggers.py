@@ -41,3 +41,10 @@ def install(connection) -> None:
 
 def uninstall(connection) -> None:
     _run(connection, "uninstall")
+
+
+def ensure(connection) -> None:
+    """Reinstall the triggers. SQLite drops a table's triggers whenever a migration rebuilds the table
+    (adding or altering a column), so this runs after every migrate."""
+    uninstall(connection)
+    install(connection)

@@ -44,17 +44,22 @@ def jsonable(value):
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def record(action: str, subject_type: str, subject_id: str, metadata: dict) -> AuditEvent:
+def record(action: str, subject_type: str, subject_id: str, metadata: dict, service_id: str = "") -> AuditEvent:
     event = AuditEvent(
         actor=current_actor(),
         action=action,
         subject_type=subject_type,
         subject_id=subject_id,
+        service_id=service_id,
         metadata=jsonable(metadata),
     )
     event.save()
     transaction.on_commit(partial(mirror.mirror_quietly, event))
     return event
+
+
+def _service_of(instance) -> str:
+    return instance.pk if isinstance(instance, Service) else getattr(instance, "service_id", "")
 
 
 def _context(instance) -> dict:
@@ -83,7 +88,7 @@ def on_save(sender, instance, created, raw, **kwargs):
         return  # a restore: recorded once, as fixture.load
     noun = sender._meta.model_name
     if created:
-        record(f"{noun}.create", sender.__name__, instance.pk, _fields(instance))
+        record(f"{noun}.create", sender.__name__, instance.pk, _fields(instance), _service_of(instance))
         return
     changes = _changes(instance)
     if not changes:
@@ -91,12 +96,13 @@ def on_save(sender, instance, created, raw, **kwargs):
     verb = "update"
     if set(changes) == {"archivedAt"}:
         verb = "archive" if instance.archived_at else "restore"
-    record(f"{noun}.{verb}", sender.__name__, instance.pk, {**_context(instance), "changes": changes})
+    metadata = {**_context(instance), "changes": changes}
+    record(f"{noun}.{verb}", sender.__name__, instance.pk, metadata, _service_of(instance))
 
 
 def on_delete(sender, instance, **kwargs):
     # Every domain model refuses deletion today; should a path ever get through, it is still recorded.
-    record(f"{sender._meta.model_name}.delete", sender.__name__, instance.pk, _fields(instance))
+    record(f"{sender._meta.model_name}.delete", sender.__name__, instance.pk, _fields(instance), _service_of(instance))
 
 
 def on_environment_links(sender, instance, action, reverse, pk_set, **kwargs):
@@ -115,13 +121,13 @@ def on_environment_links(sender, instance, action, reverse, pk_set, **kwargs):
     verb = "link" if action == "post_add" else "unlink"
     if reverse:  # environment.services.add(...): one event per service whose environments changed
         for service_id in sorted(pk_set):
-            record(f"service.{verb}", "Service", service_id, {"environments": [instance.pk]})
+            record(f"service.{verb}", "Service", service_id, {"environments": [instance.pk]}, service_id)
     else:
-        record(f"service.{verb}", "Service", instance.pk, {"environments": sorted(pk_set)})
+        record(f"service.{verb}", "Service", instance.pk, {"environments": sorted(pk_set)}, instance.pk)
 
 
 def on_action(sender, instance, action, metadata, **kwargs):
-    record(action, sender.__name__, instance.pk, {**_context(instance), **metadata})
+    record(action, sender.__name__, instance.pk, {**_context(instance), **metadata}, _service_of(instance))
 
 
 RECEIVERS = [

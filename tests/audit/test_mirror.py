@@ -36,6 +36,7 @@ def test_each_committed_event_becomes_one_line(db, audit_log, django_capture_on_
         "action": "environment.create",
         "subjectType": "Environment",
         "subjectId": event.subject_id,
+        "serviceId": "",
         "metadata": event.metadata,
         "hash": event.hash,
     }
