@@ -36,6 +36,11 @@ def require_aware(value, field: str, errors: dict) -> Any:
     return value.astimezone(UTC)
 
 
+def unknown(noun: str) -> dict:
+    """A foreign key's error message for an id that does not exist."""
+    return {"invalid": f"unknown {noun} %(value)r."}
+
+
 def one_of(field: str, choices: type[models.TextChoices]) -> models.CheckConstraint:
     """The database's own guard that `field` holds one of `choices`."""
     values = list(choices.values)

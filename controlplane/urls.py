@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from controlplane import views
 from controlplane.identity import views as identity
@@ -11,6 +11,10 @@ urlpatterns = [
     path("logout/", identity.sign_out, name="logout"),
     path("oidc/authenticate/", identity.oidc_authenticate, name="oidc_authentication_init"),
     path("oidc/callback/", identity.oidc_callback, name="oidc_authentication_callback"),
-    path("api/me/", identity.MeView.as_view(), name="me"),
+    path("api/", include("controlplane.api.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = views.bad_request
+handler404 = views.not_found
+handler500 = views.server_error

@@ -1,5 +1,6 @@
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
+from django.views import defaults
 from django.views.decorators.http import require_safe
 
 
@@ -12,3 +13,22 @@ def healthz(request):
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def _api_or_page(request, status: int, detail: str, page_view, **kwargs):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail}, status=status)
+    return page_view(request, **kwargs)
+
+
+def not_found(request, exception=None):
+    """API clients get JSON for a path that matches nothing; people get the usual page."""
+    return _api_or_page(request, 404, "Not found.", defaults.page_not_found, exception=exception)
+
+
+def bad_request(request, exception=None):
+    return _api_or_page(request, 400, "Bad request.", defaults.bad_request, exception=exception)
+
+
+def server_error(request):
+    return _api_or_page(request, 500, "Server error; it has been logged.", defaults.server_error)

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from controlplane.models import Entity, StatusMachine, one_of, require_aware, set_exactly_when
+from controlplane.models import Entity, StatusMachine, one_of, require_aware, set_exactly_when, unknown
 from services.models import Service
 
 source_link = URLValidator(schemes=["http", "https"], message="must be an absolute http(s) URL to the source system.")
@@ -39,7 +39,9 @@ class Incident(StatusMachine, Entity):
     SEVERITY_RANK = {s: rank for rank, s in enumerate(Severity)}
     IMMUTABLE_FIELDS = ("service", "started_at")
 
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="incidents")
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="incidents", error_messages=unknown("service")
+    )
     title = models.CharField(max_length=200, blank=True)
     severity = models.CharField(max_length=8, choices=Severity.choices)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.TRIGGERED, editable=False)

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from controlplane.models import DomainModel, Entity, StatusMachine, one_of, require_aware, set_exactly_when
+from controlplane.models import DomainModel, Entity, StatusMachine, one_of, require_aware, set_exactly_when, unknown
 from controlplane.redaction import redact
 from services.models import Environment, Service
 
@@ -51,8 +51,12 @@ class Release(StatusMachine, Entity):
     MOVED_BY = "deploy and promote"
     IMMUTABLE_FIELDS = ("service", "environment", "sha", "created_at")
 
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="releases")
-    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="releases")
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="releases", error_messages=unknown("service")
+    )
+    environment = models.ForeignKey(
+        Environment, on_delete=models.PROTECT, related_name="releases", error_messages=unknown("environment")
+    )
     sha = models.CharField(max_length=40, help_text="7-40 lower-case hex characters; immutable.")
     version = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
@@ -127,7 +131,9 @@ class WorkflowRun(Entity):
     IMMUTABLE_FIELDS = ("kind", "release", "source_release", "actor", "started_at")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="runs")
+    release = models.ForeignKey(
+        Release, on_delete=models.PROTECT, related_name="runs", error_messages=unknown("release")
+    )
     source_release = models.ForeignKey(
         Release,
         on_delete=models.PROTECT,

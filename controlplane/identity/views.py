@@ -5,7 +5,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
+from drf_spectacular.utils import extend_schema
 from mozilla_django_oidc import views as oidc_views
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,9 +18,16 @@ from controlplane.identity.roles import can
 from controlplane.identity.sessions import remember
 
 
+class MeSerializer(serializers.Serializer):
+    actor = serializers.CharField()
+    role = serializers.ChoiceField(choices=["viewer", "deployer", "admin"])
+    authMethod = serializers.ChoiceField(choices=["devToken", "oidc"])
+
+
 class MeView(APIView):
     """Who the caller is, as the request context records it: `{"actor", "role", "authMethod"}`."""
 
+    @extend_schema(responses=MeSerializer)
     def get(self, request):
         principal = current_principal()
         return Response({"actor": principal.actor, "role": str(principal.role), "authMethod": principal.auth_method})

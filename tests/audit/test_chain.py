@@ -71,7 +71,8 @@ def test_an_inserted_event_is_caught(five_events):
     last = AuditEvent.objects.get(seq=5)
     with behind_the_guards() as sql:
         sql.execute(
-            "INSERT INTO audit_auditevent (seq, ts, actor, action, subject_type, subject_id, service_id, metadata, hash) "
+            "INSERT INTO audit_auditevent "
+            "(seq, ts, actor, action, subject_type, subject_id, service_id, metadata, hash) "
             "VALUES (6, %s, 'mallory', 'service.create', 'Service', 'svc-x', '', '{}', %s)",
             [last.ts, "f" * 64],
         )
@@ -93,7 +94,8 @@ def test_an_inserted_event_with_a_correct_hash_is_caught_by_the_head(five_events
     forged.hash = chain.link(AuditEvent.objects.get(seq=5).hash, forged)
     with behind_the_guards() as sql:
         sql.execute(
-            "INSERT INTO audit_auditevent (seq, ts, actor, action, subject_type, subject_id, service_id, metadata, hash) "
+            "INSERT INTO audit_auditevent "
+            "(seq, ts, actor, action, subject_type, subject_id, service_id, metadata, hash) "
             "VALUES (6, %s, 'mallory', 'service.create', 'Service', 'svc-x', '', '{}', %s)",
             [forged.ts, forged.hash],
         )

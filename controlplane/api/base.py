@@ -1,0 +1,110 @@
+"""What every resource shares: strict serializers over the domain models, cursor pages, thin viewsets."""
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.fields import SkipField, get_attribute
+
+
+class DomainSerializer(serializers.Serializer):
+    """A serializer over a domain model. The model's own validation runs on save; its errors come back
+    as 400s keyed by this serializer's (camelCase) field names. Unknown keys are refused, and so are
+    read-only ones that would change something, so a client never believes it set what it did not."""
+
+    m2m_fields: tuple[str, ...] = ()
+
+    class Meta:
+        model = None
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            errors = {key: ["is not a field of this resource."] for key in data if key not in self.fields}
+            errors.update(
+                {
+                    key: [getattr(self.fields[key], "read_only_reason", "is read-only.")]
+                    for key in data
+                    if key in self.fields and self.fields[key].read_only and not self._unchanged(key, data[key])
+                }
+            )
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+    def _unchanged(self, key, value) -> bool:
+        if self.instance is None:
+            return False
+        field = self.fields[key]
+        try:
+            return field.to_representation(get_attribute(self.instance, field.source_attrs)) == value
+        except (AttributeError, KeyError, SkipField):
+            return False
+
+    def api_errors(self, error: DjangoValidationError) -> dict:
+        names = {}
+        for name, field in self.fields.items():
+            names[field.source] = names[field.source.removesuffix("_id")] = name
+        names[NON_FIELD_ERRORS] = settings.REST_FRAMEWORK["NON_FIELD_ERRORS_KEY"]
+        errors = getattr(error, "message_dict", None) or {NON_FIELD_ERRORS: error.messages}
+        result: dict[str, list[str]] = {}
+        for key, messages in errors.items():
+            api_key = names.get(key, key)
+            # A rule on a field this resource does not show names it in the message.
+            shown = messages if key in names else [f"{key}: {m}" for m in messages]
+            result.setdefault(api_key if key in names else names[NON_FIELD_ERRORS], []).extend(shown)
+        return result
+
+    def save(self, **kwargs):
+        try:
+            with transaction.atomic():
+                return super().save(**kwargs)
+        except DjangoValidationError as e:
+            raise serializers.ValidationError(self.api_errors(e)) from None
+
+    def create(self, validated_data):
+        related = {name: validated_data.pop(name) for name in self.m2m_fields if name in validated_data}
+        obj = self.Meta.model(**validated_data)
+        obj.save()
+        for name, value in related.items():
+            getattr(obj, name).set(value)
+        return obj
+
+    def update(self, instance, validated_data):
+        related = {name: validated_data.pop(name) for name in self.m2m_fields if name in validated_data}
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        instance.save()
+        for name, value in related.items():
+            getattr(instance, name).set(value)
+        return instance
+
+
+class BlankAsNullField(serializers.CharField):
+    """Stored as an empty string, shown as null (region and cluster when the adapter's default applies)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, allow_blank=True, required=False, **kwargs)
+
+    def to_representation(self, value):
+        return value or None
+
+    def to_internal_value(self, data):
+        return "" if data is None else super().to_internal_value(data)
+
+    def validate_empty_values(self, data):
+        if data is None:
+            return (True, "")
+        return super().validate_empty_values(data)
+
+
+class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Read access for viewers; subclasses add write mixins and name their actions' permissions."""
+
+    lookup_value_regex = "[a-z0-9][a-z0-9-]{1,62}"
+
+    def filter_queryset(self, queryset):
+        # Filters narrow lists; a resource fetched by id is found whatever the list's defaults.
+        return queryset if self.detail else super().filter_queryset(queryset)

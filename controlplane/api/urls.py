@@ -1,0 +1,26 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from audit.api import AuditEventViewSet
+from controlplane.api import schema  # noqa: F401 - registers the OpenAPI extensions
+from controlplane.identity.views import MeView
+from incidents.api import IncidentViewSet
+from releases.api import ReleaseViewSet, WorkflowRunViewSet
+from services.api import EnvironmentViewSet, ServiceViewSet
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("services", ServiceViewSet)
+router.register("environments", EnvironmentViewSet)
+router.register("releases", ReleaseViewSet)
+router.register("workflow-runs", WorkflowRunViewSet)
+router.register("incidents", IncidentViewSet)
+router.register("audit-events", AuditEventViewSet)
+
+urlpatterns = [
+    path("me/", MeView.as_view(), name="me"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include(router.urls)),
+]

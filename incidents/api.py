@@ -1,0 +1,58 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from controlplane.api.base import DomainSerializer, DomainViewSet
+from incidents import lifecycle
+from incidents.filtersets import IncidentFilterSet
+from incidents.models import Incident, IncidentStatus, Severity
+
+
+class IncidentSerializer(DomainSerializer):
+    id = serializers.CharField(required=False, help_text="inc-…; generated when omitted. Immutable.")
+    serviceId = serializers.CharField(source="service_id")
+    title = serializers.CharField(required=False, allow_blank=True)
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    startedAt = serializers.DateTimeField(source="started_at", required=False, help_text="Defaults to now.")
+    status = serializers.ChoiceField(choices=IncidentStatus.choices, read_only=True)
+    link = serializers.CharField(help_text="The incident in its source system: an absolute http(s) URL.")
+    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", read_only=True, allow_null=True)
+    resolvedAt = serializers.DateTimeField(source="resolved_at", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Incident
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["status"].read_only_reason = "is read-only: use …/acknowledge/ and …/resolve/."
+        if self.instance is not None:
+            self.fields["id"].read_only = True
+
+
+class IncidentViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainViewSet):
+    queryset = Incident.objects.all()
+    serializer_class = IncidentSerializer
+    filterset_class = IncidentFilterSet
+    ordering = ("-started_at", "-id")
+    action_permissions = {
+        "create": "incident.create",
+        "update": "incident.update",
+        "partial_update": "incident.update",
+        "acknowledge": "incident.acknowledge",
+        "resolve": "incident.resolve",
+    }
+
+    def _move(self, move):
+        incident = move(self.get_object())
+        return Response(self.get_serializer(incident).data)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        return self._move(lifecycle.acknowledge)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        return self._move(lifecycle.resolve)

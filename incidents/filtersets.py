@@ -1,0 +1,18 @@
+import django_filters as filters
+
+from incidents.models import Incident, IncidentStatus, Severity
+
+
+class IncidentFilterSet(filters.FilterSet):
+    serviceId = filters.CharFilter(field_name="service_id")
+    severity = filters.ChoiceFilter(choices=Severity.choices)
+    status = filters.ChoiceFilter(choices=IncidentStatus.choices)
+    open = filters.BooleanFilter(method="filter_open", label="Only open (true) or only resolved (false)")
+
+    class Meta:
+        model = Incident
+        fields = ["serviceId", "severity", "status", "open"]
+
+    def filter_open(self, queryset, name, value):
+        resolved = {"status": IncidentStatus.RESOLVED}
+        return queryset.exclude(**resolved) if value else queryset.filter(**resolved)

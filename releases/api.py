@@ -1,0 +1,82 @@
+from django.db.models import Prefetch, Q
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from controlplane.api.base import DomainSerializer, DomainViewSet
+from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
+from releases.models import Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
+
+
+class ReleaseSerializer(DomainSerializer):
+    id = serializers.CharField(required=False, help_text="rel-…; generated when omitted. Immutable.")
+    serviceId = serializers.CharField(source="service_id")
+    sha = serializers.CharField(help_text="7-40 lower-case hex characters; immutable.")
+    version = serializers.CharField(help_text="Changeable while the release is Draft.")
+    envId = serializers.CharField(source="environment_id")
+    status = serializers.ChoiceField(choices=ReleaseStatus.choices, read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    activatedAt = serializers.DateTimeField(source="activated_at", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Release
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["status"].read_only_reason = "is read-only: it changes only by deploy and promote."
+        if self.instance is not None:
+            self.fields["id"].read_only = True
+
+
+class RunLogEntrySerializer(serializers.Serializer):
+    ts = serializers.DateTimeField()
+    level = serializers.ChoiceField(choices=RunLogEntry.Level.choices)
+    message = serializers.CharField()
+    meta = serializers.DictField()
+
+
+class WorkflowRunSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=RunKind.choices)
+    releaseId = serializers.CharField(source="release_id")
+    sourceReleaseId = serializers.CharField(source="source_release_id", required=False, help_text="Promote runs only.")
+    actor = serializers.CharField()
+    state = serializers.ChoiceField(choices=RunState.choices)
+    startedAt = serializers.DateTimeField(source="started_at")
+    finishedAt = serializers.DateTimeField(source="finished_at", required=False, help_text="Absent while running.")
+    logs = RunLogEntrySerializer(many=True)
+
+    def to_representation(self, run):
+        data = super().to_representation(run)
+        # The RFC: an unfinished run omits finishedAt; a Deploy run has no source release.
+        for key in ("finishedAt", "sourceReleaseId"):
+            if data[key] is None:
+                del data[key]
+        return data
+
+
+RUNS = WorkflowRun.objects.prefetch_related(Prefetch("logs", queryset=RunLogEntry.objects.order_by("ts", "id")))
+
+
+class ReleaseViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainViewSet):
+    queryset = Release.objects.all()
+    serializer_class = ReleaseSerializer
+    filterset_class = ReleaseFilterSet
+    ordering = ("-created_at", "-id")
+    action_permissions = {"create": "release.create", "update": "release.update", "partial_update": "release.update"}
+
+    @extend_schema(responses=WorkflowRunSerializer(many=True))
+    @action(detail=True)
+    def timeline(self, request, pk=None):
+        """The release's workflow runs, its own and the promotions made from it, in time order."""
+        release = self.get_object()
+        runs = RUNS.filter(Q(release=release) | Q(source_release=release)).order_by("started_at", "id")
+        return Response(WorkflowRunSerializer(runs, many=True).data)
+
+
+class WorkflowRunViewSet(DomainViewSet):
+    queryset = RUNS
+    serializer_class = WorkflowRunSerializer
+    filterset_class = WorkflowRunFilterSet
+    ordering = ("-started_at", "-id")

@@ -1,0 +1,66 @@
+"""Every list and the services index run the same number of queries whatever the data's size."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit.models import AuditEvent
+from incidents.models import Incident
+from releases import lifecycle
+from releases.models import Release, RunLogEntry, WorkflowRun
+from services.models import Environment, Service
+from tests.api.conftest import Api
+
+URLS = [
+    "/api/services/",
+    "/api/services/index/",
+    "/api/environments/",
+    "/api/releases/",
+    "/api/releases/?serviceId=svc-0",
+    "/api/workflow-runs/",
+    "/api/incidents/",
+    "/api/audit-events/",
+    "/api/releases/rel-0-0-0/timeline/",
+]
+MOST = 8  # no list needs more, whatever the page holds
+
+
+def grow(services: int):
+    """Services with two environments, releases, runs with logs, incidents, and their audit events."""
+    envs = [Environment.objects.get_or_create(name=name)[0] for name in ("alpha", "beta")]
+    for s in range(Service.objects.count(), services):
+        service = Service(id=f"svc-{s}", name=f"svc {s}", repo=f"github.com/a/s{s}", deployment_adapters=["k8s"])
+        service.save()
+        service.environments.set(envs)
+        for e, env in enumerate(envs):
+            for r in range(2):
+                release = Release(
+                    id=f"rel-{s}-{e}-{r}", service=service, environment=env, sha="abcdef1", version=str(r)
+                )
+                release.save()
+                lifecycle.begin_rollout(release)
+                lifecycle.activate(release)
+                run = WorkflowRun(kind="Deploy", release=release, actor="bot")
+                run.save()
+                for n in range(3):
+                    RunLogEntry(run=run, message=f"step {n}").save()
+        Incident(service=service, severity="high", link="https://pd.example.com/x").save()
+
+
+def queries(api, url) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = api.get(url)
+    assert response.status_code == 200, response.content
+    return len(captured)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", URLS)
+def test_query_count_does_not_grow_with_the_data(url):
+    viewer = Api("viewer")
+    grow(2)
+    small = queries(viewer, url)
+    grow(12)
+    assert AuditEvent.objects.count() > 100
+    large = queries(viewer, url)
+    assert large == small <= MOST, f"{url}: {small} queries with 2 services, {large} with 12"

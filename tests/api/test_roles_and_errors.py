@@ -1,0 +1,124 @@
+"""Every endpoint by role, and every class of bad request answered without a 500."""
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("demo")
+
+ROLES = [None, "viewer", "deployer", "admin"]
+RANK = {None: 0, "viewer": 1, "deployer": 2, "admin": 3}
+
+# (method, url, body, least role, status when allowed)
+ENDPOINTS = [
+    ("get", "/api/me/", None, "viewer", 200),
+    ("get", "/api/services/", None, "viewer", 200),
+    ("get", "/api/services/index/", None, "viewer", 200),
+    ("get", "/api/services/svc-demo/", None, "viewer", 200),
+    (
+        "post",
+        "/api/services/",
+        {"name": "S", "repo": "github.com/a/s", "adapters": {"deployments": ["aws"]}},
+        "admin",
+        201,
+    ),
+    ("patch", "/api/services/svc-demo/", {"name": "Renamed"}, "admin", 200),
+    ("delete", "/api/services/svc-demo/", None, "admin", 204),
+    ("get", "/api/environments/", None, "viewer", 200),
+    ("post", "/api/environments/", {"name": "qa"}, "admin", 201),
+    ("patch", "/api/environments/env-staging/", {"cluster": "c1"}, "admin", 200),
+    ("delete", "/api/environments/env-staging/", None, "admin", 204),
+    ("get", "/api/releases/", None, "viewer", 200),
+    ("get", "/api/releases/rel-123/", None, "viewer", 200),
+    ("get", "/api/releases/rel-123/timeline/", None, "viewer", 200),
+    (
+        "post",
+        "/api/releases/",
+        {"serviceId": "svc-demo", "envId": "env-prod", "sha": "abcdef1", "version": "2"},
+        "deployer",
+        201,
+    ),
+    ("get", "/api/workflow-runs/", None, "viewer", 200),
+    ("get", "/api/workflow-runs/run-456/", None, "viewer", 200),
+    ("get", "/api/incidents/", None, "viewer", 200),
+    (
+        "post",
+        "/api/incidents/",
+        {"serviceId": "svc-demo", "severity": "low", "link": "https://pd.example.com/1"},
+        "deployer",
+        201,
+    ),
+    ("patch", "/api/incidents/inc-789/", {"severity": "critical"}, "deployer", 200),
+    ("post", "/api/incidents/inc-789/resolve/", None, "deployer", 200),
+    ("get", "/api/audit-events/", None, "viewer", 200),
+    ("get", "/api/audit-events/1/", None, "viewer", 200),
+]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
+@pytest.mark.parametrize(
+    ("method", "url", "body", "least", "allowed"),
+    ENDPOINTS,
+    ids=lambda v: v if isinstance(v, str) and v.startswith("/") else None,
+)
+def test_endpoint_by_role(api, role, method, url, body, least, allowed):
+    response = getattr(api(role), method)(url, body) if body is not None else getattr(api(role), method)(url)
+    if role is None:
+        assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Bearer")
+    elif RANK[role] < RANK[least]:
+        assert response.status_code == 403
+        assert f"needs the {least} role; dev-{role} has {role}." in response.json()["detail"]
+    else:
+        assert response.status_code == allowed, response.content
+
+
+def test_unknown_resources_are_404(viewer):
+    for url in ("/api/services/svc-nope/", "/api/releases/rel-nope/", "/api/audit-events/999/", "/api/nothing/"):
+        assert viewer.get(url).status_code == 404
+
+
+def test_unknown_method_is_405(admin):
+    response = admin.put("/api/audit-events/1/", {"actor": "x"})
+    assert response.status_code == 405
+
+
+def test_non_json_bodies_are_415(admin):
+    response = admin.post("/api/environments/", "name=qa", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+
+
+def test_malformed_json_is_400(admin):
+    response = admin.post("/api/environments/", '{"name": ', content_type="application/json")
+    assert response.status_code == 400 and "JSON parse error" in response.json()["detail"]
+
+
+def test_a_json_array_instead_of_an_object_is_400(admin):
+    response = admin.post("/api/environments/", [1, 2])
+    assert response.status_code == 400
+
+
+def test_an_oversized_body_is_413(admin, settings):
+    body = json.dumps({"name": "qa", "policyRefs": ["policy:x"] * 200_000})
+    response = admin.post("/api/environments/", body)
+    assert response.status_code == 413 and "larger than" in response.json()["detail"]
+
+
+def test_page_size_has_a_hard_maximum(viewer, admin, settings):
+    settings.API_MAX_PAGE_SIZE = 3  # read when each request builds its page
+    for n in range(5):
+        admin.post("/api/environments/", {"name": f"many-{n}"})
+    response = viewer.get("/api/environments/?pageSize=100000")
+    assert response.status_code == 200 and len(response.json()["results"]) == 3
+
+
+def test_a_bad_cursor_is_404_not_500(viewer):
+    assert viewer.get("/api/releases/?cursor=garbage").status_code == 404
+
+
+def test_a_conflict_is_409_with_what_is_allowed(deployer):
+    response = deployer.post("/api/incidents/inc-789/acknowledge/")
+    assert response.status_code == 409
+    assert (
+        response.json()["detail"]
+        == "incident inc-789 is acknowledged: it cannot move to acknowledged; it can move to resolved."
+    )
