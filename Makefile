@@ -43,6 +43,7 @@ test: lint $(OP_DIR)/node_modules/.installed
 bench: install
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/audit.py --postgres
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) var

@@ -2,12 +2,12 @@ from rest_framework import serializers
 
 from audit.filtersets import AuditEventFilterSet
 from audit.models import AuditEvent
-from controlplane.api.base import DomainViewSet
+from controlplane.api.base import DomainViewSet, Timestamp
 
 
 class AuditEventSerializer(serializers.Serializer):
     seq = serializers.IntegerField()
-    ts = serializers.DateTimeField()
+    ts = Timestamp()
     actor = serializers.CharField()
     action = serializers.CharField()
     subjectType = serializers.CharField(source="subject_type")

@@ -1,46 +1,93 @@
 """The services index (RFC 0001, derived views): for each service, per environment its latest and its
 current release, its open incidents by severity, and a pointer to the tail of its audit trail.
 
-A constant number of queries for any page of services: one for the services (with their latest event
-as correlated subqueries), one for their environments, one for the (service, environment) pairs with
-their latest and current release ids, one for those releases, one for open incident counts.
+A read model, built from plain values (no model instances, no serializer), in four queries for any
+page of services: the services with the sequence number of their latest audit event; those events;
+the (service, environment) links with each environment's name and its latest and current release;
+open incident counts. Every correlated subquery is answered from an index. Pages are cached under
+the audit trail's head (see `cached`).
 """
 
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, OuterRef, Subquery
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 
-from audit.models import AuditEvent
+from audit.models import AuditChainHead, AuditEvent
+from controlplane.timestamps import rfc3339
 from incidents.models import Incident, Severity
-from releases.models import Release, ReleaseStatus
+from releases.models import ReleaseStatus
 from services.models import Service
 
 SEVERITIES = [s.value for s in Severity]  # low → critical
 Links = Service.environments.through
+SERVICE_FIELDS = ("id", "name", "repo", "deployment_adapters", "tail_seq")
 
 
-def with_audit_tail(queryset):
-    latest = AuditEvent.objects.filter(service_id=OuterRef("pk")).order_by("-seq")
-    return queryset.annotate(
-        tail_seq=Subquery(latest.values("seq")[:1]),
-        tail_ts=Subquery(latest.values("ts")[:1]),
-        tail_action=Subquery(latest.values("action")[:1]),
-    )
+def services(queryset):
+    """The services of `queryset` as values, each with the sequence number of its latest audit event."""
+    latest = AuditEvent.objects.filter(service_id=OuterRef("pk")).order_by("-seq").values("seq")[:1]
+    return queryset.annotate(tail_seq=Subquery(latest)).values(*SERVICE_FIELDS)
 
 
-def _releases_by_pair(service_ids) -> dict:
-    pair = {"service": OuterRef("service_id"), "environment": OuterRef("environment_id")}
-    latest = Release.objects.filter(**pair).order_by("-created_at", "-id").values("id")[:1]
-    current = (
-        Release.objects.filter(**pair, status=ReleaseStatus.ACTIVE).order_by("-activated_at", "-id").values("id")[:1]
-    )
-    pairs = list(
-        Links.objects.filter(service_id__in=service_ids)
-        .annotate(latest_id=Subquery(latest), current_id=Subquery(current))
-        .values_list("service_id", "environment_id", "latest_id", "current_id")
-    )
-    ids = {i for _, _, latest_id, current_id in pairs for i in (latest_id, current_id) if i}
-    releases = {r.id: r for r in Release.objects.filter(id__in=ids)}
-    return {(s, e): (releases.get(latest_id), releases.get(current_id)) for s, e, latest_id, current_id in pairs}
+def _audit_tails(page) -> dict[int, dict]:
+    seqs = [row["tail_seq"] for row in page if row["tail_seq"]]
+    return {
+        seq: {"seq": seq, "ts": rfc3339(ts), "action": action}
+        for seq, ts, action in AuditEvent.objects.filter(seq__in=seqs).values_list("seq", "ts", "action")
+    }
+
+
+PAIRS_SQL = """
+SELECT link.service_id, link.environment_id, env.name,
+       latest.id, latest.version, latest.sha, latest.status, latest.created_at,
+       curr.id, curr.version, curr.sha, curr.status, curr.activated_at
+FROM services_service_environments link
+JOIN services_environment env ON env.id = link.environment_id
+LEFT JOIN releases_release latest ON latest.id = (
+    SELECT r.id FROM releases_release r
+    WHERE r.service_id = link.service_id AND r.environment_id = link.environment_id
+    ORDER BY r.created_at DESC, r.id DESC LIMIT 1)
+LEFT JOIN releases_release curr ON curr.id = (
+    SELECT r.id FROM releases_release r
+    WHERE r.service_id = link.service_id AND r.environment_id = link.environment_id AND r.status = %s
+    ORDER BY r.activated_at DESC, r.id DESC LIMIT 1)
+WHERE link.service_id IN ({ids})
+ORDER BY env.name
+"""
+
+
+def _environments(service_ids) -> dict[str, list]:
+    """Per service, its environments in name order, each with its latest and current release.
+
+    One query; each correlated subquery is answered from a covering index on releases."""
+    result: dict[str, list] = {sid: [] for sid in service_ids}
+    if not service_ids:
+        return result
+    sql = PAIRS_SQL.format(ids=", ".join(["%s"] * len(service_ids)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ReleaseStatus.ACTIVE, *service_ids])
+        for row in cursor.fetchall():
+            result[row[0]].append(
+                {
+                    "id": row[1],
+                    "name": row[2],
+                    "latestRelease": _release(row[3:8], "createdAt"),
+                    "currentRelease": _release(row[8:13], "activatedAt"),
+                }
+            )
+    return result
+
+
+def _release(columns, when: str):
+    release_id, version, sha, status, stamp = columns
+    if release_id is None:
+        return None
+    return {"id": release_id, "version": version, "sha": sha, "status": status, when: rfc3339(stamp)}
 
 
 def _open_incidents(service_ids) -> dict:
@@ -56,51 +103,46 @@ def _open_incidents(service_ids) -> dict:
     return counts
 
 
-def _release(release, when: str):
-    if release is None:
-        return None
-    stamp = getattr(release, when)
-    return {
-        "id": release.id,
-        "version": release.version,
-        "sha": release.sha,
-        "status": release.status,
-        when.replace("_at", "At"): stamp,
-    }
-
-
-def entries(services) -> list[dict]:
-    """Index entries for `services` (a page from `with_audit_tail(...)`, environments prefetched)."""
-    services = list(services)
-    ids = [s.id for s in services]
-    releases = _releases_by_pair(ids)
+def entries(page) -> list[dict]:
+    """Index entries for a page of `services(...)` rows, in the page's order."""
+    ids = [row["id"] for row in page]
+    environments = _environments(ids)
     incidents = _open_incidents(ids)
+    tails = _audit_tails(page)
     result = []
-    for service in services:
-        open_counts = incidents[service.id]
-        highest = next((s for s in reversed(SEVERITIES) if open_counts[s]), None)
+    for row in page:
+        open_counts = incidents[row["id"]]
         result.append(
             {
-                "id": service.id,
-                "name": service.name,
-                "repo": service.repo,
-                "adapters": {"deployments": service.deployment_adapters},
-                "environments": [
-                    {
-                        "id": env.id,
-                        "name": env.name,
-                        "latestRelease": _release(releases.get((service.id, env.id), (None, None))[0], "created_at"),
-                        "currentRelease": _release(releases.get((service.id, env.id), (None, None))[1], "activated_at"),
-                    }
-                    for env in service.environments.all()
-                ],
-                "incidents": {"open": open_counts, "highestOpenSeverity": highest},
-                "auditTail": {"seq": service.tail_seq, "ts": service.tail_ts, "action": service.tail_action}
-                if service.tail_seq
-                else None,
+                "id": row["id"],
+                "name": row["name"],
+                "repo": row["repo"],
+                "adapters": {"deployments": row["deployment_adapters"]},
+                "environments": environments[row["id"]],
+                "incidents": {
+                    "open": open_counts,
+                    "highestOpenSeverity": next((s for s in reversed(SEVERITIES) if open_counts[s]), None),
+                },
+                "auditTail": tails.get(row["tail_seq"]),
             }
         )
     return result
+
+
+def cached(key: str, build) -> bytes:
+    """A page of the index as rendered JSON, cached under the audit trail's head. Every change to what
+    the index shows writes an audit event in the change's own transaction, so the head's hash is an
+    exact version: a change makes every cached page stale the moment it commits. (The head is read
+    before the data, so a page is never older than the version it is stored under.)"""
+    if not settings.INDEX_CACHE:
+        return JSONRenderer().render(build())
+    head = AuditChainHead.objects.filter(pk=1).values_list("hash", flat=True).first()
+    versioned = "services-index:" + hashlib.sha256(f"{head}|{key}".encode()).hexdigest()
+    body = cache.get(versioned)
+    if body is None:
+        body = JSONRenderer().render(build())
+        cache.set(versioned, body, timeout=settings.INDEX_CACHE_SECONDS)
+    return body
 
 
 # --- the shape, for the OpenAPI schema ---

@@ -239,6 +239,11 @@ SPECTACULAR_SETTINGS = {
 # The audit trail's JSON Lines mirror; empty turns it off. The database is the source of truth.
 AUDIT_LOG = os.environ.get("CONTROLPLANE_AUDIT_LOG", str(VAR_DIR / "audit" / "control-plane.log"))
 
+# Services index pages are cached, versioned by the audit trail's head (see controlplane/services_index.py).
+INDEX_CACHE = _flag("CONTROLPLANE_INDEX_CACHE", default=True)
+INDEX_CACHE_SECONDS = 300
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 1000}}}
+
 # Requests larger than this are refused (413) before a view reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 

@@ -3,7 +3,7 @@ from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from controlplane.api.base import DomainSerializer, DomainViewSet
+from controlplane.api.base import DomainSerializer, DomainViewSet, Timestamp
 from incidents import lifecycle
 from incidents.filtersets import IncidentFilterSet
 from incidents.models import Incident, IncidentStatus, Severity
@@ -14,11 +14,11 @@ class IncidentSerializer(DomainSerializer):
     serviceId = serializers.CharField(source="service_id")
     title = serializers.CharField(required=False, allow_blank=True)
     severity = serializers.ChoiceField(choices=Severity.choices)
-    startedAt = serializers.DateTimeField(source="started_at", required=False, help_text="Defaults to now.")
+    startedAt = Timestamp(source="started_at", required=False, help_text="Defaults to now.")
     status = serializers.ChoiceField(choices=IncidentStatus.choices, read_only=True)
     link = serializers.CharField(help_text="The incident in its source system: an absolute http(s) URL.")
-    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", read_only=True, allow_null=True)
-    resolvedAt = serializers.DateTimeField(source="resolved_at", read_only=True, allow_null=True)
+    acknowledgedAt = Timestamp(source="acknowledged_at", read_only=True, allow_null=True)
+    resolvedAt = Timestamp(source="resolved_at", read_only=True, allow_null=True)
 
     class Meta:
         model = Incident

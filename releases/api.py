@@ -4,7 +4,7 @@ from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from controlplane.api.base import DomainSerializer, DomainViewSet
+from controlplane.api.base import DomainSerializer, DomainViewSet, Timestamp
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
 from releases.models import Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
 
@@ -16,8 +16,8 @@ class ReleaseSerializer(DomainSerializer):
     version = serializers.CharField(help_text="Changeable while the release is Draft.")
     envId = serializers.CharField(source="environment_id")
     status = serializers.ChoiceField(choices=ReleaseStatus.choices, read_only=True)
-    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
-    activatedAt = serializers.DateTimeField(source="activated_at", read_only=True, allow_null=True)
+    createdAt = Timestamp(source="created_at", read_only=True)
+    activatedAt = Timestamp(source="activated_at", read_only=True, allow_null=True)
 
     class Meta:
         model = Release
@@ -30,7 +30,7 @@ class ReleaseSerializer(DomainSerializer):
 
 
 class RunLogEntrySerializer(serializers.Serializer):
-    ts = serializers.DateTimeField()
+    ts = Timestamp()
     level = serializers.ChoiceField(choices=RunLogEntry.Level.choices)
     message = serializers.CharField()
     meta = serializers.DictField()
@@ -43,8 +43,8 @@ class WorkflowRunSerializer(serializers.Serializer):
     sourceReleaseId = serializers.CharField(source="source_release_id", required=False, help_text="Promote runs only.")
     actor = serializers.CharField()
     state = serializers.ChoiceField(choices=RunState.choices)
-    startedAt = serializers.DateTimeField(source="started_at")
-    finishedAt = serializers.DateTimeField(source="finished_at", required=False, help_text="Absent while running.")
+    startedAt = Timestamp(source="started_at")
+    finishedAt = Timestamp(source="finished_at", required=False, help_text="Absent while running.")
     logs = RunLogEntrySerializer(many=True)
 
     def to_representation(self, run):

@@ -82,8 +82,10 @@ class Release(StatusMachine, Entity):
         ]
         indexes = [
             # Latest release per (service, environment), and the current (latest activated) one.
-            models.Index(fields=["service", "environment", "-created_at"], name="release_latest_idx"),
-            models.Index(fields=["service", "environment", "status", "-activated_at"], name="release_current_idx"),
+            models.Index(fields=["service", "environment", "-created_at", "-id"], name="release_latest_idx"),
+            models.Index(
+                fields=["service", "environment", "status", "-activated_at", "-id"], name="release_current_idx"
+            ),
         ]
 
     def clean(self):

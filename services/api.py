@@ -1,10 +1,11 @@
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from controlplane import adapters, services_index
-from controlplane.api.base import BlankAsNullField, DomainSerializer, DomainViewSet
+from controlplane.api.base import BlankAsNullField, DomainSerializer, DomainViewSet, Timestamp
 from services import lifecycle
 from services.filtersets import EnvironmentFilterSet, ServiceFilterSet
 from services.models import Environment, Service
@@ -16,8 +17,8 @@ class EnvironmentSerializer(DomainSerializer):
     region = BlankAsNullField(help_text="null: the adapter's default region. Required for production.")
     cluster = BlankAsNullField(help_text="null: the adapter's default cluster. Required for production.")
     policyRefs = serializers.ListField(child=serializers.CharField(), source="policy_refs", required=False)
-    archivedAt = serializers.DateTimeField(source="archived_at", read_only=True, allow_null=True)
-    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    archivedAt = Timestamp(source="archived_at", read_only=True, allow_null=True)
+    createdAt = Timestamp(source="created_at", read_only=True)
 
     class Meta:
         model = Environment
@@ -85,8 +86,8 @@ class ServiceSerializer(DomainSerializer):
     repo = serializers.CharField(help_text="host/owner/name; https:// and .git forms are normalised.")
     adapters = AdaptersField(source="deployment_adapters")
     environments = EnvironmentRefsField(required=False)
-    archivedAt = serializers.DateTimeField(source="archived_at", read_only=True, allow_null=True)
-    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    archivedAt = Timestamp(source="archived_at", read_only=True, allow_null=True)
+    createdAt = Timestamp(source="created_at", read_only=True)
 
     class Meta:
         model = Service
@@ -142,7 +143,10 @@ class ServiceViewSet(ArchivingViewSet):
     @action(detail=False, url_path="index")
     def index(self, request):
         """The services index: per environment the latest and current release, open incidents, audit tail."""
-        services = services_index.with_audit_tail(self.filter_queryset(self.get_queryset()))
-        page = self.paginate_queryset(services)
-        data = services_index.ServiceIndexEntrySerializer(services_index.entries(page), many=True).data
-        return self.get_paginated_response(data)
+
+        def build():
+            rows = services_index.services(self.filter_queryset(Service.objects.all()))
+            return self.get_paginated_response(services_index.entries(self.paginate_queryset(rows))).data
+
+        body = services_index.cached(request.build_absolute_uri(), build)
+        return HttpResponse(body, content_type="application/json")

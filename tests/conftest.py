@@ -13,6 +13,14 @@ TOKENS = {role: f"test-{role}-token-0123456789" for role in ("viewer", "deployer
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    # Test databases roll back, so a trail head can recur across tests; a real one never does.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def dev_tokens(settings):
     settings.CONTROLPLANE = {
         **settings.CONTROLPLANE,

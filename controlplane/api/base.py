@@ -9,6 +9,8 @@ from django.db import transaction
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.fields import SkipField, get_attribute
 
+from controlplane.timestamps import rfc3339
+
 
 class DomainSerializer(serializers.Serializer):
     """A serializer over a domain model. The model's own validation runs on save; its errors come back
@@ -80,6 +82,13 @@ class DomainSerializer(serializers.Serializer):
         for name, value in related.items():
             getattr(instance, name).set(value)
         return instance
+
+
+class Timestamp(serializers.DateTimeField):
+    """RFC 3339, UTC, with `Z`."""
+
+    def to_representation(self, value):
+        return rfc3339(value)
 
 
 class BlankAsNullField(serializers.CharField):

@@ -110,3 +110,29 @@ def test_archived_services_leave_the_index(viewer, admin):
     admin.delete("/api/services/svc-demo/")
     assert viewer.get("/api/services/index/").json()["results"] == []
     assert [s["id"] for s in viewer.get("/api/services/index/?archived=true").json()["results"]] == ["svc-demo"]
+
+
+def test_a_page_is_served_from_cache_until_anything_changes(viewer, admin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = viewer.get("/api/services/index/").json()
+    with CaptureQueriesContext(connection) as captured:
+        again = viewer.get("/api/services/index/").json()
+    assert again == first and len(captured) == 1  # the trail's head, nothing else
+    admin.patch("/api/services/svc-demo/", {"name": "Renamed"})
+    assert entry(viewer)["name"] == "Renamed"  # the change wrote an event, so the head moved on
+    rollout("3.0")
+    prod = next(e for e in entry(viewer)["environments"] if e["id"] == "env-prod")
+    assert prod["currentRelease"]["version"] == "3.0"
+
+
+def test_the_cache_can_be_turned_off(viewer, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.INDEX_CACHE = False
+    viewer.get("/api/services/index/")
+    with CaptureQueriesContext(connection) as captured:
+        viewer.get("/api/services/index/")
+    assert len(captured) == 4
