@@ -1,6 +1,7 @@
 import django_filters as filters
 
 from audit.models import AuditEvent
+from controlplane.api.filters import TimeFilter
 
 
 class AuditEventFilterSet(filters.FilterSet):
@@ -9,8 +10,8 @@ class AuditEventFilterSet(filters.FilterSet):
     subjectType = filters.CharFilter(field_name="subject_type")
     subjectId = filters.CharFilter(field_name="subject_id")
     serviceId = filters.CharFilter(field_name="service_id")
-    since = filters.IsoDateTimeFilter(field_name="ts", lookup_expr="gte", label="Events at or after (RFC 3339)")
-    until = filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lt", label="Events before (RFC 3339)")
+    since = TimeFilter(field_name="ts", lookup_expr="gte", label="Events at or after (RFC 3339)")
+    until = TimeFilter(field_name="ts", lookup_expr="lt", label="Events before (RFC 3339)")
 
     class Meta:
         model = AuditEvent

@@ -122,3 +122,11 @@ def test_a_conflict_is_409_with_what_is_allowed(deployer):
         response.json()["detail"]
         == "incident inc-789 is acknowledged: it cannot move to acknowledged; it can move to resolved."
     )
+
+
+@pytest.mark.parametrize(
+    "since", ["9337-11-10T08:41:09+23:59", "9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00", "tomorrow"]
+)
+def test_time_filters_at_the_edges_of_the_calendar_never_500(viewer, since):
+    response = viewer.get(f"/api/audit-events/?since={since.replace('+', '%2B')}")
+    assert response.status_code in (200, 400)
