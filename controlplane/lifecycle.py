@@ -14,8 +14,17 @@ class TransitionRefused(Conflict):
     pass
 
 
-def move(obj: StatusMachine, target: str, *, action: str, on_integrity_error: str = "", **changes) -> StatusMachine:
-    """Move `obj` to `target` from a state that leads there, setting `changes` with it, as `action`."""
+def move(
+    obj: StatusMachine,
+    target: str,
+    *,
+    action: str,
+    details: dict | None = None,
+    on_integrity_error: str = "",
+    **changes,
+) -> StatusMachine:
+    """Move `obj` to `target` from a state that leads there, setting `changes` with it, as `action`
+    (recorded with `details`)."""
     model = type(obj)
     sources = [state for state, targets in model.TRANSITIONS.items() if target in targets]
     with transaction.atomic():
@@ -32,5 +41,6 @@ def move(obj: StatusMachine, target: str, *, action: str, on_integrity_error: st
             current = model.objects.filter(pk=obj.pk).values_list("status", flat=True).first()
             raise TransitionRefused(obj.transition_refusal(current, target))
         obj.refresh_from_db()
-        action_performed.send(sender=model, instance=obj, action=action, metadata={"from": source, "to": target})
+        metadata = {"from": source, "to": target, **(details or {})}
+        action_performed.send(sender=model, instance=obj, action=action, metadata=metadata)
     return obj

@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's assets, served by us: no CDN
     "mozilla_django_oidc",
+    "django_tasks",
+    "django_tasks_db",
     "services",
     "releases",
     "incidents",
@@ -235,6 +237,20 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "incidents.models.Severity",
     },
 }
+
+# Workflow runs (deploy, promote) execute in a background worker: `manage.py worker`.
+CONTROLPLANE_WORKFLOWS = {
+    # How long each simulated step takes (0 in tests and benchmarks).
+    "stepDelaySeconds": float(os.environ.get("CONTROLPLANE_STEP_DELAY_SECONDS", "1")),
+    # Steps made to fail on purpose, for demos and tests: "<adapter>:<step>" or "<step>", comma-separated.
+    "failSteps": [s.strip() for s in os.environ.get("CONTROLPLANE_FAIL_STEPS", "").split(",") if s.strip()],
+    # A running run with no progress (no log entry) for this long is failed by the worker's recovery.
+    "staleAfterSeconds": float(os.environ.get("CONTROLPLANE_STALE_RUN_SECONDS", "120")),
+    "recoveryIntervalSeconds": float(os.environ.get("CONTROLPLANE_RECOVERY_INTERVAL_SECONDS", "30")),
+}
+# The task queue: django-tasks with its database backend (durable, no extra server). A multi-host
+# install can switch to Redis with django-tasks-rq by changing this setting alone.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["workflows"]}}
 
 # The audit trail's JSON Lines mirror; empty turns it off. The database is the source of truth.
 AUDIT_LOG = os.environ.get("CONTROLPLANE_AUDIT_LOG", str(VAR_DIR / "audit" / "control-plane.log"))

@@ -1,0 +1,56 @@
+"""The background worker: runs deploys and promotions from the task queue (django-tasks-db's worker
+loop), and fails runs whose worker died, on start and periodically."""
+
+import logging
+import threading
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import connections
+
+from controlplane.identity.context import acting_as
+from releases import recovery
+
+logger = logging.getLogger("controlplane.worker")
+
+
+def recover_logged() -> None:
+    try:
+        with acting_as("worker"):
+            for run_id in recovery.recover():
+                logger.warning("run %s made no progress: marked failed", run_id)
+    except Exception:  # the worker keeps running whatever recovery meets; the next round retries
+        logger.exception("recovery failed")
+    finally:
+        connections.close_all()
+
+
+class Command(BaseCommand):
+    help = __doc__.splitlines()[0]
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch", action="store_true", help="run what is queued, then exit")
+
+    def handle(self, *args, batch, verbosity, **options):
+        recover_logged()
+        stop = threading.Event()
+        interval = settings.CONTROLPLANE_WORKFLOWS["recoveryIntervalSeconds"]
+
+        def periodically():
+            while not stop.wait(interval):
+                recover_logged()
+
+        threading.Thread(target=periodically, name="recovery", daemon=True).start()
+        try:
+            call_command(
+                "db_worker",
+                queue_name="workflows",
+                interval=0.2,
+                batch=batch,
+                reload=False,
+                startup_delay=False,
+                verbosity=verbosity,
+            )
+        finally:
+            stop.set()
