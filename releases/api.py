@@ -1,12 +1,15 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, Q
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from controlplane.api.base import DomainSerializer, DomainViewSet, Timestamp
+from releases import workflows
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
 from releases.models import Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
+from services.models import Environment
 
 
 class ReleaseSerializer(DomainSerializer):
@@ -59,12 +62,49 @@ class WorkflowRunSerializer(serializers.Serializer):
 RUNS = WorkflowRun.objects.prefetch_related(Prefetch("logs", queryset=RunLogEntry.objects.order_by("ts", "id")))
 
 
+class PromoteSerializer(serializers.Serializer):
+    envId = serializers.CharField(help_text="The environment to promote to.")
+
+
+def accepted(run: WorkflowRun) -> Response:
+    """202: the run has started; follow it at Location (and its log at …/logs/stream)."""
+    body = WorkflowRunSerializer(run).data
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/workflow-runs/{run.id}/"})
+
+
 class ReleaseViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainViewSet):
     queryset = Release.objects.all()
     serializer_class = ReleaseSerializer
     filterset_class = ReleaseFilterSet
     ordering = ("-created_at", "-id")
-    action_permissions = {"create": "release.create", "update": "release.update", "partial_update": "release.update"}
+    action_permissions = {
+        "create": "release.create",
+        "update": "release.update",
+        "partial_update": "release.update",
+        "deploy": "release.deploy",
+        "promote": "release.promote",
+    }
+
+    @extend_schema(request=None, responses={202: WorkflowRunSerializer})
+    @action(detail=True, methods=["post"])
+    def deploy(self, request, pk=None):
+        """Roll a Draft release out to its environment: Draft → Promoting, with a Deploy run (202)."""
+        return accepted(workflows.deploy(self.get_object()))
+
+    @extend_schema(request=PromoteSerializer, responses={202: WorkflowRunSerializer})
+    @action(detail=True, methods=["post"])
+    def promote(self, request, pk=None):
+        """Take an Active release to another environment: a new release there, with a Promote run (202)."""
+        source = self.get_object()
+        body = PromoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        environment = Environment.objects.filter(pk=body.validated_data["envId"]).first()
+        if environment is None:
+            raise serializers.ValidationError({"envId": [f"unknown environment {body.validated_data['envId']!r}."]})
+        try:
+            return accepted(workflows.promote(source, environment))
+        except DjangoValidationError as e:  # the new release broke a rule (an environment not linked, say)
+            raise serializers.ValidationError(ReleaseSerializer().api_errors(e)) from None
 
     @extend_schema(responses=WorkflowRunSerializer(many=True))
     @action(detail=True)

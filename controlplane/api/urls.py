@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from audit.api import AuditEventViewSet
+from controlplane import streams
 from controlplane.api import schema  # noqa: F401 - registers the OpenAPI extensions
 from controlplane.identity.views import MeView
 from incidents.api import IncidentViewSet
@@ -20,6 +21,9 @@ router.register("audit-events", AuditEventViewSet)
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
+    # Streams are plain Django views (Server-Sent Events), before the router's detail routes.
+    path("workflow-runs/<str:run_id>/logs/stream", streams.run_log, name="run-log-stream"),
+    path("audit-events/stream", streams.audit_events, name="audit-stream"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include(router.urls)),
