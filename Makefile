@@ -26,7 +26,7 @@ migrate: install
 run: migrate
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py dev_tokens
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(BIN)/python manage.py devserver 127.0.0.1:$(PORT)
 
 lint: install
 	$(BIN)/ruff check .
