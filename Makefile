@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/audit.py --postgres
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/workflows.py
 
 clean:
 	rm -rf $(VENV) var
