@@ -46,6 +46,10 @@ def test_deploy_then_promote_to_active(committed_demo, worker):
     assert promoted.json()["sourceReleaseId"] == release_id and target != release_id
     assert wait_for(lambda: settled(target), what="the promotion") == "Active"
 
+    index = api.get("/api/services/index/").json()["results"][0]["environments"]
+    prod = next(e for e in index if e["id"] == "env-prod")
+    assert prod["currentRelease"]["id"] == target and prod["latestRelease"]["id"] == target
+
     timeline = api.get(f"/api/releases/{release_id}/timeline/").json()
     assert [(r["kind"], r["state"]) for r in timeline] == [("Deploy", "Succeeded"), ("Promote", "Succeeded")]
     logs = timeline[0]["logs"]
