@@ -3,14 +3,13 @@ from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from controlplane.api.base import DomainSerializer, DomainViewSet, Timestamp
+from controlplane.api.base import DomainViewSet, EntitySerializer, Timestamp
 from incidents import lifecycle
 from incidents.filtersets import IncidentFilterSet
 from incidents.models import Incident, IncidentStatus, Severity
 
 
-class IncidentSerializer(DomainSerializer):
-    id = serializers.CharField(required=False, help_text="inc-…; generated when omitted. Immutable.")
+class IncidentSerializer(EntitySerializer):
     serviceId = serializers.CharField(source="service_id")
     title = serializers.CharField(required=False, allow_blank=True)
     severity = serializers.ChoiceField(choices=Severity.choices)
@@ -20,14 +19,10 @@ class IncidentSerializer(DomainSerializer):
     acknowledgedAt = Timestamp(source="acknowledged_at", read_only=True, allow_null=True)
     resolvedAt = Timestamp(source="resolved_at", read_only=True, allow_null=True)
 
+    read_only_reasons = {"status": "is read-only: use …/acknowledge/ and …/resolve/."}
+
     class Meta:
         model = Incident
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["status"].read_only_reason = "is read-only: use …/acknowledge/ and …/resolve/."
-        if self.instance is not None:
-            self.fields["id"].read_only = True
 
 
 class IncidentViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainViewSet):

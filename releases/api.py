@@ -5,15 +5,14 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from controlplane.api.base import DomainSerializer, DomainViewSet, Timestamp
+from controlplane.api.base import DomainViewSet, EntitySerializer, Timestamp
 from releases import workflows
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
 from releases.models import Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
 from services.models import Environment
 
 
-class ReleaseSerializer(DomainSerializer):
-    id = serializers.CharField(required=False, help_text="rel-…; generated when omitted. Immutable.")
+class ReleaseSerializer(EntitySerializer):
     serviceId = serializers.CharField(source="service_id")
     sha = serializers.CharField(help_text="7-40 lower-case hex characters; immutable.")
     version = serializers.CharField(help_text="Changeable while the release is Draft.")
@@ -22,14 +21,10 @@ class ReleaseSerializer(DomainSerializer):
     createdAt = Timestamp(source="created_at", read_only=True)
     activatedAt = Timestamp(source="activated_at", read_only=True, allow_null=True)
 
+    read_only_reasons = {"status": "is read-only: it changes only by deploy and promote."}
+
     class Meta:
         model = Release
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["status"].read_only_reason = "is read-only: it changes only by deploy and promote."
-        if self.instance is not None:
-            self.fields["id"].read_only = True
 
 
 class RunLogEntrySerializer(serializers.Serializer):

@@ -5,14 +5,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from controlplane import adapters, services_index
-from controlplane.api.base import BlankAsNullField, DomainSerializer, DomainViewSet, Timestamp
+from controlplane.api.base import BlankAsNullField, DomainViewSet, EntitySerializer, Timestamp
 from services import lifecycle
 from services.filtersets import EnvironmentFilterSet, ServiceFilterSet
 from services.models import Environment, Service
 
 
-class EnvironmentSerializer(DomainSerializer):
-    id = serializers.CharField(required=False, help_text="env-…; generated when omitted. Immutable.")
+class EnvironmentSerializer(EntitySerializer):
     name = serializers.CharField()
     region = BlankAsNullField(help_text="null: the adapter's default region. Required for production.")
     cluster = BlankAsNullField(help_text="null: the adapter's default cluster. Required for production.")
@@ -22,11 +21,6 @@ class EnvironmentSerializer(DomainSerializer):
 
     class Meta:
         model = Environment
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance is not None:
-            self.fields["id"].read_only = True
 
 
 @extend_schema_field(
@@ -78,10 +72,9 @@ class EnvironmentRefsField(serializers.Field):
         return ids
 
 
-class ServiceSerializer(DomainSerializer):
+class ServiceSerializer(EntitySerializer):
     m2m_fields = ("environments",)
 
-    id = serializers.CharField(required=False, help_text="svc-…; generated when omitted. Immutable.")
     name = serializers.CharField()
     repo = serializers.CharField(help_text="host/owner/name; https:// and .git forms are normalised.")
     adapters = AdaptersField(source="deployment_adapters")
@@ -91,11 +84,6 @@ class ServiceSerializer(DomainSerializer):
 
     class Meta:
         model = Service
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance is not None:
-            self.fields["id"].read_only = True
 
 
 class ArchivingViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, DomainViewSet):

@@ -84,6 +84,24 @@ class DomainSerializer(serializers.Serializer):
         return instance
 
 
+class EntitySerializer(DomainSerializer):
+    """For entities with typed string ids: a client may choose the id on create (else the server
+    generates one), and it never changes after. `read_only_reasons` explains a refused read-only field."""
+
+    id = serializers.CharField(
+        required=False,
+        help_text="Type prefix and lower-case letters, digits, dashes; generated when omitted. Immutable.",
+    )
+    read_only_reasons: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, reason in self.read_only_reasons.items():
+            self.fields[name].read_only_reason = reason
+        if self.instance is not None:
+            self.fields["id"].read_only = True
+
+
 class Timestamp(serializers.DateTimeField):
     """RFC 3339, UTC, with `Z`."""
 
