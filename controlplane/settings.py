@@ -18,6 +18,7 @@ def _flag(name: str, default: bool = False) -> bool:
 
 DEBUG = _flag("DEBUG")
 
+
 def _development_secret_key() -> str:
     """A random key kept in var/ (never committed), made once per checkout; O_EXCL because the web
     server and the worker start together and must agree on it."""

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from controlplane.admin import DomainAdmin, ReadOnlyAdmin
+from controlplane.admin import DomainAdmin, ReadOnlyAdmin, lifecycle_action
+from releases import workflows
 from releases.models import Release, RunLogEntry, WorkflowRun
 
 
@@ -13,6 +14,7 @@ class ReleaseAdmin(DomainAdmin):
     autocomplete_fields = ["service", "environment"]
     readonly_fields = ["status", "created_at", "activated_at"]
     date_hierarchy = "created_at"
+    actions = [lifecycle_action(workflows.deploy, "Deploy selected (Draft releases)")]
 
 
 class RunLogEntryInline(admin.TabularInline):

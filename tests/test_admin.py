@@ -130,3 +130,16 @@ def test_incident_lifecycle_actions_report_refusals(staff):
     assert Incident.objects.get(pk="inc-789").status == "resolved"
     response = staff.post(url, {"action": "acknowledge", "_selected_action": ["inc-789"]}, follow=True)
     assert "is resolved: it cannot move to acknowledged" in response.content.decode()
+
+
+def test_deploy_from_the_admin_starts_a_run_as_the_signed_in_admin(staff):
+    from releases.models import WorkflowRun
+
+    draft = Release(service_id="svc-demo", environment_id="env-prod", sha="abcdef1", version="7")
+    draft.save()
+    url = admin_url(Release, "changelist")
+    staff.post(url, {"action": "deploy", "_selected_action": [draft.pk]})
+    run = WorkflowRun.objects.get(release=draft)
+    assert (run.kind, run.actor, Release.objects.get(pk=draft.pk).status) == ("Deploy", "dev-admin", "Promoting")
+    response = staff.post(url, {"action": "deploy", "_selected_action": ["rel-123"]}, follow=True)
+    assert "is Active: it cannot move to Promoting" in response.content.decode()
