@@ -1,4 +1,3 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
@@ -96,10 +95,7 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainVie
         environment = Environment.objects.filter(pk=body.validated_data["envId"]).first()
         if environment is None:
             raise serializers.ValidationError({"envId": [f"unknown environment {body.validated_data['envId']!r}."]})
-        try:
-            return accepted(workflows.promote(source, environment))
-        except DjangoValidationError as e:  # the new release broke a rule (an environment not linked, say)
-            raise serializers.ValidationError(ReleaseSerializer().api_errors(e)) from None
+        return accepted(workflows.promote(source, environment))
 
     @extend_schema(responses=WorkflowRunSerializer(many=True))
     @action(detail=True)

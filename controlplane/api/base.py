@@ -60,11 +60,10 @@ class DomainSerializer(serializers.Serializer):
         return result
 
     def save(self, **kwargs):
-        try:
-            with transaction.atomic():
-                return super().save(**kwargs)
-        except DjangoValidationError as e:
-            raise serializers.ValidationError(self.api_errors(e)) from None
+        # One transaction: a rule broken by a related write (an environment link) undoes the whole save.
+        # The model's ValidationError becomes a 400 in controlplane.api.errors, through api_errors().
+        with transaction.atomic():
+            return super().save(**kwargs)
 
     def create(self, validated_data):
         related = {name: validated_data.pop(name) for name in self.m2m_fields if name in validated_data}

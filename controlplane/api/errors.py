@@ -7,6 +7,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from controlplane.api.base import DomainSerializer
 from controlplane.errors import Conflict, describe
 
 
@@ -44,7 +45,12 @@ def exception_handler(exc, context):
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge("the request body is too large.")
     elif isinstance(exc, DjangoValidationError):
-        exc = ValidationError({"nonFieldErrors": [describe(exc)]})
+        # A model rule, from a save or a domain operation: named in the resource's own field names.
+        serializer_class = getattr(context.get("view"), "get_serializer_class", lambda: None)()
+        if isinstance(serializer_class, type) and issubclass(serializer_class, DomainSerializer):
+            exc = ValidationError(serializer_class().api_errors(exc))
+        else:
+            exc = ValidationError({"nonFieldErrors": [describe(exc)]})
     if isinstance(exc, ValidationError):
         # Every 400 has one shape: {field: [messages]}, a list item's errors as "0: ..." under its field.
         exc.detail = _flatten(exc.detail)

@@ -43,28 +43,20 @@ def test_an_intact_trail_verifies(five_events, capsys):
     assert "audit trail intact: 5 events" in capsys.readouterr().out
 
 
-def test_an_edited_event_is_caught(five_events):
+@pytest.mark.parametrize(
+    ("statement", "params", "first_bad"),
+    [
+        ("UPDATE audit_auditevent SET actor = 'someone-else' WHERE seq = 3", [], 3),  # edited
+        ("UPDATE audit_auditevent SET metadata = %s WHERE seq = 2", [json.dumps({"name": "forged"})], 2),
+        ("DELETE FROM audit_auditevent WHERE seq = 4", [], 4),  # a gap
+        ("DELETE FROM audit_auditevent WHERE seq = 5", [], 5),  # the last one: only the head knows
+    ],
+    ids=["edited", "edited-metadata", "deleted", "deleted-last"],
+)
+def test_tampering_is_caught_at_the_first_bad_event(five_events, statement, params, first_bad):
     with behind_the_guards() as sql:
-        sql.execute("UPDATE audit_auditevent SET actor = 'someone-else' WHERE seq = 3")
-    verify_fails_at(3)
-
-
-def test_edited_metadata_is_caught(five_events):
-    with behind_the_guards() as sql:
-        sql.execute("UPDATE audit_auditevent SET metadata = %s WHERE seq = 2", [json.dumps({"name": "forged"})])
-    verify_fails_at(2)
-
-
-def test_a_deleted_event_is_caught(five_events):
-    with behind_the_guards() as sql:
-        sql.execute("DELETE FROM audit_auditevent WHERE seq = 4")
-    verify_fails_at(4)
-
-
-def test_a_deleted_last_event_is_caught(five_events):
-    with behind_the_guards() as sql:
-        sql.execute("DELETE FROM audit_auditevent WHERE seq = 5")
-    verify_fails_at(5)
+        sql.execute(statement, params)
+    verify_fails_at(first_bad)
 
 
 def test_an_inserted_event_is_caught(five_events):
