@@ -113,17 +113,33 @@ class AuditEvent(DomainModel):
         if not self._state.adding:
             super().save(*args, **kwargs)  # refused: append-only
             return
-        self.metadata = redact(self.metadata) if isinstance(self.metadata, dict) else self.metadata
         # Validate what the caller chose; seq, ts and hash are the trail's to assign, under the head's lock.
         self.full_clean(exclude={"seq", "ts", "hash"}, validate_unique=False, validate_constraints=False)
-        with transaction.atomic(savepoint=False):
-            last_seq, last_hash, last_ts = AuditChainHead.locked()
-            self.seq = last_seq + 1
-            self.ts = max(timezone.now(), last_ts) if last_ts else timezone.now()  # never earlier than the last
-            self.hash = chain.link(last_hash, self)
-            models.Model.save(self, force_insert=True)
-            AuditChainHead.advance(self)
-        self._state.adding = False
+        append([self])
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.actor} {self.action} {self.subject_type}:{self.subject_id}"
+
+
+def append(events: list[AuditEvent], batch_size: int = 5000) -> None:
+    """Continue the trail with `events` (unsaved, in order): under the head's lock, each gets the next
+    sequence number, a time never earlier than the one before, and its link in the hash chain. The one
+    way events are written: one at a time by the writer, in bulk by `manage.py seed`."""
+    if not events:
+        return
+    with transaction.atomic(savepoint=False):
+        last_seq, last_hash, last_ts = AuditChainHead.locked()
+        now = timezone.now()
+        ts = max(now, last_ts) if last_ts else now
+        for n, event in enumerate(events, start=1):
+            event.metadata = redact(event.metadata) if isinstance(event.metadata, dict) else event.metadata
+            event.seq = last_seq + n
+            event.ts = ts
+            event.hash = last_hash = chain.link(last_hash, event)
+        if len(events) == 1:
+            models.Model.save(events[0], force_insert=True)
+        else:
+            AuditEvent.objects.bulk_create(events, batch_size=batch_size)
+        AuditChainHead.advance(events[-1])
+    for event in events:
+        event._state.adding = False

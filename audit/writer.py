@@ -5,7 +5,7 @@
 - linking services and environments, from either side: `service.link` / `service.unlink`;
 - domain actions, which change state with `QuerySet.update()` and so send no save signal, announce
   themselves with `controlplane.signals.action_performed` (`deploy.create`, `release.activate`, ...);
-- fixture loading writes one `fixture.load` event (see the loaddata command); its objects are a restore.
+- a fixture load (`controlplane.signals.fixture_loaded`) is one `fixture.load` event; its objects are a restore.
 
 Workflow runs and their logs are not audited row by row: they are the record of a deploy or promotion,
 whose start and end the actions above record.
@@ -21,7 +21,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from audit import mirror
 from audit.models import AuditEvent
 from controlplane.identity.context import current_actor
-from controlplane.signals import action_performed
+from controlplane.signals import action_performed, fixture_loaded
 from incidents.models import Incident
 from releases.models import Release
 from services.models import Environment, Service
@@ -130,11 +130,16 @@ def on_action(sender, instance, action, metadata, **kwargs):
     record(action, sender.__name__, instance.pk, {**_context(instance), **metadata}, _service_of(instance))
 
 
+def on_fixture(sender, fixtures, objects, **kwargs):
+    record("fixture.load", "Fixture", ",".join(fixtures)[:100], {"fixtures": fixtures, "objects": objects})
+
+
 RECEIVERS = [
     *((post_save, on_save, model, f"audit.save.{model.__name__}") for model in AUDITED),
     *((post_delete, on_delete, model, f"audit.delete.{model.__name__}") for model in AUDITED),
     (m2m_changed, on_environment_links, Service.environments.through, "audit.links"),
     (action_performed, on_action, None, "audit.action"),
+    (fixture_loaded, on_fixture, None, "audit.fixture"),
 ]
 
 

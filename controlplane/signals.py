@@ -3,3 +3,7 @@ from django.dispatch import Signal
 # A domain action (a status move such as release.activate) has happened, inside its transaction.
 # Arguments: sender (the model class), instance, action ("<noun>.<verb>"), metadata (a dict).
 action_performed = Signal()
+
+# A fixture (a restore) has been loaded, inside the load's transaction; its objects were saved raw, so no
+# save signal described them. Arguments: fixtures (file names), objects ({"app.model": count}).
+fixture_loaded = Signal()

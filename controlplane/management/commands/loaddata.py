@@ -1,5 +1,6 @@
 """Django's loaddata, as a restore: invariant violations are reported naming the object and the rule,
-and the load itself is one `fixture.load` audit event, in the load's own transaction.
+and the load itself is announced (`fixture_loaded`) in the load's own transaction: the audit trail
+records it as one `fixture.load` event.
 
 Validation happens in the pre_save receiver (controlplane.apps); loaddata runs in one transaction,
 so a fixture with one bad object is refused as a whole.
@@ -13,9 +14,9 @@ from django.core.management.base import CommandError
 from django.core.management.commands import loaddata
 from django.db import IntegrityError
 
-from audit.writer import record
 from controlplane.errors import Conflict, describe
 from controlplane.identity.context import acting_as
+from controlplane.signals import fixture_loaded
 
 
 class InvalidFixtureObject(Exception):
@@ -29,8 +30,7 @@ class Command(loaddata.Command):
             super().loaddata(fixture_labels)
             if self.restored:
                 names = [Path(label).name for label in fixture_labels]
-                metadata = {"fixtures": names, "objects": dict(sorted(self.restored.items()))}
-                record("fixture.load", "Fixture", ",".join(names)[:100], metadata)
+                fixture_loaded.send(sender=type(self), fixtures=names, objects=dict(sorted(self.restored.items())))
 
     def save_obj(self, obj):
         try:

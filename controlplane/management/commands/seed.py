@@ -6,7 +6,6 @@ Rows are written in bulk, skipping per-row validation for speed; they are built 
 and the seed itself is recorded as one `seed.load` event.
 """
 
-import itertools
 from collections import Counter
 from datetime import timedelta
 
@@ -14,8 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from audit import chain
-from audit.models import AuditChainHead, AuditEvent
+from audit.models import AuditEvent, append
 from audit.writer import record
 from controlplane import adapters
 from controlplane.identity.context import acting_as
@@ -144,7 +142,20 @@ class Command(BaseCommand):
         ]
         Incident.objects.bulk_create(incidents, batch_size=BATCH)
         events += [("incident.create", "Incident", i.id, i.service_id, {"severity": i.severity}) for i in incidents]
-        self.append_events(events)
+        append(
+            [
+                AuditEvent(
+                    actor="system:seed",
+                    action=action,
+                    subject_type=subject_type,
+                    subject_id=subject_id,
+                    service_id=service_id,
+                    metadata=metadata,
+                )
+                for action, subject_type, subject_id, service_id, metadata in events
+            ],
+            batch_size=BATCH,
+        )
         return dict(
             Counter(
                 {
@@ -157,25 +168,3 @@ class Command(BaseCommand):
                 }
             )
         )
-
-    def append_events(self, events):
-        """Continue the chain from its head, in bulk; times step by a microsecond so they never decrease."""
-        last_seq, last_hash, last_ts = AuditChainHead.locked()
-        start = max(timezone.now(), last_ts) if last_ts else timezone.now()
-        rows = []
-        for n, (action, subject_type, subject_id, service_id, metadata) in zip(itertools.count(1), events):
-            event = AuditEvent(
-                seq=last_seq + n,
-                ts=start + timedelta(microseconds=n),
-                actor="system:seed",
-                action=action,
-                subject_type=subject_type,
-                subject_id=subject_id,
-                service_id=service_id,
-                metadata=metadata,
-            )
-            event.hash = last_hash = chain.link(last_hash, event)
-            rows.append(event)
-        AuditEvent.objects.bulk_create(rows, batch_size=BATCH)
-        if rows:
-            AuditChainHead.advance(rows[-1])
