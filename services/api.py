@@ -1,10 +1,9 @@
-from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from controlplane import adapters, services_index
+from controlplane import adapters
 from controlplane.api.base import BlankAsNullField, DomainViewSet, EntitySerializer, Timestamp
 from services import lifecycle
 from services.filtersets import EnvironmentFilterSet, ServiceFilterSet
@@ -126,15 +125,3 @@ class ServiceViewSet(ArchivingViewSet):
         "destroy": "service.archive",
         "restore": "service.archive",
     }
-
-    @extend_schema(responses=services_index.ServiceIndexEntrySerializer(many=True))
-    @action(detail=False, url_path="index")
-    def index(self, request):
-        """The services index: per environment the latest and current release, open incidents, audit tail."""
-
-        def build():
-            rows = services_index.services(self.filter_queryset(Service.objects.all()))
-            return self.get_paginated_response(services_index.entries(self.paginate_queryset(rows))).data
-
-        body = services_index.cached(request.build_absolute_uri(), build)
-        return HttpResponse(body, content_type="application/json")

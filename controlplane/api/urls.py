@@ -7,6 +7,7 @@ from controlplane import streams
 from controlplane.api import schema  # noqa: F401 - registers the OpenAPI extensions
 from controlplane.identity.views import MeView
 from incidents.api import IncidentViewSet
+from overview.api import ServicesIndexView
 from releases.api import ReleaseViewSet, WorkflowRunViewSet
 from services.api import EnvironmentViewSet, ServiceViewSet
 
@@ -21,6 +22,8 @@ router.register("audit-events", AuditEventViewSet)
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
+    # Before the router, whose service detail route would otherwise take "index" for an id.
+    path("services/index/", ServicesIndexView.as_view(), name="services-index"),
     # Streams are plain Django views (Server-Sent Events), before the router's detail routes.
     path("workflow-runs/<str:run_id>/logs/stream", streams.run_log, name="run-log-stream"),
     path("audit-events/stream", streams.audit_events, name="audit-stream"),
