@@ -6,10 +6,18 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 # Development mode unless the caller says otherwise (settings refuse to start without SECRET_KEY when off).
 export DEBUG ?= 1
+# The same for commands run by hand (`python manage.py ...`, `pytest`): settings read this git-ignored file,
+# real environment variables winning. Nothing secret goes in it: the dev SECRET_KEY stays in var/.
+ENV_FILE ?= .env
 
 OP_DIR := tests/oidc_provider
 
 .PHONY: run test bench install migrate lint clean
+
+# Written once; an edited .env is kept.
+$(ENV_FILE):
+	@printf '%s\n' '# Development settings, written by make (git-ignored). Real environment variables win.' 'DEBUG=1' > $@
+	@echo "Wrote $@ (DEBUG=1): manage.py and pytest run in development mode from this checkout."
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (set PYTHON=...)")'
@@ -20,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-migrate: install
+migrate: install $(ENV_FILE)
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
@@ -36,7 +44,7 @@ $(OP_DIR)/node_modules/.installed: $(OP_DIR)/package.json $(OP_DIR)/package-lock
 	npm ci --prefix $(OP_DIR) --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: lint $(OP_DIR)/node_modules/.installed
+test: lint $(ENV_FILE) $(OP_DIR)/node_modules/.installed
 	$(BIN)/pytest
 
 # Benchmarks (not timed tests): figures go to docs/performance.md.

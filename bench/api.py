@@ -161,6 +161,8 @@ def main():
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "127.0.0.1",
+        # Production settings over plain HTTP on loopback, as behind a proxy that terminates TLS.
+        "SECURE_SSL_REDIRECT": "0",
         "CONTROLPLANE_DEV_MODE": "1",
         "CONTROLPLANE_DEV_TOKENS": json.dumps({token: {"id": "bench", "role": "viewer"}}),
         "CONTROLPLANE_AUDIT_LOG": "",

@@ -2,5 +2,7 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from controlplane.startup import load
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
-application = get_asgi_application()
+application = load(get_asgi_application)

@@ -1,19 +1,143 @@
-"""Settings. The environment is read here and nowhere else."""
+"""Settings. The environment is read here and nowhere else.
+
+Every variable goes through the one reader for its kind (`_str`, `_int`, `_float`, `_flag`, `_json`, `_url`,
+`_choice`), which refuses a bad value with one line naming the variable, what is wrong and an example;
+`manage.py` prints that line and exits 1. Real environment variables win over the KEY=VALUE lines of a
+`.env` file in the checkout (git-ignored; `make run` and `make test` write one for development).
+"""
 
 import json
+import math
 import os
+import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 
+def _read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (optionally `export KEY=VALUE`, values optionally quoted); blank lines and # comments
+    are skipped. A malformed line is refused by number, never echoed: it may hold a secret."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    values = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)", line)
+        if not match:
+            raise ImproperlyConfigured(f"{path}, line {number}: expected KEY=VALUE, like DEBUG=1.")
+        key, value = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+# CONTROLPLANE_ENV_FILE names another file; empty reads none.
+_env_file = os.environ.get("CONTROLPLANE_ENV_FILE")
+ENV_FILE = (Path(_env_file) if _env_file else None) if _env_file is not None else BASE_DIR / ".env"
+if ENV_FILE is not None:
+    for _key, _value in _read_env_file(ENV_FILE).items():
+        os.environ.setdefault(_key, _value)  # the real environment wins
+
+
+def _refuse(name: str, what: str, example: str, got: str | None = None) -> ImproperlyConfigured:
+    """One line: the variable, what is wrong, an example, and (unless it may be secret) the value given."""
+    given = f" (got {got!r})" if got is not None else ""
+    return ImproperlyConfigured(f"{name} {what}, like {name}={example}{given}.")
+
+
+def _str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+_ON, _OFF = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
 def _flag(name: str, default: bool = False) -> bool:
-    return os.environ.get(name, "1" if default else "0").strip().lower() in {"1", "true", "yes", "on"}
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in _ON | _OFF:
+        return raw.strip().lower() in _ON
+    raise _refuse(name, "must be on or off (1/0, true/false, yes/no, on/off)", "1" if default else "0", raw)
+
+
+def _int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise _refuse(name, "must be a whole number", str(default), raw) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        limits = f"between {minimum} and {maximum}" if maximum is not None else f"{minimum} or more"
+        raise _refuse(name, f"must be {limits}", str(default), raw)
+    return value
+
+
+def _float(name: str, default: float, minimum: float = 0) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise _refuse(name, "must be a number", f"{default:g}", raw) from None
+    if not math.isfinite(value) or value < minimum:
+        raise _refuse(name, f"must be a number, {minimum:g} or more", f"{default:g}", raw)
+    return value
+
+
+def _json(name: str, default, example: str, secret: bool = False):
+    """A JSON object. A secret one (tokens) is never echoed, not even the piece that does not parse."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as e:
+        where = f"line {e.lineno}, column {e.colno}" + ("" if secret else f": {e.msg}")
+        raise _refuse(name, f"is not valid JSON ({where})", example) from None
+    if not isinstance(value, dict):
+        raise _refuse(name, "must be a JSON object", example, None if secret else raw)
+    return value
+
+
+def _url(name: str, default: str = "", example: str = "https://sso.example.com/realms/platform") -> str:
+    """An absolute http(s) URL, or empty (not set)."""
+    raw = os.environ.get(name, default).strip()
+    if not raw:
+        return raw
+    try:
+        parts = urlsplit(raw)
+        valid = parts.scheme in {"http", "https"} and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        valid = False
+    if not valid:
+        raise _refuse(name, "must be an absolute http(s) URL", example, raw)
+    return raw
+
+
+def _choice(name: str, default: str, choices: list[str]) -> str:
+    """One of `choices` (upper case), in any case."""
+    raw = os.environ.get(name, default).strip()
+    if raw.upper() not in choices:
+        raise _refuse(name, f"must be one of {', '.join(choices)}", default, raw)
+    return raw.upper()
 
 
 DEBUG = _flag("DEBUG")
@@ -33,17 +157,21 @@ def _development_secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = _str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+        # Never a silent fallback to development mode: production refuses to start.
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off, like SECRET_KEY=<50 random characters>; "
+            "for development, `make run` or `make test` writes .env with DEBUG=1."
+        )
     SECRET_KEY = _development_secret_key()
 
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+ALLOWED_HOSTS = [h.strip() for h in _str("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 if DEBUG:
     ALLOWED_HOSTS += ["testserver", "[::1]"]
 
-PORT = int(os.environ.get("PORT", "8000"))
+PORT = _int("PORT", 8000, minimum=1, maximum=65535)
 
 INSTALLED_APPS = [
     # First, so its commands (loaddata) take precedence over Django's own.
@@ -58,6 +186,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's assets, served by us: no CDN
+    "csp",  # the Content-Security-Policy header (django-csp)
     "mozilla_django_oidc",
     "django_tasks",
     "django_tasks_db",
@@ -65,10 +194,13 @@ INSTALLED_APPS = [
     "releases",
     "incidents",
     "audit",
+    "overview",  # the cross-app read side, above the domain apps
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "controlplane.security.PermissionsPolicyMiddleware",
     "controlplane.api.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -102,13 +234,26 @@ TEMPLATES = [
 
 # Database: SQLite file under var/ unless DATABASE_URL names another.
 DEFAULT_SQLITE_PATH = VAR_DIR / "controlplane.sqlite3"
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}",
-        conn_max_age=60,
-        conn_health_checks=True,
-    )
-}
+
+
+def _database(name: str, default: str) -> dict:
+    """A database URL dj-database-url understands; a password in it is never echoed."""
+    raw = _str(name).strip() or default
+    shown = re.sub(r"(://[^:/@]*:).*@", r"\1***@", raw)
+    example = "postgres://user@127.0.0.1:5432/controlplane"
+    try:
+        database = dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True)
+    except dj_database_url.UnknownSchemeError:
+        what = f"has an unknown scheme {raw.partition('://')[0]!r}" if "://" in raw else "is not a database URL"
+        raise _refuse(name, what, example, shown) from None
+    except ValueError:
+        raise _refuse(name, "is not a database URL", example, shown) from None
+    if database["ENGINE"] != "django.db.backends.sqlite3" and not database["NAME"]:
+        raise _refuse(name, "must name a database", example, shown)
+    return database
+
+
+DATABASES = {"default": _database("DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A web server and a worker write at once: WAL lets readers run beside the writer, IMMEDIATE takes
     # the write lock at BEGIN (no upgrade deadlock), and the timeout makes writers queue, not fail.
@@ -148,25 +293,19 @@ DEV_MODE = _flag("CONTROLPLANE_DEV_MODE", default=DEBUG)
 DEV_TOKENS_FILE = VAR_DIR / "dev-tokens.json"  # written by `manage.py dev_tokens` in dev mode
 
 
+
+
 def _dev_tokens() -> dict:
-    raw = os.environ.get("CONTROLPLANE_DEV_TOKENS", "").strip()
-    if not raw and DEV_MODE and DEV_TOKENS_FILE.exists():
-        raw = DEV_TOKENS_FILE.read_text()
-    try:
-        return json.loads(raw) if raw else {}
-    except json.JSONDecodeError as e:
-        # Never echo the value: it holds secrets.
-        raise ImproperlyConfigured(
-            f"CONTROLPLANE_DEV_TOKENS is not valid JSON (line {e.lineno}, column {e.colno})."
-        ) from None
-
-
-def _json_env(name: str, default):
-    raw = os.environ.get(name, "").strip()
-    try:
-        return json.loads(raw) if raw else default
-    except json.JSONDecodeError as e:
-        raise ImproperlyConfigured(f"{name} is not valid JSON: {e.msg}.") from None
+    example = """'{"<token of 16+ characters>": {"id": "ci-bot", "role": "deployer"}}'"""
+    if not _str("CONTROLPLANE_DEV_TOKENS").strip() and DEV_MODE and DEV_TOKENS_FILE.exists():
+        try:
+            return json.loads(DEV_TOKENS_FILE.read_text())
+        except json.JSONDecodeError as e:
+            raise ImproperlyConfigured(
+                f"{DEV_TOKENS_FILE} is not valid JSON (line {e.lineno}, column {e.colno}); delete it for new tokens."
+            ) from None
+    # Never echoed: it holds secrets.
+    return _json("CONTROLPLANE_DEV_TOKENS", {}, example, secret=True)
 
 
 CONTROLPLANE = {
@@ -174,33 +313,35 @@ CONTROLPLANE = {
     "devTokens": _dev_tokens(),
     "oidc": {
         # Which claim carries roles (a string or a list), and how its values map to roles.
-        "roleClaim": os.environ.get("CONTROLPLANE_OIDC_ROLE_CLAIM", "groups"),
-        "roleMap": _json_env(
-            "CONTROLPLANE_OIDC_ROLE_MAP", {"viewer": "viewer", "deployer": "deployer", "admin": "admin"}
+        "roleClaim": _str("CONTROLPLANE_OIDC_ROLE_CLAIM", "groups"),
+        "roleMap": _json(
+            "CONTROLPLANE_OIDC_ROLE_MAP",
+            {"viewer": "viewer", "deployer": "deployer", "admin": "admin"},
+            """'{"cp-viewers": "viewer", "cp-deployers": "deployer", "cp-admins": "admin"}'""",
         ),
         # The role of a user whose claims map to none; empty refuses them (403).
-        "defaultRole": os.environ.get("CONTROLPLANE_OIDC_DEFAULT_ROLE", ""),
+        "defaultRole": _str("CONTROLPLANE_OIDC_DEFAULT_ROLE"),
         # The actor recorded for an OIDC user: "sub" or "email".
-        "actorClaim": os.environ.get("CONTROLPLANE_OIDC_ACTOR_CLAIM", "sub"),
-        "issuer": os.environ.get("OIDC_OP_ISSUER", ""),
+        "actorClaim": _str("CONTROLPLANE_OIDC_ACTOR_CLAIM", "sub"),
+        "issuer": _url("OIDC_OP_ISSUER"),
         # The `aud` that API access tokens must carry; defaults to the client id.
-        "audience": os.environ.get("CONTROLPLANE_OIDC_AUDIENCE", "") or os.environ.get("OIDC_RP_CLIENT_ID", ""),
-        "jwksCacheSeconds": int(os.environ.get("CONTROLPLANE_OIDC_JWKS_CACHE_SECONDS", "300")),
+        "audience": _str("CONTROLPLANE_OIDC_AUDIENCE") or _str("OIDC_RP_CLIENT_ID"),
+        "jwksCacheSeconds": _int("CONTROLPLANE_OIDC_JWKS_CACHE_SECONDS", 300),
         # Clock skew tolerated when checking a token's expiry.
-        "leewaySeconds": int(os.environ.get("CONTROLPLANE_OIDC_LEEWAY_SECONDS", "5")),
+        "leewaySeconds": _int("CONTROLPLANE_OIDC_LEEWAY_SECONDS", 5),
     },
 }
 
 # mozilla-django-oidc: browser login by the authorization code flow. OIDC is on when these are set.
-OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
-OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
-OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
-OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
-OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
-OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
-OIDC_OP_LOGOUT_ENDPOINT = os.environ.get("OIDC_OP_LOGOUT_ENDPOINT", "")
-OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
-OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email groups")
+OIDC_RP_CLIENT_ID = _str("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = _str("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_AUTHORIZATION_ENDPOINT = _url("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = _url("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = _url("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = _url("OIDC_OP_JWKS_ENDPOINT")
+OIDC_OP_LOGOUT_ENDPOINT = _url("OIDC_OP_LOGOUT_ENDPOINT")
+OIDC_RP_SIGN_ALGO = _str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = _str("OIDC_RP_SCOPES", "openid email groups")
 OIDC_TIMEOUT = 10
 OIDC_USE_PKCE = True
 OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
@@ -218,6 +359,54 @@ SESSION_COOKIE_AGE = 8 * 60 * 60
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+
+# --- HTTPS (README "Production"). On by default when DEBUG is off (`manage.py check --deploy` passes), off in
+# development so `make run` works on http://127.0.0.1. Each is switched by the variable of its own name.
+SECURE_SSL_REDIRECT = _flag("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers and probes ask over plain HTTP
+SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = _flag("CSRF_COOKIE_SECURE", default=not DEBUG)
+# HSTS: a year, subdomains of this host included. Sent on HTTPS responses only.
+SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 60 * 60)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Preloading commits the whole registered domain to HTTPS in browsers for months, and is not ours to decide:
+# opt-in, and check --deploy's reminder of it (W021) is silenced.
+SECURE_HSTS_PRELOAD = _flag("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a proxy that terminates TLS, the header it sets (and overwrites) to say the client used HTTPS:
+# SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto trusts `X-Forwarded-Proto: https`. Off unless set.
+_proxy_header = _str("SECURE_PROXY_SSL_HEADER").strip()
+if _proxy_header and not re.fullmatch(r"[A-Za-z0-9-]+", _proxy_header):
+    raise _refuse("SECURE_PROXY_SSL_HEADER", "must be a header name", "X-Forwarded-Proto", _proxy_header)
+SECURE_PROXY_SSL_HEADER = (f"HTTP_{_proxy_header.upper().replace('-', '_')}", "https") if _proxy_header else None
+
+# Content-Security-Policy on every response (django-csp): our own origin only, no CDN, no inline script or
+# style without the request's nonce (`{{ request.csp_nonce }}`), never framed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],  # Swagger UI's stylesheet draws its icons as data: images
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Browser features no page here uses (controlplane/security.py sends them as Permissions-Policy).
+PERMISSIONS_POLICY_DENIED = [
+    "accelerometer",
+    "camera",
+    "display-capture",
+    "geolocation",
+    "gyroscope",
+    "magnetometer",
+    "microphone",
+    "midi",
+    "payment",
+    "usb",
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["controlplane.identity.drf.PrincipalAuthentication"],
@@ -247,6 +436,8 @@ SPECTACULAR_SETTINGS = {
         "controlplane.api.schema.add_error_responses",
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
+    # No badge from the public validator: nothing is loaded from outside (and the CSP would refuse it).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
@@ -259,21 +450,21 @@ SPECTACULAR_SETTINGS = {
 # Workflow runs (deploy, promote) execute in a background worker: `manage.py worker`.
 CONTROLPLANE_WORKFLOWS = {
     # How long each simulated step takes (0 in tests and benchmarks).
-    "stepDelaySeconds": float(os.environ.get("CONTROLPLANE_STEP_DELAY_SECONDS", "1")),
+    "stepDelaySeconds": _float("CONTROLPLANE_STEP_DELAY_SECONDS", 1),
     # Steps made to fail on purpose, for demos and tests: "<adapter>:<step>" or "<step>", comma-separated.
-    "failSteps": [s.strip() for s in os.environ.get("CONTROLPLANE_FAIL_STEPS", "").split(",") if s.strip()],
+    "failSteps": [s.strip() for s in _str("CONTROLPLANE_FAIL_STEPS").split(",") if s.strip()],
     # A running run with no progress (no log entry) for this long is failed by the worker's recovery.
-    "staleAfterSeconds": float(os.environ.get("CONTROLPLANE_STALE_RUN_SECONDS", "120")),
-    "recoveryIntervalSeconds": float(os.environ.get("CONTROLPLANE_RECOVERY_INTERVAL_SECONDS", "30")),
+    "staleAfterSeconds": _float("CONTROLPLANE_STALE_RUN_SECONDS", 120),
+    "recoveryIntervalSeconds": _float("CONTROLPLANE_RECOVERY_INTERVAL_SECONDS", 30),
 }
 # The task queue: django-tasks with its database backend (durable, no extra server). A multi-host
 # install can switch to Redis with django-tasks-rq by changing this setting alone.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["workflows"]}}
 
 # The audit trail's JSON Lines mirror; empty turns it off. The database is the source of truth.
-AUDIT_LOG = os.environ.get("CONTROLPLANE_AUDIT_LOG", str(VAR_DIR / "audit" / "control-plane.log"))
+AUDIT_LOG = _str("CONTROLPLANE_AUDIT_LOG", str(VAR_DIR / "audit" / "control-plane.log"))
 
-# Services index pages are cached, versioned by the audit trail's head (see controlplane/services_index.py).
+# Services index pages are cached, versioned by the audit trail's head (see overview/services_index.py).
 INDEX_CACHE = _flag("CONTROLPLANE_INDEX_CACHE", default=True)
 INDEX_CACHE_SECONDS = 300
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 1000}}}
@@ -281,13 +472,14 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # Requests larger than this are refused (413) before a view reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
+LOG_LEVEL = _choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request": {"()": "controlplane.identity.context.RequestContextFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(actor)s] %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request"]}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Django's own loggers to ours only (its defaults would print each line a second time).
     "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

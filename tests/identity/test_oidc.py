@@ -2,11 +2,12 @@
 
 import base64
 import json
-import time
 import urllib.parse as urlparse
+from datetime import UTC, datetime
 
 import jwt
 import pytest
+import time_machine
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.identity.conftest import access_token, sign_in_at_provider
@@ -97,20 +98,41 @@ def test_an_api_call_with_a_provider_issued_access_token(client, oidc):
     assert response.json() == {"actor": "bob", "role": "deployer", "authMethod": "oidc"}
 
 
-def test_the_providers_keys_are_cached_not_fetched_per_request(client, oidc):
+def test_the_providers_keys_are_cached_not_fetched_per_request(client, oidc, monkeypatch):
     token = access_token(oidc, "bob")
     assert client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
-    with oidc.paused():  # a request that went to the provider now would hang and fail
-        started = time.monotonic()
+    fetches = []
+    original = jwt.PyJWKClient.fetch_data
+    monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", lambda self: fetches.append(self.uri) or original(self))
+    with oidc.paused():  # and a request that went to the provider now would hang, then fail
         for _ in range(3):
             assert client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
-        assert time.monotonic() - started < 5
+    assert fetches == []
+
+
+def _at(timestamp: int):
+    """The control plane's clock stopped at a Unix time (the provider's own clock is not moved)."""
+    return time_machine.travel(datetime.fromtimestamp(timestamp, UTC), tick=False)
 
 
 def test_an_expired_token_is_refused(client, oidc):
     token = access_token(oidc, "bob", resource="urn:controlplane:short-lived")
-    time.sleep(2.1)
-    response = client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    with _at(expires - 1):
+        assert client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    with _at(expires + 1):
+        response = client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 401 and response.json()["detail"] == "the access token has expired."
+
+
+def test_expiry_tolerates_the_configured_clock_skew(client, oidc, settings):
+    settings.CONTROLPLANE["oidc"]["leewaySeconds"] = 30
+    token = access_token(oidc, "bob")
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    with _at(expires + 29):
+        assert client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    with _at(expires + 31):
+        response = client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 401 and response.json()["detail"] == "the access token has expired."
 
 
