@@ -1,0 +1,138 @@
+"""The bad-input corpus (tests/corpus/bad_inputs.py) replayed against a real server process.
+
+`manage.py runserver` serves the committed test database (the demo data); the script runs as its own
+process, the way it runs against any server, and its report must show no 5xx, no 2xx for bad input,
+an audit trail that bad input did not grow, and `audit_verify` passing after as before."""
+
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from django.core.management import call_command
+
+from tests.workflows.conftest import ROOT, database_url
+
+SCRIPT = ROOT / "tests" / "corpus" / "bad_inputs.py"
+TOKEN = "corpus-admin-token-0123456789"
+# Settings the server must not inherit from this process (or from the checkout's .env).
+INHERITED = ("CONTROLPLANE_", "OIDC_", "SECURE_")
+NAMES = {
+    "DEBUG",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "ALLOWED_HOSTS",
+    "PORT",
+    "LOG_LEVEL",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_environment() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in NAMES and not k.startswith(INHERITED)}
+    env.update(
+        # Production settings (DEBUG off: errors are answers, not debug pages), with a dev token to act.
+        DEBUG="0",
+        SECRET_KEY="corpus-test-secret-key-" + "x" * 40,
+        SECURE_SSL_REDIRECT="0",
+        ALLOWED_HOSTS="127.0.0.1",
+        CONTROLPLANE_ENV_FILE="",
+        CONTROLPLANE_DEV_MODE="1",
+        CONTROLPLANE_DEV_TOKENS=json.dumps({TOKEN: {"id": "corpus-admin", "role": "admin"}}),
+        CONTROLPLANE_AUDIT_LOG="",
+        DATABASE_URL=database_url(),
+        LOG_LEVEL="CRITICAL",
+    )
+    return env
+
+
+@pytest.fixture
+def server(transactional_db, tmp_path):
+    """A real `manage.py runserver` (threaded) on a free loopback port, over the committed demo data."""
+    call_command("loaddata", "fixtures/demo.json", verbosity=0)
+    port = free_port()
+    env = server_environment()
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=2).read()
+            break
+        except urllib.error.HTTPError:
+            break  # it answers
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log_text = (tmp_path / "server.log").read_text()[-3000:]
+                raise AssertionError(f"the server did not start:\n{log_text}") from None
+            time.sleep(0.1)
+    yield url, env, tmp_path / "server.log"
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+def test_bad_inputs_are_refused_without_5xx_and_leave_the_audit_trail_alone(server):
+    url, env, server_log = server
+    verify = f"{shlex.quote(sys.executable)} {shlex.quote(str(ROOT / 'manage.py'))} audit_verify"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            *("--url", url, "--token", TOKEN, "--json", "--action-controls"),
+            *("--verify-cmd", verify),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode in (0, 1), f"the script could not run:\n{done.stderr}\n{done.stdout[-3000:]}"
+    report = json.loads(done.stdout)
+
+    def failing(*verdicts):
+        rows = [f for f in report["failures"] if f["verdict"] in verdicts]
+        return "\n".join(
+            f"  [{f['name']}] {f['method']} {f['path']} -> {f['status']}: {f['body'][:200]}" for f in rows[:60]
+        ) + (f"\n  … and {len(rows) - 60} more" if len(rows) > 60 else "")
+
+    counts, audit = report["counts"], report["audit"]
+    assert report["distinct"] == report["cases"] >= 500
+    assert not report["skipped"], report["skipped"][:3]
+    controls = report["controls"] + report["actionControls"]
+    assert all(c["ok"] for c in controls), [c for c in controls if not c["ok"]]
+    assert counts["5xx"] == 0, (
+        f"{counts['5xx']} bad inputs got a 5xx:\n{failing('5xx')}\n" + (server_log.read_text()[-2000:])
+    )
+    assert counts["bad_2xx"] == 0, f"{counts['bad_2xx']} bad inputs were accepted:\n{failing('bad_2xx')}"
+    assert counts["no_answer"] == 0, failing("no_answer")
+    assert audit["writtenByBadInput"] == 0 and not audit["refusedButAudited"], audit
+    assert report["verify"]["before"]["rc"] == 0 and report["verify"]["after"]["rc"] == 0, report["verify"]
+    assert report["verify"]["unchanged"], report["verify"]
+    assert done.returncode == 0
