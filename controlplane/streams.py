@@ -14,6 +14,7 @@ from django.views.decorators.http import require_safe
 
 from audit.mirror import line as audit_line
 from audit.models import AuditEvent
+from controlplane.api.params import resume_point, resume_point_refusal
 from controlplane.identity.roles import can
 from controlplane.timestamps import rfc3339
 from releases.models import RunLogEntry, RunState, WorkflowRun
@@ -34,8 +35,7 @@ def _refused(request):
 
 
 def _resume_from(request, default: int = 0) -> int:
-    raw = request.headers.get("Last-Event-ID") or request.GET.get("after") or ""
-    return int(raw) if raw.isdigit() else default
+    return resume_point(request, default)  # checked first: a malformed one is refused by resume_point_refusal
 
 
 def _event(kind: str, data, event_id=None) -> bytes:
@@ -78,7 +78,7 @@ def _polling(fetch, until_done=lambda: False):
 
 @require_safe
 def run_log(request, run_id):
-    refused = _refused(request)
+    refused = _refused(request) or resume_point_refusal(request)
     if refused:
         return refused
     run = WorkflowRun.objects.filter(pk=run_id).first()
@@ -108,7 +108,7 @@ def run_log(request, run_id):
 
 @require_safe
 def audit_events(request):
-    refused = _refused(request)
+    refused = _refused(request) or resume_point_refusal(request)
     if refused:
         return refused
     latest = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0

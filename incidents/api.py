@@ -1,21 +1,21 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers
+from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from controlplane.api.base import DomainViewSet, EntitySerializer, Timestamp
+from controlplane.api.base import Choice, DomainViewSet, EntitySerializer, String, Timestamp
 from incidents import lifecycle
 from incidents.filtersets import IncidentFilterSet
 from incidents.models import Incident, IncidentStatus, Severity
 
 
 class IncidentSerializer(EntitySerializer):
-    serviceId = serializers.CharField(source="service_id")
-    title = serializers.CharField(required=False, allow_blank=True)
-    severity = serializers.ChoiceField(choices=Severity.choices)
+    serviceId = String(source="service_id")
+    title = String(required=False, allow_blank=True)
+    severity = Choice(choices=Severity.choices)
     startedAt = Timestamp(source="started_at", required=False, help_text="Defaults to now.")
-    status = serializers.ChoiceField(choices=IncidentStatus.choices, read_only=True)
-    link = serializers.CharField(help_text="The incident in its source system: an absolute http(s) URL.")
+    status = Choice(choices=IncidentStatus.choices, read_only=True)
+    link = String(help_text="The incident in its source system: an absolute http(s) URL.")
     acknowledgedAt = Timestamp(source="acknowledged_at", read_only=True, allow_null=True)
     resolvedAt = Timestamp(source="resolved_at", read_only=True, allow_null=True)
 

@@ -4,7 +4,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from controlplane.api.base import DomainViewSet, EntitySerializer, Timestamp
+from controlplane.api.base import Choice, DomainViewSet, EntitySerializer, StrictSerializer, String, Timestamp
 from releases import workflows
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
 from releases.models import Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
@@ -12,11 +12,11 @@ from services.models import Environment
 
 
 class ReleaseSerializer(EntitySerializer):
-    serviceId = serializers.CharField(source="service_id")
-    sha = serializers.CharField(help_text="7-40 lower-case hex characters; immutable.")
-    version = serializers.CharField(help_text="Changeable while the release is Draft.")
-    envId = serializers.CharField(source="environment_id")
-    status = serializers.ChoiceField(choices=ReleaseStatus.choices, read_only=True)
+    serviceId = String(source="service_id")
+    sha = String(help_text="7-40 lower-case hex characters; immutable.")
+    version = String(help_text="Changeable while the release is Draft.")
+    envId = String(source="environment_id")
+    status = Choice(choices=ReleaseStatus.choices, read_only=True)
     createdAt = Timestamp(source="created_at", read_only=True)
     activatedAt = Timestamp(source="activated_at", read_only=True, allow_null=True)
 
@@ -28,18 +28,18 @@ class ReleaseSerializer(EntitySerializer):
 
 class RunLogEntrySerializer(serializers.Serializer):
     ts = Timestamp()
-    level = serializers.ChoiceField(choices=RunLogEntry.Level.choices)
-    message = serializers.CharField()
+    level = Choice(choices=RunLogEntry.Level.choices)
+    message = String()
     meta = serializers.DictField()
 
 
 class WorkflowRunSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    kind = serializers.ChoiceField(choices=RunKind.choices)
-    releaseId = serializers.CharField(source="release_id")
-    sourceReleaseId = serializers.CharField(source="source_release_id", required=False, help_text="Promote runs only.")
-    actor = serializers.CharField()
-    state = serializers.ChoiceField(choices=RunState.choices)
+    id = String()
+    kind = Choice(choices=RunKind.choices)
+    releaseId = String(source="release_id")
+    sourceReleaseId = String(source="source_release_id", required=False, help_text="Promote runs only.")
+    actor = String()
+    state = Choice(choices=RunState.choices)
     startedAt = Timestamp(source="started_at")
     finishedAt = Timestamp(source="finished_at", required=False, help_text="Absent while running.")
     logs = RunLogEntrySerializer(many=True)
@@ -56,8 +56,8 @@ class WorkflowRunSerializer(serializers.Serializer):
 RUNS = WorkflowRun.objects.prefetch_related(Prefetch("logs", queryset=RunLogEntry.objects.order_by("ts", "id")))
 
 
-class PromoteSerializer(serializers.Serializer):
-    envId = serializers.CharField(help_text="The environment to promote to.")
+class PromoteSerializer(StrictSerializer):
+    envId = String(help_text="The environment to promote to.")
 
 
 def accepted(run: WorkflowRun) -> Response:
@@ -78,6 +78,7 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainVie
         "deploy": "release.deploy",
         "promote": "release.promote",
     }
+    action_bodies = {"promote": PromoteSerializer}  # deploy takes no body
 
     @extend_schema(request=None, responses={202: WorkflowRunSerializer})
     @action(detail=True, methods=["post"])
@@ -90,11 +91,9 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainVie
     def promote(self, request, pk=None):
         """Take an Active release to another environment: a new release there, with a Promote run (202)."""
         source = self.get_object()
-        body = PromoteSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        environment = Environment.objects.filter(pk=body.validated_data["envId"]).first()
+        environment = Environment.objects.filter(pk=self.body["envId"]).first()
         if environment is None:
-            raise serializers.ValidationError({"envId": [f"unknown environment {body.validated_data['envId']!r}."]})
+            raise serializers.ValidationError({"envId": [f"unknown environment {self.body['envId']!r}."]})
         return accepted(workflows.promote(source, environment))
 
     @extend_schema(responses=WorkflowRunSerializer(many=True))

@@ -4,17 +4,17 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from controlplane import adapters
-from controlplane.api.base import BlankAsNullField, DomainViewSet, EntitySerializer, Timestamp
+from controlplane.api.base import BlankAsNullField, DomainViewSet, EntitySerializer, String, Timestamp
 from services import lifecycle
 from services.filtersets import EnvironmentFilterSet, ServiceFilterSet
 from services.models import Environment, Service
 
 
 class EnvironmentSerializer(EntitySerializer):
-    name = serializers.CharField()
+    name = String()
     region = BlankAsNullField(help_text="null: the adapter's default region. Required for production.")
     cluster = BlankAsNullField(help_text="null: the adapter's default cluster. Required for production.")
-    policyRefs = serializers.ListField(child=serializers.CharField(), source="policy_refs", required=False)
+    policyRefs = serializers.ListField(child=String(), source="policy_refs", required=False)
     archivedAt = Timestamp(source="archived_at", read_only=True, allow_null=True)
     createdAt = Timestamp(source="created_at", read_only=True)
 
@@ -51,13 +51,19 @@ class AdaptersField(serializers.Field):
                     "type": "object",
                     "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
                     "required": ["id"],
+                    "additionalProperties": False,
                 },
             ]
         },
     }
 )
 class EnvironmentRefsField(serializers.Field):
-    """Written as environment ids (or `{"id": ...}` objects); read as `[{"id", "name"}]`."""
+    """Written as environment ids (or `{"id": ...}` objects); read as `[{"id", "name"}]`.
+
+    Each environment once. An object holds `id` and nothing else, except a `name` equal to the
+    environment's own name (what a read returns, so a read can be sent back); the name is read-only."""
+
+    ENTRY = 'must be an environment id or {"id": "<environment id>"}.'
 
     def to_representation(self, manager):
         return [{"id": env.id, "name": env.name} for env in manager.all()]
@@ -65,17 +71,41 @@ class EnvironmentRefsField(serializers.Field):
     def to_internal_value(self, data):
         if not isinstance(data, list):
             raise serializers.ValidationError("must be a list of environment ids.")
-        ids = [item.get("id") if isinstance(item, dict) else item for item in data]
-        if not all(isinstance(i, str) and i for i in ids):
-            raise serializers.ValidationError('each entry must be an environment id or {"id": "<environment id>"}.')
+        problems: list[str] = []
+        ids: list[str] = []
+        names: dict[int, object] = {}  # entry position: the name it states
+        for position, item in enumerate(data):
+            if isinstance(item, dict):
+                extra = [key for key in item if key not in ("id", "name")]
+                if extra:
+                    keys = ", ".join(map(repr, extra))
+                    problems.append(f"{position}: {keys} is not a key of an environment reference; {self.ENTRY}")
+                if "name" in item:
+                    names[position] = item["name"]
+                item = item.get("id")
+            if not isinstance(item, str) or not item:
+                problems.append(f"{position}: {self.ENTRY}")
+            elif item in ids:
+                problems.append(f"{position}: lists environment {item!r} more than once.")
+            ids.append(item)
+        if names and not problems:
+            actual = dict(Environment.objects.filter(pk__in=[ids[p] for p in names]).values_list("pk", "name"))
+            for position, name in names.items():
+                if ids[position] in actual and name != actual[ids[position]]:
+                    problems.append(
+                        f"{position}: name {name!r} is not the name of {ids[position]} ({actual[ids[position]]!r}); "
+                        "an environment's name is changed on the environment."
+                    )
+        if problems:
+            raise serializers.ValidationError(problems)
         return ids
 
 
 class ServiceSerializer(EntitySerializer):
     m2m_fields = ("environments",)
 
-    name = serializers.CharField()
-    repo = serializers.CharField(help_text="host/owner/name; https:// and .git forms are normalised.")
+    name = String()
+    repo = String(help_text="host/owner/name; https:// and .git forms are normalised.")
     adapters = AdaptersField(source="deployment_adapters")
     environments = EnvironmentRefsField(required=False)
     archivedAt = Timestamp(source="archived_at", read_only=True, allow_null=True)

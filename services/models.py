@@ -13,6 +13,7 @@ PRODUCTION_NAMES = ("prod", "production")
 POLICY_REF = re.compile(r"^policy:[a-z][a-z0-9-]*(:[^:\s]+)*$")
 # host/owner/name; GitLab-style subgroups may stand between owner and name.
 REPO_PATH = re.compile(r"^[a-z0-9.-]+\.[a-z]{2,}(:\d+)?(/[A-Za-z0-9._-]+){2,}$")
+DOT_SEGMENTS = {".", ".."}  # github.com/a/b/../../etc would name another path than it seems to
 
 
 def normalize_repo(value: str) -> str:
@@ -90,6 +91,8 @@ class Service(Archivable, Entity):
             self.repo = normalize_repo(self.repo)
             if not REPO_PATH.match(self.repo):
                 errors["repo"] = [f"{self.repo!r} is not a repository of the form host/owner/name."]
+            elif DOT_SEGMENTS & set(self.repo.split("/")[1:]):
+                errors["repo"] = [f"{self.repo!r} has a '.' or '..' path segment; name the repository itself."]
         problem = deployment_adapters_problem(self.deployment_adapters)
         if problem:
             errors["deployment_adapters"] = [problem]

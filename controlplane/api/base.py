@@ -8,11 +8,69 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.fields import SkipField, get_attribute
+from rest_framework.permissions import SAFE_METHODS
 
-from controlplane.timestamps import rfc3339
+from controlplane.timestamps import parse_rfc3339, rfc3339
+
+NOT_A_STRING = "must be a string."
+UNKNOWN_FIELD = "is not a field of this resource."
+# JSON's names for what a body can be, for "the body must be a JSON object, not an array."
+_JSON_TYPES = {"list": "an array", "str": "a string", "int": "a number", "float": "a number", "bool": "a boolean"}
 
 
-class DomainSerializer(serializers.Serializer):
+class String(serializers.CharField):
+    """A string field that takes only a JSON string: 123, 1.5 and true are refused, not turned into text.
+    Every string field of the API is one (tests/api/test_strict_input.py checks)."""
+
+    default_error_messages = {"not_a_string": NOT_A_STRING}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class Choice(serializers.ChoiceField):
+    """One of fixed strings; only a JSON string is taken (DRF would match 1 to "1")."""
+
+    default_error_messages = {"not_a_string": NOT_A_STRING}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """A request body: a JSON object whose every key is a field. Unknown keys are refused by name, so a
+    misspelt field is an error rather than silently ignored; a body that is not an object is refused."""
+
+    default_error_messages = {"invalid": "the body must be a JSON object, not {datatype}."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, Mapping):
+            kind = _JSON_TYPES.get(type(data).__name__, "null" if data is None else type(data).__name__)
+            raise serializers.ValidationError(
+                {
+                    settings.REST_FRAMEWORK["NON_FIELD_ERRORS_KEY"]: [
+                        self.error_messages["invalid"].format(datatype=kind)
+                    ]
+                }
+            )
+        errors = self.refusals(data)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+    def refusals(self, data: Mapping) -> dict[str, list[str]]:
+        return {key: [UNKNOWN_FIELD] for key in data if key not in self.fields}
+
+
+class NoBody(StrictSerializer):
+    """An action that takes no input: an empty body or `{}`."""
+
+
+class DomainSerializer(StrictSerializer):
     """A serializer over a domain model. The model's own validation runs on save; its errors come back
     as 400s keyed by this serializer's (camelCase) field names. Unknown keys are refused, and so are
     read-only ones that would change something, so a client never believes it set what it did not."""
@@ -22,19 +80,16 @@ class DomainSerializer(serializers.Serializer):
     class Meta:
         model = None
 
-    def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            errors = {key: ["is not a field of this resource."] for key in data if key not in self.fields}
-            errors.update(
-                {
-                    key: [getattr(self.fields[key], "read_only_reason", "is read-only.")]
-                    for key in data
-                    if key in self.fields and self.fields[key].read_only and not self._unchanged(key, data[key])
-                }
-            )
-            if errors:
-                raise serializers.ValidationError(errors)
-        return super().to_internal_value(data)
+    def refusals(self, data: Mapping) -> dict[str, list[str]]:
+        errors = super().refusals(data)
+        errors.update(
+            {
+                key: [getattr(self.fields[key], "read_only_reason", "is read-only.")]
+                for key in data
+                if key in self.fields and self.fields[key].read_only and not self._unchanged(key, data[key])
+            }
+        )
+        return errors
 
     def _unchanged(self, key, value) -> bool:
         if self.instance is None:
@@ -87,7 +142,7 @@ class EntitySerializer(DomainSerializer):
     """For entities with typed string ids: a client may choose the id on create (else the server
     generates one), and it never changes after. `read_only_reasons` explains a refused read-only field."""
 
-    id = serializers.CharField(
+    id = String(
         required=False,
         help_text="Type prefix and lower-case letters, digits, dashes; generated when omitted. Immutable.",
     )
@@ -102,13 +157,24 @@ class EntitySerializer(DomainSerializer):
 
 
 class Timestamp(serializers.DateTimeField):
-    """RFC 3339, UTC, with `Z`."""
+    """RFC 3339: read in UTC with `Z`; written with any offset (a date alone or a time without an offset
+    is refused), through the same parser as the time filters."""
+
+    default_error_messages = {"not_a_string": NOT_A_STRING}
 
     def to_representation(self, value):
         return rfc3339(value)
 
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("not_a_string")
+        try:
+            return parse_rfc3339(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from None
 
-class BlankAsNullField(serializers.CharField):
+
+class BlankAsNullField(String):
     """Stored as an empty string, shown as null (region and cluster when the adapter's default applies)."""
 
     def __init__(self, **kwargs):
@@ -127,9 +193,25 @@ class BlankAsNullField(serializers.CharField):
 
 
 class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Read access for viewers; subclasses add write mixins and name their actions' permissions."""
+    """Read access for viewers; subclasses add write mixins and name their actions' permissions.
+
+    Every write that is not a create or an update (`…/deploy/`, `…/promote/`, `…/resolve/`, DELETE, …)
+    has its body checked here, after authentication and permissions: against `action_bodies[action]`
+    (a StrictSerializer), or NoBody when the action takes none, so no action ignores what it is sent.
+    The action reads the checked body from `self.body`."""
 
     lookup_value_regex = "[a-z0-9][a-z0-9-]{1,62}"
+    action_bodies: dict[str, type[StrictSerializer]] = {}
+    _SERIALIZER_ACTIONS = frozenset({"create", "update", "partial_update"})  # their serializer checks the body
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.body = {}
+        # No action: the method is not allowed here, and the 405 comes next.
+        if request.method not in SAFE_METHODS and self.action and self.action not in self._SERIALIZER_ACTIONS:
+            body = self.action_bodies.get(self.action, NoBody)(data=request.data)
+            body.is_valid(raise_exception=True)
+            self.body = body.validated_data
 
     def filter_queryset(self, queryset):
         # Filters narrow lists; a resource fetched by id is found whatever the list's defaults.

@@ -4,11 +4,41 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from rest_framework import status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, ErrorDetail, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from controlplane.api.base import DomainSerializer
+from controlplane.api.parsers import printable
 from controlplane.errors import Conflict, describe
+
+# The database constraints two well-formed requests can break only by racing each other: validation
+# checked each before the write, and another transaction took the value in between. Only these become a
+# 409; any other IntegrityError is a bug (validation missed a rule) and stays a logged 500.
+# PostgreSQL names the constraint (diag.constraint_name); SQLite names the table and columns
+# ("UNIQUE constraint failed: services_environment.name"). tests/api/test_strict_input.py checks each
+# entry against the migrated schema.
+RACE_PRONE_CONSTRAINTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # Ids a client may choose on create: two creates with the same id.
+    "services_service_pkey": ("services_service", ("id",)),
+    "services_environment_pkey": ("services_environment", ("id",)),
+    "releases_release_pkey": ("releases_release", ("id",)),
+    "incidents_incident_pkey": ("incidents_incident", ("id",)),
+    # Two environments created or renamed to one name.
+    "services_environment_unique_name": ("services_environment", ("name",)),
+    # The same service and environment linked by two requests.
+    "services_service_environ_service_id_environment_i_e9f81e63_uniq": (
+        "services_service_environments",
+        ("service_id", "environment_id"),
+    ),
+    # Two deploys or promotions of one service to one environment.
+    "releases_release_one_promoting": ("releases_release", ("service_id", "environment_id")),
+    # Two writers rebuilding a lost audit chain head.
+    "audit_auditchainhead_pkey": ("audit_auditchainhead", ("id",)),
+}
+_SQLITE_UNIQUE = {
+    f"UNIQUE constraint failed: {', '.join(f'{table}.{column}' for column in columns)}"
+    for table, columns in RACE_PRONE_CONSTRAINTS.values()
+}
 
 
 class ConflictError(APIException):
@@ -36,10 +66,31 @@ def _flatten(detail):
     return detail
 
 
+def is_race(exc: IntegrityError) -> bool:
+    """Whether `exc` broke one of RACE_PRONE_CONSTRAINTS (on PostgreSQL or SQLite)."""
+    diag = getattr(exc.__cause__, "diag", None)
+    if diag is not None:
+        return getattr(diag, "constraint_name", None) in RACE_PRONE_CONSTRAINTS
+    return str(exc) in _SQLITE_UNIQUE
+
+
+def _printable(detail):
+    """Error bodies never carry text a response cannot encode (a lone surrogate is shown as its escape)."""
+    if isinstance(detail, dict):
+        return {printable(str(key)): _printable(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_printable(item) for item in detail]
+    if isinstance(detail, ErrorDetail):
+        return ErrorDetail(printable(detail), code=detail.code)
+    return printable(detail) if isinstance(detail, str) else detail
+
+
 def exception_handler(exc, context):
     if isinstance(exc, Conflict):
         exc = ConflictError(str(exc))
     elif isinstance(exc, IntegrityError):
+        if not is_race(exc):
+            return None  # DRF re-raises it: a 500, logged by Django with its traceback
         # A database constraint caught what validation could not see: a concurrent change.
         exc = ConflictError("the change conflicts with another one made at the same time; reload and retry.")
     elif isinstance(exc, RequestDataTooBig):
@@ -54,4 +105,6 @@ def exception_handler(exc, context):
     if isinstance(exc, ValidationError):
         # Every 400 has one shape: {field: [messages]}, a list item's errors as "0: ..." under its field.
         exc.detail = _flatten(exc.detail)
+    if isinstance(exc, APIException):
+        exc.detail = _printable(exc.detail)
     return drf_exception_handler(exc, context)

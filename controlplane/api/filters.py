@@ -1,23 +1,24 @@
-from datetime import UTC
-
 import django_filters as filters
 from django import forms
-from django_filters.fields import IsoDateTimeField
+
+from controlplane.timestamps import parse_rfc3339
 
 
-class UTCIsoDateTimeField(IsoDateTimeField):
-    """An RFC 3339 time, converted to UTC here: databases take a narrower range of offsets than the
-    standard allows (PostgreSQL refuses +23:59), and a conversion past year 9999 is an input error."""
+class RFC3339Field(forms.Field):
+    """An RFC 3339 time with an offset, converted to UTC here (databases take a narrower range of offsets
+    than the standard allows: PostgreSQL refuses +23:59). The same parser as the API's Timestamp field."""
 
     def to_python(self, value):
-        parsed = super().to_python(value)
-        if parsed is None:
+        if value in self.empty_values:
             return None
         try:
-            return parsed.astimezone(UTC)
-        except OverflowError:
-            raise forms.ValidationError("is out of range once converted to UTC.", code="invalid") from None
+            return parse_rfc3339(value)
+        except ValueError as exc:
+            # A query string reads an unencoded "+" as a space: "…T00:00:00+02:00" arrives as "…T00:00:00 02:00".
+            hint = " In a query string, write + as %2B." if " " in value else ""
+            # As a parameter: django-filter formats messages with %, and this one holds "%2B".
+            raise forms.ValidationError("%(rule)s", code="invalid", params={"rule": f"{exc}{hint}"}) from None
 
 
 class TimeFilter(filters.IsoDateTimeFilter):
-    field_class = UTCIsoDateTimeField
+    field_class = RFC3339Field

@@ -1,9 +1,21 @@
 from django.conf import settings
-from rest_framework.pagination import CursorPagination
+from django.core import signing
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.utils.urls import replace_query_param
+
+from controlplane.api.params import whole_number
+
+CURSOR_REFUSED = "is not a cursor this API issued."
 
 
 class CursorPage(CursorPagination):
-    """Cursor pages: stable under inserts, and as fast on the last page as on the first."""
+    """Cursor pages: stable under inserts, and as fast on the last page as on the first.
+
+    Cursors are signed (django.core.signing, with the SECRET_KEY) and bound to the list that issued them,
+    so a cursor the API did not issue, or issued for another list, is a 400 naming `cursor`, whatever it
+    holds; no forged position ever reaches a query. `pageSize` is a whole number from 1 to the maximum.
+    """
 
     page_size_query_param = "pageSize"
 
@@ -12,3 +24,36 @@ class CursorPage(CursorPagination):
 
     def get_ordering(self, request, queryset, view):
         return tuple(getattr(view, "ordering", ("-pk",)))
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        return whole_number(raw, self.page_size_query_param, 1, self.max_page_size)
+
+    def _salt(self) -> str:
+        return f"controlplane.api.cursor:{self.request.path}"
+
+    def decode_cursor(self, request):
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
+        try:
+            offset, reverse, position = signing.loads(encoded, salt=self._salt())
+        except (signing.BadSignature, ValueError, TypeError):
+            raise ValidationError({self.cursor_query_param: [CURSOR_REFUSED]}) from None
+        return Cursor(offset=offset, reverse=reverse, position=position)
+
+    def encode_cursor(self, cursor):
+        token = signing.dumps([cursor.offset, cursor.reverse, cursor.position], salt=self._salt())
+        return replace_query_param(self.base_url, self.cursor_query_param, token)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+                parameter["description"] = f"Results per page: a whole number from 1 to {self.max_page_size}."
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["description"] = "A `next` or `previous` link's cursor; the API refuses any other."
+        return parameters

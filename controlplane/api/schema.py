@@ -20,10 +20,10 @@ ERROR = {
     "additionalProperties": {"type": "array", "items": {"type": "string"}},
 }
 ANSWERS = {
-    "400": "A field broke a rule (named, with the rule), or the query or body is malformed.",
+    "400": "A field or parameter broke a rule (named, with the rule), or the body is malformed or too deep.",
     "401": "No valid credentials.",
     "403": "Your role does not allow this.",
-    "404": "No such resource (or page cursor).",
+    "404": "No such resource.",
     "409": "Well formed, but it conflicts with the current state (a status move that is not allowed).",
     "413": "The request body is too large.",
     "415": "The body is not JSON.",

@@ -107,12 +107,14 @@ def test_page_size_has_a_hard_maximum(viewer, admin, settings):
     settings.API_MAX_PAGE_SIZE = 3  # read when each request builds its page
     for n in range(5):
         admin.post("/api/environments/", {"name": f"many-{n}"})
-    response = viewer.get("/api/environments/?pageSize=100000")
-    assert response.status_code == 200 and len(response.json()["results"]) == 3
+    assert len(viewer.get("/api/environments/?pageSize=3").json()["results"]) == 3
+    response = viewer.get("/api/environments/?pageSize=4")
+    assert response.status_code == 400 and response.json() == {"pageSize": ["must be a whole number from 1 to 3."]}
 
 
-def test_a_bad_cursor_is_404_not_500(viewer):
-    assert viewer.get("/api/releases/?cursor=garbage").status_code == 404
+def test_a_bad_cursor_is_400_not_500(viewer):
+    response = viewer.get("/api/releases/?cursor=garbage")
+    assert response.status_code == 400 and response.json() == {"cursor": ["is not a cursor this API issued."]}
 
 
 def test_a_conflict_is_409_with_what_is_allowed(deployer):

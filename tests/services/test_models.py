@@ -76,6 +76,27 @@ def test_malformed_repo_is_refused(db, given):
     refused(service(repo=given).save, "repo", "host/owner/name")
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://github.com/a/b/../../etc",
+        "github.com/a/../b",
+        "github.com/./a/b",
+        "github.com/a/b/.",
+        "gitlab.com/g/../x/y",
+    ],
+)
+def test_repo_with_dot_segments_is_refused(db, given):
+    refused(service(repo=given).save, "repo", "'.' or '..' path segment")
+    assert not Service.objects.exists()
+
+
+def test_dots_inside_repo_names_are_fine(db):
+    svc = service(repo="github.com/acme/my.app..v2")
+    svc.save()
+    assert svc.repo == "github.com/acme/my.app..v2"
+
+
 def test_unknown_adapter_is_refused_naming_it_and_the_valid_ones(db):
     refused(
         service(deployment_adapters=["aws", "heroku"]).save,
