@@ -1,5 +1,6 @@
 import django_filters as filters
 
+from controlplane.api.filters import BooleanFilter
 from incidents.models import Incident, IncidentStatus, Severity
 
 
@@ -7,7 +8,7 @@ class IncidentFilterSet(filters.FilterSet):
     serviceId = filters.CharFilter(field_name="service_id")
     severity = filters.ChoiceFilter(choices=Severity.choices)
     status = filters.ChoiceFilter(choices=IncidentStatus.choices)
-    open = filters.BooleanFilter(method="filter_open", label="Only open (true) or only resolved (false)")
+    open = BooleanFilter(method="filter_open", label="Only open (true) or only resolved (false)")
 
     class Meta:
         model = Incident

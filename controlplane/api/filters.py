@@ -22,3 +22,20 @@ class RFC3339Field(forms.Field):
 
 class TimeFilter(filters.IsoDateTimeFilter):
     field_class = RFC3339Field
+
+
+class StrictBooleanField(forms.Field):
+    """`true` or `false`, nothing else (django-filter's own reads `maybe` as "no filter")."""
+
+    VALUES = {"true": True, "false": False}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if value not in self.VALUES:
+            raise forms.ValidationError("must be true or false.", code="invalid")
+        return self.VALUES[value]
+
+
+class BooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField

@@ -411,6 +411,11 @@ def test_time_filters_take_rfc3339(viewer, when):
     assert viewer.get(f"/api/audit-events/?since={quote(when)}").status_code == 200
 
 
+@pytest.mark.parametrize("value", ["maybe", "2", "1", "True", "yes", " true"])
+def test_a_boolean_filter_is_true_or_false(viewer, value):
+    refused_with(viewer.get(f"/api/incidents/?open={quote(value)}"), "open", ["must be true or false."])
+
+
 # --- 9. repositories ---
 
 
