@@ -1,6 +1,5 @@
 from django.apps import AppConfig
-from django.db import connections
-from django.db.models.signals import post_migrate, post_save
+from django.db.models.signals import post_save
 
 
 def advance_head_on_restore(sender, instance, raw, **kwargs):
@@ -9,12 +8,6 @@ def advance_head_on_restore(sender, instance, raw, **kwargs):
         from audit.models import AuditChainHead
 
         AuditChainHead.advance(instance)
-
-
-def ensure_append_only_triggers(sender, using, **kwargs):
-    from audit import triggers
-
-    triggers.ensure(connections[using])
 
 
 class AuditConfig(AppConfig):
@@ -27,4 +20,3 @@ class AuditConfig(AppConfig):
 
         writer.connect()
         post_save.connect(advance_head_on_restore, sender=AuditEvent, dispatch_uid="audit.restore_head")
-        post_migrate.connect(ensure_append_only_triggers, sender=self, dispatch_uid="audit.triggers")

@@ -6,8 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit import chain
-from controlplane.errors import AppendOnly
-from controlplane.models import DomainModel, DomainQuerySet, require_aware
+from controlplane.models import DomainModel, require_aware
 from controlplane.redaction import redact
 
 ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -45,11 +44,6 @@ class AuditChainHead(models.Model):
         return f"audit chain head at {self.seq}"
 
 
-class AuditEventQuerySet(DomainQuerySet):
-    def update(self, **kwargs):
-        raise AppendOnly("audit events are append-only: they are never updated.")
-
-
 class AuditEvent(DomainModel):
     """Who did what to which subject, and when. Written once, ordered by `seq`, chained by `hash`."""
 
@@ -68,8 +62,6 @@ class AuditEvent(DomainModel):
     hash = models.CharField(
         max_length=64, blank=True, editable=False, help_text="SHA-256 over the previous hash and this event."
     )
-
-    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["seq"]

@@ -1,6 +1,7 @@
-"""One way to move a StatusMachine: a compare-and-swap on its status, so racing requests cannot both win.
+"""One way to move a StatusMachine: a compare-and-swap on its status field, so racing parties cannot both win.
 
-The move and its `action_performed` signal (which the audit trail records) share one transaction.
+The move and its `action_performed` signal (which the audit trail records) share one transaction. A move
+without an action (a workflow run's, which is not audited row by row) sends no signal.
 """
 
 from django.db import IntegrityError, transaction
@@ -18,29 +19,31 @@ def move(
     obj: StatusMachine,
     target: str,
     *,
-    action: str,
+    action: str | None,
     details: dict | None = None,
     on_integrity_error: str = "",
     **changes,
 ) -> StatusMachine:
     """Move `obj` to `target` from a state that leads there, setting `changes` with it, as `action`
-    (recorded with `details`)."""
+    (recorded with `details`; `None` records nothing)."""
     model = type(obj)
+    field = model.STATUS_FIELD
     sources = [state for state, targets in model.TRANSITIONS.items() if target in targets]
     with transaction.atomic():
         for source in sources:
             try:
                 with transaction.atomic():
-                    moved = model.objects.filter(pk=obj.pk, status=source).update(status=target, **changes)
+                    moved = model.objects.filter(pk=obj.pk, **{field: source}).update(**{field: target}, **changes)
             except IntegrityError:
                 # A uniqueness rule on the target state (one Promoting release per environment, say).
                 raise TransitionRefused(on_integrity_error or f"{obj} cannot move to {target} now.") from None
             if moved:
                 break
         else:
-            current = model.objects.filter(pk=obj.pk).values_list("status", flat=True).first()
+            current = model.objects.filter(pk=obj.pk).values_list(field, flat=True).first()
             raise TransitionRefused(obj.transition_refusal(current, target))
         obj.refresh_from_db()
-        metadata = {"from": source, "to": target, **(details or {})}
-        action_performed.send(sender=model, instance=obj, action=action, metadata=metadata)
+        if action is not None:
+            metadata = {"from": source, "to": target, **(details or {})}
+            action_performed.send(sender=model, instance=obj, action=action, metadata=metadata)
     return obj

@@ -69,6 +69,11 @@ class DomainQuerySet(models.QuerySet):
     def delete(self):
         refuse_deletion(self.model)
 
+    def update(self, **kwargs):
+        if self.model.APPEND_ONLY:
+            raise AppendOnly(f"{self.model._meta.verbose_name_plural} are append-only: they are never updated.")
+        return super().update(**kwargs)
+
 
 class DomainModel(models.Model):
     """Validates on every save; refuses changes to `IMMUTABLE_FIELDS` and refuses deletion."""
@@ -165,7 +170,7 @@ class Archivable(models.Model):
 
 
 class StatusMachine(models.Model):
-    """A `status` that starts at the first state of `TRANSITIONS` and moves only along it.
+    """A status field (`STATUS_FIELD`) that starts at the first state of `TRANSITIONS` and moves only along it.
 
     Moves are made by `controlplane.lifecycle.move` (a compare-and-swap); `save()` refuses status edits.
     A restore (fixture) may bring an object in any state, and move a stored one only along an edge.
@@ -173,6 +178,7 @@ class StatusMachine(models.Model):
 
     TRANSITIONS: ClassVar[dict[str, tuple[str, ...]]]
     MOVED_BY: ClassVar[str]  # the domain's words for what moves it, for error messages
+    STATUS_FIELD: ClassVar[str] = "status"
 
     class Meta:
         abstract = True
@@ -185,20 +191,22 @@ class StatusMachine(models.Model):
     def clean(self):
         super().clean()
         initial = next(iter(self.TRANSITIONS))
-        before = self.stored("status")
+        now, before = getattr(self, self.STATUS_FIELD), self.stored(self.STATUS_FIELD)
         problem = None
-        if self.status not in self.TRANSITIONS:
-            problem = f"{self.status!r} is not a status; the statuses are {', '.join(self.TRANSITIONS)}."
+        if now not in self.TRANSITIONS:
+            field = self.STATUS_FIELD
+            plural = field + ("es" if field.endswith("s") else "s")
+            problem = f"{now!r} is not a {field}; the {plural} are {', '.join(self.TRANSITIONS)}."
         elif self._state.adding:
-            if self.status != initial and not self.restoring:
-                problem = f"a {self._meta.verbose_name} is created {initial}; {self.MOVED_BY} move it on."
-        elif self.status != before:
+            if now != initial and not self.restoring:
+                problem = f"a {self._meta.verbose_name} is created {initial}; it moves on only by {self.MOVED_BY}."
+        elif now != before:
             if not self.restoring:
                 problem = f"changes only by {self.MOVED_BY}, never by editing the {self._meta.verbose_name}."
-            elif self.status not in self.TRANSITIONS[before]:
-                problem = self.transition_refusal(before, self.status)
+            elif now not in self.TRANSITIONS[before]:
+                problem = self.transition_refusal(before, now)
         if problem:
-            raise ValidationError({"status": problem})
+            raise ValidationError({self.STATUS_FIELD: problem})
 
 
 class Entity(DomainModel):

@@ -454,12 +454,24 @@ CONTROLPLANE_WORKFLOWS = {
     "stepDelaySeconds": _float("CONTROLPLANE_STEP_DELAY_SECONDS", 1),
     # Steps made to fail on purpose, for demos and tests: "<adapter>:<step>" or "<step>", comma-separated.
     "failSteps": [s.strip() for s in _str("CONTROLPLANE_FAIL_STEPS").split(",") if s.strip()],
-    # A running run with no progress (no log entry) for this long is failed by the worker's recovery.
+    # A claimed run whose worker has not stamped its heartbeat for this long is failed by the worker's
+    # recovery (so is an unclaimed one this old whose task was lost); a queued run is never failed for waiting.
     "staleAfterSeconds": _float("CONTROLPLANE_STALE_RUN_SECONDS", 120),
     "recoveryIntervalSeconds": _float("CONTROLPLANE_RECOVERY_INTERVAL_SECONDS", 30),
 }
-# The task queue: django-tasks with its database backend (durable, no extra server). A multi-host
-# install can switch to Redis with django-tasks-rq by changing this setting alone.
+# How often a worker stamps the heartbeat of the run it executes: well under the stale time (a quarter of it).
+CONTROLPLANE_WORKFLOWS["heartbeatSeconds"] = _float(
+    "CONTROLPLANE_HEARTBEAT_SECONDS", CONTROLPLANE_WORKFLOWS["staleAfterSeconds"] / 4, minimum=0.01
+)
+if CONTROLPLANE_WORKFLOWS["heartbeatSeconds"] >= CONTROLPLANE_WORKFLOWS["staleAfterSeconds"]:
+    raise _refuse(
+        "CONTROLPLANE_HEARTBEAT_SECONDS",
+        "must be less than CONTROLPLANE_STALE_RUN_SECONDS",
+        f"{CONTROLPLANE_WORKFLOWS['staleAfterSeconds'] / 4:g}",
+        str(CONTROLPLANE_WORKFLOWS["heartbeatSeconds"]),
+    )
+# The task queue: django-tasks with its database backend (durable, no extra server). A run's task is
+# written in the run's own transaction, which needs this backend (see README, "Recovery").
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["workflows"]}}
 
 # The audit trail's JSON Lines mirror; empty turns it off. The database is the source of truth.

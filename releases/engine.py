@@ -1,12 +1,13 @@
-"""Executes a workflow run: plans the release through each of the service's adapters and runs the
-steps in order, logging as it goes. Runs in the worker process, as `system:worker`."""
+"""Executes a workflow run: claims it, plans the release through each of the service's adapters and runs
+the steps in order, logging as it goes, with a heartbeat while it works. Runs in the worker process, as
+`system:worker`."""
 
 import logging
 
 from controlplane import adapters
 from controlplane.adapters import StepFailed, Target
-from releases.models import RunState, WorkflowRun
-from releases.workflows import finish, log
+from releases.models import WorkflowRun
+from releases.runs import claim, finish, heartbeat, log, still_running, worker_id
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +33,16 @@ def targets(run: WorkflowRun):
         )
 
 
-def still_running(run: WorkflowRun) -> bool:
-    """False when someone else (the recovery) has ended the run meanwhile."""
-    return WorkflowRun.objects.filter(pk=run.pk, state=RunState.RUNNING).exists()
-
-
 def execute(run_id: str) -> str:
-    run = WorkflowRun.objects.select_related("release__service", "release__environment").filter(pk=run_id).first()
-    if run is None or run.state != RunState.RUNNING:
-        return "nothing to do"  # a repeated or stale task: the run already ended
+    me = worker_id()
+    run = claim(run_id, me)
+    if run is None:
+        return "nothing to do"  # a duplicate task (another worker has the run) or a stale one (it ended)
+    with heartbeat(run, me):
+        return _execute(run, me)
+
+
+def _execute(run: WorkflowRun, me: str) -> str:
     release = run.release
     what = f"{run.kind} of {release.id} ({release.version}, {release.sha}) to {release.environment.name}"
     log(
@@ -48,6 +50,7 @@ def execute(run_id: str) -> str:
         f"{what}: started",
         kind=run.kind,
         startedBy=run.actor,
+        worker=me,
         **({"sourceReleaseId": run.source_release_id} if run.source_release_id else {}),
     )
     try:

@@ -123,14 +123,27 @@ class Release(StatusMachine, Entity):
             errors["version"] = [f"can change only while the release is Draft (it is {before})."]
 
 
-class WorkflowRun(Entity):
+class WorkflowRun(StatusMachine, Entity):
+    """A deploy or promotion of one release, executed by the worker. Created Running with its task on the
+    queue; a worker claims it (compare-and-swap), stamps a heartbeat while it runs it, and ends it with its
+    release (`releases.runs`)."""
+
     ID_PREFIX = "run-"
 
     Kind = RunKind
 
     State = RunState
 
+    STATUS_FIELD = "state"
+    TRANSITIONS = {
+        State.RUNNING: (State.SUCCEEDED, State.FAILED),
+        State.SUCCEEDED: (),
+        State.FAILED: (),
+    }
+    MOVED_BY = "the workflow engine, with its release"
     IMMUTABLE_FIELDS = ("kind", "release", "source_release", "actor", "started_at")
+    # Kept by the engine with compare-and-swaps, never by editing the run.
+    ENGINE_FIELDS = ("finished_at", "task_id", "claimed_at", "claimed_by", "heartbeat_at")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     release = models.ForeignKey(
@@ -145,9 +158,19 @@ class WorkflowRun(Entity):
         help_text="For a Promote run: the Active release it was promoted from.",
     )
     actor = models.CharField(max_length=255, help_text="The authenticated principal that started the run.")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING, editable=False)
     started_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    task_id = models.CharField(
+        max_length=64, blank=True, editable=False, help_text="The queue's task that executes the run."
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    claimed_by = models.CharField(
+        max_length=255, blank=True, editable=False, help_text="The worker executing the run: host:pid."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Last sign of life from the worker executing the run."
+    )
 
     class Meta:
         ordering = ["-started_at", "id"]
@@ -171,6 +194,12 @@ class WorkflowRun(Entity):
                 name="%(app_label)s_%(class)s_source_iff_promote",
                 violation_error_message="A Promote run names its source release; a Deploy run does not.",
             ),
+            models.CheckConstraint(
+                condition=Q(claimed_at__isnull=True, claimed_by="", heartbeat_at__isnull=True)
+                | (Q(claimed_at__isnull=False, heartbeat_at__isnull=False) & ~Q(claimed_by="")),
+                name="%(app_label)s_%(class)s_claim_whole",
+                violation_error_message="A claimed run names its worker and has a heartbeat; an unclaimed one neither.",
+            ),
         ]
         indexes = [
             models.Index(fields=["release", "started_at"], name="run_release_idx"),
@@ -183,17 +212,28 @@ class WorkflowRun(Entity):
         errors: dict[str, list[str]] = {}
         self.started_at = require_aware(self.started_at, "started_at", errors)
         self.finished_at = require_aware(self.finished_at, "finished_at", errors)
+        self.claimed_at = require_aware(self.claimed_at, "claimed_at", errors)
+        self.heartbeat_at = require_aware(self.heartbeat_at, "heartbeat_at", errors)
         if not self.actor.strip():
             errors["actor"] = ["must name the authenticated principal."]
-        before = self.stored("state")
-        if not self._state.adding and before != self.State.RUNNING:
-            changed = [f for f in ("state", "finished_at") if getattr(self, f) != self.stored(f)]
-            for field in changed:
-                errors[field] = [f"run {self.pk} has finished ({before}); it cannot change."]
+        ended = self.stored("state") in (self.State.SUCCEEDED, self.State.FAILED)
+        if not self.restoring:
+            self._clean_engine_fields(errors)
+        elif ended and self.finished_at != self.stored("finished_at"):  # a restore may not rewrite how it ended
+            errors["finished_at"] = [f"run {self.pk} has finished ({self.stored('state')}); it cannot change."]
         if self._state.adding and self.kind == self.Kind.PROMOTE and self.source_release_id and self.release_id:
             self._clean_promotion_source(errors)
         if errors:
             raise ValidationError(errors)
+
+    def _clean_engine_fields(self, errors):
+        """Start, claim, heartbeat and end are the engine's (`releases.runs`); only the task is named on create."""
+        for field in self.ENGINE_FIELDS:
+            if self._state.adding and field == "task_id":
+                continue
+            before = self._meta.get_field(field).get_default() if self._state.adding else self.stored(field)
+            if getattr(self, field) != before:
+                errors[field] = ["is kept by the workflow engine, never set by editing the run."]
 
     def _clean_promotion_source(self, errors):
         source = Release.objects.filter(pk=self.source_release_id).first()
@@ -235,7 +275,7 @@ class RunLogEntry(DomainModel):
         if not isinstance(self.meta, dict):
             errors["meta"] = ["must be a JSON object."]
         elif not self.restoring:
-            self.meta = redact(self.meta)
+            self.meta, self.message = redact(self.meta), redact(self.message)
         if not self.message.strip():
             errors["message"] = ["must not be blank."]
         if not self.restoring:

@@ -1,32 +1,74 @@
-"""Runs whose worker died: no progress for a set time. The worker fails them, explained, on start and
-periodically, so a release is never left Promoting forever."""
+"""Runs that will never end by themselves. The worker fails them, explained, on start and periodically,
+so a release is never left Promoting forever:
 
-from datetime import timedelta
+- a claimed run whose worker stopped stamping its heartbeat for `CONTROLPLANE_STALE_RUN_SECONDS`
+  (the worker died, or lost its database);
+- an unclaimed run, older than that, whose task is gone from the queue, ended without claiming it, or
+  was taken that long ago by a worker that never claimed the run.
+
+A run waiting in the queue (its task ready) is never failed for waiting, however long the queue is.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
+from django_tasks.base import TaskResultStatus
+from django_tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 
 from releases.models import RunState, WorkflowRun
-from releases.workflows import finish
+from releases.runs import finish
+from releases.tasks import execute_run
 
 
-def stale_runs(now=None):
-    cutoff = (now or timezone.now()) - timedelta(seconds=settings.CONTROLPLANE_WORKFLOWS["staleAfterSeconds"])
-    return (
-        WorkflowRun.objects.filter(state=RunState.RUNNING)
-        .annotate(progress=Coalesce(Max("logs__ts"), "started_at"))
-        .filter(Q(progress__lt=cutoff))
-        .select_related("release")
-    )
+@dataclass(frozen=True)
+class Recovered:
+    run_id: str
+    reason: str
 
 
-def recover(now=None) -> list[str]:
+def _lost_task(run: WorkflowRun, cutoff: datetime) -> str | None:
+    """Why the unclaimed `run` will never be claimed, or None while its task may still run it."""
+    if not run.task_id:
+        return "no task was queued for it"
+    try:
+        task = execute_run.get_result(run.task_id)
+    except (TaskResultDoesNotExist, TaskResultMismatch):
+        return f"its task {run.task_id} is missing from the queue"
+    if task.is_finished:
+        return f"its task {run.task_id} ended ({task.status}) without running it"
+    if task.status == TaskResultStatus.RUNNING and task.started_at and task.started_at < cutoff:
+        taken_by = task.worker_ids[-1] if task.worker_ids else "a worker"
+        return f"its task {run.task_id} was taken by {taken_by}, which never started it"
+    return None  # ready: waiting in the queue is not a failure
+
+
+def _stale(now: datetime | None) -> tuple[float, datetime]:
     stale = settings.CONTROLPLANE_WORKFLOWS["staleAfterSeconds"]
+    return stale, (now or timezone.now()) - timedelta(seconds=stale)
+
+
+def recover(now: datetime | None = None) -> list[Recovered]:
+    stale, cutoff = _stale(now)
     recovered = []
-    for run in stale_runs(now):
-        reason = f"no progress for over {stale:g}s: the worker running it stopped; marked failed by recovery"
-        if finish(run, succeeded=False, reason=reason):
-            recovered.append(run.id)
+    running = WorkflowRun.objects.filter(state=RunState.RUNNING)
+    silent = running.filter(claimed_at__isnull=False, heartbeat_at__lt=cutoff)
+    for run in silent:
+        reason = (
+            f"no heartbeat for over {stale:g}s from {run.claimed_by}: the worker running it stopped; "
+            "marked failed by recovery"
+        )
+        # Under the run's lock, the heartbeat must still be that old: a slow worker that just beat wins.
+        if finish(run, succeeded=False, reason=reason, only_if=Q(heartbeat_at__lt=cutoff)):
+            recovered.append(Recovered(run.pk, reason))
+    queued = running.filter(claimed_at__isnull=True, started_at__lt=cutoff)
+    for run in queued:
+        problem = _lost_task(run, cutoff)
+        if problem is None:
+            continue
+        reason = f"never started: {problem}; marked failed by recovery"
+        if finish(run, succeeded=False, reason=reason, only_if=Q(claimed_at__isnull=True)):
+            recovered.append(Recovered(run.pk, reason))
     return recovered

@@ -1,20 +1,19 @@
-"""Deploy and promote (decisions.md): the state changes that start a rollout, and the ones that end it.
+"""Deploy and promote (decisions.md): the state changes that start a rollout.
 
 Starting is synchronous and race-safe (a compare-and-swap on the release's status, one Promoting
-release per service and environment); the rollout itself runs in the background worker
-(`releases.tasks.execute_run`), which ends it with `finish`.
+release per service and environment). The rollout itself runs in the background worker
+(`releases.tasks.execute_run` → `releases.engine`), which claims the run and ends it with its release
+(`releases.runs`).
 """
 
-from functools import partial
-
 from django.db import transaction
-from django.utils import timezone
 
 from controlplane.errors import Conflict
 from controlplane.identity.context import current_actor
 from controlplane.models import new_id
 from releases import lifecycle
-from releases.models import Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
+from releases.models import Release, ReleaseStatus, RunKind, WorkflowRun
+from releases.tasks import execute_run
 from services.models import Environment
 
 
@@ -24,12 +23,10 @@ def _start(release: Release, kind: str, action: str, source: Release | None = No
     )
     details = {"runId": run.id, **({"sourceReleaseId": source.id} if source else {})}
     lifecycle.begin_rollout(release, action=action, details=details)
+    # The task is written in this same transaction (django-tasks' database backend shares the database),
+    # so the run and its task commit together or not at all; the run names its task for the recovery.
+    run.task_id = str(execute_run.enqueue(run.id).id)
     run.save()
-    from releases.tasks import execute_run
-
-    # After commit, so the worker never looks for a run that is not there yet. Should the process die
-    # in between, the run makes no progress and the worker's recovery fails it, explained.
-    transaction.on_commit(partial(execute_run.enqueue, run.id))
     return run
 
 
@@ -51,25 +48,3 @@ def promote(release: Release, environment: Environment) -> WorkflowRun:
     target = Release(service_id=release.service_id, environment=environment, sha=release.sha, version=release.version)
     target.save()
     return _start(target, RunKind.PROMOTE, "release.promote", source=release)
-
-
-def log(run: WorkflowRun, message: str, level: str = "info", **meta) -> None:
-    RunLogEntry(run=run, level=level, message=message, meta=meta).save()
-
-
-@transaction.atomic
-def finish(run: WorkflowRun, succeeded: bool, reason: str = "") -> bool:
-    """End a run and its release's rollout together. When two parties race to end it (a slow worker
-    and the recovery), exactly one does: the run's row is locked and its state checked first (SQLite's
-    IMMEDIATE transactions serialise this already). Returns whether we ended it."""
-    running = WorkflowRun.objects.select_for_update().filter(pk=run.pk, state=RunState.RUNNING).first()
-    if running is None:
-        return False
-    if reason:
-        log(running, reason, level="info" if succeeded else "error")
-    state = RunState.SUCCEEDED if succeeded else RunState.FAILED
-    WorkflowRun.objects.filter(pk=run.pk).update(state=state, finished_at=timezone.now())
-    details = {"runId": run.id, "startedBy": run.actor}
-    (lifecycle.activate if succeeded else lifecycle.fail)(running.release, details=details)
-    run.refresh_from_db()
-    return True

@@ -2,7 +2,8 @@
 
 from django.db import migrations, models
 
-from audit import chain, triggers
+from audit import chain
+from controlplane import triggers
 
 
 def chain_existing_events(apps, schema_editor):
@@ -18,11 +19,11 @@ def chain_existing_events(apps, schema_editor):
 
 
 def install_triggers(apps, schema_editor):
-    triggers.install(schema_editor.connection)
+    triggers.install(schema_editor.connection, ["audit_auditevent"])
 
 
 def uninstall_triggers(apps, schema_editor):
-    triggers.uninstall(schema_editor.connection)
+    triggers.uninstall(schema_editor.connection, ["audit_auditevent"])
 
 
 class Migration(migrations.Migration):

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from audit import triggers
 from audit.models import AuditChainHead, AuditEvent
+from controlplane import triggers
 from controlplane.identity.context import acting_as
 from services.models import Environment
 

@@ -1,11 +1,16 @@
 import datetime as dt
 
 import pytest
+from django.core.management import call_command
+from django.core.management.sql import emit_post_migrate_signal
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from controlplane import triggers
 from controlplane.errors import AppendOnly, DeletionRefused
 from controlplane.lifecycle import TransitionRefused
-from releases import lifecycle
+from releases import lifecycle, runs
 from releases.models import Release, RunLogEntry, WorkflowRun
 from services import lifecycle as service_lifecycle
 from tests.conftest import refused
@@ -178,16 +183,23 @@ def test_naive_times_are_refused(make_release):
     refused(run(make_release(), started_at=dt.datetime(2024, 10, 1, 18, 32)).save, "started_at", "time zone")
 
 
-def test_finished_before_started_is_refused(make_release):
-    now = timezone.now()
-    r = run(make_release(), started_at=now, finished_at=now - dt.timedelta(seconds=1), state="Succeeded")
-    refused(r.save, contains="finishedAt must not be before startedAt")
+def test_a_run_is_created_running_only(make_release):
+    release = make_release()  # Draft
+    done = run(release, state="Succeeded", finished_at=timezone.now())
+    refused(done.save, "state", "a workflow run is created Running; it moves on only by the workflow engine")
+    refused(run(release, state="Exploded").save, "state", "'Exploded' is not a state; the states are Running")
+    assert not WorkflowRun.objects.filter(release=release).exists()
 
 
-@pytest.mark.parametrize(("state", "finished"), [("Running", True), ("Succeeded", False), ("Failed", False)])
-def test_finish_time_matches_state(make_release, state, finished):
-    r = run(make_release(), state=state, finished_at=timezone.now() if finished else None)
-    refused(r.save, contains="A running run has no finish time; a finished run has one.")
+def test_the_database_keeps_finish_times_and_states_together(make_release):
+    r = run(make_release())
+    r.save()
+    earlier = r.started_at - dt.timedelta(seconds=1)
+    changes = [{"state": "Succeeded"}, {"finished_at": timezone.now()}, {"state": "Failed", "finished_at": earlier}]
+    for change in changes:
+        with pytest.raises(IntegrityError), transaction.atomic():
+            WorkflowRun.objects.filter(pk=r.pk).update(**change)
+    assert WorkflowRun.objects.get(pk=r.pk).state == "Running"
 
 
 def test_kind_and_actor_are_required(make_release):
@@ -220,16 +232,84 @@ def test_promote_source_must_be_same_service_and_sha_in_another_environment(make
     run(make_release(service=svc, environment=prod), kind="Promote", source_release=source).save()
 
 
-def test_finished_run_is_final_and_who_started_it_never_changes(make_release):
-    r = run(make_release())
+def started(make_release):
+    """A release Promoting with its Running run, as a deploy leaves them."""
+    release = lifecycle.begin_rollout(make_release())
+    r = run(release)
     r.save()
+    return release, r
+
+
+def test_who_started_a_run_never_changes(make_release):
+    _, r = started(make_release)
     r.actor = "mallory"
     refused(r.save, "actor", "cannot be changed")
-    r.actor = "alice@example.com"
+
+
+def test_a_runs_state_is_never_edited_so_it_never_ends_without_its_release(make_release):
+    release, r = started(make_release)
     r.state, r.finished_at = "Succeeded", timezone.now()
+    refused(r.save, "state", "changes only by the workflow engine, with its release, never by editing")
+    r.state = "Running"
+    refused(r.save, "finished_at", "is kept by the workflow engine, never set by editing the run.")
+    assert WorkflowRun.objects.get(pk=r.pk).state == "Running"
+    assert Release.objects.get(pk=release.pk).status == "Promoting"
+
+
+@pytest.mark.parametrize(("succeeded", "state", "status"), [(True, "Succeeded", "Active"), (False, "Failed", "Failed")])
+def test_a_run_ends_with_its_release(make_release, succeeded, state, status):
+    release, r = started(make_release)
+    assert runs.finish(r, succeeded, reason="done")
+    stored = WorkflowRun.objects.get(pk=r.pk)
+    assert (stored.state, Release.objects.get(pk=release.pk).status) == (state, status)
+    assert stored.finished_at >= stored.started_at and stored.logs.last().message == "done"
+    # The run's own move is not audited; its release's is, naming the run.
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert event.action == f"release.{'activate' if succeeded else 'fail'}" and event.metadata["runId"] == r.pk
+    assert not AuditEvent.objects.filter(subject_type="WorkflowRun").exists()
+
+
+def test_a_run_ends_once_by_compare_and_swap(make_release):
+    release, r = started(make_release)
+    stale = WorkflowRun.objects.get(pk=r.pk)
+    assert runs.finish(r, succeeded=True)
+    assert not runs.finish(stale, succeeded=False)
+    with pytest.raises(TransitionRefused, match=r"is Succeeded: it cannot move to Failed; it is final\."):
+        lifecycle.end_rollout(stale, succeeded=False)
+    assert (WorkflowRun.objects.get(pk=r.pk).state, Release.objects.get(pk=release.pk).status) == (
+        "Succeeded",
+        "Active",
+    )
+
+
+def test_a_run_whose_release_cannot_end_does_not_end_either(make_release):
+    r = run(make_release())  # its release is still Draft: it cannot become Active
     r.save()
-    r.state = "Failed"
-    refused(r.save, "state", "has finished (Succeeded)")
+    with pytest.raises(TransitionRefused, match="is Draft: it cannot move to Active"):
+        runs.finish(r, succeeded=True, reason="done")
+    assert WorkflowRun.objects.get(pk=r.pk).state == "Running" and not r.logs.exists()
+
+
+def test_a_run_is_claimed_once_and_only_its_worker_beats(make_release):
+    _, r = started(make_release)
+    for field, value in (("claimed_by", "me:1"), ("task_id", "forged"), ("heartbeat_at", timezone.now())):
+        setattr(r, field, value)
+        refused(r.save, field, "is kept by the workflow engine")
+        r.refresh_from_db()
+    claimed = runs.claim(r.pk, "host-a:1")
+    assert claimed.claimed_by == "host-a:1" and claimed.claimed_at == claimed.heartbeat_at
+    assert runs.claim(r.pk, "host-b:2") is None  # a duplicate task
+    assert runs.beat(r, "host-a:1") and not runs.beat(r, "host-b:2")
+    assert WorkflowRun.objects.get(pk=r.pk).heartbeat_at > claimed.heartbeat_at
+    runs.finish(r, succeeded=True)
+    assert not runs.beat(r, "host-a:1")  # ended: the heartbeat stops
+
+
+def test_a_claim_is_whole_in_the_database(make_release):
+    _, r = started(make_release)
+    for change in ({"claimed_at": timezone.now()}, {"claimed_by": "x:1"}, {"heartbeat_at": timezone.now()}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            WorkflowRun.objects.filter(pk=r.pk).update(**change)
 
 
 # --- run log entries ---
@@ -244,15 +324,59 @@ def test_log_entries_are_structured_and_append_only(make_release):
     refused(RunLogEntry(run=r, message="x", meta=["not", "an", "object"]).save, "meta", "JSON object")
     refused(RunLogEntry(run=r, message=" ").save, "message", "blank")
     entry.message = "rewritten"
-    with pytest.raises(AppendOnly):
-        entry.save()
-    with pytest.raises(AppendOnly):
-        entry.delete()
+    for attempt in (
+        entry.save,
+        entry.delete,
+        lambda: RunLogEntry.objects.filter(pk=entry.pk).update(message="rewritten"),
+        lambda: RunLogEntry.objects.update(level="debug"),
+        lambda: RunLogEntry.objects.all().delete(),
+    ):
+        with pytest.raises(AppendOnly, match="run log entries are"):
+            attempt()
     assert RunLogEntry.objects.get(pk=entry.pk).message == "Plan generated"
 
 
-def test_a_finished_runs_log_is_closed(make_release):
-    now = timezone.now()
-    r = run(make_release(), state="Failed", started_at=now, finished_at=now)
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE releases_runlogentry SET message = 'rewritten'",
+        "DELETE FROM releases_runlogentry",
+        "DELETE FROM releases_runlogentry WHERE message = 'Plan generated'",
+    ],
+)
+def test_the_database_itself_refuses_rewriting_a_log(make_release, statement):
+    r = run(make_release())
     r.save()
+    RunLogEntry(run=r, message="Plan generated").save()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
+    assert RunLogEntry.objects.get(run=r).message == "Plan generated"
+
+
+def test_after_every_migrate_both_append_only_tables_have_their_triggers(make_release):
+    _, r = started(make_release)  # audited: events too
+    RunLogEntry(run=r, message="Plan generated").save()
+    triggers.uninstall(connection)
+    emit_post_migrate_signal(verbosity=0, interactive=False, db=connection.alias)
+    for table in ("audit_auditevent", "releases_runlogentry"):
+        assert table in triggers.append_only_tables(connection)
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table}")
+
+
+def test_flush_empties_the_append_only_tables_and_guards_them_again(transactional_db, make_release):
+    _, r = started(make_release)
+    RunLogEntry(run=r, message="Plan generated").save()
+    call_command("flush", interactive=False, verbosity=0)
+    assert not RunLogEntry.objects.exists() and not AuditEvent.objects.exists()
+    r = run(make_release())
+    r.save()
+    RunLogEntry(run=r, message="again").save()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE releases_runlogentry SET message = 'rewritten'")
+
+
+def test_a_finished_runs_log_is_closed(make_release):
+    _, r = started(make_release)
+    runs.finish(r, succeeded=False, reason="gave up")
     refused(RunLogEntry(run=r, message="late").save, "run", "its log is closed")

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from controlplane.errors import Conflict
-from releases import workflows
+from releases import runs, workflows
 from releases.models import Release, WorkflowRun
 from services.models import Environment, Service
 
@@ -72,8 +72,8 @@ class Releases(RuleBasedStateMachine):
     def end_run(self, release, succeeded):
         run = WorkflowRun.objects.filter(release_id=release, state="Running").first()
         if run is not None:
-            assert workflows.finish(run, succeeded)
-            assert not workflows.finish(run, not succeeded)  # a run ends once
+            assert runs.finish(run, succeeded)
+            assert not runs.finish(run, not succeeded)  # a run ends once
 
     @invariant()
     def at_most_one_promoting_per_environment(self):

@@ -96,9 +96,13 @@ def test_a_worker_killed_mid_run_leaves_the_run_failed_and_explained(committed_d
     doomed.wait()
     worker(CONTROLPLANE_STALE_RUN_SECONDS=1, CONTROLPLANE_RECOVERY_INTERVAL_SECONDS=0.5)
     assert wait_for(lambda: settled(release_id), what="recovery") == "Failed"
+    run = WorkflowRun.objects.get(pk=run_id)
+    assert run.state == "Failed" and run.claimed_by.endswith(f":{doomed.pid}")  # the dead worker had claimed it
     last = RunLogEntry.objects.filter(run_id=run_id).order_by("-pk").first()
-    assert last.level == "error" and "the worker running it stopped; marked failed by recovery" in last.message
-    assert WorkflowRun.objects.get(pk=run_id).state == "Failed"
+    assert (last.level, last.message) == (
+        "error",
+        f"no heartbeat for over 1s from {run.claimed_by}: the worker running it stopped; marked failed by recovery",
+    )
 
 
 def test_twenty_concurrent_deploys_of_one_release_start_exactly_one_run(committed_demo):

@@ -1,5 +1,5 @@
 """The background worker: runs deploys and promotions from the task queue (django-tasks-db's worker
-loop), and fails runs whose worker died, on start and periodically."""
+loop), and fails runs whose worker died or whose task was lost, on start and periodically."""
 
 import logging
 import threading
@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 
 from controlplane.identity.context import acting_as
-from releases import recovery
+from releases import recovery, runs
 
 logger = logging.getLogger("controlplane.worker")
 
@@ -18,8 +18,8 @@ logger = logging.getLogger("controlplane.worker")
 def recover_logged() -> None:
     try:
         with acting_as("worker"):
-            for run_id in recovery.recover():
-                logger.warning("run %s made no progress: marked failed", run_id)
+            for recovered in recovery.recover():
+                logger.warning("run %s marked failed: %s", recovered.run_id, recovered.reason)
     except Exception:  # the worker keeps running whatever recovery meets; the next round retries
         logger.exception("recovery failed")
     finally:
@@ -50,6 +50,7 @@ class Command(BaseCommand):
                 batch=batch,
                 reload=False,
                 startup_delay=False,
+                worker_id=runs.worker_id()[-64:],  # the same id the runs it claims record (at most 64 here)
                 verbosity=verbosity,
             )
         finally:
