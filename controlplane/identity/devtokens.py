@@ -6,6 +6,7 @@ Configured as `{"<token>": {"id": "<token id>", "role": "<role>"}}` in CONTROLPL
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -13,8 +14,9 @@ from django.conf import settings
 from django.contrib.auth.backends import BaseBackend
 
 from controlplane.identity.context import Principal
-from controlplane.identity.errors import IdentityRefused
 from controlplane.identity.roles import Role
+
+log = logging.getLogger(__name__)
 
 DEMO_ROLES = (Role.VIEWER, Role.DEPLOYER, Role.ADMIN)
 
@@ -84,12 +86,15 @@ def find_by_digest(token_digest: str) -> DevToken | None:
 
 
 def principal_for(presented: str) -> Principal | None:
-    """The principal for a dev token, None when it is not one, refused when dev mode is off."""
+    """The principal for a dev token; None when it is not one, and when dev mode is off. Then a configured
+    token is refused exactly like an unknown one (same status, body and header), so the answer never
+    confirms that a leaked token is real; the server log says which token id was tried, never the token."""
     token = find(presented)
     if token is None:
         return None
     if not dev_mode():
-        raise IdentityRefused("dev tokens are accepted only in dev mode (CONTROLPLANE_DEV_MODE); use OIDC.")
+        log.warning("dev token %r was presented while dev mode is off; refused as not valid", token.token_id)
+        return None
     return token.principal()
 
 

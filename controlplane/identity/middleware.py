@@ -14,6 +14,9 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 # Credentials in a URL end up in access logs, browser history and Referer headers.
 URL_CREDENTIALS = ("access_token", "token", "dev_token", "bearer")
+# Paths that never look at credentials, valid, invalid or misplaced: the health check (controlplane/urls.py)
+# answers probes and load balancers whatever they send.
+CREDENTIAL_FREE_PATHS = frozenset({"/healthz"})
 
 
 def principal_from_bearer(token: str) -> Principal:
@@ -57,7 +60,7 @@ class IdentityMiddleware:
         request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         try:
-            request.principal = identify(request)
+            request.principal = None if request.path_info in CREDENTIAL_FREE_PATHS else identify(request)
         except IdentityRefused as refusal:
             response = refused(refusal)
         else:

@@ -28,11 +28,17 @@ def test_tokens_in_the_url_are_refused(client, db, param):
     assert TOKENS["admin"] not in response.content.decode()
 
 
-def test_dev_tokens_are_refused_outside_dev_mode(client, db, settings):
+def test_outside_dev_mode_a_real_dev_token_gets_the_answer_a_random_one_gets(client, db, settings, caplog):
     settings.CONTROLPLANE = {**settings.CONTROLPLANE, "devMode": False}
-    response = client.get("/api/me/", **bearer("admin"))
-    assert response.status_code == 401
-    assert "only in dev mode" in response.json()["detail"]
+    caplog.set_level(logging.INFO)
+    real = client.get("/api/me/", **bearer("admin"))
+    random = client.get("/api/me/", HTTP_AUTHORIZATION="Bearer cpdev_not-a-token-anyone-configured")
+    assert real.status_code == random.status_code == 401
+    assert real.content == random.content == b'{"detail": "the bearer token is not valid."}'
+    assert real["WWW-Authenticate"] == random["WWW-Authenticate"]
+    # The operator learns that a dev token was tried against a server without dev mode; nobody learns the token.
+    assert "dev token 'dev-admin' was presented while dev mode is off" in caplog.text
+    assert TOKENS["admin"] not in caplog.text
     assert client.post("/login/", {"token": TOKENS["admin"]}).status_code == 403
 
 
@@ -132,4 +138,32 @@ def test_dev_tokens_command_creates_a_private_demo_set(tmp_path, settings, capsy
     created = json.loads(settings.DEV_TOKENS_FILE.read_text())
     assert sorted(e["role"] for e in created.values()) == ["admin", "deployer", "viewer"]
     assert oct(settings.DEV_TOKENS_FILE.stat().st_mode & 0o777) == "0o600"
-    assert all(token in out for token in created) and "curl -H 'Authorization: Bearer" in out
+    assert all(token in out for token in created) and 'curl -H "Authorization: Bearer cpdev_' in out
+
+
+def test_dev_tokens_command_never_prints_configured_tokens(tmp_path, settings, capsys):
+    from django.core.management import call_command
+
+    settings.DEV_TOKENS_FILE = tmp_path / "dev-tokens.json"  # none generated: every token is configured
+    call_command("dev_tokens")
+    out = capsys.readouterr().out
+    assert not any(token in out for token in TOKENS.values()), out
+    assert "dev-deployer" in out and "deployer" in out and "not shown" in out
+    assert 'curl -H "Authorization: Bearer $TOKEN"' in out
+
+
+def test_dev_tokens_command_prints_the_demo_set_it_generated_on_later_runs(tmp_path, settings, capsys):
+    from django.core.management import call_command
+
+    settings.CONTROLPLANE = {**settings.CONTROLPLANE, "devTokens": {}}
+    settings.DEV_TOKENS_FILE = tmp_path / "dev-tokens.json"
+    call_command("dev_tokens")
+    import json
+
+    created = json.loads(settings.DEV_TOKENS_FILE.read_text())
+    # The next `make run` reads them back from the file as configured tokens, and still shows them.
+    settings.CONTROLPLANE = {**settings.CONTROLPLANE, "devTokens": created}
+    capsys.readouterr()
+    call_command("dev_tokens")
+    out = capsys.readouterr().out
+    assert all(token in out for token in created) and "Created" not in out

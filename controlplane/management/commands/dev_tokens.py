@@ -18,19 +18,32 @@ class Command(BaseCommand):
             self.stdout.write("Dev mode is off: dev tokens are refused. Sign in with OIDC.")
             return
         tokens = settings.CONTROLPLANE["devTokens"]
+        path = settings.DEV_TOKENS_FILE
         if not tokens:
             tokens = devtokens.demo_set()
-            path = settings.DEV_TOKENS_FILE
             path.parent.mkdir(parents=True, exist_ok=True)
             # Owner-only: the file holds secrets (and var/ is never committed).
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 json.dump(tokens, f, indent=2)
             self.stdout.write(f"Created demo dev tokens in {path}.")
+        # Only the tokens this command generated (the demo set in its own file) are printed; tokens an
+        # operator configured (CONTROLPLANE_DEV_TOKENS) are theirs to know, and stay out of terminals and logs.
+        generated = generated_tokens(path)
         self.stdout.write(self.style.WARNING("Dev mode: these tokens work only while CONTROLPLANE_DEV_MODE is on."))
         for token, entry in tokens.items():
-            self.stdout.write(f"  {entry['role']:<9} {entry['id']:<14} {token}")
-        example = next(iter(tokens))
+            shown = token if token in generated else "(configured in CONTROLPLANE_DEV_TOKENS; not shown)"
+            self.stdout.write(f"  {entry['role']:<9} {entry['id']:<14} {shown}")
+        example = next((token for token in tokens if token in generated), "$TOKEN")
         self.stdout.write("Try:")
-        self.stdout.write(f"  curl -H 'Authorization: Bearer {example}' {base_url}/api/me/")
-        self.stdout.write(f"  sign in at {base_url}/login/ with any token above (the admin token opens /admin/)")
+        self.stdout.write(f'  curl -H "Authorization: Bearer {example}" {base_url}/api/me/')
+        self.stdout.write(f"  sign in at {base_url}/login/ with one of these tokens (an admin one opens /admin/)")
+
+
+def generated_tokens(path) -> set[str]:
+    """The tokens in the demo set file this command writes (empty when there is none)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return set()
+    return set(data) if isinstance(data, dict) else set()
