@@ -12,7 +12,6 @@ whose start and end the actions above record.
 """
 
 import json
-from functools import partial
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -54,7 +53,9 @@ def record(action: str, subject_type: str, subject_id: str, metadata: dict, serv
         metadata=jsonable(metadata),
     )
     event.save()
-    transaction.on_commit(partial(mirror.mirror_quietly, event))
+    # robust: should the mirror ever raise, Django logs it; a committed change never becomes an error answer.
+    # (A lambda, not functools.partial: Django names the failed callback by its __qualname__.)
+    transaction.on_commit(lambda: mirror.mirror_quietly(event), robust=True)
     return event
 
 

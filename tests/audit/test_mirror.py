@@ -10,7 +10,9 @@ from django.core.management.base import CommandError
 from audit.models import AuditEvent
 from audit.writer import record
 from controlplane.identity.context import acting_as
+from incidents.models import Incident
 from services.models import Environment
+from tests.api.conftest import Api
 from tests.conftest import sign_in
 
 
@@ -105,3 +107,73 @@ def test_an_empty_setting_turns_the_mirror_off(db, settings, audit_log, django_c
     assert not audit_log.exists()
     with pytest.raises(CommandError, match="the JSON Lines mirror is off"):
         call_command("audit_export")
+
+
+# --- nothing after the commit turns a committed change into an error answer ---
+
+INCIDENT = {"serviceId": "svc-demo", "severity": "high", "link": "https://pd.example.com/i/2", "title": "Slow"}
+
+
+@pytest.fixture
+def committed(transactional_db, audit_log):
+    """The demo data, committed and mirrored: each request below commits for real, and its mirror runs."""
+    call_command("loaddata", "fixtures/demo.json", verbosity=0)
+    assert lines(audit_log)
+    return audit_log
+
+
+def test_a_foreign_last_line_leaves_the_change_committed_and_answered(committed, caplog):
+    with open(committed, "ab") as f:
+        f.write(b'{"notseq": 1}\n')
+    before = committed.read_bytes()
+    caplog.set_level(logging.ERROR, logger="audit.mirror")
+    response = Api("deployer").post("/api/incidents/", INCIDENT)
+    assert response.status_code == 201, response.content  # one incident, answered: a retry makes no duplicate
+    assert Incident.objects.filter(title="Slow").count() == 1
+    # The file is left as it is (it may be evidence), and the log says what is wrong and how to fix it.
+    assert committed.read_bytes() == before
+    assert "audit log mirror not written" in caplog.text and "not an audit event" in caplog.text
+    assert "manage.py audit_export" in caplog.text
+    call_command("audit_export")
+    assert [w["seq"] for w in lines(committed)] == list(AuditEvent.objects.values_list("seq", flat=True))
+    assert Api("deployer").post("/api/incidents/", {**INCIDENT, "title": "Slower"}).status_code == 201
+    assert lines(committed)[-1]["seq"] == AuditEvent.objects.order_by("-seq").first().seq
+
+
+@pytest.mark.parametrize("last_line", [b"[1, 2]\n", b'"seq"\n', b'{"seq": "7", "hash": "x"}\n', b"not json at all\n"])
+def test_any_unparseable_last_line_is_logged_not_raised(committed, caplog, last_line):
+    with open(committed, "ab") as f:
+        f.write(last_line)
+    response = Api("deployer").post("/api/incidents/", INCIDENT)
+    assert response.status_code == 201, response.content
+    assert "audit log mirror not written" in caplog.text and "audit_export" in caplog.text
+
+
+def test_a_file_from_another_trail_is_not_appended_to(committed, caplog):
+    """Its last line looks like an event, but not one of this database's trail: appending would mix trails."""
+    written = lines(committed)
+    written[-1]["hash"] = "f" * 64  # the same seq, another trail
+    committed.write_text("".join(json.dumps(w) + "\n" for w in written))
+    before = committed.read_bytes()
+    assert Api("deployer").post("/api/incidents/", INCIDENT).status_code == 201
+    assert committed.read_bytes() == before
+    assert "not event" in caplog.text and "does not chain to it" in caplog.text
+
+
+def test_an_unexpected_mirror_failure_is_logged_and_the_client_gets_its_answer(committed, caplog, monkeypatch):
+    from audit import mirror
+
+    def broken(**kwargs):
+        raise KeyError("something nobody foresaw")
+
+    monkeypatch.setattr(mirror, "catch_up", broken)
+    assert Api("deployer").post("/api/incidents/", INCIDENT).status_code == 201
+    assert "audit log mirror not written (unexpected error)" in caplog.text
+
+    def worse(committed=None):
+        raise RuntimeError("the mirror itself is broken")
+
+    monkeypatch.setattr(mirror, "mirror_quietly", worse)  # even then: on_commit(robust=True) logs it
+    assert Api("deployer").post("/api/incidents/", {**INCIDENT, "title": "Again"}).status_code == 201
+    assert "the mirror itself is broken" in caplog.text
+    assert Incident.objects.filter(title__in=["Slow", "Again"]).count() == 2
