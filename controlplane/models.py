@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.errors import AppendOnly, DeletionRefused
+from controlplane.redaction import configured_secrets, redact, redact_text
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -122,6 +123,25 @@ class DomainModel(models.Model):
         self._restoring = True
 
     # --- validation ---
+
+    def redact_secrets(self) -> None:
+        """Secrets are never stored: every free text (a version, a title, a link, a log message) and
+        JSON value is redacted as audit metadata is, before it is validated. A restore comes in as it is."""
+        if self.restoring:
+            return
+        secrets = configured_secrets()
+        for field in self._meta.concrete_fields:
+            if field.primary_key or field.is_relation or field.choices or not field.editable:
+                continue
+            value = getattr(self, field.attname)
+            if isinstance(field, models.JSONField) and isinstance(value, dict | list):
+                setattr(self, field.attname, redact(value, secrets))
+            elif isinstance(value, str) and value:
+                setattr(self, field.attname, redact_text(value, secrets))
+
+    def clean_fields(self, exclude=None):
+        self.redact_secrets()
+        super().clean_fields(exclude)
 
     def clean(self):
         super().clean()

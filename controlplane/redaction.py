@@ -1,25 +1,53 @@
-"""Redaction: secrets never reach the audit trail, a run log, or the JSON Lines mirror.
+"""Redaction: secrets never reach the audit trail, a run log, a stored entity, or a server log line.
 
-Recursive through objects and lists. A value is replaced by "[REDACTED]" when its key names a secret,
-when it is shaped like one, or when it contains a configured secret (dev tokens, the OIDC client
-secret, SECRET_KEY). A key shaped like a secret is replaced too.
+One redactor for every text the control plane keeps or prints. Inside a string, each secret-shaped span
+is replaced by "[REDACTED]", and the rest of the text is kept ("deploying Bearer abc to prod" becomes
+"deploying [REDACTED] to prod"). The spans are:
+
+- configured secrets, wherever they occur: dev tokens, the OIDC client secret, SECRET_KEY;
+- AWS access key ids (`AKIA…`, `ASIA…`), `Bearer …` values, JWTs, and PEM private-key blocks (from
+  BEGIN to END, or to the end of the text when the END line is missing);
+- credentials in URLs: the userinfo (`https://user:pw@host` → `https://REDACTED@host`, without brackets
+  so that the URL stays valid) and the values of query parameters named like secrets (`?access_token=…`,
+  `&password=…`, `&sig=…`).
+
+In objects (audit metadata, run log `meta`), recursively through dicts and lists: the value under a key
+that names a secret (SECRET_KEY_NAME) is replaced whole; a key that contains a secret is replaced, with
+its value; every other string is redacted span by span.
 """
 
+import logging
 import re
+from functools import lru_cache
 
 from django.conf import settings
 
 REDACTED = "[REDACTED]"
+# In a URL's userinfo, brackets would read as an IPv6 host: `https://REDACTED@host/` stays a valid URL.
+REDACTED_USERINFO = "REDACTED"
 
 SECRET_KEY_NAME = re.compile(
     r"secret|token|password|passwd|pwd|api[-_]?key|access[-_]?key|private[-_]?key|credential|authorization|cookie|session",
     re.IGNORECASE,
 )
 SECRET_SHAPES = re.compile(
-    r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"  # AWS access key ids
+    r"(?-i:(?:AKIA|ASIA)[A-Z0-9]{16})"  # AWS access key ids (upper case only, so words never match)
     r"|\bBearer\s+\S+"  # an Authorization header value
-    r"|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"  # PEM private key blocks
-    r"|\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",  # JWTs
+    # PEM private key blocks, whole: to their END line, or to the end of the text when it is missing.
+    r"|-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|.*)"
+    r"|eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",  # JWTs
+    re.IGNORECASE | re.DOTALL,
+)
+# scheme://userinfo@ — the userinfo (a user name, a password, often a token) up to the authority's last @.
+URL_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/\s?#]+@", re.IGNORECASE)
+# Query parameters that carry credentials without saying so in SECRET_KEY_NAME's words.
+SECRET_PARAMETERS = ("auth", "bearer", "code", "jwt", "key", "sig", "assertion", "client_assertion", "otp", "pass")
+# The value of a query parameter named like a secret: ?name=value, &name=value or ;name=value. Only those
+# are matched, so a parameter whose value holds a whole URL is searched inside, not passed over.
+SECRET_PARAMETER = re.compile(
+    r"(?<=[?&;])(?P<name>[^=&;#\s?]*(?:" + SECRET_KEY_NAME.pattern + r"|signature)[^=&;#\s?]*"
+    r"|(?:" + "|".join(SECRET_PARAMETERS) + r"))=(?P<value>[^&;#\s]+)",
     re.IGNORECASE,
 )
 
@@ -29,17 +57,37 @@ def configured_secrets() -> list[str]:
     return [v for v in values if isinstance(v, str) and len(v) >= 8]
 
 
-def is_secret_shaped(text: str, secrets: list[str]) -> bool:
-    return bool(SECRET_SHAPES.search(text)) or any(secret in text for secret in secrets)
+@lru_cache(maxsize=16)
+def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern:
+    # Longest first, so a secret that contains another is replaced whole.
+    return re.compile("|".join(re.escape(s) for s in sorted(secrets, key=len, reverse=True)))
+
+
+def redact_text(text: str, secrets: list[str] | None = None) -> str:
+    """`text` with every secret-shaped span replaced by "[REDACTED]"."""
+    secrets = configured_secrets() if secrets is None else secrets
+    if secrets:
+        text = _secrets_pattern(tuple(secrets)).sub(REDACTED, text)
+    text = SECRET_SHAPES.sub(REDACTED, text)
+    if "://" in text:
+        text = URL_USERINFO.sub(rf"\g<scheme>{REDACTED_USERINFO}@", text)
+    if "=" in text:
+        text = SECRET_PARAMETER.sub(rf"\g<name>={REDACTED}", text)
+    return text
+
+
+def is_secret_shaped(text: str, secrets: list[str] | None = None) -> bool:
+    return redact_text(text, secrets) != text
 
 
 def redact(value, secrets: list[str] | None = None):
+    """`value` (a string, or JSON-like objects and lists) with every secret in it redacted."""
     secrets = configured_secrets() if secrets is None else secrets
     if isinstance(value, dict):
         result = {}
         for key, item in value.items():
             key = str(key)
-            if is_secret_shaped(key, secrets):
+            if redact_text(key, secrets) != key:
                 key = f"{REDACTED}#{len(result)}"
                 item = REDACTED
             elif SECRET_KEY_NAME.search(key):
@@ -48,6 +96,29 @@ def redact(value, secrets: list[str] | None = None):
         return result
     if isinstance(value, list | tuple):
         return [redact(item, secrets) for item in value]
-    if isinstance(value, str) and is_secret_shaped(value, secrets):
-        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value, secrets)
     return value
+
+
+class RedactingFilter(logging.Filter):
+    """On a log handler: the record's message, exception and stack text are redacted before any output,
+    request lines of runserver (`django.server`) included."""
+
+    def filter(self, record):
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit the format: keep the text, never the arguments
+            message = str(record.msg)
+        try:
+            secrets = configured_secrets()
+        except Exception:  # settings not (yet) usable: the shapes still apply
+            secrets = []
+        record.msg, record.args = redact_text(message, secrets), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text, secrets)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info, secrets)
+        return True

@@ -489,10 +489,18 @@ LOG_LEVEL = _choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request": {"()": "controlplane.identity.context.RequestContextFilter"}},
+    "filters": {
+        "request": {"()": "controlplane.identity.context.RequestContextFilter"},
+        # Every line is redacted like the audit trail (tokens in request lines, secrets in messages).
+        "redact": {"()": "controlplane.redaction.RedactingFilter"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(actor)s] %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request"]}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request", "redact"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # Django's own loggers to ours only (its defaults would print each line a second time).
-    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    # Django's own loggers to ours only (its defaults would print each line a second time), runserver's
+    # request lines (django.server) included, so they are redacted too.
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
