@@ -3,10 +3,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from audit.api import AuditEventViewSet
-from controlplane import streams
 from controlplane.api import schema  # noqa: F401 - registers the OpenAPI extensions
 from controlplane.identity.views import MeView
 from incidents.api import IncidentViewSet
+from overview import streams
 from overview.api import ServicesIndexView
 from releases.api import ReleaseViewSet, WorkflowRunViewSet
 from services.api import EnvironmentViewSet, ServiceViewSet

@@ -41,9 +41,9 @@ def console():
 def streams_in_a_test_transaction(monkeypatch):
     # A stream closes stale connections when it ends: in a test, the connection holds the test's transaction.
     # The audit stream never ends by itself, so it is cut short: read to its end, as a client would be.
-    monkeypatch.setattr("controlplane.streams.close_old_connections", lambda: None)
-    monkeypatch.setattr("controlplane.streams.POLL_SECONDS", 0.01)
-    monkeypatch.setattr("controlplane.streams.MAX_STREAM_SECONDS", 0.3)
+    monkeypatch.setattr("overview.streams.close_old_connections", lambda: None)
+    monkeypatch.setattr("overview.streams.POLL_SECONDS", 0.01)
+    monkeypatch.setattr("overview.streams.MAX_STREAM_SECONDS", 0.3)
 
 
 def read_audit_stream(viewer, after: int, until: int) -> str:
