@@ -44,7 +44,12 @@ $(OP_DIR)/node_modules/.installed: $(OP_DIR)/package.json $(OP_DIR)/package-lock
 	npm ci --prefix $(OP_DIR) --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: lint $(ENV_FILE) $(OP_DIR)/node_modules/.installed
+# Page tests drive Debian's chromium through playwright (a browser download from elsewhere fails here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+test: lint $(ENV_FILE) $(OP_DIR)/node_modules/.installed $(CHROMIUM)
 	$(BIN)/pytest
 
 # Benchmarks (not timed tests): figures go to docs/performance.md.
