@@ -9,36 +9,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from controlplane.api.base import DomainSerializer
 from controlplane.api.parsers import printable
-from controlplane.errors import Conflict, describe
-
-# The database constraints two well-formed requests can break only by racing each other: validation
-# checked each before the write, and another transaction took the value in between. Only these become a
-# 409; any other IntegrityError is a bug (validation missed a rule) and stays a logged 500.
-# PostgreSQL names the constraint (diag.constraint_name); SQLite names the table and columns
-# ("UNIQUE constraint failed: services_environment.name"). tests/api/test_strict_input.py checks each
-# entry against the migrated schema.
-RACE_PRONE_CONSTRAINTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    # Ids a client may choose on create: two creates with the same id.
-    "services_service_pkey": ("services_service", ("id",)),
-    "services_environment_pkey": ("services_environment", ("id",)),
-    "releases_release_pkey": ("releases_release", ("id",)),
-    "incidents_incident_pkey": ("incidents_incident", ("id",)),
-    # Two environments created or renamed to one name.
-    "services_environment_unique_name": ("services_environment", ("name",)),
-    # The same service and environment linked by two requests.
-    "services_service_environ_service_id_environment_i_e9f81e63_uniq": (
-        "services_service_environments",
-        ("service_id", "environment_id"),
-    ),
-    # Two deploys or promotions of one service to one environment.
-    "releases_release_one_promoting": ("releases_release", ("service_id", "environment_id")),
-    # Two writers rebuilding a lost audit chain head.
-    "audit_auditchainhead_pkey": ("audit_auditchainhead", ("id",)),
-}
-_SQLITE_UNIQUE = {
-    f"UNIQUE constraint failed: {', '.join(f'{table}.{column}' for column in columns)}"
-    for table, columns in RACE_PRONE_CONSTRAINTS.values()
-}
+from controlplane.errors import Conflict, describe, is_race
 
 
 class ConflictError(APIException):
@@ -64,14 +35,6 @@ def _flatten(detail):
     if isinstance(detail, dict):
         return {field: _messages(value) if isinstance(value, dict | list) else value for field, value in detail.items()}
     return detail
-
-
-def is_race(exc: IntegrityError) -> bool:
-    """Whether `exc` broke one of RACE_PRONE_CONSTRAINTS (on PostgreSQL or SQLite)."""
-    diag = getattr(exc.__cause__, "diag", None)
-    if diag is not None:
-        return getattr(diag, "constraint_name", None) in RACE_PRONE_CONSTRAINTS
-    return str(exc) in _SQLITE_UNIQUE
 
 
 def _printable(detail):

@@ -14,6 +14,7 @@ from rest_framework.renderers import JSONRenderer
 from audit.models import AuditChainHead, AuditEvent
 from controlplane.api import base, errors, parsers
 from controlplane.api.urls import router
+from controlplane.errors import RACE_PRONE_CONSTRAINTS
 from controlplane.timestamps import RFC3339_RULE
 from incidents.models import Incident
 from releases.models import Release, WorkflowRun
@@ -473,7 +474,7 @@ def test_a_stream_resume_point_is_a_whole_number_in_range(viewer, url, point):
 
 def test_each_race_prone_constraint_exists_in_the_schema():
     with connection.cursor() as cursor:
-        for name, (table, columns) in errors.RACE_PRONE_CONSTRAINTS.items():
+        for name, (table, columns) in RACE_PRONE_CONSTRAINTS.items():
             constraints = connection.introspection.get_constraints(cursor, table)
             unique = {c_name: c for c_name, c in constraints.items() if c["unique"] or c["primary_key"]}
             assert any(c["columns"] == list(columns) for c in unique.values()), (name, unique)
