@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.errors import AppendOnly, DeletionRefused
-from controlplane.redaction import configured_secrets, redact, redact_text
+from controlplane.redaction import configured_secrets, redact, refusal, secrets_in
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -82,6 +82,10 @@ class DomainModel(models.Model):
     IMMUTABLE_FIELDS: ClassVar[tuple[str, ...]] = ()
     # History (audit events, run logs) is written once and never changed.
     APPEND_ONLY: ClassVar[bool] = False
+    # What a secret in a text or JSON field meets. Entities users write (services, environments, releases,
+    # incidents) refuse it: bad input gets an error naming the field and loses nothing. Records the system
+    # writes (run logs, audit events, runs) are never refused: their secret-shaped spans are redacted.
+    REFUSES_SECRETS: ClassVar[bool] = False
 
     objects = DomainQuerySet.as_manager()
 
@@ -124,24 +128,58 @@ class DomainModel(models.Model):
 
     # --- validation ---
 
-    def redact_secrets(self) -> None:
-        """Secrets are never stored: every free text (a version, a title, a link, a log message) and
-        JSON value is redacted as audit metadata is, before it is validated. A restore comes in as it is."""
-        if self.restoring:
-            return
-        secrets = configured_secrets()
+    def _secret_fields(self):
+        """The fields a secret could be written into: every editable text and JSON field (not ids,
+        relations or choices)."""
         for field in self._meta.concrete_fields:
             if field.primary_key or field.is_relation or field.choices or not field.editable:
                 continue
+            yield field
+
+    def refuse_secrets(self, exclude=None) -> dict[str, list[ValidationError]]:
+        """Input is refused: a field holding a secret (what the redactor would redact) gets an error
+        naming what was found, never the secret. The refused value is then redacted on this instance,
+        so no later rule that quotes a value (and no repr) echoes it; the save fails anyway.
+
+        Restores (fixtures) are checked too: it costs the same few regexes as any other write, and a
+        backup carrying a secret is refused naming the object and the field rather than loaded."""
+        secrets = configured_secrets()
+        errors: dict[str, list[ValidationError]] = {}
+        for field in self._secret_fields():
+            if exclude and field.name in exclude:
+                continue  # not part of this write (a form without the field): the stored value stays
             value = getattr(self, field.attname)
-            if isinstance(field, models.JSONField) and isinstance(value, dict | list):
+            if isinstance(value, str | dict | list):
+                kinds = secrets_in(value, secrets)
+                if kinds:
+                    errors[field.name] = [ValidationError(refusal(kinds), code="secret")]
+                    setattr(self, field.attname, redact(value, secrets))
+        return errors
+
+    def redact_secrets(self) -> None:
+        """Records are redacted: secret-shaped spans in every text and JSON value become "[REDACTED]".
+        A restore comes in as it is: history is restored as it was written (an audit event's hash covers
+        its metadata), and what the system wrote was redacted when it was written."""
+        if self.restoring:
+            return
+        secrets = configured_secrets()
+        for field in self._secret_fields():
+            value = getattr(self, field.attname)
+            if isinstance(value, str | dict | list) and value:
                 setattr(self, field.attname, redact(value, secrets))
-            elif isinstance(value, str) and value:
-                setattr(self, field.attname, redact_text(value, secrets))
 
     def clean_fields(self, exclude=None):
-        self.redact_secrets()
-        super().clean_fields(exclude)
+        if not self.REFUSES_SECRETS:
+            self.redact_secrets()
+            super().clean_fields(exclude)
+            return
+        errors = self.refuse_secrets(exclude)
+        try:
+            super().clean_fields(exclude)
+        except ValidationError as e:
+            errors = e.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
 
     def clean(self):
         super().clean()

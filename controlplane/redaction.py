@@ -1,8 +1,11 @@
 """Redaction: secrets never reach the audit trail, a run log, a stored entity, or a server log line.
 
-One redactor for every text the control plane keeps or prints. Inside a string, each secret-shaped span
-is replaced by "[REDACTED]", and the rest of the text is kept ("deploying Bearer abc to prod" becomes
-"deploying [REDACTED] to prod"). The spans are:
+One detector for every text the control plane keeps or prints, used two ways. Records the system writes
+(run log messages and meta, audit metadata, server log lines) are redacted: inside a string, each
+secret-shaped span is replaced by "[REDACTED]", and the rest of the text is kept ("deploying Bearer abc
+to prod" becomes "deploying [REDACTED] to prod"). Entity fields users type are refused instead
+(`secrets_in` says what was found, `refusal` words the error; see `DomainModel.refuse_secrets`). The
+spans are:
 
 - configured secrets, wherever they occur: dev tokens, the OIDC client secret, SECRET_KEY;
 - AWS access key ids (`AKIA…`, `ASIA…`), `Bearer …` values, JWTs, and PEM private-key blocks (from
@@ -31,12 +34,12 @@ SECRET_KEY_NAME = re.compile(
     re.IGNORECASE,
 )
 SECRET_SHAPES = re.compile(
-    r"(?-i:(?:AKIA|ASIA)[A-Z0-9]{16})"  # AWS access key ids (upper case only, so words never match)
-    r"|\bBearer\s+\S+"  # an Authorization header value
+    r"(?P<aws>(?-i:(?:AKIA|ASIA)[A-Z0-9]{16}))"  # AWS access key ids (upper case only, so words never match)
+    r"|(?P<bearer>\bBearer\s+\S+)"  # an Authorization header value
     # PEM private key blocks, whole: to their END line, or to the end of the text when it is missing.
-    r"|-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-    r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|.*)"
-    r"|eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",  # JWTs
+    r"|(?P<pem>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|.*))"
+    r"|(?P<jwt>eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)",  # JWTs
     re.IGNORECASE | re.DOTALL,
 )
 # scheme://userinfo@ — the userinfo (a user name, a password, often a token) up to the authority's last @.
@@ -57,48 +60,105 @@ def configured_secrets() -> list[str]:
     return [v for v in values if isinstance(v, str) and len(v) >= 8]
 
 
+# What each kind of secret is called in a refusal ("must not contain a secret (found a bearer token)").
+KINDS = {
+    "configured": "a configured secret",
+    "aws": "an AWS access key id",
+    "bearer": "a bearer token",
+    "pem": "a private key",
+    "jwt": "a JWT",
+    "userinfo": "credentials in a URL",
+    "parameter": "a secret-named query parameter",
+    "named": "a value under a secret-named key",
+}
+
+
 @lru_cache(maxsize=16)
 def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern:
     # Longest first, so a secret that contains another is replaced whole.
     return re.compile("|".join(re.escape(s) for s in sorted(secrets, key=len, reverse=True)))
 
 
+def _redact_text(text: str, secrets: list[str], found: list[str]) -> str:
+    """`text` redacted; the kind of every span that changed is appended to `found`. Redaction and
+    detection are this one function, so what is refused is exactly what would be redacted."""
+    if secrets:
+        before, text = text, _secrets_pattern(tuple(secrets)).sub(REDACTED, text)
+        if text != before:
+            found.append("configured")
+
+    def shape(match: re.Match) -> str:
+        found.append(match.lastgroup)
+        return REDACTED
+
+    text = SECRET_SHAPES.sub(shape, text)
+    if "://" in text:
+
+        def userinfo(match: re.Match) -> str:
+            replacement = f"{match['scheme']}{REDACTED_USERINFO}@"
+            if match.group() != replacement:
+                found.append("userinfo")
+            return replacement
+
+        text = URL_USERINFO.sub(userinfo, text)
+    if "=" in text:
+
+        def parameter(match: re.Match) -> str:
+            if match["value"] != REDACTED:
+                found.append("parameter")
+            return f"{match['name']}={REDACTED}"
+
+        text = SECRET_PARAMETER.sub(parameter, text)
+    return text
+
+
 def redact_text(text: str, secrets: list[str] | None = None) -> str:
     """`text` with every secret-shaped span replaced by "[REDACTED]"."""
-    secrets = configured_secrets() if secrets is None else secrets
-    if secrets:
-        text = _secrets_pattern(tuple(secrets)).sub(REDACTED, text)
-    text = SECRET_SHAPES.sub(REDACTED, text)
-    if "://" in text:
-        text = URL_USERINFO.sub(rf"\g<scheme>{REDACTED_USERINFO}@", text)
-    if "=" in text:
-        text = SECRET_PARAMETER.sub(rf"\g<name>={REDACTED}", text)
-    return text
+    return _redact_text(text, configured_secrets() if secrets is None else secrets, [])
 
 
 def is_secret_shaped(text: str, secrets: list[str] | None = None) -> bool:
     return redact_text(text, secrets) != text
 
 
-def redact(value, secrets: list[str] | None = None):
-    """`value` (a string, or JSON-like objects and lists) with every secret in it redacted."""
-    secrets = configured_secrets() if secrets is None else secrets
+def _redact(value, secrets: list[str], found: list[str]):
     if isinstance(value, dict):
         result = {}
         for key, item in value.items():
             key = str(key)
-            if redact_text(key, secrets) != key:
+            if _redact_text(key, secrets, found) != key:
                 key = f"{REDACTED}#{len(result)}"
                 item = REDACTED
             elif SECRET_KEY_NAME.search(key):
+                if item != REDACTED:
+                    found.append("named")
                 item = REDACTED
-            result[key] = redact(item, secrets)
+            result[key] = _redact(item, secrets, found)
         return result
     if isinstance(value, list | tuple):
-        return [redact(item, secrets) for item in value]
+        return [_redact(item, secrets, found) for item in value]
     if isinstance(value, str):
-        return redact_text(value, secrets)
+        return _redact_text(value, secrets, found)
     return value
+
+
+def redact(value, secrets: list[str] | None = None):
+    """`value` (a string, or JSON-like objects and lists) with every secret in it redacted."""
+    return _redact(value, configured_secrets() if secrets is None else secrets, [])
+
+
+def secrets_in(value, secrets: list[str] | None = None) -> list[str]:
+    """What `redact(value)` would redact, in words ("a bearer token", "credentials in a URL"), each kind
+    once in the order found; empty when `value` holds no secret. Never the secret itself."""
+    found: list[str] = []
+    _redact(value, configured_secrets() if secrets is None else secrets, found)
+    return [KINDS[kind] for kind in dict.fromkeys(found)]
+
+
+def refusal(kinds: list[str]) -> str:
+    """The error for a field holding the secrets `secrets_in` found: what they are, never what they say."""
+    found = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+    return f"must not contain a secret (found {found}); the control plane stores no credentials."
 
 
 class RedactingFilter(logging.Filter):

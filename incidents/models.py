@@ -25,6 +25,7 @@ class Severity(models.TextChoices):
 
 class Incident(StatusMachine, Entity):
     ID_PREFIX = "inc-"
+    REFUSES_SECRETS = True  # typed by users: a secret in a field is refused, not stored
 
     Severity = Severity
 

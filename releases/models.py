@@ -39,6 +39,7 @@ class ReleaseStatus(models.TextChoices):
 
 class Release(StatusMachine, Entity):
     ID_PREFIX = "rel-"
+    REFUSES_SECRETS = True  # typed by users: a secret in a field is refused, not stored
 
     Status = ReleaseStatus
 

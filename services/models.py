@@ -14,13 +14,17 @@ POLICY_REF = re.compile(r"^policy:[a-z][a-z0-9-]*(:[^:\s]+)*$")
 # host/owner/name; GitLab-style subgroups may stand between owner and name.
 REPO_PATH = re.compile(r"^[a-z0-9.-]+\.[a-z]{2,}(:\d+)?(/[A-Za-z0-9._-]+){2,}$")
 DOT_SEGMENTS = {".", ".."}  # github.com/a/b/../../etc would name another path than it seems to
+# user@host/owner/name, user:password@host/…: credentials before the host, without a scheme to show them.
+USERINFO = re.compile(r"^[^@/]+@")
 
 
 def normalize_repo(value: str) -> str:
     """`https://github.com/blackroad/demo.git` and friends become `github.com/blackroad/demo`."""
     repo = value.strip()
     repo = re.sub(r"^(https?|git|ssh)://", "", repo, flags=re.IGNORECASE)
-    repo = re.sub(r"^[^@/]+@", "", repo)  # user@ of ssh:// and https://user@ forms
+    # A URL's userinfo (https://user:pw@, ssh://git@) is refused as credentials before this runs, and the
+    # scheme-less user@host/… form by Service.clean; what remains here is one already redacted (REDACTED@).
+    repo = re.sub(r"^[^@/]+@", "", repo)
     repo = repo.rstrip("/").removesuffix(".git").rstrip("/")
     host, _, path = repo.partition("/")
     return f"{host.lower()}/{path}" if path else host.lower()
@@ -28,6 +32,7 @@ def normalize_repo(value: str) -> str:
 
 class Environment(Archivable, Entity):
     ID_PREFIX = "env-"
+    REFUSES_SECRETS = True  # typed by users: a secret in a field is refused, not stored
 
     name = models.CharField(max_length=63, help_text="Lower-case letters, digits and dashes; unique.")
     region = models.CharField(max_length=63, blank=True, help_text="Empty: the adapter's default region.")
@@ -72,6 +77,7 @@ class Environment(Archivable, Entity):
 
 class Service(Archivable, Entity):
     ID_PREFIX = "svc-"
+    REFUSES_SECRETS = True  # typed by users: a secret in a field is refused, not stored
 
     name = models.CharField(max_length=100)
     repo = models.CharField(max_length=255, help_text="host/owner/name; https:// and .git forms are normalised.")
@@ -87,7 +93,9 @@ class Service(Archivable, Entity):
         errors: dict[str, list[str]] = {}
         if not self.name.strip():
             errors["name"] = ["must not be blank."]
-        if self.repo:
+        if self.repo and USERINFO.match(self.repo.strip()):
+            errors["repo"] = ["must not name a user or password before '@'; the control plane stores no credentials."]
+        elif self.repo:
             self.repo = normalize_repo(self.repo)
             if not REPO_PATH.match(self.repo):
                 errors["repo"] = [f"{self.repo!r} is not a repository of the form host/owner/name."]

@@ -143,3 +143,16 @@ def test_deploy_from_the_admin_starts_a_run_as_the_signed_in_admin(staff):
     assert (run.kind, run.actor, Release.objects.get(pk=draft.pk).status) == ("Deploy", "dev-admin", "Promoting")
     response = staff.post(url, {"action": "deploy", "_selected_action": ["rel-123"]}, follow=True)
     assert "is Active: it cannot move to Promoting" in response.content.decode()
+
+
+def test_a_secret_typed_into_a_field_is_a_form_error_and_nothing_is_saved(staff):
+    form = {
+        "name": "Leaky",
+        "repo": "https://deploy:hunter2hunter2@github.com/acme/leaky",
+        "deployment_adapters": ["aws"],
+        "environments": ["env-prod"],
+    }
+    response = staff.post(admin_url(Service, "add"), form)
+    assert response.status_code == 200
+    assert "must not contain a secret (found credentials in a URL)" in response.content.decode()
+    assert not Service.objects.filter(name="Leaky").exists()

@@ -134,3 +134,13 @@ def test_a_restore_may_update_what_may_change(demo, tmp_path):
     objects = [o for o in edited_demo("svc-demo", name="Demo Service (renamed)") if o["pk"] == "svc-demo"]
     call_command("loaddata", write_fixture(tmp_path, objects), verbosity=0)
     assert Service.objects.get(pk="svc-demo").name == "Demo Service (renamed)"
+
+
+def test_a_restore_with_a_secret_in_an_entity_field_is_refused_naming_object_and_field(tmp_path, db):
+    objects = edited_demo("rel-123", version="2024.10 Bearer sekritsekrit123")
+    with pytest.raises(CommandError) as caught:
+        call_command("loaddata", write_fixture(tmp_path, objects), verbosity=0)
+    assert "Could not load releases.Release(pk=rel-123)" in str(caught.value)
+    assert "version: must not contain a secret (found a bearer token)" in str(caught.value)
+    assert "sekritsekrit123" not in str(caught.value)
+    assert not Release.objects.exists()

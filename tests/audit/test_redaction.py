@@ -1,5 +1,7 @@
 """Redaction (controlplane/redaction.py), judged by an independent oracle: the secrets hypothesis generates
-must not survive, whatever the redactor's own patterns say. Spans are replaced, the rest of a text is kept."""
+must not survive, whatever the redactor's own patterns say. Spans are replaced, the rest of a text is kept.
+Detection (`secrets_in`) finds exactly what redaction would replace, and names it without echoing it:
+entities refuse such input, records are redacted."""
 
 import json
 import re
@@ -9,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEvent
-from controlplane.redaction import REDACTED, redact, redact_text
+from audit.writer import record
+from controlplane.identity.context import acting_as
+from controlplane.redaction import REDACTED, is_secret_shaped, redact, redact_text, refusal, secrets_in
 from releases.models import RunLogEntry, WorkflowRun
-from tests.audit.leaks import CONFIGURED, embedded
+from tests.audit.leaks import CONFIGURED, embedded, leaks
 
 # The key names decisions.md lists, written out here rather than taken from the implementation.
 SECRET_KEY_NAMES = re.compile(
@@ -183,21 +187,143 @@ def test_the_same_rule_redacts_workflow_log_meta_and_message(make_release):
     assert stored.meta == {"registry": {"password": REDACTED}, "n": 1, "note": f"key {REDACTED}"}
 
 
+LINK = "https://ops:hunter2hunter2@pd.example.com/i/9?token=abc123abc123&password=pw123456&view=full"
+LINK_SECRETS = ("ops:hunter2hunter2", "hunter2hunter2", "abc123abc123", "pw123456")
+
+
 @pytest.mark.usefixtures("demo")
-def test_url_credentials_reach_neither_the_audit_trail_nor_its_mirror(audit_log, django_capture_on_commit_callbacks):
+def test_url_credentials_in_an_incident_link_are_refused_and_reach_no_audit_event(
+    audit_log, django_capture_on_commit_callbacks
+):
     from tests.api.conftest import Api
 
-    link = "https://ops:hunter2hunter2@pd.example.com/i/9?token=abc123abc123&password=pw123456&view=full"
-    kept = "https://REDACTED@pd.example.com/i/9?token=[REDACTED]&password=[REDACTED]&view=full"
+    last = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
     with django_capture_on_commit_callbacks(execute=True):
         response = Api("deployer").post(
-            "/api/incidents/", {"serviceId": "svc-demo", "severity": "low", "link": link, "title": "see link"}
+            "/api/incidents/", {"serviceId": "svc-demo", "severity": "low", "link": LINK, "title": "see link"}
         )
-    assert response.status_code == 201, response.content
-    assert response.json()["link"] == kept  # still a link to the incident, without its credentials
-    event = AuditEvent.objects.get(action="incident.create", subject_id=response.json()["id"])
-    assert event.metadata["link"] == kept
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "link": [
+            "must not contain a secret (found credentials in a URL and a secret-named query parameter); "
+            "the control plane stores no credentials."
+        ]
+    }
+    assert not AuditEvent.objects.filter(seq__gt=last).exists()  # a refused request changes nothing
+    mirror = audit_log.read_text() if audit_log.exists() else ""
+    for secret in LINK_SECRETS:
+        assert secret not in response.content.decode() and secret not in mirror
+
+
+def test_url_credentials_in_audit_metadata_are_redacted_and_the_link_stays_a_link(
+    db, audit_log, django_capture_on_commit_callbacks
+):
+    kept = "https://REDACTED@pd.example.com/i/9?token=[REDACTED]&password=[REDACTED]&view=full"
+    with django_capture_on_commit_callbacks(execute=True), acting_as("sync"):
+        event = record("incident.mirror", "Incident", "inc-9", {"link": LINK})  # written by the system
+    assert AuditEvent.objects.get(seq=event.seq).metadata["link"] == kept
     mirrored = [json.loads(line) for line in audit_log.read_text().splitlines()]
     assert mirrored[-1]["seq"] == event.seq and mirrored[-1]["metadata"]["link"] == kept
-    for secret in ("ops:hunter2hunter2", "hunter2hunter2", "abc123abc123", "pw123456"):
-        assert secret not in audit_log.read_text() and secret not in json.dumps(event.metadata)
+    for secret in LINK_SECRETS:
+        assert secret not in audit_log.read_text()
+
+
+# --- detection: what entities refuse ---
+
+KIND_NAMES = {
+    "aws": "an AWS access key id",
+    "bearer": "a bearer token",
+    "jwt": "a JWT",
+    "pem": "a private key",
+    "url": "credentials in a URL",
+    "configured": "a configured secret",
+}
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(embedded())
+def test_detection_names_what_it_found_and_never_echoes_it(case):
+    text, leak = case
+    found = secrets_in(text, secrets=[CONFIGURED])
+    assert KIND_NAMES[leak.kind] in found, (leak.kind, found)
+    message = refusal(found)
+    assert message.startswith("must not contain a secret (found ")
+    assert message.endswith("); the control plane stores no credentials.")
+    assert not any(secret in message for secret in leak.vanish)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.one_of(documents(), st.text(max_size=40).map(lambda t: (t, [])), embedded().map(lambda c: (c[0], [c[1]]))))
+def test_detection_finds_exactly_what_redaction_replaces(case):
+    value, _ = case
+    assert bool(secrets_in(value, secrets=[CONFIGURED])) == (redact(value, secrets=[CONFIGURED]) != value)
+    if isinstance(value, str):
+        assert bool(secrets_in(value, secrets=[CONFIGURED])) == is_secret_shaped(value, secrets=[CONFIGURED])
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(leaks)
+def test_redacted_text_holds_no_secret_any_more(leak):
+    assert secrets_in(redact_text(leak.text, secrets=[CONFIGURED]), secrets=[CONFIGURED]) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        ("Bearer sekrit123", ["a bearer token"]),
+        ("key AKIAIOSFODNN7EXAMPLE used", ["an AWS access key id"]),
+        ("a eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl b", ["a JWT"]),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA", ["a private key"]),
+        (f"echo {CONFIGURED}", ["a configured secret"]),
+        ("https://user:pw@github.com/a/b", ["credentials in a URL"]),
+        ("https://pd.example.com/i/1?token=abc", ["a secret-named query parameter"]),
+        (
+            "Bearer x and https://u:p@h/?sig=y",
+            ["a bearer token", "credentials in a URL", "a secret-named query parameter"],
+        ),
+        # In JSON: values under secret-named keys, and secrets in keys.
+        ({"registry": {"password": "hunter2"}}, ["a value under a secret-named key"]),
+        ({"token_ttl": 300}, ["a value under a secret-named key"]),
+        ([{"Bearer abc": 1}], ["a bearer token"]),
+        # Nothing to find.
+        ("2024.10.02", []),
+        ("https://pd.example.com/i/1?view=full", []),
+        ("https://example.com/search?q=token&type=code", []),
+        ({"note": "password rotation done", "steps": ["token", 1]}, []),
+        # Already redacted: nothing left to find.
+        ("https://REDACTED@pd.example.com/i/1?token=[REDACTED]", []),
+        ({"password": REDACTED}, []),
+    ],
+)
+def test_detection_examples(value, found):
+    assert secrets_in(value, secrets=[CONFIGURED]) == found
+
+
+def test_a_refusal_names_every_kind_found():
+    assert refusal(["a bearer token"]) == (
+        "must not contain a secret (found a bearer token); the control plane stores no credentials."
+    )
+    assert refusal(["a JWT", "credentials in a URL", "a private key"]) == (
+        "must not contain a secret (found a JWT, credentials in a URL and a private key); "
+        "the control plane stores no credentials."
+    )
+
+
+def test_entities_users_write_refuse_secrets_and_records_the_system_writes_do_not():
+    from django.apps import apps
+
+    refusing = {m._meta.label for m in apps.get_models() if getattr(m, "REFUSES_SECRETS", False)}
+    assert refusing == {"services.Service", "services.Environment", "releases.Release", "incidents.Incident"}
+
+
+@pytest.mark.django_db
+def test_records_are_never_refused_for_a_secret(make_release):
+    run = WorkflowRun(kind="Deploy", release=make_release(), actor=f"ci {CONFIGURED}")
+    run.save()  # a run's actor is the system's to write: redacted, not refused
+    assert WorkflowRun.objects.get(pk=run.pk).actor == f"ci {REDACTED}"
+    entry = RunLogEntry(run=run, message="Bearer abcdefgh", meta={"Bearer abc": {"token": "x"}})
+    entry.save()
+    assert RunLogEntry.objects.get(pk=entry.pk).message == REDACTED
+    event = AuditEvent(actor="a", action="x.y", subject_type="T", subject_id="AKIAIOSFODNN7EXAMPLE")
+    event.save()
+    assert AuditEvent.objects.get(seq=event.seq).subject_id == REDACTED

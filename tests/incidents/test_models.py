@@ -69,3 +69,37 @@ def test_no_new_incidents_on_archived_services(incident, make_service):
     svc = make_service()
     service_lifecycle.archive(svc)
     refused(incident(service=svc).save, "service", "archived")
+
+
+# --- secrets: input is refused, never stored (a redacted link would no longer lead anywhere) ---
+
+
+def test_an_incident_link_with_a_token_parameter_is_refused(incident):
+    inc = incident(link="https://pd.example.com/i/1?token=abc123abc123")
+    error = refused(
+        inc.save,
+        "link",
+        "must not contain a secret (found a secret-named query parameter); the control plane stores no credentials.",
+    )
+    assert "abc123abc123" not in str(error)
+    assert not Incident.objects.exists()
+
+
+def test_an_incident_link_with_credentials_is_refused(incident):
+    error = refused(incident(link="https://ops:hunter2hunter2@pd.example.com/i/1").save, "link", "credentials in a URL")
+    assert "hunter2hunter2" not in str(error)
+
+
+def test_a_secret_in_an_incident_title_is_refused_on_create_and_on_edit(incident):
+    refused(incident(title="leaked AKIAIOSFODNN7EXAMPLE").save, "title", "found an AWS access key id")
+    inc = incident(title="db down")
+    inc.save()
+    inc.title = "db down, see Bearer sekritsekrit123"
+    refused(inc.save, "title", "found a bearer token")
+    assert Incident.objects.get(pk=inc.pk).title == "db down"
+
+
+def test_an_incident_link_without_secrets_is_kept_exactly(incident):
+    inc = incident(link="https://pd.example.com/i/1?view=full&search=token")
+    inc.save()
+    assert Incident.objects.get(pk=inc.pk).link == "https://pd.example.com/i/1?view=full&search=token"

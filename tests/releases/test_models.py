@@ -380,3 +380,33 @@ def test_a_finished_runs_log_is_closed(make_release):
     _, r = started(make_release)
     runs.finish(r, succeeded=False, reason="gave up")
     refused(RunLogEntry(run=r, message="late").save, "run", "its log is closed")
+
+
+# --- secrets: input is refused, never stored ---
+
+
+@pytest.mark.parametrize(
+    ("version", "secret", "found"),
+    [
+        ("Bearer sekrit123", "sekrit123", "a bearer token"),
+        ("2024.10 AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE", "an AWS access key id"),
+        ("v1 eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl", "c2lnbmF0dXJl", "a JWT"),
+    ],
+)
+def test_a_secret_in_a_release_version_is_refused_not_redacted(make_service, version, secret, found):
+    svc = make_service()
+    release = Release(service=svc, environment=svc.environments.first(), sha="9f3b7de", version=version)
+    error = refused(
+        release.save,
+        "version",
+        f"must not contain a secret (found {found}); the control plane stores no credentials.",
+    )
+    assert secret not in str(error)
+    assert not Release.objects.filter(service=svc).exists()
+
+
+def test_a_draft_keeps_its_version_when_an_edit_with_a_secret_is_refused(make_release):
+    release = make_release(version="1.0.0")
+    release.version = "1.0.1 Bearer sekritsekrit123"
+    refused(release.save, "version", "found a bearer token")
+    assert Release.objects.get(pk=release.pk).version == "1.0.0"

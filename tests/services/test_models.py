@@ -228,3 +228,52 @@ def test_archived_id_stays_taken(make_service):
     lifecycle.archive(svc)
     with pytest.raises(ValidationError):
         service(id="svc-old").save()
+
+
+# --- secrets: input is refused, never stored ---
+
+
+@pytest.mark.parametrize(
+    ("repo", "secret"),
+    [
+        ("https://user:hunter2hunter2@github.com/acme/demo", "hunter2hunter2"),
+        ("https://ghp_abcdefabcdef@github.com/acme/demo.git", "ghp_abcdefabcdef"),
+        ("ssh://git@github.com/acme/demo.git", None),  # a user name is credentials in a URL too
+    ],
+)
+def test_a_repo_with_credentials_in_its_url_is_refused_not_stripped(db, repo, secret):
+    error = refused(
+        service(repo=repo).save,
+        "repo",
+        "must not contain a secret (found credentials in a URL); the control plane stores no credentials.",
+    )
+    assert secret is None or secret not in str(error)
+    assert not Service.objects.exists()
+
+
+def test_a_repo_with_a_user_before_the_host_is_refused(db):
+    error = refused(service(repo="deploy:hunter2hunter2@github.com/acme/demo").save, "repo", "must not name a user")
+    assert "hunter2hunter2" not in str(error)
+
+
+def test_a_configured_secret_in_a_service_name_is_refused(db):
+    from tests.conftest import TOKENS
+
+    error = refused(service(name=f"Demo {TOKENS['admin']}").save, "name", "found a configured secret")
+    assert TOKENS["admin"] not in str(error)
+
+
+def test_a_rename_with_a_secret_is_refused_and_the_name_kept(db):
+    svc = service(name="Demo")
+    svc.save()
+    svc.name = "Demo AKIAIOSFODNN7EXAMPLE"
+    refused(svc.save, "name", "found an AWS access key id")
+    assert Service.objects.get(pk=svc.pk).name == "Demo"
+
+
+def test_secrets_in_json_fields_are_refused_values_and_keys(db):
+    refused(service(deployment_adapters=["aws", "Bearer sekritsekrit123"]).save, "deployment_adapters", "bearer token")
+    env = Environment(name="qa", policy_refs=[{"password": "hunter2"}])
+    refused(env.save, "policy_refs", "found a value under a secret-named key")
+    refused(Environment(name="qa", cluster="eks Bearer sekritsekrit123").save, "cluster", "found a bearer token")
+    assert not Environment.objects.exists()
