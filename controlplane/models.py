@@ -15,7 +15,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from controlplane.errors import AppendOnly, DeletionRefused
+from controlplane.errors import AppendOnly, Conflict, DeletionRefused
 from controlplane.redaction import configured_secrets, redact, refusal, secrets_in
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -237,9 +237,31 @@ class StatusMachine(models.Model):
     TRANSITIONS: ClassVar[dict[str, tuple[str, ...]]]
     MOVED_BY: ClassVar[str]  # the domain's words for what moves it, for error messages
     STATUS_FIELD: ClassVar[str] = "status"
+    # What the moves set along with the status (activation time, ...): like the status, never written by save().
+    MOVED_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     class Meta:
         abstract = True
+
+    def save(self, *args, **kwargs):
+        """An edit writes the edited fields only, and only while the status is still the one this instance
+        read: an instance read before a move would otherwise write the old status (or stamps) back."""
+        if self._state.adding or kwargs.get("update_fields") is not None:
+            return super().save(*args, **kwargs)
+        moved = {self.STATUS_FIELD, *self.MOVED_FIELDS}
+        kwargs["update_fields"] = [
+            f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in moved
+        ]
+        with transaction.atomic():
+            status = self.stored(self.STATUS_FIELD)
+            current = (
+                type(self).objects.select_for_update().filter(pk=self.pk).values_list(self.STATUS_FIELD, flat=True)
+            ).first()
+            if current != status:
+                raise Conflict(
+                    f"{self._meta.verbose_name} {self.pk} is {current} now (it was {status} when read); reload it."
+                )
+            return super().save(*args, **kwargs)
 
     def transition_refusal(self, current: str, target: str) -> str:
         allowed = self.TRANSITIONS[current]

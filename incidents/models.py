@@ -37,6 +37,7 @@ class Incident(StatusMachine, Entity):
         Status.RESOLVED: (),
     }
     MOVED_BY = "acknowledging and resolving"
+    MOVED_FIELDS = ("acknowledged_at", "resolved_at")
     SEVERITY_RANK = {s: rank for rank, s in enumerate(Severity)}
     IMMUTABLE_FIELDS = ("service", "started_at")
 

@@ -50,6 +50,7 @@ class Release(StatusMachine, Entity):
         Status.FAILED: (),
     }
     MOVED_BY = "deploy and promote"
+    MOVED_FIELDS = ("activated_at",)
     IMMUTABLE_FIELDS = ("service", "environment", "sha", "created_at")
 
     service = models.ForeignKey(
@@ -144,7 +145,7 @@ class WorkflowRun(StatusMachine, Entity):
     MOVED_BY = "the workflow engine, with its release"
     IMMUTABLE_FIELDS = ("kind", "release", "source_release", "actor", "started_at")
     # Kept by the engine with compare-and-swaps, never by editing the run.
-    ENGINE_FIELDS = ("finished_at", "task_id", "claimed_at", "claimed_by", "heartbeat_at")
+    MOVED_FIELDS = ("finished_at", "task_id", "claimed_at", "claimed_by", "heartbeat_at")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     release = models.ForeignKey(
@@ -229,7 +230,7 @@ class WorkflowRun(StatusMachine, Entity):
 
     def _clean_engine_fields(self, errors):
         """Start, claim, heartbeat and end are the engine's (`releases.runs`); only the task is named on create."""
-        for field in self.ENGINE_FIELDS:
+        for field in self.MOVED_FIELDS:
             if self._state.adding and field == "task_id":
                 continue
             before = self._meta.get_field(field).get_default() if self._state.adding else self.stored(field)

@@ -1,5 +1,6 @@
 import pytest
 
+from controlplane.errors import Conflict
 from controlplane.lifecycle import TransitionRefused
 from incidents import lifecycle
 from incidents.models import Incident
@@ -69,6 +70,18 @@ def test_no_new_incidents_on_archived_services(incident, make_service):
     svc = make_service()
     service_lifecycle.archive(svc)
     refused(incident(service=svc).save, "service", "archived")
+
+
+def test_editing_a_copy_read_before_acknowledging_is_a_conflict(incident):
+    incident = incident()
+    incident.save()
+    stale = Incident.objects.get(pk=incident.pk)
+    lifecycle.acknowledge(incident)
+    stale.title = "edited meanwhile"
+    with pytest.raises(Conflict, match="is acknowledged now"):
+        stale.save()
+    stored = Incident.objects.get(pk=incident.pk)
+    assert (stored.status, stored.acknowledged_at is not None) == ("acknowledged", True)
 
 
 # --- secrets: input is refused, never stored (a redacted link would no longer lead anywhere) ---

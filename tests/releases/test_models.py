@@ -7,8 +7,9 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from controlplane import lifecycle as status_moves
 from controlplane import triggers
-from controlplane.errors import AppendOnly, DeletionRefused
+from controlplane.errors import AppendOnly, Conflict, DeletionRefused
 from controlplane.lifecycle import TransitionRefused
 from releases import lifecycle, runs
 from releases.models import Release, RunLogEntry, WorkflowRun
@@ -150,6 +151,24 @@ def test_a_stale_copy_cannot_move_a_release_twice(make_release):
     lifecycle.begin_rollout(release)
     with pytest.raises(TransitionRefused, match="is Promoting"):
         lifecycle.begin_rollout(stale)
+
+
+def test_saving_a_copy_read_before_a_move_never_writes_the_old_status_back(make_release):
+    release = make_release()
+    stale = Release.objects.get(pk=release.pk)  # read while Draft
+    lifecycle.begin_rollout(release)
+    stale.version = "1.0.1"
+    with pytest.raises(Conflict, match="is Promoting now"):
+        stale.save()
+    stored = Release.objects.get(pk=release.pk)
+    assert (stored.status, stored.version) == ("Promoting", "1.0.0")
+
+
+def test_an_edit_writes_the_edited_fields_only(make_release):
+    release = make_release()
+    release.version = "1.0.1"
+    release.save()
+    assert Release.objects.filter(pk=release.pk).values_list("status", "version").get() == ("Draft", "1.0.1")
 
 
 def test_one_promoting_release_per_service_and_environment(make_release):
@@ -410,3 +429,11 @@ def test_a_draft_keeps_its_version_when_an_edit_with_a_secret_is_refused(make_re
     release.version = "1.0.1 Bearer sekritsekrit123"
     refused(release.save, "version", "found a bearer token")
     assert Release.objects.get(pk=release.pk).version == "1.0.0"
+
+
+def test_a_move_that_breaks_a_rule_no_race_can_break_is_an_error_not_a_conflict(make_release):
+    release = make_release()
+    lifecycle.begin_rollout(release)
+    # A move that forgets the activation time breaks "activated iff Active": a bug, never a 409.
+    with pytest.raises(IntegrityError):
+        status_moves.move(release, "Active", action=None)
