@@ -5,7 +5,6 @@ process, the way it runs against any server, and its report must show no 5xx, no
 an audit trail that bad input did not grow, and `audit_verify` passing after as before."""
 
 import json
-import os
 import shlex
 import signal
 import socket
@@ -18,22 +17,11 @@ import urllib.request
 import pytest
 from django.core.management import call_command
 
+from tests.environment import clean_environment
 from tests.workflows.conftest import ROOT, database_url
 
 SCRIPT = ROOT / "tests" / "corpus" / "bad_inputs.py"
 TOKEN = "corpus-admin-token-0123456789"
-# Settings the server must not inherit from this process (or from the checkout's .env).
-INHERITED = ("CONTROLPLANE_", "OIDC_", "SECURE_")
-NAMES = {
-    "DEBUG",
-    "SECRET_KEY",
-    "DATABASE_URL",
-    "ALLOWED_HOSTS",
-    "PORT",
-    "LOG_LEVEL",
-    "SESSION_COOKIE_SECURE",
-    "CSRF_COOKIE_SECURE",
-}
 
 
 def free_port() -> int:
@@ -42,22 +30,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_environment() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in NAMES and not k.startswith(INHERITED)}
-    env.update(
+def server_environment(tmp_path) -> dict:
+    # None of this process's settings (nor the checkout's .env): the server gets exactly these.
+    return clean_environment(
+        tmp_path,
         # Production settings (DEBUG off: errors are answers, not debug pages), with a dev token to act.
         DEBUG="0",
         SECRET_KEY="corpus-test-secret-key-" + "x" * 40,
         SECURE_SSL_REDIRECT="0",
         ALLOWED_HOSTS="127.0.0.1",
-        CONTROLPLANE_ENV_FILE="",
         CONTROLPLANE_DEV_MODE="1",
         CONTROLPLANE_DEV_TOKENS=json.dumps({TOKEN: {"id": "corpus-admin", "role": "admin"}}),
         CONTROLPLANE_AUDIT_LOG="",
         DATABASE_URL=database_url(),
         LOG_LEVEL="CRITICAL",
     )
-    return env
 
 
 @pytest.fixture
@@ -65,7 +52,7 @@ def server(transactional_db, tmp_path):
     """A real `manage.py runserver` (threaded) on a free loopback port, over the committed demo data."""
     call_command("loaddata", "fixtures/demo.json", verbosity=0)
     port = free_port()
-    env = server_environment()
+    env = server_environment(tmp_path)
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
