@@ -18,9 +18,9 @@ UNKNOWN_FIELD = "is not a field of this resource."
 _JSON_TYPES = {"list": "an array", "str": "a string", "int": "a number", "float": "a number", "bool": "a boolean"}
 
 
-class String(serializers.CharField):
-    """A string field that takes only a JSON string: 123, 1.5 and true are refused, not turned into text.
-    Every string field of the API is one (tests/api/test_strict_input.py checks)."""
+class OnlyStrings:
+    """For a field that takes only a JSON string: 123, 1.5 and true are refused, never turned into text
+    (DRF would store 123 as "123" and match 1 to the choice "1")."""
 
     default_error_messages = {"not_a_string": NOT_A_STRING}
 
@@ -30,15 +30,12 @@ class String(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class Choice(serializers.ChoiceField):
-    """One of fixed strings; only a JSON string is taken (DRF would match 1 to "1")."""
+class String(OnlyStrings, serializers.CharField):
+    """Every string field of the API is one (tests/api/test_strict_input.py checks)."""
 
-    default_error_messages = {"not_a_string": NOT_A_STRING}
 
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        return super().to_internal_value(data)
+class Choice(OnlyStrings, serializers.ChoiceField):
+    """One of fixed strings."""
 
 
 class StrictSerializer(serializers.Serializer):
@@ -156,22 +153,22 @@ class EntitySerializer(DomainSerializer):
             self.fields["id"].read_only = True
 
 
-class Timestamp(serializers.DateTimeField):
-    """RFC 3339: read in UTC with `Z`; written with any offset (a date alone or a time without an offset
-    is refused), through the same parser as the time filters."""
-
-    default_error_messages = {"not_a_string": NOT_A_STRING}
-
-    def to_representation(self, value):
-        return rfc3339(value)
+class _RFC3339(serializers.DateTimeField):
+    """Written times go through the one RFC 3339 parser (controlplane.timestamps), the filters' too."""
 
     def to_internal_value(self, value):
-        if not isinstance(value, str):
-            self.fail("not_a_string")
         try:
             return parse_rfc3339(value)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc), code="invalid") from None
+
+
+class Timestamp(OnlyStrings, _RFC3339):
+    """RFC 3339: read in UTC with `Z`; written with any offset (a date alone or a time without an offset
+    is refused), through the same parser as the time filters."""
+
+    def to_representation(self, value):
+        return rfc3339(value)
 
 
 class BlankAsNullField(String):
