@@ -35,24 +35,32 @@ SECRET_KEY_NAME = re.compile(
 )
 SECRET_SHAPES = re.compile(
     r"(?P<aws>(?-i:(?:AKIA|ASIA)[A-Z0-9]{16}))"  # AWS access key ids (upper case only, so words never match)
-    r"|(?P<bearer>\bBearer\s+\S+)"  # an Authorization header value
+    # An Authorization header value: "Bearer <anything>", or the scheme in another case ("bearer", "BEARER")
+    # before a token of 16 or more token characters, so that "a standard bearer node" in prose is not one.
+    r"|(?P<bearer>\b(?-i:Bearer)\s+\S+|\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*)"
     # PEM private key blocks, whole: to their END line, or to the end of the text when it is missing.
     r"|(?P<pem>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
     r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|.*))"
-    r"|(?P<jwt>eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)",  # JWTs
+    # JWTs, starting where a token starts: matching from inside "eyJeyJeyJ…" would be quadratic.
+    r"|(?P<jwt>(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)",
     re.IGNORECASE | re.DOTALL,
 )
 # scheme://userinfo@ — the userinfo (a user name, a password, often a token) up to the authority's last @.
-URL_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/\s?#]+@", re.IGNORECASE)
+# Schemes start where a run of scheme characters starts, so the search stays linear.
+URL_USERINFO = re.compile(r"(?P<scheme>(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://)[^/\s?#]+@", re.IGNORECASE)
 # Query parameters that carry credentials without saying so in SECRET_KEY_NAME's words.
 SECRET_PARAMETERS = ("auth", "bearer", "code", "jwt", "key", "sig", "assertion", "client_assertion", "otp", "pass")
-# The value of a query parameter named like a secret: ?name=value, &name=value or ;name=value. Only those
-# are matched, so a parameter whose value holds a whole URL is searched inside, not passed over.
-SECRET_PARAMETER = re.compile(
-    r"(?<=[?&;])(?P<name>[^=&;#\s?]*(?:" + SECRET_KEY_NAME.pattern + r"|signature)[^=&;#\s?]*"
-    r"|(?:" + "|".join(SECRET_PARAMETERS) + r"))=(?P<value>[^&;#\s]+)",
-    re.IGNORECASE,
+# A query parameter: ?name=value, &name=value or ;name=value. Only those are matched, so a parameter whose
+# value holds a whole URL is searched inside, not passed over. The name is taken whole (possessively) and
+# judged by `secret_parameter`, which keeps the search linear however the text is built.
+QUERY_PARAMETER = re.compile(r"(?<=[?&;])(?P<name>[^=&;#\s?]++)=(?P<value>[^&;#\s]+)")
+_SECRET_PARAMETER_NAME = re.compile(
+    "|".join([SECRET_KEY_NAME.pattern, "signature", *(f"^{name}$" for name in SECRET_PARAMETERS)]), re.IGNORECASE
 )
+
+
+def secret_parameter(name: str) -> bool:
+    return _SECRET_PARAMETER_NAME.search(name) is not None
 
 
 def configured_secrets() -> list[str]:
@@ -104,11 +112,13 @@ def _redact_text(text: str, secrets: list[str], found: list[str]) -> str:
     if "=" in text:
 
         def parameter(match: re.Match) -> str:
+            if not secret_parameter(match["name"]):
+                return match.group()
             if match["value"] != REDACTED:
                 found.append("parameter")
             return f"{match['name']}={REDACTED}"
 
-        text = SECRET_PARAMETER.sub(parameter, text)
+        text = QUERY_PARAMETER.sub(parameter, text)
     return text
 
 

@@ -4,16 +4,18 @@
   body of ten thousand `[` costs one pass and never reaches the recursive decoder.
 - A key given twice in one object is refused, naming it: JSON leaves duplicates undefined, and parsers
   disagree on which one wins.
+- Bodies in another charset than UTF-8 are refused (415), as RFC 8259 asks.
 - Text with a lone UTF-16 surrogate (`"\\ud800"`) is refused, naming where it is: it is not Unicode,
   no database stores it and no response can encode it. The error never echoes the text itself.
 - Numbers beyond a float's range (`1e400`) are refused rather than read as infinity.
 """
 
+import codecs
 import math
 import re
 
 from django.conf import settings
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
 from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.utils import json
 
@@ -24,7 +26,9 @@ SURROGATE_MESSAGE = "contains a lone surrogate; text must be valid Unicode."
 SURROGATE_KEY_MESSAGE = "is a key with a lone surrogate; text must be valid Unicode."
 
 # A string literal (escapes included), or one bracket. Brackets inside strings are skipped with the string.
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# An unterminated string runs to the end of the text (the parser refuses it later): each quote is read
+# once, so the scan is linear.
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)|[\[\]{}]', re.DOTALL)
 # Where a JSON escape can produce a surrogate code point: \uD800-\uDFFF.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -114,7 +118,7 @@ def loads(text: str):
         raise ParseError(DEPTH_MESSAGE) from None
     except ValueError as exc:
         raise ParseError(f"JSON parse error - {exc}") from None
-    if not flagged and not _SURROGATE_ESCAPE.search(text):
+    if not flagged and not _SURROGATE_ESCAPE.search(text) and not has_surrogate(text):
         return data  # the common case: nothing to look for, no walk
     errors: dict[str, list[str]] = {}
     data = _problems(data, "", errors)
@@ -128,6 +132,13 @@ class StrictJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = get_encoding(parser_context or {})
+        # JSON is UTF-8 (RFC 8259); another charset (utf-7, say) could smuggle in what UTF-8 cannot carry.
+        try:
+            utf8 = codecs.lookup(encoding).name == "utf-8"
+        except LookupError:
+            utf8 = False
+        if not utf8:
+            raise UnsupportedMediaType(media_type, detail="JSON bodies are UTF-8: send charset=utf-8 or no charset.")
         try:
             text = stream.read().decode(encoding) if stream is not None else ""
         except UnicodeError as exc:

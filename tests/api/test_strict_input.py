@@ -3,6 +3,7 @@ never a 2xx that stored something other than what was sent; and a refused reques
 
 import base64
 import json
+import time
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -106,6 +107,32 @@ def test_nesting_up_to_the_limit_is_parsed():
     assert parsers.loads("[" * 32 + "]" * 32) is not None
     assert parsers.loads('{"a": "' + "[" * 100 + '"}') == {"a": "[" * 100}  # brackets in strings do not count
     assert parsers.nesting_depth_exceeds('{"a": "\\"[[[["}', limit=1) is False
+
+
+def test_the_nesting_scan_reads_each_quote_once():
+    # An unterminated string of escaped quotes made the scan restart at every quote: minutes at 256 KiB.
+    # The bound is hundreds of times what a linear scan takes, so only a quadratic one misses it.
+    started = time.perf_counter()
+    assert parsers.nesting_depth_exceeds('"' + '\\"' * 131_000) is False
+    assert time.perf_counter() - started < 10
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("charset", ["utf-7", "utf-16", "latin-1"])
+def test_a_body_in_another_charset_than_utf8_is_415(admin, charset):
+    # UTF-7 spells a lone surrogate without the escape the parser looks for ("+2AA-" is "\ud800").
+    response = admin.post(
+        "/api/services/",
+        '{"name": "x", "repo": "github.com/a/b", "adapters": {"deployments": ["k8s"]}, "environments": ["+2AA-"]}',
+        content_type=f"application/json; charset={charset}",
+    )
+    assert response.status_code == 415, response.content
+    assert "UTF-8" in response.json()["detail"]
+
+
+def test_utf8_by_name_is_json(admin):
+    response = admin.post("/api/environments/", ENVIRONMENT, content_type="application/json; charset=UTF-8")
+    assert response.status_code == 201, response.content
 
 
 # --- 2. duplicate keys ---

@@ -5,6 +5,7 @@ entities refuse such input, records are redacted."""
 
 import json
 import re
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -327,3 +328,25 @@ def test_records_are_never_refused_for_a_secret(make_release):
     event = AuditEvent(actor="a", action="x.y", subject_type="T", subject_id="AKIAIOSFODNN7EXAMPLE")
     event.save()
     assert AuditEvent.objects.get(seq=event.seq).subject_id == REDACTED
+
+
+def test_prose_about_a_bearer_is_not_a_bearer_token():
+    assert redact_text("Standard bearer node down in eu-west-1") == "Standard bearer node down in eu-west-1"
+    assert redact_text("bearer 0123456789abcdefXYZ") == REDACTED
+
+
+# Text built to make a backtracking pattern quadratic (each one took minutes at 256 KiB before the patterns
+# were made linear). The bound is some 500 times what a linear scan takes here, so a shared machine's
+# noise cannot fail it; a quadratic pattern misses it by minutes.
+ADVERSARIAL = {
+    "JWT starts": "eyJ" * 87_000,
+    "scheme characters": "a." * 131_000 + "://",
+    "secret-named parameter": "=?" + "token" * 52_000,
+}
+
+
+@pytest.mark.parametrize("text", ADVERSARIAL.values(), ids=ADVERSARIAL.keys())
+def test_redaction_takes_time_in_proportion_to_the_text(text):
+    started = time.perf_counter()
+    redact_text(text)
+    assert time.perf_counter() - started < 10
