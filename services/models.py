@@ -1,6 +1,5 @@
 import re
 
-from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -131,11 +130,11 @@ def environment_links_problem(service_ids, environment_ids, adding: bool) -> str
         if archived:
             return f"environment {', '.join(map(repr, archived))} is archived."
         return None
-    # Unlinking: a release's environment must stay one of its service's, so history pins the link.
-    release = apps.get_model("releases", "Release")
+    # Unlinking: a release's environment must stay one of its service's, so history pins the link. Asked
+    # through the environments' `releases` (the relation the releases app declares), not by importing it.
     pinned = (
-        release.objects.filter(service_id__in=service_ids, environment_id__in=environment_ids)
-        .values_list("service_id", "environment_id")
+        Environment.objects.filter(pk__in=environment_ids, releases__service_id__in=service_ids)
+        .values_list("releases__service_id", "pk")
         .first()
     )
     if pinned:

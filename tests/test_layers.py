@@ -29,6 +29,13 @@ def imported_packages(path: Path) -> set[str]:
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
+        elif (  # apps.get_model("releases", ...) is an import by another name
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", None) == "get_model"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            names.add(str(node.args[0].value).split(".")[0])
     return names & set(APPS)
 
 
@@ -48,5 +55,8 @@ def test_imports_only_the_layers_below(package, path):
 
 def test_the_check_sees_an_upward_import(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("from audit.models import AuditEvent\n\ndef f():\n    import overview.api\n")
-    assert imported_packages(module) == {"audit", "overview"}
+    module.write_text(
+        "from audit.models import AuditEvent\n\n"
+        "def f():\n    import overview.api\n    return apps.get_model('releases', 'Run')\n"
+    )
+    assert imported_packages(module) == {"audit", "overview", "releases"}
