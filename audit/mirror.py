@@ -8,7 +8,8 @@ reorder lines. The database is the source of truth; `manage.py audit_export` reb
 Nothing here may fail the change that was committed: every failure is logged (never with secrets: the
 events are redacted before they are stored, and so are log lines) and the file catches up later. A file
 that does not end with an event of this trail (a line someone appended, a file left from another
-database) is never written to or rebuilt on its own, since it may be evidence: the log says how to fix it.
+database, or from this one before it was restored from an older backup or flushed) is never written to or
+rebuilt on its own, since it may be evidence: the log says how to fix it.
 """
 
 import fcntl
@@ -112,6 +113,24 @@ def _write(f, events, after: tuple[int, str] | None = None) -> int:
     return written
 
 
+def _check_ours(after: tuple[int, str]) -> None:
+    """A file already holding the seq just committed was caught up by another writer, or it is not this
+    trail's mirror (the database was restored from an older backup, or flushed, and numbers its events
+    again): its last line must then be this database's event with the same seq."""
+    seq, file_hash = after
+    stored = AuditEvent.objects.filter(seq=seq).values_list("hash", flat=True).first()
+    if stored is None:
+        raise ForeignFile(
+            f"its last line is event {seq}, but this database's trail has no event {seq}: the database was "
+            "restored from an older backup or flushed, or the file belongs to another trail"
+        )
+    if stored != file_hash:
+        raise ForeignFile(
+            f"its last line (seq {seq}) is not event {seq} of this database's trail (the hashes differ): the "
+            "database was restored from an older backup or flushed, or the file belongs to another trail"
+        )
+
+
 def catch_up(since: int | None = None, committed: AuditEvent | None = None) -> int:
     """Append the events the file does not have yet (or those after `since`); return how many.
 
@@ -126,6 +145,8 @@ def catch_up(since: int | None = None, committed: AuditEvent | None = None) -> i
         after = _last_event(f) if since is None else None
         last = after[0] if after else since
         if committed is not None and committed.seq <= last:
+            if after is not None:
+                _check_ours(after)
             return 0  # already caught up by someone else
         if committed is not None and committed.seq == last + 1:
             return _write(f, [committed], after)

@@ -237,8 +237,11 @@ class StatusMachine(models.Model):
     TRANSITIONS: ClassVar[dict[str, tuple[str, ...]]]
     MOVED_BY: ClassVar[str]  # the domain's words for what moves it, for error messages
     STATUS_FIELD: ClassVar[str] = "status"
-    # What the moves set along with the status (activation time, ...): like the status, never written by save().
+    # What the moves set along with the status (activation time, ...): like the status, never written by save(),
+    # so an edit of one is refused (it would be audited yet never stored).
     MOVED_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # The MOVED_FIELDS a new object may name when it is created (a run's task), not later.
+    SET_ON_CREATE: ClassVar[tuple[str, ...]] = ()
 
     class Meta:
         abstract = True
@@ -285,8 +288,27 @@ class StatusMachine(models.Model):
                 problem = f"changes only by {self.MOVED_BY}, never by editing the {self._meta.verbose_name}."
             elif now not in self.TRANSITIONS[before]:
                 problem = self.transition_refusal(before, now)
+        errors = self._moved_field_edits()
         if problem:
-            raise ValidationError({self.STATUS_FIELD: problem})
+            errors[self.STATUS_FIELD] = problem
+        if errors:
+            raise ValidationError(errors)
+
+    def _moved_field_edits(self) -> dict[str, str]:
+        """What the moves stamp is theirs: `save()` leaves it out of the UPDATE, so an edit would be audited
+        yet never stored. A new object starts without it (but for `SET_ON_CREATE`); a restore brings it as
+        it was."""
+        if self.restoring:
+            return {}
+        errors = {}
+        for name in self.MOVED_FIELDS:
+            if self._state.adding and name in self.SET_ON_CREATE:
+                continue
+            field = self._meta.get_field(name)
+            before = field.get_default() if self._state.adding else self.stored(field.attname)
+            if getattr(self, field.attname) != before:
+                errors[name] = f"is set by {self.MOVED_BY}, never by editing the {self._meta.verbose_name}."
+        return errors
 
 
 class Entity(DomainModel):

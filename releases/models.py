@@ -144,8 +144,9 @@ class WorkflowRun(StatusMachine, Entity):
     }
     MOVED_BY = "the workflow engine, with its release"
     IMMUTABLE_FIELDS = ("kind", "release", "source_release", "actor", "started_at")
-    # Kept by the engine with compare-and-swaps, never by editing the run.
+    # Kept by the engine with compare-and-swaps, never by editing the run; only the task is named on create.
     MOVED_FIELDS = ("finished_at", "task_id", "claimed_at", "claimed_by", "heartbeat_at")
+    SET_ON_CREATE = ("task_id",)
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     release = models.ForeignKey(
@@ -219,23 +220,35 @@ class WorkflowRun(StatusMachine, Entity):
         if not self.actor.strip():
             errors["actor"] = ["must name the authenticated principal."]
         ended = self.stored("state") in (self.State.SUCCEEDED, self.State.FAILED)
-        if not self.restoring:
-            self._clean_engine_fields(errors)
-        elif ended and self.finished_at != self.stored("finished_at"):  # a restore may not rewrite how it ended
+        if self.restoring and ended and self.finished_at != self.stored("finished_at"):
+            # a restore may not rewrite how it ended
             errors["finished_at"] = [f"run {self.pk} has finished ({self.stored('state')}); it cannot change."]
+        if self._state.adding and not self.restoring and self.release_id:
+            self._clean_start(errors)
         if self._state.adding and self.kind == self.Kind.PROMOTE and self.source_release_id and self.release_id:
             self._clean_promotion_source(errors)
         if errors:
             raise ValidationError(errors)
 
-    def _clean_engine_fields(self, errors):
-        """Start, claim, heartbeat and end are the engine's (`releases.runs`); only the task is named on create."""
-        for field in self.MOVED_FIELDS:
-            if self._state.adding and field == "task_id":
-                continue
-            before = self._meta.get_field(field).get_default() if self._state.adding else self.stored(field)
-            if getattr(self, field) != before:
-                errors[field] = ["is kept by the workflow engine, never set by editing the run."]
+    def _clean_start(self, errors):
+        """A run is created Running together with its release's move to Promoting (`releases.workflows`), and
+        is that rollout's only run: otherwise it could never end with its release. (A restore brings history
+        as it was.)"""
+        status = Release.objects.filter(pk=self.release_id).values_list("status", flat=True).first()
+        if status is None:
+            return  # an unknown release: the field's own error says so
+        if status != Release.Status.PROMOTING:
+            errors.setdefault("release", []).append(
+                f"release {self.release_id} is {status}: a run starts only with its release's rollout "
+                f"(deploy or promote), while the release is {Release.Status.PROMOTING}."
+            )
+            return
+        running = WorkflowRun.objects.filter(release_id=self.release_id, state=self.State.RUNNING)
+        other = running.values_list("pk", flat=True).first()
+        if other:
+            errors.setdefault("release", []).append(
+                f"release {self.release_id} is already being rolled out by run {other}; a rollout has one run."
+            )
 
     def _clean_promotion_source(self, errors):
         source = Release.objects.filter(pk=self.source_release_id).first()

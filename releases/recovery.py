@@ -7,8 +7,11 @@ so a release is never left Promoting forever:
   was taken that long ago by a worker that never claimed the run.
 
 A run waiting in the queue (its task ready) is never failed for waiting, however long the queue is.
+A run that cannot be ended (say, one whose release cannot move) is logged, naming it, and the others are
+still seen to: one such run never stalls the recovery of the rest.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +24,8 @@ from django_tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 from releases.models import RunState, WorkflowRun
 from releases.runs import finish
 from releases.tasks import execute_run
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,25 +55,45 @@ def _stale(now: datetime | None) -> tuple[float, datetime]:
     return stale, (now or timezone.now()) - timedelta(seconds=stale)
 
 
+def _silent(run: WorkflowRun, stale: float, cutoff: datetime) -> Recovered | None:
+    reason = (
+        f"no heartbeat for over {stale:g}s from {run.claimed_by}: the worker running it stopped; "
+        "marked failed by recovery"
+    )
+    # Under the run's lock, the heartbeat must still be that old: a slow worker that just beat wins.
+    if finish(run, succeeded=False, reason=reason, only_if=Q(heartbeat_at__lt=cutoff)):
+        return Recovered(run.pk, reason)
+    return None
+
+
+def _queued(run: WorkflowRun, stale: float, cutoff: datetime) -> Recovered | None:
+    problem = _lost_task(run, cutoff)
+    if problem is None:
+        return None
+    reason = f"never started: {problem}; marked failed by recovery"
+    if finish(run, succeeded=False, reason=reason, only_if=Q(claimed_at__isnull=True)):
+        return Recovered(run.pk, reason)
+    return None
+
+
 def recover(now: datetime | None = None) -> list[Recovered]:
     stale, cutoff = _stale(now)
     recovered = []
     running = WorkflowRun.objects.filter(state=RunState.RUNNING)
-    silent = running.filter(claimed_at__isnull=False, heartbeat_at__lt=cutoff)
-    for run in silent:
-        reason = (
-            f"no heartbeat for over {stale:g}s from {run.claimed_by}: the worker running it stopped; "
-            "marked failed by recovery"
-        )
-        # Under the run's lock, the heartbeat must still be that old: a slow worker that just beat wins.
-        if finish(run, succeeded=False, reason=reason, only_if=Q(heartbeat_at__lt=cutoff)):
-            recovered.append(Recovered(run.pk, reason))
-    queued = running.filter(claimed_at__isnull=True, started_at__lt=cutoff)
-    for run in queued:
-        problem = _lost_task(run, cutoff)
-        if problem is None:
-            continue
-        reason = f"never started: {problem}; marked failed by recovery"
-        if finish(run, succeeded=False, reason=reason, only_if=Q(claimed_at__isnull=True)):
-            recovered.append(Recovered(run.pk, reason))
+    rounds = (
+        (running.filter(claimed_at__isnull=False, heartbeat_at__lt=cutoff), _silent),
+        (running.filter(claimed_at__isnull=True, started_at__lt=cutoff), _queued),
+    )
+    for candidates, fail in rounds:
+        for run in candidates:
+            try:
+                # `finish` is atomic: a run that cannot end is rolled back whole, and the next one is tried.
+                done = fail(run, stale, cutoff)
+            except Exception:
+                logger.exception(
+                    "recovery could not fail run %s (release %s); it stays Running", run.pk, run.release_id
+                )
+                continue
+            if done:
+                recovered.append(done)
     return recovered

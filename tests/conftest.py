@@ -21,6 +21,13 @@ def empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def audit_mirror(settings, tmp_path):
+    """Each test mirrors the trail to its own file, never to the developer's (var/audit): that one belongs to
+    another database, and the mirror would (rightly) refuse to write to it."""
+    settings.AUDIT_LOG = str(tmp_path / "audit" / "control-plane.log")
+
+
+@pytest.fixture(autouse=True)
 def dev_tokens(settings):
     settings.CONTROLPLANE = {
         **settings.CONTROLPLANE,

@@ -39,11 +39,11 @@ def grow(services: int):
                 )
                 release.save()
                 lifecycle.begin_rollout(release)
-                lifecycle.activate(release)
                 run = WorkflowRun(kind="Deploy", release=release, actor="bot")
                 run.save()
                 for n in range(3):
                     RunLogEntry(run=run, message=f"step {n}").save()
+                lifecycle.end_rollout(run, succeeded=True)
         Incident(service=service, severity="high", link="https://pd.example.com/x").save()
 
 

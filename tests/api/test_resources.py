@@ -233,6 +233,7 @@ def test_timeline_merges_own_runs_and_promotions_from_it_in_time_order(viewer):
 
     target = Release(service_id="svc-demo", environment_id="env-prod", sha="9f3b7de", version="2024.10.01")
     target.save()
+    lifecycle.begin_rollout(target)  # as promote does, before it creates the run
     promotion = WorkflowRun(
         kind="Promote", release=target, source_release_id="rel-123", actor="bob", started_at=timezone.now()
     )

@@ -160,6 +160,51 @@ def test_a_file_from_another_trail_is_not_appended_to(committed, caplog):
     assert "not event" in caplog.text and "does not chain to it" in caplog.text
 
 
+def test_a_file_already_holding_the_committed_event_stays_as_it_is(db, audit_log, caplog):
+    """Another process caught the file up before this one got the lock: nothing to do, nothing to say."""
+    from audit import mirror
+
+    with acting_as("test"):
+        for name in ("caught-1", "caught-2", "caught-3"):
+            Environment(name=name).save()
+    call_command("audit_export")
+    before = audit_log.read_bytes()
+    caplog.set_level(logging.ERROR, logger="audit.mirror")
+    for seq in (2, 3):
+        assert mirror.catch_up(committed=AuditEvent.objects.get(seq=seq)) == 0
+        mirror.mirror_quietly(AuditEvent.objects.get(seq=seq))
+    assert audit_log.read_bytes() == before and not caplog.records
+
+
+def test_after_a_flush_or_an_older_backup_the_file_of_the_old_trail_is_not_written_to(
+    transactional_db, audit_log, caplog
+):
+    """The database numbers its events again from where the backup ended (here, from 1): the file already
+    has those numbers, from the old trail. It is left as it is, and each write says so."""
+    with acting_as("test"):
+        for name in ("old-1", "old-2", "old-3"):
+            Environment(name=name).save()
+    assert [w["seq"] for w in lines(audit_log)] == [1, 2, 3]
+    call_command("flush", interactive=False, verbosity=0)
+    before = audit_log.read_bytes()
+    caplog.set_level(logging.ERROR, logger="audit.mirror")
+    with acting_as("test"):
+        Environment(name="new-1").save()  # event 1 again: the database has no event 3
+        assert "but this database's trail has no event 3" in caplog.text
+        Environment(name="new-2").save()
+        Environment(name="new-3").save()  # event 3 again, another one
+        assert "its last line (seq 3) is not event 3 of this database's trail (the hashes differ)" in caplog.text
+        Environment(name="new-4").save()
+        assert "does not chain to it" in caplog.text
+    assert audit_log.read_bytes() == before
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 4 and all("not this trail's mirror" in m and "audit_export" in m for m in messages)
+    call_command("audit_export")
+    assert [(w["seq"], w["hash"]) for w in lines(audit_log)] == list(
+        AuditEvent.objects.order_by("seq").values_list("seq", "hash")
+    )
+
+
 def test_an_unexpected_mirror_failure_is_logged_and_the_client_gets_its_answer(committed, caplog, monkeypatch):
     from audit import mirror
 

@@ -15,6 +15,7 @@ from audit.models import AuditEvent
 from audit.writer import record
 from controlplane.identity.context import acting_as
 from controlplane.redaction import REDACTED, is_secret_shaped, redact, redact_text, refusal, secrets_in
+from releases.lifecycle import begin_rollout
 from releases.models import RunLogEntry, WorkflowRun
 from tests.audit.leaks import CONFIGURED, embedded, leaks
 
@@ -175,7 +176,7 @@ def test_configured_tokens_are_redacted_in_audit_metadata(db):
 
 @pytest.mark.django_db
 def test_the_same_rule_redacts_workflow_log_meta_and_message(make_release):
-    run = WorkflowRun(kind="Deploy", release=make_release(), actor="alice")
+    run = WorkflowRun(kind="Deploy", release=begin_rollout(make_release()), actor="alice")
     run.save()
     entry = RunLogEntry(
         run=run,
@@ -319,7 +320,7 @@ def test_entities_users_write_refuse_secrets_and_records_the_system_writes_do_no
 
 @pytest.mark.django_db
 def test_records_are_never_refused_for_a_secret(make_release):
-    run = WorkflowRun(kind="Deploy", release=make_release(), actor=f"ci {CONFIGURED}")
+    run = WorkflowRun(kind="Deploy", release=begin_rollout(make_release()), actor=f"ci {CONFIGURED}")
     run.save()  # a run's actor is the system's to write: redacted, not refused
     assert WorkflowRun.objects.get(pk=run.pk).actor == f"ci {REDACTED}"
     entry = RunLogEntry(run=run, message="Bearer abcdefgh", meta={"Bearer abc": {"token": "x"}})

@@ -1,5 +1,8 @@
+import datetime as dt
+
 import pytest
 
+from audit.models import AuditEvent
 from controlplane.errors import Conflict
 from controlplane.lifecycle import TransitionRefused
 from incidents import lifecycle
@@ -49,6 +52,22 @@ def test_acknowledge_then_resolve(incident):
     assert inc.status == "acknowledged" and inc.acknowledged_at
     lifecycle.resolve(inc)
     assert inc.status == "resolved" and inc.resolved_at >= inc.acknowledged_at
+
+
+@pytest.mark.parametrize("field", ["acknowledged_at", "resolved_at"])
+def test_the_moves_times_are_never_edited(incident, field):
+    """save() never writes what a move stamps, so an edit of it would be audited yet never stored."""
+    inc = incident()
+    inc.save()
+    lifecycle.acknowledge(inc)
+    lifecycle.resolve(inc)
+    stamped = getattr(inc, field)
+    events = AuditEvent.objects.count()
+    setattr(inc, field, stamped - dt.timedelta(hours=1))
+    refused(inc.save, field, "is set by acknowledging and resolving, never by editing the incident.")
+    assert getattr(Incident.objects.get(pk=inc.pk), field) == stamped
+    assert AuditEvent.objects.count() == events  # no event for a change that was never made
+    refused(incident(**{field: stamped}).save, field, "is set by acknowledging and resolving")
 
 
 def test_resolve_straight_from_triggered(incident):

@@ -171,6 +171,23 @@ def test_an_edit_writes_the_edited_fields_only(make_release):
     assert Release.objects.filter(pk=release.pk).values_list("status", "version").get() == ("Draft", "1.0.1")
 
 
+def test_the_activation_time_is_set_by_the_move_never_by_an_edit(make_release):
+    """save() never writes what a move stamps, so an edit of it would be audited yet never stored."""
+    release = make_release()
+    lifecycle.begin_rollout(release)
+    lifecycle.activate(release)
+    activated = release.activated_at
+    events = AuditEvent.objects.count()
+    release.activated_at = activated - dt.timedelta(days=1)
+    refused(release.save, "activated_at", "is set by deploy and promote, never by editing the release.")
+    assert Release.objects.get(pk=release.pk).activated_at == activated
+    assert AuditEvent.objects.count() == events  # no event for a change that was never made
+    assert not AuditEvent.objects.filter(action="release.update", subject_id=release.pk).exists()
+    svc = release.service
+    new = Release(service=svc, environment=release.environment, sha="abcdef1", version="2", activated_at=activated)
+    refused(new.save, "activated_at", "is set by deploy and promote, never by editing the release.")
+
+
 def test_one_promoting_release_per_service_and_environment(make_release):
     first = make_release()
     second = make_release(service=first.service)
@@ -190,8 +207,14 @@ def run(release, **fields):
     return WorkflowRun(release=release, **fields)
 
 
+def rolling_out(release):
+    """The release moved to Promoting, as a deploy or promotion does before it creates the run."""
+    return lifecycle.begin_rollout(release)
+
+
 def test_run_is_created_running_with_utc_times(make_release):
-    r = run(make_release(), started_at=dt.datetime(2024, 10, 1, 20, 32, tzinfo=dt.timezone(dt.timedelta(hours=2))))
+    started = dt.datetime(2024, 10, 1, 20, 32, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    r = run(rolling_out(make_release()), started_at=started)
     r.save()
     stored = WorkflowRun.objects.get(pk=r.pk)
     assert stored.id.startswith("run-") and stored.state == "Running" and stored.finished_at is None
@@ -211,7 +234,7 @@ def test_a_run_is_created_running_only(make_release):
 
 
 def test_the_database_keeps_finish_times_and_states_together(make_release):
-    r = run(make_release())
+    r = run(rolling_out(make_release()))
     r.save()
     earlier = r.started_at - dt.timedelta(seconds=1)
     changes = [{"state": "Succeeded"}, {"finished_at": timezone.now()}, {"state": "Failed", "finished_at": earlier}]
@@ -248,7 +271,7 @@ def test_promote_source_must_be_same_service_and_sha_in_another_environment(make
         "source_release",
         "another environment",
     )
-    run(make_release(service=svc, environment=prod), kind="Promote", source_release=source).save()
+    run(rolling_out(make_release(service=svc, environment=prod)), kind="Promote", source_release=source).save()
 
 
 def started(make_release):
@@ -257,6 +280,29 @@ def started(make_release):
     r = run(release)
     r.save()
     return release, r
+
+
+def test_a_run_starts_only_with_its_releases_rollout_and_is_its_only_run(make_release):
+    """Runs are created Running together with their release's move to Promoting: a run on a release that is
+    not rolling out, or a second one, could never end with its release."""
+    release = make_release()  # Draft
+    refused(
+        run(release).save,
+        "release",
+        f"release {release.pk} is Draft: a run starts only with its release's rollout (deploy or promote), "
+        "while the release is Promoting.",
+    )
+    lifecycle.begin_rollout(release)
+    first = run(release)
+    first.save()
+    refused(
+        run(release).save,
+        "release",
+        f"release {release.pk} is already being rolled out by run {first.pk}; a rollout has one run.",
+    )
+    runs.finish(first, succeeded=True)
+    refused(run(release).save, "release", f"release {release.pk} is Active: a run starts only")
+    assert list(WorkflowRun.objects.filter(release=release).values_list("pk", flat=True)) == [first.pk]
 
 
 def test_who_started_a_run_never_changes(make_release):
@@ -270,7 +316,7 @@ def test_a_runs_state_is_never_edited_so_it_never_ends_without_its_release(make_
     r.state, r.finished_at = "Succeeded", timezone.now()
     refused(r.save, "state", "changes only by the workflow engine, with its release, never by editing")
     r.state = "Running"
-    refused(r.save, "finished_at", "is kept by the workflow engine, never set by editing the run.")
+    refused(r.save, "finished_at", "is set by the workflow engine, with its release, never by editing the workflow")
     assert WorkflowRun.objects.get(pk=r.pk).state == "Running"
     assert Release.objects.get(pk=release.pk).status == "Promoting"
 
@@ -302,8 +348,9 @@ def test_a_run_ends_once_by_compare_and_swap(make_release):
 
 
 def test_a_run_whose_release_cannot_end_does_not_end_either(make_release):
-    r = run(make_release())  # its release is still Draft: it cannot become Active
-    r.save()
+    # Its release is still Draft, so it cannot become Active. (Validation refuses such a run now; an older
+    # database may hold one, and bulk_create skips validation.)
+    (r,) = WorkflowRun.objects.bulk_create([run(make_release(), id="run-orphan")])
     with pytest.raises(TransitionRefused, match="is Draft: it cannot move to Active"):
         runs.finish(r, succeeded=True, reason="done")
     assert WorkflowRun.objects.get(pk=r.pk).state == "Running" and not r.logs.exists()
@@ -313,7 +360,7 @@ def test_a_run_is_claimed_once_and_only_its_worker_beats(make_release):
     _, r = started(make_release)
     for field, value in (("claimed_by", "me:1"), ("task_id", "forged"), ("heartbeat_at", timezone.now())):
         setattr(r, field, value)
-        refused(r.save, field, "is kept by the workflow engine")
+        refused(r.save, field, "is set by the workflow engine, with its release, never by editing")
         r.refresh_from_db()
     claimed = runs.claim(r.pk, "host-a:1")
     assert claimed.claimed_by == "host-a:1" and claimed.claimed_at == claimed.heartbeat_at
@@ -335,7 +382,7 @@ def test_a_claim_is_whole_in_the_database(make_release):
 
 
 def test_log_entries_are_structured_and_append_only(make_release):
-    r = run(make_release())
+    r = run(rolling_out(make_release()))
     r.save()
     entry = RunLogEntry(run=r, level="info", message="Plan generated", meta={"steps": 4})
     entry.save()
@@ -364,7 +411,7 @@ def test_log_entries_are_structured_and_append_only(make_release):
     ],
 )
 def test_the_database_itself_refuses_rewriting_a_log(make_release, statement):
-    r = run(make_release())
+    r = run(rolling_out(make_release()))
     r.save()
     RunLogEntry(run=r, message="Plan generated").save()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
@@ -388,7 +435,7 @@ def test_flush_empties_the_append_only_tables_and_guards_them_again(transactiona
     RunLogEntry(run=r, message="Plan generated").save()
     call_command("flush", interactive=False, verbosity=0)
     assert not RunLogEntry.objects.exists() and not AuditEvent.objects.exists()
-    r = run(make_release())
+    r = run(rolling_out(make_release()))
     r.save()
     RunLogEntry(run=r, message="again").save()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:

@@ -2,6 +2,7 @@
 an unclaimed run whose task was lost. A run waiting in the queue is never failed for waiting."""
 
 import datetime as dt
+import logging
 
 import pytest
 from django.db.models import Q
@@ -9,6 +10,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from controlplane.identity.context import acting_as
+from controlplane.lifecycle import TransitionRefused
 from releases import engine, recovery, runs, workflows
 from releases.models import Release, RunLogEntry, WorkflowRun
 from releases.tasks import execute_run
@@ -135,6 +137,47 @@ def test_an_unclaimed_run_fails_when_its_task_cannot_run_it(demo, stale_after, t
     assert recovered_ids(later(STALE + 1)) == [run.id]
     message = WorkflowRun.objects.get(pk=run.id).logs.last().message
     assert message == f"never started: its task {run.task_id} {problem}; marked failed by recovery"
+
+
+def test_a_run_that_cannot_be_ended_does_not_stall_the_recovery_of_the_others(demo, stale_after, caplog):
+    (dead,) = deploy_new_releases(1)
+    runs.claim(dead.id, "host-a:41")  # and then its worker died
+    # A run whose release cannot end with it (a Draft release, say): validation refuses to create one now,
+    # but an older database may hold it (bulk_create skips validation). Started after the dead worker's run,
+    # so the recovery meets it first.
+    draft = Release(service_id=dead.release.service_id, environment_id="env-staging", sha="4f2a9c1", version="2")
+    draft.save()
+    claimed = timezone.now()
+    WorkflowRun.objects.bulk_create(
+        [
+            WorkflowRun(
+                id="run-broken",
+                kind="Deploy",
+                release=draft,
+                actor="test",
+                started_at=claimed,
+                claimed_at=claimed,
+                claimed_by="host-b:7",
+                heartbeat_at=claimed,
+            )
+        ]
+    )
+    assert WorkflowRun.objects.filter(state="Running").first().pk == "run-broken"  # met first
+    caplog.set_level(logging.ERROR, logger="releases.recovery")
+
+    def broken_run_logged() -> bool:
+        (logged,) = [r for r in caplog.records if r.name == "releases.recovery"]
+        caplog.clear()
+        return "run run-broken" in logged.getMessage() and logged.exc_info[0] is TransitionRefused
+
+    assert recovered_ids(later(STALE + 1)) == [dead.id]
+    assert broken_run_logged()
+    assert recovered_ids(later(STALE + 1)) == []  # each round meets it again, logs it and carries on
+    assert broken_run_logged()
+    assert WorkflowRun.objects.get(pk=dead.id).state == "Failed"
+    assert Release.objects.get(pk=dead.release_id).status == "Failed"
+    assert WorkflowRun.objects.get(pk="run-broken").state == "Running"
+    assert not RunLogEntry.objects.filter(run_id="run-broken").exists()  # its failing round was rolled back
 
 
 def test_a_task_just_taken_by_a_worker_is_left_to_it(demo, stale_after):
