@@ -36,8 +36,8 @@ SECRET_KEY_NAME = re.compile(
 SECRET_SHAPES = re.compile(
     r"(?P<aws>(?-i:(?:AKIA|ASIA)[A-Z0-9]{16}))"  # AWS access key ids (upper case only, so words never match)
     # An Authorization header value: "Bearer <anything>", or the scheme in another case ("bearer", "BEARER")
-    # before a token of 16 or more token characters, so that "a standard bearer node" in prose is not one.
-    r"|(?P<bearer>\b(?-i:Bearer)\s+\S+|\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*)"
+    # before a token with a digit in it, so that "a standard bearer node" in prose is not one.
+    r"|(?P<bearer>\b(?-i:Bearer)\s+\S+|\bbearer\s+(?=[A-Za-z0-9._~+/-]*[0-9])[A-Za-z0-9._~+/-]+=*)"
     # PEM private key blocks, whole: to their END line, or to the end of the text when it is missing.
     r"|(?P<pem>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
     r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|.*))"
@@ -50,10 +50,11 @@ SECRET_SHAPES = re.compile(
 URL_USERINFO = re.compile(r"(?P<scheme>(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://)[^/\s?#]+@", re.IGNORECASE)
 # Query parameters that carry credentials without saying so in SECRET_KEY_NAME's words.
 SECRET_PARAMETERS = ("auth", "bearer", "code", "jwt", "key", "sig", "assertion", "client_assertion", "otp", "pass")
-# A query parameter: ?name=value, &name=value or ;name=value. Only those are matched, so a parameter whose
-# value holds a whole URL is searched inside, not passed over. The name is taken whole (possessively) and
-# judged by `secret_parameter`, which keeps the search linear however the text is built.
-QUERY_PARAMETER = re.compile(r"(?<=[?&;])(?P<name>[^=&;#\s?]++)=(?P<value>[^&;#\s]+)")
+# A query parameter's name: after ?, & or ; and before =, taken whole (possessively). Its value (up to &, ;,
+# # or white space) is redacted when the name is a secret's (`secret_parameter`). Only names are matched, so
+# a parameter whose value holds a whole URL is searched inside, not passed over.
+PARAMETER_NAME = re.compile(r"(?<=[?&;])(?P<name>[^=&;#\s?]++)=")
+PARAMETER_VALUE = re.compile(r"[^&;#\s]+")
 _SECRET_PARAMETER_NAME = re.compile(
     "|".join([SECRET_KEY_NAME.pattern, "signature", *(f"^{name}$" for name in SECRET_PARAMETERS)]), re.IGNORECASE
 )
@@ -111,15 +112,25 @@ def _redact_text(text: str, secrets: list[str], found: list[str]) -> str:
         text = URL_USERINFO.sub(userinfo, text)
     if "=" in text:
 
-        def parameter(match: re.Match) -> str:
-            if not secret_parameter(match["name"]):
-                return match.group()
-            if match["value"] != REDACTED:
-                found.append("parameter")
-            return f"{match['name']}={REDACTED}"
-
-        text = QUERY_PARAMETER.sub(parameter, text)
+        text = _redact_parameters(text, found)
     return text
+
+
+def _redact_parameters(text: str, found: list[str]) -> str:
+    """The values of secret-named query parameters redacted. Linear: each value is read once, and names
+    inside a value already redacted are passed over."""
+    pieces, done = [], 0
+    for match in PARAMETER_NAME.finditer(text):
+        if match.start() < done or not secret_parameter(match["name"]):
+            continue
+        value = PARAMETER_VALUE.match(text, match.end())
+        if value is None:
+            continue
+        if value.group() != REDACTED:
+            found.append("parameter")
+        pieces += [text[done : match.end()], REDACTED]
+        done = value.end()
+    return "".join([*pieces, text[done:]])
 
 
 def redact_text(text: str, secrets: list[str] | None = None) -> str:

@@ -334,6 +334,8 @@ def test_records_are_never_refused_for_a_secret(make_release):
 def test_prose_about_a_bearer_is_not_a_bearer_token():
     assert redact_text("Standard bearer node down in eu-west-1") == "Standard bearer node down in eu-west-1"
     assert redact_text("bearer 0123456789abcdefXYZ") == REDACTED
+    assert redact_text("BEARER tokenWith1digit") == REDACTED
+    assert redact_text("uses bearer authentication") == "uses bearer authentication"
 
 
 # Text built to make a backtracking pattern quadratic (each one took minutes at 256 KiB before the patterns
