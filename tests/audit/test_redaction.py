@@ -353,3 +353,8 @@ def test_redaction_takes_time_in_proportion_to_the_text(text):
     started = time.perf_counter()
     redact_text(text)
     assert time.perf_counter() - started < 10
+
+
+def test_a_secret_parameter_inside_another_parameters_value_is_found():
+    text = "next=https://grafana.example.com/d/abc?apikey=58rQZkrNi0DZ&orgId=1"
+    assert redact_text(f";{text}") == ";next=https://grafana.example.com/d/abc?apikey=[REDACTED]&orgId=1"
