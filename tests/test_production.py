@@ -269,19 +269,31 @@ def test_a_violation_is_what_the_checker_finds():
 CHROMIUM = "/usr/bin/chromium"
 
 
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_api_docs_render_in_a_browser_without_violations(live_server):
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_the_pages_render_in_a_browser_without_violations(live_server, width):
+    """The sign-in page and the API docs in Chromium under the policy: no CSP violation or script error, at a
+    desktop and a phone width (screenshots in var/screenshots/ for a person to look at)."""
     from playwright import sync_api
 
     assert Path(CHROMIUM).exists(), "make test installs chromium (apt-get install chromium)"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    errors = []
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        errors = []
+        page = browser.new_page(viewport={"width": width, "height": 900})
         page.on("console", lambda message: message.type == "error" and errors.append(message.text))
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{live_server.url}/login/")
+        assert page.get_by_role("button", name="Sign in with dev token").is_visible()
+        page.screenshot(path=SCREENSHOTS / f"login-{width}.png", full_page=True)
         page.goto(f"{live_server.url}/api/docs/")
         page.wait_for_selector(".opblock-tag", timeout=30_000)  # the operations, drawn from /api/schema/
         assert page.locator(".swagger-ui .info .title").inner_text().startswith("Control plane API")
+        page.screenshot(path=SCREENSHOTS / f"api-docs-{width}.png")
         browser.close()
     assert errors == []

@@ -101,3 +101,14 @@ def embedded(leak_strategy=leaks):
         separators,
         plain_text,
     )
+
+
+# What a refusal says it found, per kind of leak: what it is, never what it says.
+FOUND = {
+    "aws": "an AWS access key id",
+    "bearer": "a bearer token",
+    "jwt": "a JWT",
+    "pem": "a private key",
+    "url": "credentials in a URL",
+    "configured": "a configured secret",
+}

@@ -25,19 +25,10 @@ from controlplane.identity.context import acting_as
 from releases import engine
 from releases.models import RunLogEntry, WorkflowRun
 from tests.api.conftest import Api
-from tests.audit.leaks import embedded, leaks, short_leaks, url
+from tests.audit.leaks import FOUND, embedded, leaks, short_leaks, url
 
 _numbers = itertools.count(1)
 
-# What a refusal says it found, per kind of leak: what it is, never what it says.
-FOUND = {
-    "aws": "an AWS access key id",
-    "bearer": "a bearer token",
-    "jwt": "a JWT",
-    "pem": "a private key",
-    "url": "credentials in a URL",
-    "configured": "a configured secret",
-}
 REFUSAL = "must not contain a secret (found {}"
 STORES_NO_CREDENTIALS = "the control plane stores no credentials."
 

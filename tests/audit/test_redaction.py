@@ -17,7 +17,7 @@ from controlplane.identity.context import acting_as
 from controlplane.redaction import REDACTED, is_secret_shaped, redact, redact_text, refusal, secrets_in
 from releases.lifecycle import begin_rollout
 from releases.models import RunLogEntry, WorkflowRun
-from tests.audit.leaks import CONFIGURED, embedded, leaks
+from tests.audit.leaks import CONFIGURED, FOUND, embedded, leaks
 
 # The key names decisions.md lists, written out here rather than taken from the implementation.
 SECRET_KEY_NAMES = re.compile(
@@ -232,22 +232,13 @@ def test_url_credentials_in_audit_metadata_are_redacted_and_the_link_stays_a_lin
 
 # --- detection: what entities refuse ---
 
-KIND_NAMES = {
-    "aws": "an AWS access key id",
-    "bearer": "a bearer token",
-    "jwt": "a JWT",
-    "pem": "a private key",
-    "url": "credentials in a URL",
-    "configured": "a configured secret",
-}
-
 
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(embedded())
 def test_detection_names_what_it_found_and_never_echoes_it(case):
     text, leak = case
     found = secrets_in(text, secrets=[CONFIGURED])
-    assert KIND_NAMES[leak.kind] in found, (leak.kind, found)
+    assert FOUND[leak.kind] in found, (leak.kind, found)
     message = refusal(found)
     assert message.startswith("must not contain a secret (found ")
     assert message.endswith("); the control plane stores no credentials.")
