@@ -12,7 +12,7 @@ ENV_FILE ?= .env
 
 OP_DIR := tests/oidc_provider
 
-.PHONY: run test bench install migrate lint clean
+.PHONY: run check-port test bench install migrate lint clean
 
 # Written once; an edited .env is kept.
 $(ENV_FILE):
@@ -31,7 +31,11 @@ install: $(VENV)/.installed
 migrate: install $(ENV_FILE)
 	$(BIN)/python manage.py migrate --noinput
 
-run: migrate
+# First, before installing or migrating anything: is the port free? (Standard library only.)
+check-port:
+	@$(PYTHON) controlplane/portcheck.py 127.0.0.1 $(PORT)
+
+run: check-port migrate
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py dev_tokens
 	$(BIN)/python manage.py devserver 127.0.0.1:$(PORT)
