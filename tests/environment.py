@@ -2,6 +2,8 @@
 (which may come from the checkout's .env), and no .env unless a test names one."""
 
 import os
+import socket
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,3 +27,21 @@ def clean_environment(tmp_path: Path, **variables: str) -> dict:
     env["CONTROLPLANE_ENV_FILE"] = str(tmp_path / "no.env")  # does not exist: no .env
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cp.sqlite3'}"
     return {**env, **variables}
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=60.0, what="the condition"):
+    """Poll `predicate` until it returns something true (returned), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

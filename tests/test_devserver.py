@@ -12,15 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.environment import ROOT, clean_environment
+from tests.environment import ROOT, clean_environment, free_port, wait_for
 
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_free(port: int) -> bool:
@@ -31,16 +25,6 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def wait_for(predicate, timeout=30.0, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stat(pid: int) -> tuple[str, int] | None:

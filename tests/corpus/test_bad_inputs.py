@@ -7,7 +7,6 @@ an audit trail that bad input did not grow, and `audit_verify` passing after as 
 import json
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +16,11 @@ import urllib.request
 import pytest
 from django.core.management import call_command
 
-from tests.environment import clean_environment
+from tests.environment import clean_environment, free_port
 from tests.workflows.conftest import ROOT, database_url
 
 SCRIPT = ROOT / "tests" / "corpus" / "bad_inputs.py"
 TOKEN = "corpus-admin-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_environment(tmp_path) -> dict:

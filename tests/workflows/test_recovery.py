@@ -15,7 +15,7 @@ from releases import engine, recovery, runs, workflows
 from releases.models import Release, RunLogEntry, WorkflowRun
 from releases.tasks import execute_run
 from services.models import Environment, Service
-from tests.workflows.conftest import wait_for
+from tests.environment import wait_for
 
 STALE = 2  # seconds, as the tests' settings and workers use
 

@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from releases.models import Release, RunLogEntry, WorkflowRun
 from tests.api.conftest import Api
 from tests.conftest import TOKENS
-from tests.workflows.conftest import wait_for
+from tests.environment import wait_for
 
 
 def create_release(api, env="env-staging", version="3.0.0"):
