@@ -172,6 +172,8 @@ if DEBUG:
     ALLOWED_HOSTS += ["testserver", "[::1]"]
 
 PORT = _int("PORT", 8000, minimum=1, maximum=65535)
+# Web processes `manage.py web` starts (uvicorn workers); one in development.
+WEB_CONCURRENCY = _int("WEB_CONCURRENCY", 1 if DEBUG else 2, minimum=1, maximum=64)
 
 INSTALLED_APPS = [
     # First, so its commands (loaddata) take precedence over Django's own.
@@ -502,5 +504,7 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # The web server's (`manage.py web`): startup lines and one access line per request.
+        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
