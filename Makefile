@@ -1,8 +1,10 @@
 # Two commands: `make run` and `make test`. Both bootstrap everything they need and can be re-run.
+# `make serve` is the production configuration (README "Production").
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
 PORT ?= 8000
 # Development mode unless the caller says otherwise (settings refuse to start without SECRET_KEY when off).
 export DEBUG ?= 1
@@ -12,7 +14,7 @@ ENV_FILE ?= .env
 
 OP_DIR := tests/oidc_provider
 
-.PHONY: run check-port test bench install migrate lint clean
+.PHONY: run serve check-port test bench install migrate lint clean
 
 # Written once; an edited .env is kept.
 $(ENV_FILE):
@@ -33,12 +35,21 @@ migrate: install $(ENV_FILE)
 
 # First, before installing or migrating anything: is the port free? (Standard library only.)
 check-port:
-	@$(PYTHON) controlplane/portcheck.py 127.0.0.1 $(PORT)
+	@$(PYTHON) controlplane/portcheck.py $(HOST) $(PORT)
 
+# The web server (one process with DEBUG on) and the worker, under `manage.py serve`.
 run: check-port migrate
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py dev_tokens
-	$(BIN)/python manage.py devserver 127.0.0.1:$(PORT)
+	$(BIN)/python manage.py serve $(HOST):$(PORT)
+
+# Production: DEBUG off whatever .env says (a real environment variable wins over .env), so it refuses to
+# start without SECRET_KEY; WEB_CONCURRENCY web processes, the worker, static files served by the app.
+serve: export DEBUG := 0
+serve: check-port install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py serve $(HOST):$(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,7 +2,11 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from controlplane.identity.context import set_process_actor
 from controlplane.startup import load
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
 application = load(get_asgi_application)
+# What a web process does outside a request is the web server's (uvicorn's worker processes start here,
+# not through manage.py, which names the command).
+set_process_actor("web")

@@ -1,5 +1,5 @@
-"""Is the dev server's port free? Standard library only, so `make run` can ask before it installs or
-migrates anything: `python3 controlplane/portcheck.py HOST PORT` prints one line and exits 1 when taken."""
+"""Is the web server's port free? Standard library only, so `make run` and `make serve` can ask before they
+install or migrate anything: `python3 controlplane/portcheck.py HOST PORT` prints one line and exits 1 when taken."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 
 def port_in_use_message(host: str, port: int) -> str | None:
-    """None when HOST:PORT can be bound (as runserver binds it: SO_REUSEADDR, so TIME_WAIT is no
+    """None when HOST:PORT can be bound (as uvicorn binds it: SO_REUSEADDR, so TIME_WAIT is no
     obstacle), else one line naming it and how to choose another."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -20,12 +20,12 @@ def port_in_use_message(host: str, port: int) -> str | None:
             if error.errno != errno.EADDRINUSE:
                 return f"cannot listen on {host} port {port}: {error.strerror}"
             other = port + 1 if port < 65535 else 8000
-            return f"port {port} on {host} is in use; choose another with PORT={other} make run"
+            return f"port {port} on {host} is in use; choose another with PORT={other}"
     return None
 
 
 def split_addrport(addrport: str) -> tuple[str, int]:
-    """runserver's argument: "PORT", "HOST:PORT" or "[IPV6]:PORT"."""
+    """`manage.py web` and `serve`'s argument: "PORT", "HOST:PORT" or "[IPV6]:PORT"."""
     host, _, port = addrport.rpartition(":")
     return (host.strip("[]") or "127.0.0.1"), int(port)
 

@@ -244,7 +244,7 @@ def _database(name: str, default: str) -> dict:
     shown = re.sub(r"(://[^:/@]*:).*@", r"\1***@", raw)
     example = "postgres://user@127.0.0.1:5432/controlplane"
     try:
-        database = dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True)
+        database = dj_database_url.parse(raw)  # connections are closed after each request, or pooled (below)
     except dj_database_url.UnknownSchemeError:
         what = f"has an unknown scheme {raw.partition('://')[0]!r}" if "://" in raw else "is not a database URL"
         raise _refuse(name, what, example, shown) from None
@@ -259,7 +259,6 @@ DATABASES = {"default": _database("DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PA
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A web server and a worker write at once: WAL lets readers run beside the writer, IMMEDIATE takes
     # the write lock at BEGIN (no upgrade deadlock), and the timeout makes writers queue, not fail.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -269,6 +268,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _db_file = Path(DATABASES["default"]["NAME"])
     DATABASES["default"]["TEST"] = {"NAME": str(_db_file.with_name(f"test-{_db_file.name}"))}
     VAR_DIR.mkdir(exist_ok=True)
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Under ASGI a request's sync code runs in a thread of its own, so a persistent connection (CONN_MAX_AGE)
+    # would outlive its thread: one left open per request. A pool per process instead (docs/architecture.md,
+    # "Database connections"): at most CONTROLPLANE_DB_POOL_SIZE connections, each checked before it is
+    # handed out (the server may have restarted), one idle beyond the first closed per idle period.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: psycopg_pool's check on every checkout
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {
+            "min_size": 1,
+            "max_size": _int("CONTROLPLANE_DB_POOL_SIZE", 8, minimum=1),
+            "max_idle": _float("CONTROLPLANE_DB_POOL_IDLE_SECONDS", 60, minimum=0.1),
+            "timeout": 10,  # seconds a request waits for a connection when all are busy
+        },
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

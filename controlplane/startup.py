@@ -1,17 +1,17 @@
-"""Loading the WSGI/ASGI application with a configuration mistake reported as one line."""
+"""Loading the ASGI/WSGI application with a configuration mistake reported as one line."""
 
 import sys
 
 from django.core.exceptions import ImproperlyConfigured
+
+# Exit status for "this application cannot start": uvicorn's parent stops instead of restarting a worker
+# that exits with it (and gunicorn's arbiter halts on it too).
+STARTUP_FAILURE = 3
 
 
 def load(get_application):
     try:
         return get_application()
     except ImproperlyConfigured as e:
-        if "gunicorn" in sys.modules:
-            # gunicorn prints an AppImportError as its message alone and stops (a traceback otherwise).
-            from gunicorn.errors import AppImportError
-
-            raise AppImportError(str(e)) from None
-        raise
+        print(e, file=sys.stderr)
+        sys.exit(STARTUP_FAILURE)

@@ -1,22 +1,18 @@
 """The bad-input corpus (tests/corpus/bad_inputs.py) replayed against a real server process.
 
-`manage.py runserver` serves the committed test database (the demo data); the script runs as its own
+`manage.py web` (uvicorn) serves the committed test database (the demo data); the script runs as its own
 process, the way it runs against any server, and its report must show no 5xx, no 2xx for bad input,
 an audit trail that bad input did not grow, and `audit_verify` passing after as before."""
 
 import json
 import shlex
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 from django.core.management import call_command
 
-from tests.environment import clean_environment, free_port
+from tests.environment import clean_environment, web_server
 from tests.workflows.conftest import ROOT, database_url
 
 SCRIPT = ROOT / "tests" / "corpus" / "bad_inputs.py"
@@ -42,39 +38,12 @@ def server_environment(tmp_path) -> dict:
 
 @pytest.fixture
 def server(transactional_db, tmp_path):
-    """A real `manage.py runserver` (threaded) on a free loopback port, over the committed demo data."""
+    """The real web server (`manage.py web`, uvicorn) on a free loopback port, over the committed demo data."""
     call_command("loaddata", "fixtures/demo.json", verbosity=0)
-    port = free_port()
     env = server_environment(tmp_path)
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=2).read()
-            break
-        except urllib.error.HTTPError:
-            break  # it answers
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log_text = (tmp_path / "server.log").read_text()[-3000:]
-                raise AssertionError(f"the server did not start:\n{log_text}") from None
-            time.sleep(0.1)
-    yield url, env, tmp_path / "server.log"
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    log_path = tmp_path / "server.log"
+    with web_server(env, log_path) as url:
+        yield url, env, log_path
 
 
 def test_bad_inputs_are_refused_without_5xx_and_leave_the_audit_trail_alone(server):

@@ -1,18 +1,17 @@
 """Server log lines are redacted like the audit trail, before any handler writes them: messages, tracebacks,
-and the request lines runserver logs (a token sent in a URL is refused, and must not reach the log either)."""
+and the web server's access lines (a token sent in a URL is refused, and must not reach the log either)."""
 
 import io
+import json
 import logging
-import threading
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
 
 import pytest
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 
 from tests.conftest import TOKENS
+from tests.environment import clean_environment, web_server
 
 
 @contextmanager
@@ -49,21 +48,20 @@ def test_messages_and_tracebacks_are_redacted(console):
 
 
 @pytest.mark.parametrize("token", [TOKENS["admin"], "some-random-token-9f8e7d6c5b4a"])
-def test_runserver_request_lines_never_carry_a_token_from_the_url(token):
-    """A real runserver request handler (django.server logger), serving the application on loopback."""
-    server = WSGIServer(("127.0.0.1", 0), WSGIRequestHandler, ipv6=False)
-    server.set_app(WSGIHandler())  # the application runserver serves, without setting Django up again
-    thread = threading.Thread(target=server.handle_request)
-    thread.start()
-    with console_output() as console:
-        url = f"http://127.0.0.1:{server.server_port}/api/me/?access_token={token}&x=1"
-        try:
-            with pytest.raises(urllib.error.HTTPError) as refused:
-                urllib.request.urlopen(url, timeout=10)
-            assert refused.value.code == 401
-        finally:
-            thread.join(timeout=10)
-            server.server_close()
-    written = console.getvalue()
-    assert "django.server" in written and '"GET /api/me/?access_token=[REDACTED]&x=1 HTTP/1.1" 401' in written
+def test_access_lines_never_carry_a_token_from_the_url(token, tmp_path):
+    """The real web server (`manage.py web`): uvicorn's access line (logger uvicorn.access) for a request
+    with a configured dev token, or an unknown one, in its query string."""
+    env = clean_environment(
+        tmp_path,
+        DEBUG="1",
+        LOG_LEVEL="INFO",
+        CONTROLPLANE_DEV_TOKENS=json.dumps({t: {"id": f"dev-{role}", "role": role} for role, t in TOKENS.items()}),
+    )
+    log_path = tmp_path / "web.log"
+    with web_server(env, log_path) as url:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}/api/me/?access_token={token}&x=1", timeout=10)
+        assert refused.value.code == 401
+    written = log_path.read_text()
+    assert 'uvicorn.access' in written and '"GET /api/me/?access_token=[REDACTED]&x=1 HTTP/1.1" 401' in written
     assert token not in written

@@ -9,6 +9,7 @@ trust `X-Forwarded-Proto` from loopback clients without being told to.
 import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils.module_loading import import_string
 
 from controlplane.portcheck import split_addrport
 
@@ -27,6 +28,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, addrport, workers, **options):
         self.check(display_num_errors=False)
+        # Loaded here first, so a configuration mistake is one line and a non-zero exit from this process
+        # (controlplane.startup), before uvicorn starts any worker process.
+        import_string(settings.ASGI_APPLICATION)
         host, port = split_addrport(addrport)
         uvicorn.run(
             "controlplane.asgi:application",

@@ -1,7 +1,7 @@
-"""Run the web server (threaded, so live streams never stall other requests) and the worker together,
-as a small process manager: the port is checked first; SIGINT, SIGTERM and SIGHUP stop both; a crashed
-worker is restarted with backoff while the web server keeps serving; if the web server exits, the worker
-is stopped and devserver exits non-zero."""
+"""Run the web server (`manage.py web`, uvicorn) and the background worker together, for `make run` and
+`make serve` alike: a small process manager. The port is checked first; SIGINT, SIGTERM and SIGHUP stop
+both; a crashed worker is restarted with backoff while the web server keeps serving; if the web server
+exits, the worker is stopped and serve exits non-zero."""
 
 import contextlib
 import ctypes
@@ -26,8 +26,8 @@ def _die_with_parent(parent_pid: int):
     """A preexec_fn (Linux): the child gets SIGTERM when the supervisor dies, even by SIGKILL, which no
     handler sees. Without it a SIGKILLed supervisor would orphan its children, since each runs in its
     own process group (so a group signal to the supervisor's group does not reach them directly).
-    For runserver the SIGTERM reaches the reloader's parent process, whose SIGTERM handler exits and
-    thereby kills the serving child. Elsewhere (no prctl) this does nothing."""
+    With several web processes the SIGTERM reaches uvicorn's parent, which stops its workers before it
+    exits. Elsewhere (no prctl) this does nothing."""
 
     def preexec():
         try:
@@ -55,13 +55,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default=f"127.0.0.1:{settings.PORT}")
+        parser.add_argument(
+            "--workers", type=int, default=settings.WEB_CONCURRENCY, help="web processes (default: WEB_CONCURRENCY)"
+        )
         parser.add_argument("--check-port", action="store_true", help="only check that the port is free")
 
     def log(self, message: str) -> None:
-        self.stderr.write(f"devserver: {message}")
+        self.stderr.write(f"serve: {message}")
         self.stderr.flush()
 
-    def handle(self, *args, addrport, check_port, **options):
+    def handle(self, *args, addrport, workers, check_port, **options):
         host, port = split_addrport(addrport)
         message = port_in_use_message(host, port)
         if message:
@@ -69,10 +72,10 @@ class Command(BaseCommand):
             sys.exit(1)
         if check_port:
             return
-        sys.exit(self.supervise(addrport))
+        sys.exit(self.supervise(["web", addrport, f"--workers={workers}"]))
 
     def start(self, name: str, arguments: list[str]) -> subprocess.Popen:
-        # Each child leads its own process group (so killpg stops runserver's reloader child too) in our
+        # Each child leads its own process group (so killpg stops uvicorn's worker processes too) in our
         # session; it dies with us through PR_SET_PDEATHSIG. stdin is /dev/null: a background group never
         # reads the terminal. The supervisor is single-threaded, so preexec_fn is safe here.
         process = subprocess.Popen(
@@ -84,7 +87,7 @@ class Command(BaseCommand):
         self.log(f"{name} started (pid {process.pid})")
         return process
 
-    def supervise(self, addrport: str) -> int:
+    def supervise(self, web_arguments: list[str]) -> int:
         received = []
 
         def stop(signum, frame):
@@ -93,7 +96,7 @@ class Command(BaseCommand):
         for signum in STOP_SIGNALS:
             signal.signal(signum, stop)
 
-        web = self.start("web", ["runserver", addrport])
+        web = self.start("web", web_arguments)
         worker = self.start("worker", ["worker"])
         worker_started = time.monotonic()
         backoff = BACKOFF_FIRST
