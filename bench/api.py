@@ -1,6 +1,7 @@
-"""Benchmark: the REST API under a production server (gunicorn) on a large seeded dataset.
+"""Benchmark: the REST API under the production server (`manage.py web`, uvicorn) on a large seeded dataset.
 
 Usage: python bench/api.py [--services 2000] [--environments 3] [--releases 50] [--seconds 8] [--rounds 3]
+                          [--workers 2] [--no-write]
 
 Measures requests/s and p50/p95 latency of `/api/services/index/` (a 50-service page) and
 `/api/releases/?serviceId=…` (50 rows) against `/api/me/`, a trivial authenticated DRF view (the
@@ -24,7 +25,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
 
 
 def parse_args():
@@ -35,7 +35,7 @@ def parse_args():
     parser.add_argument("--seconds", type=float, default=8.0, help="per target per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="web processes (manage.py web --workers)")
     parser.add_argument("--no-write", action="store_true")
     return parser.parse_args()
 
@@ -114,16 +114,7 @@ def measure(port, path, token, seconds, concurrency):
 def server(args, env):
     port = free_port()
     process = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "controlplane.wsgi",
-            "--workers",
-            str(args.workers),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, str(ROOT / "manage.py"), "web", f"127.0.0.1:{port}", f"--workers={args.workers}"],
         cwd=ROOT,
         env=env,
     )
@@ -211,7 +202,8 @@ def main():
         write_section(
             "api",
             f"## REST API (`bench/api.py`)\n\n"
-            f"gunicorn, {args.workers} sync workers, SQLite; {args.services} services x {args.environments} "
+            f"`manage.py web` (uvicorn, ASGI), {args.workers} web processes, SQLite; {args.services} services x "
+            f"{args.environments} "
             f"environments x {args.releases} releases ({args.services * args.environments * args.releases:,} "
             f"releases and as many audit events, from `manage.py seed`). {args.concurrency} concurrent clients "
             f"on the same machine, new connection per request; median of {args.rounds} rounds of "

@@ -513,8 +513,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(actor)s] %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request", "redact"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # Django's own loggers to ours only (its defaults would print each line a second time), runserver's
-    # request lines (django.server) included, so they are redacted too.
+    # Django's own loggers to ours only (its defaults would print each line a second time), the request lines
+    # of Django's development server (django.server; the test suite's live server) included, so they are
+    # redacted too.
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
