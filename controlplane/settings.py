@@ -486,6 +486,21 @@ if CONTROLPLANE_WORKFLOWS["heartbeatSeconds"] >= CONTROLPLANE_WORKFLOWS["staleAf
         f"{CONTROLPLANE_WORKFLOWS['staleAfterSeconds'] / 4:g}",
         str(CONTROLPLANE_WORKFLOWS["heartbeatSeconds"]),
     )
+# Live streams (Server-Sent Events, README "Live streams"): limits per web process, and the change feed's pace.
+CONTROLPLANE_STREAMS = {
+    # Open streams one principal may hold (429 beyond), and all principals together (503 beyond).
+    "perPrincipal": _int("CONTROLPLANE_STREAMS_PER_PRINCIPAL", 20, minimum=1),
+    "max": _int("CONTROLPLANE_STREAMS_MAX", 2000, minimum=1),
+    # A comment goes out after this long without an event: proxies keep the connection, and a client that
+    # went away without a word is noticed when the write fails.
+    "keepaliveSeconds": _float("CONTROLPLANE_STREAM_KEEPALIVE_SECONDS", 15, minimum=0.1),
+    # How often the feed looks for new rows when nothing wakes it (SQLite has no notifications; on
+    # PostgreSQL a commit wakes it at once, and this is only the safety net).
+    "pollSeconds": _float("CONTROLPLANE_STREAM_POLL_SECONDS", 0.25, minimum=0.01),
+    # A stream ends after this long; the client reconnects with Last-Event-ID and carries on.
+    "maxSeconds": _float("CONTROLPLANE_STREAM_MAX_SECONDS", 600, minimum=1),
+}
+
 # The task queue: django-tasks with its database backend (durable, no extra server). A run's task is
 # written in the run's own transaction, which needs this backend (see README, "Recovery").
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["workflows"]}}

@@ -1,5 +1,7 @@
 """Database triggers that refuse UPDATE and DELETE on the table of every append-only model
-(`DomainModel.APPEND_ONLY`: audit events, run log entries), whatever the client.
+(`DomainModel.APPEND_ONLY`: audit events, run log entries), whatever the client; on PostgreSQL, an insert
+also notifies `APPENDED_CHANNEL` with the table's name when its transaction commits, which is what wakes
+the live streams' change feed (`overview/feed.py`).
 
 Installed by each table's migration (naming its table, as the table was then) and re-ensured for every
 append-only table after every migrate (`controlplane.apps`): SQLite drops a table's triggers whenever a
@@ -8,6 +10,8 @@ Imports no app: the tables come from the model registry.
 """
 
 from django.apps import apps
+
+APPENDED_CHANNEL = "controlplane_appended"
 
 
 def _sql(vendor: str, table: str) -> dict[str, list[str]]:
@@ -28,10 +32,17 @@ def _sql(vendor: str, table: str) -> dict[str, list[str]]:
                 f"BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = 'restrict_violation'; END $$",
                 f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                 f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()",
+                # Once per statement (a bulk append is one wake-up); delivered at commit, never for a rollback.
+                f"CREATE OR REPLACE FUNCTION {table}_appended() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                f"BEGIN PERFORM pg_notify('{APPENDED_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $$",
+                f"CREATE TRIGGER {table}_appended AFTER INSERT ON {table} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_appended()",
             ],
             "uninstall": [
                 f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
                 f"DROP FUNCTION IF EXISTS {table}_append_only()",
+                f"DROP TRIGGER IF EXISTS {table}_appended ON {table}",
+                f"DROP FUNCTION IF EXISTS {table}_appended()",
             ],
         }
     raise NotImplementedError(f"no append-only triggers for {vendor}")

@@ -1,27 +1,35 @@
 """Server-Sent Events: a run's log as it is written, and the audit trail as it grows.
 
-Each stream is a long-lived response that polls the database; it holds one server thread, so serve
-with threads (runserver does; in production gunicorn `--worker-class gthread --threads N`) and other
-requests are never stalled behind a stream. Clients resume after a reconnect with `Last-Event-ID`.
+Streams are async views: an open stream waits on a queue that the process's change feed (`overview/feed.py`)
+fills, so it holds no thread, no database connection and no query of its own while it waits. On connect it
+sends its headers, a `retry:` hint and a comment at once; from then on the client misses nothing: it gets
+what it asked to resume after (`Last-Event-ID` or `?after=`) from the database, then what the feed hands out.
+Each principal may hold `CONTROLPLANE_STREAMS_PER_PRINCIPAL` streams per process (429 beyond), all together
+`CONTROLPLANE_STREAMS_MAX` (503 beyond).
 """
 
-import json
-import time
+import asyncio
+import os
 
-from django.db import close_old_connections
-from django.http import JsonResponse, StreamingHttpResponse
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_safe
 
-from audit.mirror import line as audit_line
+from audit.filtersets import AuditEventFilterSet
 from audit.models import AuditEvent
 from controlplane.api.params import resume_point, resume_point_refusal
 from controlplane.identity.roles import can
-from controlplane.timestamps import rfc3339
+from overview import feed as changes
 from releases.models import RunLogEntry, RunState, WorkflowRun
 
-POLL_SECONDS = 0.25
-KEEPALIVE_SECONDS = 15
-MAX_STREAM_SECONDS = 600  # then the client reconnects with Last-Event-ID and carries on
+RETRY_MS = 3000  # how long a client waits before reconnecting after a stream ends
+PREAMBLE = f"retry: {RETRY_MS}\n: connected\n\n".encode()
+KEEPALIVE = b": keep-alive\n\n"
+# The audit list's filters a stream takes: exact values, by query parameter (model field names in the feed).
+AUDIT_STREAM_FILTERS = {"actor": "actor", "action": "action", "subjectType": "subject_type"}
+AUDIT_STREAM_FILTERS |= {"subjectId": "subject_id", "serviceId": "service_id"}
 
 
 def _refused(request):
@@ -31,94 +39,169 @@ def _refused(request):
         return response
     if not can(request.principal, "read"):
         return JsonResponse({"detail": "read needs the viewer role."}, status=403)
-    return None
+    return resume_point_refusal(request)
 
 
-def _resume_from(request, default: int = 0) -> int:
-    return resume_point(request, default)  # checked first: a malformed one is refused by resume_point_refusal
+def _over_limit(which: str) -> JsonResponse:
+    limits = settings.CONTROLPLANE_STREAMS
+    if which == "principal":
+        detail = f"At most {limits['perPrincipal']} open streams per principal; close one, or retry later."
+        response = JsonResponse({"detail": detail}, status=429)
+    else:
+        detail = "This server holds as many streams as it may; retry later."
+        response = JsonResponse({"detail": detail}, status=503)
+    response["Retry-After"] = str(int(limits["keepaliveSeconds"]) or 1)  # when closed streams have been noticed
+    return response
 
 
-def _event(kind: str, data, event_id=None) -> bytes:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-def _stream(generate):
-    response = StreamingHttpResponse(generate(), content_type="text/event-stream")
+def _headers(response):
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # proxies must not hold events back
     return response
 
 
-def _polling(fetch, until_done=lambda: False):
-    """Yield what `fetch(after)` returns, as it appears, with keep-alives, until done or too long."""
+def _let_go() -> None:
+    """Close the request thread's database connection (the middleware's, the catch-up's): a stream may stay
+    open for minutes and must not hold one while it waits. Inside a test's transaction it stays."""
+    if not connection.in_atomic_block:
+        connection.close()
 
-    def generate(after):
-        started = quiet_since = time.monotonic()
-        try:
-            while time.monotonic() - started < MAX_STREAM_SECONDS:
-                done = until_done()  # read before fetching, so nothing written before the end is missed
-                batch = fetch(after)
-                for event_id, kind, data in batch:
-                    after = event_id
-                    yield _event(kind, data, event_id)
-                if batch:
-                    quiet_since = time.monotonic()
-                if done and not batch:
-                    return
-                if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
-                    yield b": keep-alive\n\n"
-                    quiet_since = time.monotonic()
-                time.sleep(POLL_SECONDS)
-        finally:
-            close_old_connections()
 
-    return generate
+async def _pages(read_page, after: int):
+    """(id, frame) pairs from `read_page(after)`, a page of at most BATCH at a time, so a client resuming
+    far back is streamed its backlog without it all in memory."""
+    while True:
+        page = await sync_to_async(read_page)(after)
+        for pair in page:
+            yield pair
+        if len(page) < changes.BATCH:
+            return
+        after = page[-1][0]
+
+
+def _open(request, subscription, catch_up):
+    """The streaming response, or the refusal when a limit is reached. `catch_up(feed)` yields, as (id,
+    frame) pairs, what came before the feed's position, then (None, end frame) when nothing more will come."""
+    if request.method == "HEAD":
+        return _headers(HttpResponse(content_type="text/event-stream"))
+    principal = request.principal.actor
+    which = changes.admit(principal)
+    if which:
+        return _over_limit(which)
+    response = _headers(StreamingHttpResponse(content_type="text/event-stream"))
+    place = changes.Place(principal, response)
+    response.streaming_content = _events(subscription, catch_up, place)
+    return response
+
+
+async def _events(subscription, catch_up, place):
+    limits = settings.CONTROLPLANE_STREAMS
+    feed = changes.feed()
+    try:
+        await feed.subscribe(subscription)  # before the first byte: once connected, nothing is missed
+        yield PREAMBLE
+        sent = 0
+        async for event_id, frame in catch_up(feed):
+            yield frame
+            if event_id is None:
+                return
+            sent = event_id
+        await sync_to_async(_let_go)()
+        deadline = asyncio.get_running_loop().time() + limits["maxSeconds"]
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                item = await asyncio.wait_for(subscription.queue.get(), min(limits["keepaliveSeconds"], left))
+            except TimeoutError:
+                yield KEEPALIVE  # a client that left is noticed when this write fails
+                continue
+            if item is changes.BEHIND:
+                return  # the client reconnects with Last-Event-ID and reads on from the database
+            if isinstance(item, bytes):  # the run's end
+                yield item
+                return
+            if item.id > sent:  # the catch-up may have read it already
+                sent = item.id
+                yield item.frame
+    finally:
+        feed.unsubscribe(subscription)
+        place.give_back()
 
 
 @require_safe
-def run_log(request, run_id):
-    refused = _refused(request) or resume_point_refusal(request)
+async def run_log(request, run_id):
+    refused = _refused(request)
     if refused:
         return refused
-    run = WorkflowRun.objects.filter(pk=run_id).first()
-    if run is None:
+    if not await WorkflowRun.objects.filter(pk=run_id).aexists():
         return JsonResponse({"detail": "No such workflow run."}, status=404)
+    after = resume_point(request, 0)
 
-    def fetch(after):
-        entries = RunLogEntry.objects.filter(run_id=run_id, pk__gt=after).order_by("pk")[:500]
-        return [
-            (e.pk, "log", {"ts": rfc3339(e.ts), "level": e.level, "message": e.message, "meta": e.meta})
-            for e in entries
-        ]
+    async def catch_up(feed):
+        # The state first: every entry written before the run ended is read after it.
+        upto = feed.run_seen.get(run_id, 0)
+        state = await sync_to_async(_run_state)(run_id)
+        running = state == RunState.RUNNING
 
-    def finished():
-        return WorkflowRun.objects.filter(pk=run_id).exclude(state=RunState.RUNNING).exists()
+        def read_page(after):
+            # While it runs, up to the feed's position (the feed hands out the rest); once ended, all of it.
+            entries = RunLogEntry.objects.filter(run_id=run_id, pk__gt=after, **({"pk__lte": upto} if running else {}))
+            return [(e.pk, changes.log_item(e).frame) for e in entries.order_by("pk")[: changes.BATCH]]
 
-    poll = _polling(fetch, finished)
+        async for pair in _pages(read_page, after):
+            yield pair
+        if not running:
+            yield None, changes.end_frame(state)
 
-    def generate():
-        yield from poll(_resume_from(request))
-        state = WorkflowRun.objects.filter(pk=run_id).values_list("state", flat=True).first()
-        if state != RunState.RUNNING:
-            yield _event("end", {"state": state})
+    return _open(request, changes.Subscription(run_id=run_id), catch_up)
 
-    return _stream(generate)
+
+def _run_state(run_id: str) -> str:
+    return WorkflowRun.objects.filter(pk=run_id).values_list("state", flat=True).first()
 
 
 @require_safe
-def audit_events(request):
-    refused = _refused(request) or resume_point_refusal(request)
+async def audit_events(request):
+    refused = _refused(request)
     if refused:
         return refused
-    latest = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    wanted = {param: request.GET[param] for param in AUDIT_STREAM_FILTERS if request.GET.get(param)}
+    filters = AuditEventFilterSet(wanted, queryset=AuditEvent.objects.all())
+    if not filters.is_valid():
+        return JsonResponse(filters.errors, status=400)
+    given = request.headers.get("Last-Event-ID") or request.GET.get("after")
 
-    def fetch(after):
-        return [
-            (e.seq, "audit", json.loads(audit_line(e)))
-            for e in AuditEvent.objects.filter(seq__gt=after).order_by("seq")[:500]
-        ]
+    async def catch_up(feed):
+        # A new subscriber starts at the tail (the feed's position); a reconnecting one resumes after its id.
+        if not given:
+            return
+        upto = feed.audit_seq
 
-    # A new subscriber starts at the tail; a reconnecting one resumes where it left off.
-    poll = _polling(fetch)
-    return _stream(lambda: poll(_resume_from(request, default=latest)))
+        def read_page(after):
+            events = filters.qs.filter(seq__gt=after, seq__lte=upto).order_by("seq")[: changes.BATCH]
+            return [(e.seq, changes.audit_item(e).frame) for e in events]
+
+        async for pair in _pages(read_page, resume_point(request, 0)):
+            yield pair
+
+    audit_filter = {AUDIT_STREAM_FILTERS[param]: value for param, value in wanted.items()}
+    return _open(request, changes.Subscription(audit_filter=audit_filter), catch_up)
+
+
+
+@require_safe
+def status(request):
+    """This web process's open streams: all of them, the caller's, and the limits."""
+    refused = _refused(request)
+    if refused:
+        return refused
+    total, by_principal = changes.open_streams()
+    limits = settings.CONTROLPLANE_STREAMS
+    return JsonResponse(
+        {
+            "open": total,
+            "yours": by_principal.get(request.principal.actor, 0),
+            "perPrincipalLimit": limits["perPrincipal"],
+            "serverLimit": limits["max"],
+            "pid": os.getpid(),
+        }
+    )

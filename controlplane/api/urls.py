@@ -27,6 +27,7 @@ urlpatterns = [
     # Streams are plain Django views (Server-Sent Events), before the router's detail routes.
     path("workflow-runs/<str:run_id>/logs/stream", streams.run_log, name="run-log-stream"),
     path("audit-events/stream", streams.audit_events, name="audit-stream"),
+    path("streams/", streams.status, name="streams"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its initialiser as a script file, so the page needs no inline script (CSP).
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),

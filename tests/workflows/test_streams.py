@@ -1,78 +1,111 @@
-"""Server-Sent Events on a real threaded server: a run's log as it is written, the audit trail as it
-grows, and other requests answered while streams are open."""
+"""Server-Sent Events on the real server (`manage.py web`, uvicorn): a run's log as the worker writes it, the
+audit trail as it grows, filtered; first bytes at once; limits; subscriptions freed when clients leave."""
 
 import http.client
-import threading
+import json
+import socket
+import time
 import urllib.parse
+import urllib.request
 
 import pytest
-from django.core.signals import request_started
+from django.db import connection
 
 from releases.models import Release
 from tests.api.conftest import Api
 from tests.conftest import TOKENS
+from tests.environment import wait_for
 
 
-def open_stream(live_server, path, role="viewer", headers=None):
-    url = urllib.parse.urlparse(live_server.url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
-    conn.request("GET", path, headers={"Authorization": f"Bearer {TOKENS[role]}", **(headers or {})})
-    return conn, conn.getresponse()
+class Stream:
+    """One open stream, read as a client would, line by line."""
+
+    def __init__(self, url: str, path: str, role: str | None = "viewer", headers=None, method="GET"):
+        parsed = urllib.parse.urlparse(url)
+        self.conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+        auth = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
+        self.conn.request(method, path, headers={**auth, **(headers or {})})
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+
+    def lines(self, count: int) -> list[str]:
+        return [self.response.readline().decode().rstrip("\n") for _ in range(count)]
+
+    def events(self, until=lambda event: False) -> list[dict]:
+        """Events (comments skipped) until `until(event)` holds for one, or the stream ends."""
+        events, current = [], {}
+        while True:
+            line = self.response.readline()
+            if not line:
+                return events
+            line = line.decode().rstrip("\n")
+            if not line:
+                if "data" in current:  # as EventSource: a block without data (the retry hint) is no event
+                    events.append(current)
+                    if until(current):
+                        return events
+                current = {}
+            elif not line.startswith(":"):
+                key, _, value = line.partition(": ")
+                current[key] = value
+
+    def close(self):
+        self.conn.close()
 
 
-def read_events(response, until: str):
-    events, current = [], {}
-    while True:
-        line = response.readline().decode().rstrip("\n")
-        if not line:
-            if current:
-                events.append(current)
-                if current.get("event") == until:
-                    return events
-            current = {}
-            continue
-        if line.startswith(":"):
-            continue
-        key, _, value = line.partition(": ")
-        current[key] = value
+def draft(version: str) -> dict:
+    return {"serviceId": "svc-demo", "envId": "env-prod", "sha": "4f2a9c1", "version": version}
 
 
-def test_a_runs_log_streams_while_it_runs_and_other_requests_go_on(committed_demo, worker, live_server):
-    api = Api("deployer")
-    release = api.post(
-        "/api/releases/", {"serviceId": "svc-demo", "envId": "env-prod", "sha": "4f2a9c1", "version": "5"}
-    )
+def kind(name):
+    return lambda event: event.get("event") == name
+
+
+def audit_data(events):
+    return [json.loads(e["data"]) for e in events if e.get("event") == "audit"]
+
+
+def open_streams(url, role="viewer") -> dict:
+    with urllib.request.urlopen(
+        urllib.request.Request(f"{url}/api/streams/", headers={"Authorization": f"Bearer {TOKENS[role]}"})
+    ) as response:
+        return json.load(response)
+
+
+def test_the_first_bytes_arrive_before_any_event(committed_demo, web):
+    url = web()
+    started = time.monotonic()
+    stream = Stream(url, "/api/audit-events/stream")
+    preamble = stream.lines(3)
+    waited = time.monotonic() - started
+    stream.close()
+    assert stream.status == 200 and stream.response.getheader("Content-Type") == "text/event-stream"
+    assert stream.response.getheader("Cache-Control") == "no-cache"
+    assert preamble == ["retry: 3000", ": connected", ""]
+    assert waited < 10, "the preamble must not wait for an event or the keep-alive (15 s)"
+
+
+def test_head_answers_at_once_with_the_streams_headers(committed_demo, web):
+    stream = Stream(web(), "/api/audit-events/stream", method="HEAD")
+    assert (stream.status, stream.response.getheader("Content-Type")) == (200, "text/event-stream")
+    assert stream.response.read() == b""
+    stream.close()
+
+
+def test_a_runs_log_streams_while_the_worker_writes_it_and_other_requests_go_on(committed_demo, worker, web):
+    url, api = web(), Api("deployer")
+    release = api.post("/api/releases/", draft("5"))
     run_id = api.post(f"/api/releases/{release.json()['id']}/deploy/").json()["id"]
-    path, served, seen = f"/api/workflow-runs/{run_id}/logs/stream", threading.Event(), {}
-
-    def serving(sender, environ, **kwargs):
-        if environ.get("PATH_INFO") == path:
-            served.set()
-
-    def follow():
-        conn, response = open_stream(live_server, path)
-        seen["status"], seen["type"] = response.status, response.getheader("Content-Type")
-        seen["events"] = read_events(response, until="end")
-        conn.close()
-
-    request_started.connect(serving)
-    try:
-        reader = threading.Thread(target=follow, daemon=True)
-        reader.start()
-        assert served.wait(30), "the server never took the stream"
-        # No worker runs yet, so the run cannot end and the stream stays open whatever the machine's
-        # speed: these requests are answered while it is open, or (were they stalled behind it) never.
-        for _ in range(5):
-            c, r = open_stream(live_server, "/api/me/")
-            assert r.status == 200 and r.read()
-            c.close()
-        assert reader.is_alive() and Release.objects.get(pk=release.json()["id"]).status == "Promoting"
-        worker()
-        reader.join(60)
-    finally:
-        request_started.disconnect(serving)
-    assert (seen["status"], seen["type"]) == (200, "text/event-stream")
-    events = seen["events"]
+    stream = Stream(url, f"/api/workflow-runs/{run_id}/logs/stream")
+    assert stream.lines(3) == ["retry: 3000", ": connected", ""]
+    # No worker runs yet, so the run cannot end and the stream stays open: other requests are answered.
+    for _ in range(5):
+        me = Stream(url, "/api/me/")
+        assert me.status == 200 and json.load(me.response)["actor"] == "dev-viewer"
+        me.close()
+    worker()
+    events = stream.events(until=kind("end"))
+    stream.close()
     logs = [e for e in events if e["event"] == "log"]
     assert "started" in logs[0]["data"] and "succeeded" in logs[-1]["data"]
     assert [int(e["id"]) for e in logs] == sorted(int(e["id"]) for e in logs)
@@ -80,31 +113,108 @@ def test_a_runs_log_streams_while_it_runs_and_other_requests_go_on(committed_dem
     assert Release.objects.get(pk=release.json()["id"]).status == "Active"
 
 
-def test_the_log_stream_resumes_after_last_event_id(committed_demo, live_server):
-    conn, response = open_stream(live_server, "/api/workflow-runs/run-456/logs/stream", headers={"Last-Event-ID": "1"})
-    events = read_events(response, until="end")
-    conn.close()
+def test_the_log_stream_resumes_after_last_event_id(committed_demo, web):
+    stream = Stream(web(), "/api/workflow-runs/run-456/logs/stream", headers={"Last-Event-ID": "1"})
+    events = stream.events(until=kind("end"))
+    stream.close()
     assert [e["event"] for e in events] == ["end"]  # entry 1 was seen already; the run has finished
 
 
-def test_the_audit_stream_delivers_new_events(committed_demo, live_server):
-    conn, response = open_stream(live_server, "/api/audit-events/stream")
-    assert response.status == 200
-    Api("admin").post("/api/environments/", {"name": "streamed"})
-    events = read_events(response, until="audit")
-    conn.close()
-    assert '"action":"environment.create"' in events[-1]["data"] and '"actor":"dev-admin"' in events[-1]["data"]
+def test_an_audit_stream_sees_what_the_worker_commits_and_only_what_its_filters_name(committed_demo, worker, web):
+    url, api = web(), Api("deployer")
+    release = api.post("/api/releases/", draft("6"))
+    release_id = release.json()["id"]
+    mine = Stream(url, f"/api/audit-events/stream?subjectType=Release&subjectId={release_id}&action=release.activate")
+    everything = Stream(url, "/api/audit-events/stream")
+    for stream in (mine, everything):
+        assert stream.lines(3)[0] == "retry: 3000"
+    api.post(f"/api/releases/{release_id}/deploy/")  # release.deploy: not what `mine` listens to
+    worker()
+    activated = audit_data(mine.events(until=kind("audit")))
+    seen = audit_data(everything.events(until=lambda e: '"release.activate"' in e.get("data", "")))
+    mine.close(), everything.close()
+    assert [(e["action"], e["subjectId"], e["actor"], e["metadata"]["startedBy"]) for e in activated] == [
+        ("release.activate", release_id, "system:worker", "dev-deployer")  # recorded by the worker process
+    ]
+    assert [e["action"] for e in seen][-1] == "release.activate" and len(seen) >= 2
+    assert [e["seq"] for e in seen] == sorted(e["seq"] for e in seen)
 
 
-@pytest.mark.parametrize(("role", "status"), [(None, 401), ("viewer", 200)])
-def test_streams_need_a_viewer(committed_demo, client, role, status):
+def test_on_postgresql_a_commit_wakes_the_feed_without_waiting_for_a_poll(committed_demo, web):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no notifications: the feed polls")
+    url = web(CONTROLPLANE_STREAM_POLL_SECONDS=120)
+    stream = Stream(url, "/api/audit-events/stream")
+    stream.lines(3)
+    time.sleep(0.5)  # the listener is up (it wakes the feed once on connecting)
+    started = time.monotonic()
+    Api("admin").post("/api/environments/", {"name": "notified"})
+    events = audit_data(stream.events(until=kind("audit")))
+    stream.close()
+    assert events[0]["metadata"]["name"] == "notified"
+    assert time.monotonic() - started < 20, "delivered by NOTIFY, not by the 120 s poll"
+
+
+def test_an_audit_stream_resumes_after_last_event_id_then_goes_on_live(committed_demo, web):
+    url, admin = web(), Api("admin")
+    first = admin.post("/api/environments/", {"name": "resume-1"}).json()["id"]
+    admin.post("/api/environments/", {"name": "resume-2"})
+    after = next(e["seq"] for e in admin.get(f"/api/audit-events/?subjectId={first}").json()["results"])
+    stream = Stream(url, "/api/audit-events/stream?subjectType=Environment", headers={"Last-Event-ID": str(after)})
+    backlog = audit_data(stream.events(until=kind("audit")))
+    admin.post("/api/environments/", {"name": "resume-3"})
+    live = audit_data(stream.events(until=kind("audit")))
+    stream.close()
+    assert [e["metadata"]["name"] for e in backlog + live] == ["resume-2", "resume-3"]
+
+
+def test_over_the_per_principal_cap_is_429_and_a_closed_stream_gives_its_place_back(committed_demo, web):
+    url = web(CONTROLPLANE_STREAMS_PER_PRINCIPAL=2, CONTROLPLANE_STREAM_KEEPALIVE_SECONDS=1)
+    held = [Stream(url, "/api/audit-events/stream") for _ in range(2)]
+    over = Stream(url, "/api/workflow-runs/run-456/logs/stream")  # both kinds count
+    assert [s.status for s in held] == [200, 200]
+    assert over.status == 429 and over.response.getheader("Retry-After") == "1"
+    assert "At most 2 open streams per principal" in json.load(over.response)["detail"]
+    assert Stream(url, "/api/audit-events/stream", role="deployer").status == 200  # another principal
+    assert open_streams(url)["yours"] == 2
+    held.pop().close()
+    wait_for(lambda: open_streams(url)["yours"] == 1, 10, "the closed stream's place to be given back")
+    assert Stream(url, "/api/audit-events/stream").status == 200
+
+
+def test_over_the_server_cap_is_503(committed_demo, web):
+    url = web(CONTROLPLANE_STREAMS_MAX=2)
+    held = [Stream(url, "/api/audit-events/stream", role=role) for role in ("viewer", "deployer")]
+    over = Stream(url, "/api/audit-events/stream", role="admin")
+    assert [s.status for s in held] == [200, 200]
+    assert over.status == 503 and over.response.getheader("Retry-After")
+
+
+def test_clients_that_go_away_are_unsubscribed(committed_demo, web):
+    url = web(CONTROLPLANE_STREAM_KEEPALIVE_SECONDS=1)
+    streams = [Stream(url, "/api/audit-events/stream") for _ in range(5)]
+    for stream in streams:
+        stream.lines(3)
+    assert open_streams(url)["open"] == 5
+    for stream in streams[:3]:
+        stream.close()
+    # One vanishes without a word: its socket is reset, not closed.
+    streams[3].conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    streams[3].close()
+    wait_for(lambda: open_streams(url)["open"] == 1, 10, "four subscriptions to be released")
+    streams[4].close()
+    wait_for(lambda: open_streams(url)["open"] == 0, 10, "the subscriber count to return to zero")
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "status"),
+    [
+        ("/api/audit-events/stream", None, 401),
+        ("/api/workflow-runs/run-456/logs/stream", None, 401),
+        ("/api/workflow-runs/run-nope/logs/stream", "viewer", 404),
+        ("/api/audit-events/stream?after=-1", "viewer", 400),
+    ],
+)
+def test_refusals(committed_demo, client, path, role, status):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {TOKENS[role]}"} if role else {}
-    response = client.get("/api/workflow-runs/run-456/logs/stream", **headers)
-    assert response.status_code == status
-    if status == 200:
-        assert b"event: end" in b"".join(response.streaming_content)
-
-
-def test_an_unknown_run_is_404(committed_demo, client):
-    response = client.get("/api/workflow-runs/run-nope/logs/stream", HTTP_AUTHORIZATION=f"Bearer {TOKENS['viewer']}")
-    assert response.status_code == 404
+    assert client.get(path, **headers).status_code == status

@@ -1,0 +1,313 @@
+"""The live streams' change feed: one per web process, however many streams are open.
+
+While anyone listens, one task on the server's event loop reads what was appended since it last looked (new
+audit events; new log entries of the runs someone follows) and hands each item to every subscriber that
+wants it, in memory. An extra stream costs a queue, not a query.
+
+How it learns of a change: SQLite cannot notify, so the feed looks every `pollSeconds` (one indexed range
+query, empty when nothing is new). On PostgreSQL every append-only table notifies at commit
+(`controlplane/triggers.py`) and the feed LISTENs, so an event reaches streams as soon as it commits, with
+polling kept only as a slow safety net. LISTEN/NOTIFY rather than Redis pub/sub: the notification is sent
+by the database in the same transaction as the row, so a writer that dies between its commit and a
+publish cannot lose one, and it needs no server beyond the database.
+
+Its database work runs in one thread of its own, never in a request's thread or on the event loop.
+"""
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+import threading
+import weakref
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import psycopg
+from django.conf import settings
+from django.db import connection
+
+from audit.mirror import line as audit_line
+from audit.models import AuditEvent
+from controlplane.timestamps import rfc3339
+from controlplane.triggers import APPENDED_CHANNEL
+from releases.models import RunLogEntry, RunState, WorkflowRun
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+BEHIND_LIMIT = 2000  # items a stream may fall behind by; then it ends, and its client resumes from the database
+SAFETY_POLL_SECONDS = 5.0  # PostgreSQL: a look without a notification, in case the listener missed one
+STATE_CHECK_EVERY = 20  # ticks: ended runs are found from their audit event, and by this check besides
+
+
+def sse(kind: str, data: str, event_id: int | None = None) -> bytes:
+    """One Server-Sent Event; `data` is JSON text (no newlines)."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {data}\n\n".encode()
+
+
+AUDIT_FILTER_FIELDS = ("actor", "action", "subject_type", "subject_id", "service_id")
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: str  # "audit" or "log"
+    id: int
+    frame: bytes
+    run_id: str | None  # a log entry's run; for an audit event, the run its metadata names (a run's end)
+    fields: dict  # an audit event's values of AUDIT_FILTER_FIELDS
+
+
+def audit_item(event: AuditEvent) -> Item:
+    # The same record as the JSON Lines mirror (and the audit list), hash included.
+    frame = sse("audit", audit_line(event).decode().strip(), event.seq)
+    fields = {f: getattr(event, f) for f in AUDIT_FILTER_FIELDS}
+    return Item("audit", event.seq, frame, (event.metadata or {}).get("runId"), fields)
+
+
+def log_item(entry: RunLogEntry) -> Item:
+    data = {"ts": rfc3339(entry.ts), "level": entry.level, "message": entry.message, "meta": entry.meta}
+    return Item("log", entry.pk, sse("log", json.dumps(data, separators=(",", ":")), entry.pk), entry.run_id, {})
+
+
+def end_frame(state: str) -> bytes:
+    return sse("end", json.dumps({"state": state}, separators=(",", ":")))
+
+
+BEHIND = object()  # queued when a stream fell too far behind: it ends, and its client resumes
+
+
+class Subscription:
+    """One open stream: the audit trail (optionally only events whose fields equal `audit_filter`'s values),
+    or one run's log."""
+
+    def __init__(self, audit_filter: dict | None = None, run_id: str | None = None):
+        self.audit_filter = audit_filter or {}
+        self.run_id = run_id
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.behind = False
+
+    def wants(self, item: Item) -> bool:
+        if self.run_id is not None:
+            return item.kind == "log" and item.run_id == self.run_id
+        return item.kind == "audit" and all(item.fields[k] == v for k, v in self.audit_filter.items())
+
+    def offer(self, entry) -> None:
+        if self.behind:
+            return
+        if self.queue.qsize() >= BEHIND_LIMIT:
+            self.behind = True
+            entry = BEHIND
+        self.queue.put_nowait(entry)
+
+
+# --- Limits: process-wide (a stream holds its place from admission until it ends) ---
+
+_open: Counter = Counter()
+_open_lock = threading.Lock()
+
+
+def admit(principal: str) -> str | None:
+    """Take a place for `principal`'s new stream, or say which limit refuses it: "principal" or "server"."""
+    limits = settings.CONTROLPLANE_STREAMS
+    with _open_lock:
+        if _open[principal] >= limits["perPrincipal"]:
+            return "principal"
+        if _open.total() >= limits["max"]:
+            return "server"
+        _open[principal] += 1
+    return None
+
+
+class Place:
+    """An admitted stream's place, given back exactly once: when the stream ends, or when its response is
+    dropped without ever being iterated (a client that left before the first byte)."""
+
+    def __init__(self, principal: str, owner):
+        self._finalizer = weakref.finalize(owner, _give_back, principal)
+
+    def give_back(self) -> None:
+        self._finalizer()
+
+
+def _give_back(principal: str) -> None:
+    with _open_lock:
+        _open[principal] -= 1
+        if _open[principal] <= 0:
+            del _open[principal]
+
+
+def open_streams() -> tuple[int, dict]:
+    with _open_lock:
+        return _open.total(), dict(_open)
+
+
+# --- The feed ---
+
+
+class ChangeFeed:
+    def __init__(self):
+        self.subscribers: set[Subscription] = set()
+        self.audit_seq = 0  # the last audit event handed out
+        self.run_seen: dict[str, int] = {}  # per followed run: the last log entry handed out
+        self.task: asyncio.Task | None = None
+        self.starting = asyncio.Lock()
+        self.wake = asyncio.Event()
+        self.listening = False  # PostgreSQL: notifications wake us, polling is only the safety net
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="change-feed")
+
+    async def _db(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, _closing_on_error, fn, *args)
+
+    async def subscribe(self, sub: Subscription) -> None:
+        """From this call's return on, `sub` is handed every item after `self.audit_seq` (an audit stream)
+        or after `self.run_seen[run]` (a log stream); the stream reads what came before from the database."""
+        async with self.starting:
+            if self.task is None:
+                self.audit_seq = await self._db(_audit_head)
+            if sub.run_id is not None and sub.run_id not in self.run_seen:
+                self.run_seen[sub.run_id] = await self._db(_log_head, sub.run_id)
+            self.subscribers.add(sub)
+            if self.task is None:  # started with its subscriber in place: it stops when it has none
+                self.task = asyncio.create_task(self._run(), context=contextvars.Context())
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.subscribers.discard(sub)
+        if sub.run_id is not None and not any(s.run_id == sub.run_id for s in self.subscribers):
+            self.run_seen.pop(sub.run_id, None)
+
+    async def _run(self) -> None:
+        listener = asyncio.create_task(self._listen()) if connection.vendor == "postgresql" else None
+        ticks = 0
+        try:
+            while True:
+                if not self.subscribers:
+                    self.task = None  # on the loop, with no await since the check: a new subscriber restarts us
+                    return
+                ticks += 1
+                runs = dict(self.run_seen)
+                try:
+                    news = await self._db(_collect, self.audit_seq, runs, ticks % STATE_CHECK_EVERY == 0)
+                except Exception:
+                    log.exception("the change feed could not read the database; trying again")
+                    await asyncio.sleep(1)
+                    continue
+                self._hand_out(news)
+                if not news.more:
+                    await self._wait()
+        finally:
+            if listener is not None:
+                listener.cancel()
+                self.listening = False
+            self.executor.submit(_close_connection)  # idle until someone subscribes again
+
+    def _hand_out(self, news: "News") -> None:
+        if news.events:
+            self.audit_seq = news.events[-1].id
+        for run_id, seen in news.run_seen.items():
+            if run_id in self.run_seen:  # still followed
+                self.run_seen[run_id] = max(self.run_seen[run_id], seen)
+        for sub in list(self.subscribers):
+            for item in news.logs if sub.run_id is not None else news.events:
+                if sub.wants(item):
+                    sub.offer(item)
+            if sub.run_id in news.ended:
+                sub.offer(end_frame(news.ended[sub.run_id]))
+
+    async def _wait(self) -> None:
+        poll = settings.CONTROLPLANE_STREAMS["pollSeconds"]
+        timeout = max(poll, SAFETY_POLL_SECONDS) if self.listening else poll
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout)
+        self.wake.clear()
+
+    async def _listen(self) -> None:
+        """PostgreSQL: wake the feed whenever an append commits. Reconnects after a lost connection; until
+        then the feed polls at the usual pace."""
+        db = connection.settings_dict
+        params = {"dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"] or None}
+        params |= {"host": db["HOST"] or None, "port": db["PORT"] or None}
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    **{k: v for k, v in params.items() if v is not None}, autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {APPENDED_CHANNEL}")
+                    self.listening = True
+                    self.wake.set()  # anything committed before LISTEN took effect
+                    async for _ in conn.notifies():
+                        self.wake.set()
+            except (psycopg.Error, OSError):
+                self.listening = False
+                log.warning("the change feed lost its PostgreSQL listener; reconnecting in 1 s")
+                await asyncio.sleep(1)
+
+
+def _closing_on_error(fn, *args):
+    try:
+        return fn(*args)
+    except Exception:
+        _close_connection()  # a broken connection is replaced on the next call
+        raise
+
+
+def _close_connection() -> None:
+    connection.close()  # the calling thread's (the feed's)
+
+
+def _audit_head() -> int:
+    return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def _log_head(run_id: str) -> int:
+    return RunLogEntry.objects.filter(run_id=run_id).order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+@dataclass
+class News:
+    events: list[Item]
+    logs: list[Item]
+    run_seen: dict[str, int]  # per followed run, the last log entry read
+    ended: dict[str, str]  # followed runs that have ended, and their state
+    more: bool  # a batch was full: look again at once
+
+
+def _collect(audit_after: int, runs: dict[str, int], check_all_runs: bool) -> News:
+    """What was appended since the feed last looked: audit events after `audit_after`; for each followed run,
+    its log entries after the last one handed out (per run: on PostgreSQL, ids of different runs' entries
+    may commit out of order); and which followed runs have ended."""
+    events = [audit_item(e) for e in AuditEvent.objects.filter(seq__gt=audit_after).order_by("seq")[:BATCH]]
+    if not runs:
+        return News(events, [], {}, {}, len(events) == BATCH)
+    # A run ends in the transaction that audits its release's move, naming the run.
+    candidates = set(runs) if check_all_runs else set(runs) & {e.run_id for e in events}
+    # The state is read before the log, so an end is never handed out ahead of the entries written before it.
+    ended = (
+        dict(WorkflowRun.objects.filter(pk__in=candidates).exclude(state=RunState.RUNNING).values_list("pk", "state"))
+        if candidates
+        else {}
+    )
+    entries = list(RunLogEntry.objects.filter(run_id__in=list(runs), pk__gt=min(runs.values())).order_by("pk")[:BATCH])
+    logs = [log_item(e) for e in entries if e.pk > runs[e.run_id]]
+    seen = dict(runs)
+    for item in logs:
+        seen[item.run_id] = item.id
+    full = len(entries) == BATCH
+    if full:  # read on from the batch's end, or the same batch would come back
+        seen = {run_id: max(last, entries[-1].pk) for run_id, last in seen.items()}
+        ended = {}  # and end no run before the rest of its log is out
+    return News(events, logs, seen, ended, full or len(events) == BATCH)
+
+
+_feeds: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChangeFeed]" = weakref.WeakKeyDictionary()
+
+
+def feed() -> ChangeFeed:
+    """This process's feed (one per event loop: a server has one)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _feeds:
+        _feeds[loop] = ChangeFeed()
+    return _feeds[loop]
