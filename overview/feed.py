@@ -157,36 +157,46 @@ class ChangeFeed:
         self.starting = asyncio.Lock()
         self.wake = asyncio.Event()
         self.listening = False  # PostgreSQL: notifications wake us, polling is only the safety net
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="change-feed")
+        self.executor: ThreadPoolExecutor | None = None
 
     async def _db(self, fn, *args):
+        if self.executor is None:  # a thread (and a connection) of its own while anyone listens
+            self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="change-feed")
         return await asyncio.get_running_loop().run_in_executor(self.executor, _closing_on_error, fn, *args)
 
     async def subscribe(self, sub: Subscription) -> None:
         """From this call's return on, `sub` is handed every item after `self.audit_seq` (an audit stream)
-        or after `self.run_seen[run]` (a log stream); the stream reads what came before from the database."""
+        or after `self.run_seen[run]` (a log stream); what came before is in the database."""
         async with self.starting:
             if self.task is None:
                 self.audit_seq = await self._db(_audit_head)
             if sub.run_id is not None and sub.run_id not in self.run_seen:
                 self.run_seen[sub.run_id] = await self._db(_log_head, sub.run_id)
             self.subscribers.add(sub)
-            if self.task is None:  # started with its subscriber in place: it stops when it has none
+            if self.task is None:
                 self.task = asyncio.create_task(self._run(), context=contextvars.Context())
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subscribers.discard(sub)
         if sub.run_id is not None and not any(s.run_id == sub.run_id for s in self.subscribers):
             self.run_seen.pop(sub.run_id, None)
+        if not self.subscribers and self.task is not None:
+            self._stop()
+
+    def _stop(self) -> None:
+        """Nobody listens: the task ends, and its thread closes its connection and goes. At once, not at
+        the task's next look: the event loop may be gone by then (a test client's is)."""
+        self.task.cancel()
+        self.task, self.listening = None, False
+        self.executor.submit(_close_connection)
+        self.executor.shutdown(wait=False)
+        self.executor = None
 
     async def _run(self) -> None:
         listener = asyncio.create_task(self._listen()) if connection.vendor == "postgresql" else None
         ticks = 0
         try:
-            while True:
-                if not self.subscribers:
-                    self.task = None  # on the loop, with no await since the check: a new subscriber restarts us
-                    return
+            while True:  # until _stop() cancels it
                 ticks += 1
                 runs = dict(self.run_seen)
                 try:
@@ -201,8 +211,6 @@ class ChangeFeed:
         finally:
             if listener is not None:
                 listener.cancel()
-                self.listening = False
-            self.executor.submit(_close_connection)  # idle until someone subscribes again
 
     def _hand_out(self, news: "News") -> None:
         if news.events:

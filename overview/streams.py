@@ -11,7 +11,7 @@ Each principal may hold `CONTROLPLANE_STREAMS_PER_PRINCIPAL` streams per process
 import asyncio
 import os
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
@@ -67,6 +67,22 @@ def _let_go() -> None:
         connection.close()
 
 
+def _release_request_thread() -> None:
+    """Let the request's own thread go. Under ASGI, Django runs a request's sync code (middleware, the
+    catch-up) in a thread kept for that request until it ends (asgiref's ThreadSensitiveContext): for a
+    stream, for as long as it is open. Its work is done by now; sync code later in the request (Django
+    closing the response) gets a new one, which asgiref creates on demand. Were asgiref to change these
+    names, a stream would merely keep its thread (tests/workflows/test_streams.py counts them)."""
+    contexts = getattr(SyncToAsync, "context_to_thread_executor", None)
+    current = getattr(SyncToAsync, "thread_sensitive_context", None)
+    context = current.get(None) if current is not None else None
+    if contexts is None or context is None or getattr(context, "_executor", None) is not None:
+        return  # no thread of its own, or one its owner manages
+    executor = contexts.pop(context, None)
+    if executor is not None:
+        executor.shutdown(wait=False)
+
+
 async def _pages(read_page, after: int):
     """(id, frame) pairs from `read_page(after)`, a page of at most BATCH at a time, so a client resuming
     far back is streamed its backlog without it all in memory."""
@@ -81,7 +97,9 @@ async def _pages(read_page, after: int):
 
 def _open(request, subscription, catch_up):
     """The streaming response, or the refusal when a limit is reached. `catch_up(feed)` yields, as (id,
-    frame) pairs, what came before the feed's position, then (None, end frame) when nothing more will come."""
+    frame) pairs, what the database holds after the resume point, then (None, end frame) when nothing more
+    will come. Read after subscribing, it overlaps what the feed hands out, never leaves a gap; the overlap
+    is skipped by id."""
     if request.method == "HEAD":
         return _headers(HttpResponse(content_type="text/event-stream"))
     principal = request.principal.actor
@@ -107,6 +125,7 @@ async def _events(subscription, catch_up, place):
                 return
             sent = event_id
         await sync_to_async(_let_go)()
+        _release_request_thread()  # from here on the stream is a coroutine waiting on its queue
         deadline = asyncio.get_running_loop().time() + limits["maxSeconds"]
         while (left := deadline - asyncio.get_running_loop().time()) > 0:
             try:
@@ -138,18 +157,15 @@ async def run_log(request, run_id):
 
     async def catch_up(feed):
         # The state first: every entry written before the run ended is read after it.
-        upto = feed.run_seen.get(run_id, 0)
         state = await sync_to_async(_run_state)(run_id)
-        running = state == RunState.RUNNING
 
         def read_page(after):
-            # While it runs, up to the feed's position (the feed hands out the rest); once ended, all of it.
-            entries = RunLogEntry.objects.filter(run_id=run_id, pk__gt=after, **({"pk__lte": upto} if running else {}))
-            return [(e.pk, changes.log_item(e).frame) for e in entries.order_by("pk")[: changes.BATCH]]
+            entries = RunLogEntry.objects.filter(run_id=run_id, pk__gt=after).order_by("pk")[: changes.BATCH]
+            return [(e.pk, changes.log_item(e).frame) for e in entries]
 
         async for pair in _pages(read_page, after):
             yield pair
-        if not running:
+        if state != RunState.RUNNING:
             yield None, changes.end_frame(state)
 
     return _open(request, changes.Subscription(run_id=run_id), catch_up)
@@ -174,10 +190,9 @@ async def audit_events(request):
         # A new subscriber starts at the tail (the feed's position); a reconnecting one resumes after its id.
         if not given:
             return
-        upto = feed.audit_seq
 
         def read_page(after):
-            events = filters.qs.filter(seq__gt=after, seq__lte=upto).order_by("seq")[: changes.BATCH]
+            events = filters.qs.filter(seq__gt=after).order_by("seq")[: changes.BATCH]
             return [(e.seq, changes.audit_item(e).frame) for e in events]
 
         async for pair in _pages(read_page, resume_point(request, 0)):

@@ -10,6 +10,7 @@ import io
 import itertools
 import logging
 import re
+import warnings
 from unittest import mock
 
 import pytest
@@ -44,18 +45,21 @@ def console():
 
 
 @pytest.fixture
-def streams_in_a_test_transaction(monkeypatch):
-    # A stream closes stale connections when it ends: in a test, the connection holds the test's transaction.
+def streams_in_a_test_transaction(settings):
     # The audit stream never ends by itself, so it is cut short: read to its end, as a client would be.
-    monkeypatch.setattr("overview.streams.close_old_connections", lambda: None)
-    monkeypatch.setattr("overview.streams.POLL_SECONDS", 0.01)
-    monkeypatch.setattr("overview.streams.MAX_STREAM_SECONDS", 0.3)
+    settings.CONTROLPLANE_STREAMS = {**settings.CONTROLPLANE_STREAMS, "maxSeconds": 0.3}
+
+
+def read_stream(response) -> str:
+    """All of a stream, read in this thread (it reads what the test's transaction holds)."""
+    assert response.status_code == 200
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "StreamingHttpResponse must consume asynchronous iterators")
+        return b"".join(response).decode()
 
 
 def read_audit_stream(viewer, after: int, until: int) -> str:
-    response = viewer.get("/api/audit-events/stream", HTTP_LAST_EVENT_ID=str(after))
-    assert response.status_code == 200
-    received = b"".join(response.streaming_content).decode()
+    received = read_stream(viewer.get("/api/audit-events/stream", HTTP_LAST_EVENT_ID=str(after)))
     assert f"id: {until}\n" in received
     return received
 
@@ -268,7 +272,7 @@ def test_no_generated_secret_occurs_anywhere_afterwards(
     last_seq = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
     run_stream = viewer.get(f"/api/workflow-runs/{run_id}/logs/stream")
     streams = {
-        "run log stream": b"".join(run_stream.streaming_content).decode(),
+        "run log stream": read_stream(run_stream),
         "audit stream": read_audit_stream(viewer, first_seq, last_seq),
     }
     assert "event: end" in streams["run log stream"] and "[REDACTED]" in streams["run log stream"]
@@ -309,7 +313,7 @@ def test_a_secret_in_a_release_version_is_refused_and_one_in_a_run_log_redacted(
     messages = list(RunLogEntry.objects.filter(run_id=run_id).values_list("message", flat=True))
     assert "registry login with [REDACTED] ok" in messages
     assert any("2024.10, 4f2a9c1" in m for m in messages)
-    stream = b"".join(deployer.get(f"/api/workflow-runs/{run_id}/logs/stream").streaming_content).decode()
+    stream = read_stream(deployer.get(f"/api/workflow-runs/{run_id}/logs/stream"))
     page = admin.get(f"/admin/releases/workflowrun/{run_id}/change/").content.decode()
     answer = deployer.get(f"/api/workflow-runs/{run_id}/").content.decode()
     for text in (refusal.content.decode(), str(messages), stream, page, answer):

@@ -1,9 +1,10 @@
+import contextlib
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from tests.conftest import TOKENS
-from tests.environment import free_port, wait_for
+from tests.environment import web_server
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -46,11 +47,19 @@ def process_env(**env) -> dict:
 
 
 @pytest.fixture
-def processes():
-    """Processes a test starts, stopped (SIGTERM, then SIGKILL) when it ends."""
-    started = []
-    yield started
-    for process in started:
+def worker(transactional_db):
+    """`worker(**env)` starts a real `manage.py worker` process on the test database."""
+    processes = []
+
+    def start(**env) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "worker", "-v0"], env=process_env(**env), cwd=ROOT
+        )
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -60,40 +69,14 @@ def processes():
 
 
 @pytest.fixture
-def worker(transactional_db, processes):
-    """`worker(**env)` starts a real `manage.py worker` process on the test database."""
-
-    def start(**env) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker", "-v0"], env=process_env(**env), cwd=ROOT
-        )
-        processes.append(process)
-        return process
-
-    return start
-
-
-@pytest.fixture
-def web(transactional_db, processes):
+def web(transactional_db, tmp_path):
     """`web(**env)` starts the real web server (`manage.py web`, uvicorn) on the test database and returns
     its base URL once it answers."""
+    numbers = itertools.count(1)
+    with contextlib.ExitStack() as servers:
 
-    def start(**env) -> str:
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "web", f"127.0.0.1:{port}"], env=process_env(**env), cwd=ROOT
-        )
-        processes.append(process)
-        url = f"http://127.0.0.1:{port}"
+        def start(**env) -> str:
+            log = tmp_path / f"web-{next(numbers)}.log"
+            return servers.enter_context(web_server(process_env(**env), log))
 
-        def answers():
-            assert process.poll() is None, "the web server exited"
-            try:
-                return urllib.request.urlopen(f"{url}/healthz", timeout=2).status == 200
-            except OSError:
-                return False
-
-        wait_for(answers, 30, "the web server")
-        return url
-
-    return start
+        yield start

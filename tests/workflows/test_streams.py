@@ -3,6 +3,7 @@ audit trail as it grows, filtered; first bytes at once; limits; subscriptions fr
 
 import http.client
 import json
+import os
 import socket
 import time
 import urllib.parse
@@ -204,6 +205,23 @@ def test_clients_that_go_away_are_unsubscribed(committed_demo, web):
     wait_for(lambda: open_streams(url)["open"] == 1, 10, "four subscriptions to be released")
     streams[4].close()
     wait_for(lambda: open_streams(url)["open"] == 0, 10, "the subscriber count to return to zero")
+
+
+def test_an_open_stream_holds_no_thread(committed_demo, web):
+    url = web()
+    status = open_streams(url)
+    threads = lambda: len(os.listdir(f"/proc/{status['pid']}/task"))  # noqa: E731
+    before = threads()
+    streams = [Stream(url, "/api/audit-events/stream", role=role) for role in ("viewer", "deployer") for _ in range(15)]
+    for stream in streams:
+        stream.lines(3)
+    time.sleep(0.5)
+    assert open_streams(url)["open"] == 30
+    assert threads() <= before + 3, "30 streams wait on queues (and one feed thread), not in 30 threads"
+    Api("admin").post("/api/environments/", {"name": "threadless"})
+    assert all(audit_data(s.events(until=kind("audit")))[0]["metadata"]["name"] == "threadless" for s in streams)
+    for stream in streams:
+        stream.close()
 
 
 @pytest.mark.parametrize(
