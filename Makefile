@@ -73,6 +73,8 @@ bench: install
 	$(BIN)/python bench/audit.py --postgres
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/workflows.py
+	$(BIN)/python bench/streams.py
+	$(BIN)/python bench/streams.py --postgres
 
 clean:
 	rm -rf $(VENV) var

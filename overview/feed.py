@@ -196,7 +196,9 @@ class ChangeFeed:
         listener = asyncio.create_task(self._listen()) if connection.vendor == "postgresql" else None
         ticks = 0
         try:
-            while True:  # until _stop() cancels it
+            # Until _stop(): it cancels this task, but one that was about to run again must not read on
+            # (nor start another thread) after its feed stopped.
+            while self.task is asyncio.current_task():
                 ticks += 1
                 runs = dict(self.run_seen)
                 try:
