@@ -19,15 +19,18 @@ import contextlib
 import contextvars
 import json
 import logging
+import operator
 import threading
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import reduce
 
 import psycopg
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 
 from audit.mirror import line as audit_line
 from audit.models import AuditEvent
@@ -108,12 +111,24 @@ class Subscription:
 
 _open: Counter = Counter()
 _open_lock = threading.Lock()
+# Places given back, settled under the lock by the next reader: a finalizer may run inside any code (the
+# garbage collector), even while this thread holds the lock, so it must not take it.
+_given_back: deque = deque()
+
+
+def _settle() -> None:
+    while _given_back:
+        principal = _given_back.popleft()
+        _open[principal] -= 1
+        if _open[principal] <= 0:
+            del _open[principal]
 
 
 def admit(principal: str) -> str | None:
     """Take a place for `principal`'s new stream, or say which limit refuses it: "principal" or "server"."""
     limits = settings.CONTROLPLANE_STREAMS
     with _open_lock:
+        _settle()
         if _open[principal] >= limits["perPrincipal"]:
             return "principal"
         if _open.total() >= limits["max"]:
@@ -127,22 +142,23 @@ class Place:
     dropped without ever being iterated (a client that left before the first byte)."""
 
     def __init__(self, principal: str, owner):
-        self._finalizer = weakref.finalize(owner, _give_back, principal)
+        self._finalizer = weakref.finalize(owner, _given_back.append, principal)
 
     def give_back(self) -> None:
         self._finalizer()
 
 
-def _give_back(principal: str) -> None:
-    with _open_lock:
-        _open[principal] -= 1
-        if _open[principal] <= 0:
-            del _open[principal]
-
-
 def open_streams() -> tuple[int, dict]:
     with _open_lock:
+        _settle()
         return _open.total(), dict(_open)
+
+
+_subscribed = 0  # subscriptions of every feed in this process (changed on event loops, read anywhere)
+
+
+def subscriptions() -> int:
+    return _subscribed
 
 
 # --- The feed ---
@@ -157,6 +173,7 @@ class ChangeFeed:
         self.starting = asyncio.Lock()
         self.wake = asyncio.Event()
         self.listening = False  # PostgreSQL: notifications wake us, polling is only the safety net
+        self.check_runs = False  # read every followed run's state on the next look
         self.executor: ThreadPoolExecutor | None = None
 
     async def _db(self, fn, *args):
@@ -172,16 +189,22 @@ class ChangeFeed:
                 self.audit_seq = await self._db(_audit_head)
             if sub.run_id is not None and sub.run_id not in self.run_seen:
                 self.run_seen[sub.run_id] = await self._db(_log_head, sub.run_id)
-            self.subscribers.add(sub)
+            self._count(sub, +1)
             if self.task is None:
                 self.task = asyncio.create_task(self._run(), context=contextvars.Context())
 
     def unsubscribe(self, sub: Subscription) -> None:
-        self.subscribers.discard(sub)
+        if sub in self.subscribers:
+            self._count(sub, -1)
         if sub.run_id is not None and not any(s.run_id == sub.run_id for s in self.subscribers):
             self.run_seen.pop(sub.run_id, None)
         if not self.subscribers and self.task is not None:
             self._stop()
+
+    def _count(self, sub: Subscription, change: int) -> None:
+        global _subscribed
+        (self.subscribers.add if change > 0 else self.subscribers.discard)(sub)
+        _subscribed += change
 
     def _stop(self) -> None:
         """Nobody listens: the task ends, and its thread closes its connection and goes. At once, not at
@@ -194,20 +217,25 @@ class ChangeFeed:
 
     async def _run(self) -> None:
         listener = asyncio.create_task(self._listen()) if connection.vendor == "postgresql" else None
-        ticks = 0
+        ticks, failing = 0, False
         try:
             # Until _stop(): it cancels this task, but one that was about to run again must not read on
             # (nor start another thread) after its feed stopped.
             while self.task is asyncio.current_task():
                 ticks += 1
-                runs = dict(self.run_seen)
+                check_all, self.check_runs = self.check_runs or ticks % STATE_CHECK_EVERY == 0, False
                 try:
-                    news = await self._db(_collect, self.audit_seq, runs, ticks % STATE_CHECK_EVERY == 0)
-                except Exception:
-                    log.exception("the change feed could not read the database; trying again")
+                    news = await self._db(_collect, self.audit_seq, dict(self.run_seen), check_all)
+                    self._hand_out(news)
+                except Exception:  # the feed must outlive any one failure, or every stream goes quiet
+                    if not failing:
+                        log.exception("the change feed could not read or hand out; trying again every second")
+                    failing = True
                     await asyncio.sleep(1)
                     continue
-                self._hand_out(news)
+                if failing:
+                    log.warning("the change feed reads again")
+                    failing = False
                 if not news.more:
                     await self._wait()
         finally:
@@ -217,6 +245,8 @@ class ChangeFeed:
     def _hand_out(self, news: "News") -> None:
         if news.events:
             self.audit_seq = news.events[-1].id
+        # A run followed since this look began may have ended in it: its state is read next time.
+        self.check_runs |= any(e.run_id in self.run_seen and e.run_id not in news.run_seen for e in news.events)
         for run_id, seen in news.run_seen.items():
             if run_id in self.run_seen:  # still followed
                 self.run_seen[run_id] = max(self.run_seen[run_id], seen)
@@ -237,14 +267,12 @@ class ChangeFeed:
     async def _listen(self) -> None:
         """PostgreSQL: wake the feed whenever an append commits. Reconnects after a lost connection; until
         then the feed polls at the usual pace."""
-        db = connection.settings_dict
-        params = {"dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"] or None}
-        params |= {"host": db["HOST"] or None, "port": db["PORT"] or None}
+        # Django's own connection parameters (OPTIONS included: sslmode and the like), less its sync classes.
+        params = {k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")}
+        params.setdefault("connect_timeout", 10)
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    **{k: v for k, v in params.items() if v is not None}, autocommit=True
-                ) as conn:
+                async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {APPENDED_CHANNEL}")
                     self.listening = True
                     self.wake.set()  # anything committed before LISTEN took effect
@@ -300,15 +328,14 @@ def _collect(audit_after: int, runs: dict[str, int], check_all_runs: bool) -> Ne
         if candidates
         else {}
     )
-    entries = list(RunLogEntry.objects.filter(run_id__in=list(runs), pk__gt=min(runs.values())).order_by("pk")[:BATCH])
-    logs = [log_item(e) for e in entries if e.pk > runs[e.run_id]]
+    after_seen = reduce(operator.or_, (Q(run_id=run_id, pk__gt=last) for run_id, last in runs.items()))
+    logs = [log_item(e) for e in RunLogEntry.objects.filter(after_seen).order_by("pk")[:BATCH]]
     seen = dict(runs)
     for item in logs:
         seen[item.run_id] = item.id
-    full = len(entries) == BATCH
-    if full:  # read on from the batch's end, or the same batch would come back
-        seen = {run_id: max(last, entries[-1].pk) for run_id, last in seen.items()}
-        ended = {}  # and end no run before the rest of its log is out
+    full = len(logs) == BATCH
+    if full:
+        ended = {}  # no run ends before the rest of its log is out
     return News(events, logs, seen, ended, full or len(events) == BATCH)
 
 

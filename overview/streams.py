@@ -25,7 +25,6 @@ from overview import feed as changes
 from releases.models import RunLogEntry, RunState, WorkflowRun
 
 RETRY_MS = 3000  # how long a client waits before reconnecting after a stream ends
-PREAMBLE = f"retry: {RETRY_MS}\n: connected\n\n".encode()
 KEEPALIVE = b": keep-alive\n\n"
 # The audit list's filters a stream takes: exact values, by query parameter (model field names in the feed).
 AUDIT_STREAM_FILTERS = {"actor": "actor", "action": "action", "subjectType": "subject_type"}
@@ -95,11 +94,18 @@ async def _pages(read_page, after: int):
         after = page[-1][0]
 
 
-def _open(request, subscription, catch_up):
-    """The streaming response, or the refusal when a limit is reached. `catch_up(feed)` yields, as (id,
-    frame) pairs, what the database holds after the resume point, then (None, end frame) when nothing more
-    will come. Read after subscribing, it overlaps what the feed hands out, never leaves a gap; the overlap
-    is skipped by id."""
+def preamble(start: int) -> bytes:
+    """What a stream sends on connect: the reconnection delay, the id it starts after (a block without data
+    is no event, but sets the client's last event id: an idle stream that ends resumes from here, not from
+    the tail) and a comment."""
+    return f"retry: {RETRY_MS}\nid: {start}\n: connected\n\n".encode()
+
+
+def _open(request, subscription, start_of, catch_up):
+    """The streaming response, or the refusal when a limit is reached. `start_of(feed)` is the id the
+    stream starts after; `catch_up(start)` yields, as (id, frame) pairs, what the database holds after it,
+    then (None, end frame) when nothing more will come. Read after subscribing, the catch-up overlaps what
+    the feed hands out, never leaves a gap; the overlap is skipped by id."""
     if request.method == "HEAD":
         return _headers(HttpResponse(content_type="text/event-stream"))
     principal = request.principal.actor
@@ -108,18 +114,18 @@ def _open(request, subscription, catch_up):
         return _over_limit(which)
     response = _headers(StreamingHttpResponse(content_type="text/event-stream"))
     place = changes.Place(principal, response)
-    response.streaming_content = _events(subscription, catch_up, place)
+    response.streaming_content = _events(subscription, start_of, catch_up, place)
     return response
 
 
-async def _events(subscription, catch_up, place):
+async def _events(subscription, start_of, catch_up, place):
     limits = settings.CONTROLPLANE_STREAMS
     feed = changes.feed()
     try:
         await feed.subscribe(subscription)  # before the first byte: once connected, nothing is missed
-        yield PREAMBLE
-        sent = 0
-        async for event_id, frame in catch_up(feed):
+        sent = start_of(feed)
+        yield preamble(sent)
+        async for event_id, frame in catch_up(sent):
             yield frame
             if event_id is None:
                 return
@@ -153,9 +159,9 @@ async def run_log(request, run_id):
         return refused
     if not await WorkflowRun.objects.filter(pk=run_id).aexists():
         return JsonResponse({"detail": "No such workflow run."}, status=404)
-    after = resume_point(request, 0)
+    after = resume_point(request, 0)  # by default the whole log
 
-    async def catch_up(feed):
+    async def catch_up(start):
         # The state first: every entry written before the run ended is read after it.
         state = await sync_to_async(_run_state)(run_id)
 
@@ -163,12 +169,12 @@ async def run_log(request, run_id):
             entries = RunLogEntry.objects.filter(run_id=run_id, pk__gt=after).order_by("pk")[: changes.BATCH]
             return [(e.pk, changes.log_item(e).frame) for e in entries]
 
-        async for pair in _pages(read_page, after):
+        async for pair in _pages(read_page, start):
             yield pair
         if state != RunState.RUNNING:
             yield None, changes.end_frame(state)
 
-    return _open(request, changes.Subscription(run_id=run_id), catch_up)
+    return _open(request, changes.Subscription(run_id=run_id), lambda feed: after, catch_up)
 
 
 def _run_state(run_id: str) -> str:
@@ -180,32 +186,34 @@ async def audit_events(request):
     refused = _refused(request)
     if refused:
         return refused
+    unsupported = sorted(set(request.GET) - {*AUDIT_STREAM_FILTERS, "after"})
+    if unsupported:  # `since` filters the list, not a stream of what is new: refused, not silently ignored
+        rule = f"is not a filter of the stream (it takes {', '.join(AUDIT_STREAM_FILTERS)} and after)."
+        return JsonResponse({param: [rule] for param in unsupported}, status=400)
     wanted = {param: request.GET[param] for param in AUDIT_STREAM_FILTERS if request.GET.get(param)}
-    filters = AuditEventFilterSet(wanted, queryset=AuditEvent.objects.all())
-    if not filters.is_valid():
-        return JsonResponse(filters.errors, status=400)
-    given = request.headers.get("Last-Event-ID") or request.GET.get("after")
+    events = AuditEventFilterSet(wanted, queryset=AuditEvent.objects.all()).qs  # the list's own filters
+    resumed = bool(request.headers.get("Last-Event-ID") or request.GET.get("after"))
+    after = resume_point(request, 0)
 
-    async def catch_up(feed):
-        # A new subscriber starts at the tail (the feed's position); a reconnecting one resumes after its id.
-        if not given:
-            return
+    def start_of(feed):
+        # A new subscriber starts at the tail (the feed's position); a reconnecting one after its id.
+        return after if resumed else feed.audit_seq
 
+    async def catch_up(start):
         def read_page(after):
-            events = filters.qs.filter(seq__gt=after).order_by("seq")[: changes.BATCH]
-            return [(e.seq, changes.audit_item(e).frame) for e in events]
+            return [(e.seq, changes.audit_item(e).frame) for e in events.filter(seq__gt=after)[: changes.BATCH]]
 
-        async for pair in _pages(read_page, resume_point(request, 0)):
+        async for pair in _pages(read_page, start):
             yield pair
 
     audit_filter = {AUDIT_STREAM_FILTERS[param]: value for param, value in wanted.items()}
-    return _open(request, changes.Subscription(audit_filter=audit_filter), catch_up)
-
+    return _open(request, changes.Subscription(audit_filter=audit_filter), start_of, catch_up)
 
 
 @require_safe
 def status(request):
-    """This web process's open streams: all of them, the caller's, and the limits."""
+    """This web process's open streams (places held, and subscriptions to its change feed), the caller's,
+    and the limits."""
     refused = _refused(request)
     if refused:
         return refused
@@ -214,6 +222,7 @@ def status(request):
     return JsonResponse(
         {
             "open": total,
+            "subscriptions": changes.subscriptions(),
             "yours": by_principal.get(request.principal.actor, 0),
             "perPrincipalLimit": limits["perPrincipal"],
             "serverLimit": limits["max"],

@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 from django.db import connection
 
+from audit.models import AuditEvent
 from releases.models import Release
 from tests.api.conftest import Api
 from tests.conftest import TOKENS
@@ -31,6 +32,12 @@ class Stream:
 
     def lines(self, count: int) -> list[str]:
         return [self.response.readline().decode().rstrip("\n") for _ in range(count)]
+
+    def preamble(self) -> int:
+        """Read what a stream sends on connect; returns the id it starts after."""
+        retry, start, comment, blank = self.lines(4)
+        assert (retry, comment, blank) == ("retry: 3000", ": connected", ""), (retry, comment, blank)
+        return int(start.removeprefix("id: "))
 
     def events(self, until=lambda event: False) -> list[dict]:
         """Events (comments skipped) until `until(event)` holds for one, or the stream ends."""
@@ -77,12 +84,13 @@ def test_the_first_bytes_arrive_before_any_event(committed_demo, web):
     url = web()
     started = time.monotonic()
     stream = Stream(url, "/api/audit-events/stream")
-    preamble = stream.lines(3)
+    preamble = stream.lines(4)
     waited = time.monotonic() - started
     stream.close()
     assert stream.status == 200 and stream.response.getheader("Content-Type") == "text/event-stream"
     assert stream.response.getheader("Cache-Control") == "no-cache"
-    assert preamble == ["retry: 3000", ": connected", ""]
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    assert preamble == ["retry: 3000", f"id: {head}", ": connected", ""]  # it starts at the tail
     assert waited < 10, "the preamble must not wait for an event or the keep-alive (15 s)"
 
 
@@ -98,7 +106,7 @@ def test_a_runs_log_streams_while_the_worker_writes_it_and_other_requests_go_on(
     release = api.post("/api/releases/", draft("5"))
     run_id = api.post(f"/api/releases/{release.json()['id']}/deploy/").json()["id"]
     stream = Stream(url, f"/api/workflow-runs/{run_id}/logs/stream")
-    assert stream.lines(3) == ["retry: 3000", ": connected", ""]
+    assert stream.preamble() == 0  # the whole log
     # No worker runs yet, so the run cannot end and the stream stays open: other requests are answered.
     for _ in range(5):
         me = Stream(url, "/api/me/")
@@ -128,7 +136,7 @@ def test_an_audit_stream_sees_what_the_worker_commits_and_only_what_its_filters_
     mine = Stream(url, f"/api/audit-events/stream?subjectType=Release&subjectId={release_id}&action=release.activate")
     everything = Stream(url, "/api/audit-events/stream")
     for stream in (mine, everything):
-        assert stream.lines(3)[0] == "retry: 3000"
+        stream.preamble()
     api.post(f"/api/releases/{release_id}/deploy/")  # release.deploy: not what `mine` listens to
     worker()
     activated = audit_data(mine.events(until=kind("audit")))
@@ -146,7 +154,7 @@ def test_on_postgresql_a_commit_wakes_the_feed_without_waiting_for_a_poll(commit
         pytest.skip("SQLite has no notifications: the feed polls")
     url = web(CONTROLPLANE_STREAM_POLL_SECONDS=120)
     stream = Stream(url, "/api/audit-events/stream")
-    stream.lines(3)
+    stream.preamble()
     time.sleep(0.5)  # the listener is up (it wakes the feed once on connecting)
     started = time.monotonic()
     Api("admin").post("/api/environments/", {"name": "notified"})
@@ -154,6 +162,21 @@ def test_on_postgresql_a_commit_wakes_the_feed_without_waiting_for_a_poll(commit
     stream.close()
     assert events[0]["metadata"]["name"] == "notified"
     assert time.monotonic() - started < 20, "delivered by NOTIFY, not by the 120 s poll"
+
+
+def test_an_idle_stream_that_ends_resumes_from_its_starting_id_and_misses_nothing(committed_demo, web):
+    url, admin = web(CONTROLPLANE_STREAM_MAX_SECONDS=1), Api("admin")
+    path = "/api/audit-events/stream?subjectType=Environment"
+    stream = Stream(url, path)
+    start = stream.preamble()
+    assert stream.events() == []  # nothing happened; the stream ended after a second
+    stream.close()
+    admin.post("/api/environments/", {"name": "while-reconnecting"})  # as EventSource waits to reconnect
+    again = Stream(url, path, headers={"Last-Event-ID": str(start)})  # what EventSource sends
+    again.preamble()
+    events = audit_data(again.events(until=kind("audit")))
+    again.close()
+    assert [e["metadata"]["name"] for e in events] == ["while-reconnecting"]
 
 
 def test_an_audit_stream_resumes_after_last_event_id_then_goes_on_live(committed_demo, web):
@@ -195,8 +218,8 @@ def test_clients_that_go_away_are_unsubscribed(committed_demo, web):
     url = web(CONTROLPLANE_STREAM_KEEPALIVE_SECONDS=1)
     streams = [Stream(url, "/api/audit-events/stream") for _ in range(5)]
     for stream in streams:
-        stream.lines(3)
-    assert open_streams(url)["open"] == 5
+        stream.preamble()
+    assert (open_streams(url)["open"], open_streams(url)["subscriptions"]) == (5, 5)
     for stream in streams[:3]:
         stream.close()
     # One vanishes without a word: its socket is reset, not closed.
@@ -204,7 +227,7 @@ def test_clients_that_go_away_are_unsubscribed(committed_demo, web):
     streams[3].close()
     wait_for(lambda: open_streams(url)["open"] == 1, 10, "four subscriptions to be released")
     streams[4].close()
-    wait_for(lambda: open_streams(url)["open"] == 0, 10, "the subscriber count to return to zero")
+    wait_for(lambda: open_streams(url)["subscriptions"] == open_streams(url)["open"] == 0, 10, "zero subscribers")
 
 
 def test_an_open_stream_holds_no_thread(committed_demo, web):
@@ -214,7 +237,7 @@ def test_an_open_stream_holds_no_thread(committed_demo, web):
     before = threads()
     streams = [Stream(url, "/api/audit-events/stream", role=role) for role in ("viewer", "deployer") for _ in range(15)]
     for stream in streams:
-        stream.lines(3)
+        stream.preamble()
     time.sleep(0.5)
     assert open_streams(url)["open"] == 30
     assert threads() <= before + 3, "30 streams wait on queues (and one feed thread), not in 30 threads"
@@ -231,6 +254,7 @@ def test_an_open_stream_holds_no_thread(committed_demo, web):
         ("/api/workflow-runs/run-456/logs/stream", None, 401),
         ("/api/workflow-runs/run-nope/logs/stream", "viewer", 404),
         ("/api/audit-events/stream?after=-1", "viewer", 400),
+        ("/api/audit-events/stream?since=2024-01-01T00:00:00Z", "viewer", 400),  # the list's, not the stream's
     ],
 )
 def test_refusals(committed_demo, client, path, role, status):
