@@ -14,17 +14,17 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.servers import web_server  # noqa: E402
 
 
 def parse_args():
@@ -73,12 +73,6 @@ def seeded_database(args, env) -> Path:
     return db
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure(port, path, token, seconds, concurrency):
     latencies, errors, stop = [], [], time.perf_counter() + seconds
     lock = threading.Lock()
@@ -110,29 +104,8 @@ def measure(port, path, token, seconds, concurrency):
     return len(latencies) / elapsed, latencies
 
 
-@contextmanager
-def server(args, env):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "web", f"127.0.0.1:{port}", f"--workers={args.workers}"],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
 def run_targets(args, env, token, targets) -> dict:
-    with server(args, env) as port:
+    with web_server(env, args.workers) as port:
         for path in targets.values():  # warm up each worker's caches and connections
             measure(port, path, token, 1.0, args.concurrency)
         results = {name: ([], []) for name in targets}

@@ -26,11 +26,13 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.servers import web_server  # noqa: E402
 
 PER_PRINCIPAL = 20  # CONTROLPLANE_STREAMS_PER_PRINCIPAL's default, left as it is
 
@@ -87,14 +89,6 @@ async def hold(port: int, tokens: list[str]) -> None:
 # --- The measuring side ---
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def request(port, method, path, token, body=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
@@ -134,25 +128,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise SystemExit("no VmRSS")
-
-
-@contextmanager
-def web_server(env):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "web", f"127.0.0.1:{port}", "--workers=1"], cwd=ROOT, env=env
-    )
-    try:
-        for _ in range(150):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def quantiles(values):
