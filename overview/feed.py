@@ -20,6 +20,7 @@ import contextvars
 import json
 import logging
 import operator
+import signal
 import threading
 import weakref
 from collections import Counter, deque
@@ -81,6 +82,7 @@ def end_frame(state: str) -> bytes:
 
 
 BEHIND = object()  # queued when a stream fell too far behind: it ends, and its client resumes
+CLOSING = object()  # queued when the server is stopping: it ends, and its client reconnects to another
 
 
 class Subscription:
@@ -184,6 +186,9 @@ class ChangeFeed:
     async def subscribe(self, sub: Subscription) -> None:
         """From this call's return on, `sub` is handed every item after `self.audit_seq` (an audit stream)
         or after `self.run_seen[run]` (a log stream); what came before is in the database."""
+        _end_streams_on_stop()
+        if stopping:
+            sub.offer(CLOSING)
         async with self.starting:
             if self.task is None:
                 self.audit_seq = await self._db(_audit_head)
@@ -340,6 +345,40 @@ def _collect(audit_after: int, runs: dict[str, int], check_all_runs: bool) -> Ne
 
 
 _feeds: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChangeFeed]" = weakref.WeakKeyDictionary()
+
+# --- Stopping: streams end at once, rather than hold the server until its graceful-shutdown timeout ---
+
+stopping = False
+_hooked_signals = False
+
+
+def _end_streams_on_stop() -> None:
+    """On the signals that stop the server, every open stream ends (its client reconnects, to another
+    process), so uvicorn can close its connections at once instead of cancelling them after its timeout.
+    Uvicorn's own handler still runs. Only a server's main thread can take signals; elsewhere (a test
+    client's event loop) this does nothing."""
+    global _hooked_signals
+    if _hooked_signals or threading.current_thread() is not threading.main_thread():
+        return
+    _hooked_signals = True
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+
+        def on_stop(signum, frame, previous=previous):
+            loop.call_soon_threadsafe(_end_all_streams)
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signum, on_stop)
+
+
+def _end_all_streams() -> None:
+    global stopping
+    stopping = True
+    for feed in list(_feeds.values()):
+        for sub in list(feed.subscribers):
+            sub.offer(CLOSING)
 
 
 def feed() -> ChangeFeed:

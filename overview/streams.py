@@ -139,7 +139,7 @@ async def _events(subscription, start_of, catch_up, place):
             except TimeoutError:
                 yield KEEPALIVE  # a client that left is noticed when this write fails
                 continue
-            if item is changes.BEHIND:
+            if item is changes.BEHIND or item is changes.CLOSING:
                 return  # the client reconnects with Last-Event-ID and reads on from the database
             if isinstance(item, bytes):  # the run's end
                 yield item

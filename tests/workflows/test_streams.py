@@ -4,10 +4,12 @@ audit trail as it grows, filtered; first bytes at once; limits; subscriptions fr
 import http.client
 import json
 import os
+import signal
 import socket
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -245,6 +247,29 @@ def test_an_open_stream_holds_no_thread(committed_demo, web):
     assert all(audit_data(s.events(until=kind("audit")))[0]["metadata"]["name"] == "threadless" for s in streams)
     for stream in streams:
         stream.close()
+
+
+def exited(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"  # a zombie, not reaped yet
+    except FileNotFoundError:
+        return True
+
+
+def test_stopping_the_server_ends_its_streams_at_once(committed_demo, web, tmp_path):
+    url = web()
+    streams = [Stream(url, "/api/audit-events/stream"), Stream(url, "/api/workflow-runs/run-456/logs/stream?after=99")]
+    stream = streams[0]
+    stream.preamble()
+    pid = open_streams(url)["pid"]
+    started = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    assert stream.events() == []  # the stream ends: the client reconnects, to another process
+    wait_for(lambda: exited(pid), 10, "the server to exit")
+    assert time.monotonic() - started < 4, "not held until uvicorn's 5 s graceful-shutdown timeout"
+    assert "graceful shutdown exceeded" not in (tmp_path / "web-1.log").read_text()
+    for s in streams:
+        s.close()
 
 
 @pytest.mark.parametrize(
