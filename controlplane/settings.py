@@ -1,11 +1,12 @@
 """Settings. The environment is read here and nowhere else.
 
 Every variable goes through the one reader for its kind (`_str`, `_int`, `_float`, `_flag`, `_json`, `_url`,
-`_choice`), which refuses a bad value with one line naming the variable, what is wrong and an example;
+`_choice`, `_redis_url`), which refuses a bad value with one line naming the variable, what is wrong and an example;
 `manage.py` prints that line and exits 1. Real environment variables win over the KEY=VALUE lines of a
 `.env` file in the checkout (git-ignored; `make run` and `make test` write one for development).
 """
 
+import hashlib
 import json
 import math
 import os
@@ -138,6 +139,26 @@ def _choice(name: str, default: str, choices: list[str]) -> str:
     if raw.upper() not in choices:
         raise _refuse(name, f"must be one of {', '.join(choices)}", default, raw)
     return raw.upper()
+
+
+def _redis_url(name: str) -> str:
+    """A Redis URL (redis://, rediss:// or unix://) as redis-py reads it, or empty (not set). A password in
+    it (before the host, or `?password=`) is never echoed."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return raw
+    shown = re.sub(r"(password=)[^&]*", r"\1***", re.sub(r"://.*@", "://***@", raw))
+    from redis.connection import parse_url  # only when a Redis is configured
+
+    try:
+        parts = parse_url(raw)
+        valid = bool(parts.get("path") if raw.startswith("unix:") else parts.get("host"))
+    except ValueError:
+        valid = False
+    if not valid:
+        what, example = "must be a redis://, rediss:// or unix:// URL naming a server", "redis://127.0.0.1:6379/0"
+        raise _refuse(name, what, example, shown)
+    return raw
 
 
 DEBUG = _flag("DEBUG")
@@ -508,10 +529,46 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["w
 # The audit trail's JSON Lines mirror; empty turns it off. The database is the source of truth.
 AUDIT_LOG = _str("CONTROLPLANE_AUDIT_LOG", str(VAR_DIR / "audit" / "control-plane.log"))
 
-# Services index pages are cached, versioned by the audit trail's head (see overview/services_index.py).
+# Services index pages are cached, versioned by the audit trail's head (see overview/services_index.py): in
+# each process's memory, or with REDIS_URL in Redis, shared by every web process (docs/architecture.md).
 INDEX_CACHE = _flag("CONTROLPLANE_INDEX_CACHE", default=True)
 INDEX_CACHE_SECONDS = 300
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 1000}}}
+REDIS_URL = _redis_url("REDIS_URL")
+
+
+def _database_identity(database: dict) -> str:
+    """Where the database is: the same for every process of one control plane, different for another's."""
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:{Path(database['NAME']).resolve()}"
+    return f"{database['ENGINE']}:{database.get('HOST') or ''}:{database.get('PORT') or ''}/{database['NAME']}"
+
+
+# Keys in a shared Redis start with this, so control planes (and test suites) on other databases never read
+# each other's pages: a hash of the database's identity unless set (two databases at the same address, e.g.
+# each machine's own 127.0.0.1:5432/controlplane, sharing one Redis, must set it).
+CACHE_PREFIX = _str("CONTROLPLANE_CACHE_PREFIX").strip() or (
+    "cp-" + hashlib.sha256(_database_identity(DATABASES["default"]).encode()).hexdigest()[:16]
+)
+if not re.fullmatch(r"[A-Za-z0-9._:-]{1,100}", CACHE_PREFIX):
+    raise _refuse("CONTROLPLANE_CACHE_PREFIX", "must be letters, digits and . _ : - (100 at most)", "cp-staging")
+
+
+def shared_cache(url: str, prefix: str) -> dict:
+    """Django's Redis cache at `url`. Short timeouts: when Redis is slow or down the index computes its pages
+    rather than waiting (overview/services_index.py)."""
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": prefix,
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.5},
+    }
+
+
+CACHES = {
+    "default": shared_cache(REDIS_URL, CACHE_PREFIX)
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 1000}}
+}
 
 # Requests larger than this are refused (413) before a view reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

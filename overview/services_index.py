@@ -5,15 +5,18 @@ A read model, built from plain values (no model instances, no serializer), in fo
 page of services: the services with the sequence number of their latest audit event; those events;
 the (service, environment) links with each environment's name and its latest and current release;
 open incident counts. Every correlated subquery is answered from an index. Pages are cached under
-the audit trail's head (see `cached`).
+the audit trail's head (see `cached`), in Redis when REDIS_URL is set, so every web process shares them.
 """
 
 import hashlib
+import logging
+import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, OuterRef, Subquery
+from redis.exceptions import RedisError
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
@@ -26,6 +29,9 @@ from services.models import Service
 SEVERITIES = [s.value for s in Severity]  # low → critical
 Links = Service.environments.through
 SERVICE_FIELDS = ("id", "name", "repo", "deployment_adapters", "tail_seq")
+CACHE_PAUSE_SECONDS = 30  # after the cache failed, pages are computed without it for this long
+
+log = logging.getLogger(__name__)
 
 
 def services(queryset):
@@ -138,11 +144,34 @@ def cached(key: str, build) -> bytes:
         return JSONRenderer().render(build())
     head = AuditChainHead.objects.filter(pk=1).values_list("hash", flat=True).first()
     versioned = "services-index:" + hashlib.sha256(f"{head}|{key}".encode()).hexdigest()
-    body = cache.get(versioned)
+    body = _from_cache(cache.get, versioned)
     if body is None:
         body = JSONRenderer().render(build())
-        cache.set(versioned, body, timeout=settings.INDEX_CACHE_SECONDS)
+        _from_cache(cache.set, versioned, body, timeout=settings.INDEX_CACHE_SECONDS)
     return body
+
+
+_cache_paused_until = 0.0  # time.monotonic()
+
+
+def _from_cache(operation, *args, **kwargs):
+    """`operation` on the cache, or None when the cache (Redis, shared) is down or slow: the index then
+    computes its pages, never a 500. One warning per failure, and no cache for a pause after it, so that
+    requests do not each wait out the socket timeout while Redis is away."""
+    global _cache_paused_until
+    if time.monotonic() < _cache_paused_until:
+        return None
+    try:
+        return operation(*args, **kwargs)
+    except RedisError as e:
+        _cache_paused_until = time.monotonic() + CACHE_PAUSE_SECONDS
+        log.warning(
+            "services index cache unavailable (%s: %s); pages are computed without it for %d s",
+            type(e).__name__,
+            e,
+            CACHE_PAUSE_SECONDS,
+        )
+        return None
 
 
 # --- the shape, for the OpenAPI schema ---

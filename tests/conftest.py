@@ -1,4 +1,5 @@
 import itertools
+import uuid
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -13,11 +14,14 @@ TOKENS = {role: f"test-{role}-token-0123456789" for role in ("viewer", "deployer
 
 
 @pytest.fixture(autouse=True)
-def empty_cache():
+def empty_cache(settings):
     # Test databases roll back, so a trail head can recur across tests; a real one never does.
     from django.core.cache import cache
 
-    cache.clear()
+    if settings.REDIS_URL:  # a shared Redis (REDIS_URL in .env): never FLUSHDB it, keys of this test's own
+        settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
+    else:
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)

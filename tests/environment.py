@@ -27,6 +27,7 @@ _NAMES = {
     "LOG_LEVEL",
     "SESSION_COOKIE_SECURE",
     "CSRF_COOKIE_SECURE",
+    "REDIS_URL",
 }
 
 
