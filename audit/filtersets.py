@@ -1,10 +1,10 @@
 import django_filters as filters
 
 from audit.models import AuditEvent
-from controlplane.api.filters import TimeFilter
+from controlplane.api.filters import FilterSet, TimeFilter
 
 
-class AuditEventFilterSet(filters.FilterSet):
+class AuditEventFilterSet(FilterSet):
     actor = filters.CharFilter()
     action = filters.CharFilter()
     subjectType = filters.CharFilter(field_name="subject_type")

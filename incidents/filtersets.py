@@ -1,10 +1,10 @@
 import django_filters as filters
 
-from controlplane.api.filters import BooleanFilter
+from controlplane.api.filters import BooleanFilter, FilterSet
 from incidents.models import Incident, IncidentStatus, Severity
 
 
-class IncidentFilterSet(filters.FilterSet):
+class IncidentFilterSet(FilterSet):
     serviceId = filters.CharFilter(field_name="service_id")
     severity = filters.ChoiceFilter(choices=Severity.choices)
     status = filters.ChoiceFilter(choices=IncidentStatus.choices)

@@ -1,9 +1,10 @@
 import django_filters as filters
 
+from controlplane.api.filters import FilterSet
 from releases.models import Release, ReleaseStatus, RunKind, RunState, WorkflowRun
 
 
-class ReleaseFilterSet(filters.FilterSet):
+class ReleaseFilterSet(FilterSet):
     serviceId = filters.CharFilter(field_name="service_id")
     envId = filters.CharFilter(field_name="environment_id")
     status = filters.ChoiceFilter(choices=ReleaseStatus.choices)
@@ -15,7 +16,7 @@ class ReleaseFilterSet(filters.FilterSet):
         fields = ["serviceId", "envId", "status", "sha", "version"]
 
 
-class WorkflowRunFilterSet(filters.FilterSet):
+class WorkflowRunFilterSet(FilterSet):
     releaseId = filters.CharFilter(field_name="release_id")
     serviceId = filters.CharFilter(field_name="release__service_id")
     envId = filters.CharFilter(field_name="release__environment_id")

@@ -2,10 +2,11 @@ import django_filters as filters
 from django.db.models import Q
 
 from controlplane import adapters
+from controlplane.api.filters import FilterSet
 from services.models import Environment, Service
 
 
-class ArchivedFilterSet(filters.FilterSet):
+class ArchivedFilterSet(FilterSet):
     """Lists show what is in use unless `archived=true` (only archived) or `archived=all` is asked."""
 
     archived = filters.ChoiceFilter(

@@ -1,6 +1,6 @@
 """What every resource shares: strict serializers over the domain models, cursor pages, thin viewsets."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -9,6 +9,7 @@ from django.db import transaction
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.fields import SkipField, get_attribute
 from rest_framework.permissions import SAFE_METHODS
+from rest_framework.response import Response
 
 from controlplane.timestamps import parse_rfc3339, rfc3339
 
@@ -76,6 +77,28 @@ class DomainSerializer(StrictSerializer):
 
     class Meta:
         model = None
+
+    @classmethod
+    def plain_columns(cls) -> tuple[tuple[str, str, Callable], ...] | None:
+        """`(key, column, to_representation)` for each field shown, when every one shows a column of the
+        model through a plain field (String, Choice, Timestamp, BlankAsNullField): such a resource is read
+        from values, not model instances, and without DRF's per-field lookups. None when any field needs
+        more (a relation, a list, a method, an annotation). Worked out once per class."""
+        if "_plain_columns" not in cls.__dict__:
+            columns = {f.attname for f in cls.Meta.model._meta.concrete_fields}
+            shown = [field for field in cls().fields.values() if not field.write_only]
+            plain = all(type(f) in _PLAIN_FIELDS and f.source in columns for f in shown)
+            # The fields' to_representation use nothing of the (throwaway) serializer they are bound to.
+            cls._plain_columns = tuple((f.field_name, f.source, f.to_representation) for f in shown) if plain else None
+        return cls._plain_columns
+
+    def to_representation(self, instance):
+        columns = self.plain_columns()
+        if columns is None:
+            return super().to_representation(instance)
+        # What DRF's Serializer.to_representation gives, None kept as None, from a row or an instance.
+        read = instance.__getitem__ if isinstance(instance, dict) else instance.__getattribute__
+        return {key: None if (value := read(column)) is None else show(value) for key, column, show in columns}
 
     def refusals(self, data: Mapping) -> dict[str, list[str]]:
         errors = super().refusals(data)
@@ -145,12 +168,15 @@ class EntitySerializer(DomainSerializer):
     )
     read_only_reasons: dict[str, str] = {}
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def get_fields(self):
+        # When the fields are first needed (a read of plain columns never needs them): a list's serializer
+        # does not copy its fields only to mark them.
+        fields = super().get_fields()
         for name, reason in self.read_only_reasons.items():
-            self.fields[name].read_only_reason = reason
+            fields[name].read_only_reason = reason
         if self.instance is not None:
-            self.fields["id"].read_only = True
+            fields["id"].read_only = True
+        return fields
 
 
 class _RFC3339(serializers.DateTimeField):
@@ -189,6 +215,10 @@ class BlankAsNullField(String):
         return super().validate_empty_values(data)
 
 
+# Fields that show a stored value as it is (or None as None), whatever serializer they belong to.
+_PLAIN_FIELDS = (String, Choice, Timestamp, BlankAsNullField)
+
+
 class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Read access for viewers; subclasses add write mixins and name their actions' permissions.
 
@@ -213,3 +243,16 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def filter_queryset(self, queryset):
         # Filters narrow lists; a resource fetched by id is found whatever the list's defaults.
         return queryset if self.detail else super().filter_queryset(queryset)
+
+    def list(self, request, *args, **kwargs):
+        # ListModelMixin.list, but a resource whose every field is a plain column (plain_columns) is read as
+        # values: a dict per row, not a model instance built, tracked and converted back field by field.
+        queryset = self.filter_queryset(self.get_queryset())
+        columns = getattr(self.get_serializer_class(), "plain_columns", lambda: None)()
+        if columns is not None and self.paginator is not None:
+            position = self.paginator.get_ordering(request, queryset, self)[0].lstrip("-")  # a page's bookmark
+            queryset = queryset.values(*dict.fromkeys([column for _, column, _ in columns] + [position]))
+        page = self.paginate_queryset(queryset)
+        if page is None:
+            return Response(self.get_serializer(queryset, many=True).data)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)

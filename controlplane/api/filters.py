@@ -39,3 +39,17 @@ class StrictBooleanField(forms.Field):
 
 class BooleanFilter(filters.BooleanFilter):
     field_class = StrictBooleanField
+
+
+class FilterSet(filters.FilterSet):
+    """django-filter's FilterSet with its form class built once per filterset class: django-filter builds it
+    on every request (each filter's form field, its label worked out from the model), which cost a filtered
+    list more than its query. None of the filters' form fields depends on the request; each request still
+    gets its own form and its own copy of the filters."""
+
+    def get_form_class(self):
+        form_class = type(self).__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            type(self)._form_class = form_class
+        return form_class
