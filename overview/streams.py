@@ -2,8 +2,9 @@
 
 Streams are async views: an open stream waits on a queue that the process's change feed (`overview/feed.py`)
 fills, so it holds no thread, no database connection and no query of its own while it waits. On connect it
-sends its headers, a `retry:` hint and a comment at once; from then on the client misses nothing: it gets
-what it asked to resume after (`Last-Event-ID` or `?after=`) from the database, then what the feed hands out.
+sends its headers, a `retry:` hint, the id it starts after and a comment at once; from then on the client
+misses nothing: it gets what it asked to resume after (`Last-Event-ID` or `?after=`) from the database, then
+what the feed hands out.
 Each principal may hold `CONTROLPLANE_STREAMS_PER_PRINCIPAL` streams per process (429 beyond), all together
 `CONTROLPLANE_STREAMS_MAX` (503 beyond).
 """
@@ -22,6 +23,7 @@ from audit.models import AuditEvent
 from controlplane.api.params import resume_point, resume_point_refusal
 from controlplane.identity.roles import can
 from overview import feed as changes
+from overview.limits import Place, admit, open_streams
 from releases.models import RunLogEntry, RunState, WorkflowRun
 
 RETRY_MS = 3000  # how long a client waits before reconnecting after a stream ends
@@ -109,11 +111,11 @@ def _open(request, subscription, start_of, catch_up):
     if request.method == "HEAD":
         return _headers(HttpResponse(content_type="text/event-stream"))
     principal = request.principal.actor
-    which = changes.admit(principal)
+    which = admit(principal)
     if which:
         return _over_limit(which)
     response = _headers(StreamingHttpResponse(content_type="text/event-stream"))
-    place = changes.Place(principal, response)
+    place = Place(principal, response)
     response.streaming_content = _events(subscription, start_of, catch_up, place)
     return response
 
@@ -217,7 +219,7 @@ def status(request):
     refused = _refused(request)
     if refused:
         return refused
-    total, by_principal = changes.open_streams()
+    total, by_principal = open_streams()
     limits = settings.CONTROLPLANE_STREAMS
     return JsonResponse(
         {
