@@ -86,6 +86,9 @@ class DomainModel(models.Model):
     # incidents) refuse it: bad input gets an error naming the field and loses nothing. Records the system
     # writes (run logs, audit events, runs) are never refused: their secret-shaped spans are redacted.
     REFUSES_SECRETS: ClassVar[bool] = False
+    # Kept by the domain from other rows (which release is current): a restore does not take them from the
+    # fixture, where they may be stale or absent; the load recomputes them (`fixture_loaded`).
+    DERIVED_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     objects = DomainQuerySet.as_manager()
 
@@ -125,6 +128,9 @@ class DomainModel(models.Model):
         self._state.adding = row is None
         self._stored = row or {}
         self._restoring = True
+        for name in self.DERIVED_FIELDS:
+            field = self._meta.get_field(name)
+            setattr(self, field.attname, row[field.attname] if row else field.get_default())
 
     # --- validation ---
 

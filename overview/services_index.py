@@ -1,11 +1,11 @@
 """The services index (RFC 0001, derived views): for each service, per environment its latest and its
 current release, its open incidents by severity, and a pointer to the tail of its audit trail.
 
-A read model, built from plain values (no model instances, no serializer), in four queries for any
-page of services: the services with the sequence number of their latest audit event; those events;
-the (service, environment) links with each environment's name and its latest and current release;
-open incident counts. Every correlated subquery is answered from an index. Pages are cached under
-the audit trail's head (see `cached`), in Redis when REDIS_URL is set, so every web process shares them.
+Read from the deployment-state read model (`overview.models`), as plain values (no model instances, no
+serializer), in two queries for any page of services, whatever the data's size: the services with their
+service state and audit tail; their (service, environment) rows with each environment's name and the
+latest and current releases, joined by primary key. Pages are cached under the audit trail's head (see
+`cached`), in Redis when REDIS_URL is set, so every web process shares them.
 """
 
 import hashlib
@@ -14,78 +14,55 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
-from django.db.models import Count, OuterRef, Subquery
 from redis.exceptions import RedisError
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
-from audit.models import AuditChainHead, AuditEvent
+from audit.models import AuditChainHead
 from controlplane.timestamps import rfc3339
-from incidents.models import Incident, Severity
+from incidents.models import Severity
+from overview.models import DeploymentState
 from releases.models import ReleaseStatus
-from services.models import Service
 
 SEVERITIES = [s.value for s in Severity]  # low → critical
-Links = Service.environments.through
-SERVICE_FIELDS = ("id", "name", "repo", "deployment_adapters", "tail_seq")
+OPEN = {severity: f"state__open_{severity}" for severity in SEVERITIES}
+TAIL = ("state__audit_tail__seq", "state__audit_tail__ts", "state__audit_tail__action")
+SERVICE_FIELDS = ("id", "name", "repo", "deployment_adapters", "state__highest_open_severity", *OPEN.values(), *TAIL)
+RELEASE_FIELDS = ("id", "version", "sha", "status")
+DEPLOYMENT_FIELDS = (
+    "service_id",
+    "environment_id",
+    "environment__name",
+    *(f"latest__{f}" for f in (*RELEASE_FIELDS, "created_at")),
+    *(f"current__{f}" for f in (*RELEASE_FIELDS, "activated_at")),
+)
 CACHE_PAUSE_SECONDS = 30  # after the cache failed, pages are computed without it for this long
 
 log = logging.getLogger(__name__)
 
 
 def services(queryset):
-    """The services of `queryset` as values, each with the sequence number of its latest audit event."""
-    latest = AuditEvent.objects.filter(service_id=OuterRef("pk")).order_by("-seq").values("seq")[:1]
-    return queryset.annotate(tail_seq=Subquery(latest)).values(*SERVICE_FIELDS)
-
-
-def _audit_tails(page) -> dict[int, dict]:
-    seqs = [row["tail_seq"] for row in page if row["tail_seq"]]
-    return {
-        seq: {"seq": seq, "ts": rfc3339(ts), "action": action}
-        for seq, ts, action in AuditEvent.objects.filter(seq__in=seqs).values_list("seq", "ts", "action")
-    }
-
-
-PAIRS_SQL = """
-SELECT link.service_id, link.environment_id, env.name,
-       latest.id, latest.version, latest.sha, latest.status, latest.created_at,
-       curr.id, curr.version, curr.sha, curr.status, curr.activated_at
-FROM services_service_environments link
-JOIN services_environment env ON env.id = link.environment_id
-LEFT JOIN releases_release latest ON latest.id = (
-    SELECT r.id FROM releases_release r
-    WHERE r.service_id = link.service_id AND r.environment_id = link.environment_id
-    ORDER BY r.created_at DESC, r.id DESC LIMIT 1)
-LEFT JOIN releases_release curr ON curr.id = (
-    SELECT r.id FROM releases_release r
-    WHERE r.service_id = link.service_id AND r.environment_id = link.environment_id AND r.status = %s
-    ORDER BY r.activated_at DESC, r.id DESC LIMIT 1)
-WHERE link.service_id IN ({ids})
-ORDER BY env.name
-"""
+    """The services of `queryset` as values, each with its service state."""
+    return queryset.values(*SERVICE_FIELDS)
 
 
 def _environments(service_ids) -> dict[str, list]:
-    """Per service, its environments in name order, each with its latest and current release.
-
-    One query; each correlated subquery is answered from a covering index on releases."""
+    """Per service, its environments in name order, each with its latest and current release."""
     result: dict[str, list] = {sid: [] for sid in service_ids}
-    if not service_ids:
-        return result
-    sql = PAIRS_SQL.format(ids=", ".join(["%s"] * len(service_ids)))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ReleaseStatus.ACTIVE, *service_ids])
-        for row in cursor.fetchall():
-            result[row[0]].append(
-                {
-                    "id": row[1],
-                    "name": row[2],
-                    "latestRelease": _release(row[3:8], "createdAt"),
-                    "currentRelease": _release(row[8:13], "activatedAt"),
-                }
-            )
+    rows = (
+        DeploymentState.objects.filter(service_id__in=service_ids)
+        .order_by("environment__name")
+        .values_list(*DEPLOYMENT_FIELDS)
+    )
+    for row in rows:
+        result[row[0]].append(
+            {
+                "id": row[1],
+                "name": row[2],
+                "latestRelease": _release(row[3:8], "createdAt"),
+                "currentRelease": _release(row[8:13], "activatedAt"),
+            }
+        )
     return result
 
 
@@ -96,28 +73,12 @@ def _release(columns, when: str):
     return {"id": release_id, "version": version, "sha": sha, "status": status, when: rfc3339(stamp)}
 
 
-def _open_incidents(service_ids) -> dict:
-    counts = {sid: dict.fromkeys(SEVERITIES, 0) for sid in service_ids}
-    rows = (
-        Incident.objects.filter(service_id__in=service_ids)
-        .exclude(status=Incident.Status.RESOLVED)
-        .values_list("service_id", "severity")
-        .annotate(n=Count("id"))
-    )
-    for service_id, severity, n in rows:
-        counts[service_id][severity] = n
-    return counts
-
-
 def entries(page) -> list[dict]:
     """Index entries for a page of `services(...)` rows, in the page's order."""
-    ids = [row["id"] for row in page]
-    environments = _environments(ids)
-    incidents = _open_incidents(ids)
-    tails = _audit_tails(page)
+    environments = _environments([row["id"] for row in page])
     result = []
     for row in page:
-        open_counts = incidents[row["id"]]
+        seq, ts, action = (row[f] for f in TAIL)
         result.append(
             {
                 "id": row["id"],
@@ -126,10 +87,10 @@ def entries(page) -> list[dict]:
                 "adapters": {"deployments": row["deployment_adapters"]},
                 "environments": environments[row["id"]],
                 "incidents": {
-                    "open": open_counts,
-                    "highestOpenSeverity": next((s for s in reversed(SEVERITIES) if open_counts[s]), None),
+                    "open": {severity: row[field] or 0 for severity, field in OPEN.items()},
+                    "highestOpenSeverity": row["state__highest_open_severity"] or None,
                 },
-                "auditTail": tails.get(row["tail_seq"]),
+                "auditTail": {"seq": seq, "ts": rfc3339(ts), "action": action} if seq else None,
             }
         )
     return result

@@ -7,12 +7,23 @@ from releases.models import Release, RunLogEntry, WorkflowRun
 
 @admin.register(Release)
 class ReleaseAdmin(DomainAdmin):
-    list_display = ["id", "service", "environment", "version", "sha", "status", "created_at", "activated_at"]
-    list_filter = ["status", "environment"]
+    list_display = [
+        "id",
+        "service",
+        "environment",
+        "version",
+        "sha",
+        "status",
+        "is_current",
+        "created_at",
+        "activated_at",
+        "superseded_by",
+    ]
+    list_filter = ["status", ("is_current", admin.BooleanFieldListFilter), "environment"]
     list_select_related = ["service", "environment"]
     search_fields = ["id", "sha", "version", "service__id", "service__name"]
     autocomplete_fields = ["service", "environment"]
-    readonly_fields = ["status", "created_at", "activated_at"]
+    readonly_fields = ["status", "created_at", "activated_at", "is_current", "superseded_by", "superseded_at"]
     date_hierarchy = "created_at"
     actions = [lifecycle_action(workflows.deploy, "Deploy selected (Draft releases)")]
 

@@ -19,8 +19,26 @@ class ReleaseSerializer(EntitySerializer):
     status = Choice(choices=ReleaseStatus.choices, read_only=True)
     createdAt = Timestamp(source="created_at", read_only=True)
     activatedAt = Timestamp(source="activated_at", read_only=True, allow_null=True)
+    isCurrent = serializers.BooleanField(
+        source="is_current",
+        read_only=True,
+        help_text="Runs in its environment now: the Active release of its service there activated last.",
+    )
+    supersededBy = String(
+        source="superseded_by_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The release activated next in the same service and environment, which replaced this one.",
+    )
+    supersededAt = Timestamp(source="superseded_at", read_only=True, allow_null=True)
 
-    read_only_reasons = {"status": "is read-only: it changes only by deploy and promote."}
+    read_only_reasons = {
+        "status": "is read-only: it changes only by deploy and promote.",
+        **dict.fromkeys(
+            ("isCurrent", "supersededBy", "supersededAt"),
+            "is read-only: it changes only when a release of the service activates in the environment.",
+        ),
+    }
 
     class Meta:
         model = Release

@@ -1,6 +1,6 @@
 import django_filters as filters
 
-from controlplane.api.filters import FilterSet
+from controlplane.api.filters import BooleanFilter, FilterSet
 from releases.models import Release, ReleaseStatus, RunKind, RunState, WorkflowRun
 
 
@@ -10,10 +10,11 @@ class ReleaseFilterSet(FilterSet):
     status = filters.ChoiceFilter(choices=ReleaseStatus.choices)
     sha = filters.CharFilter(lookup_expr="startswith")
     version = filters.CharFilter()
+    isCurrent = BooleanFilter(field_name="is_current", label="Only current (true) or only not current (false)")
 
     class Meta:
         model = Release
-        fields = ["serviceId", "envId", "status", "sha", "version"]
+        fields = ["serviceId", "envId", "status", "sha", "version", "isCurrent"]
 
 
 class WorkflowRunFilterSet(FilterSet):

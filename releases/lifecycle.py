@@ -2,6 +2,7 @@
 engine calls them (`releases.runs.finish` ends a run and its release together)."""
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.lifecycle import move
@@ -17,9 +18,39 @@ def begin_rollout(release: Release, action: str = "deploy.create", details: dict
     return move(release, Status.PROMOTING, action=action, details=details, on_integrity_error=busy)
 
 
+@transaction.atomic
 def activate(release: Release, details: dict | None = None) -> Release:
-    """Promoting → Active: the rollout succeeded; the release becomes its environment's current one."""
-    return move(release, Status.ACTIVE, action="release.activate", details=details, activated_at=timezone.now())
+    """Promoting → Active: the rollout succeeded; the release becomes its environment's current one, and
+    the one it replaces there is superseded by it (recorded on the event as `supersedes`)."""
+    now = timezone.now()
+    before, after = neighbours(release, now)
+    if before:
+        Release.objects.filter(pk=before).update(is_current=False, superseded_by=release.pk, superseded_at=now)
+        details = {**(details or {}), "supersedes": before}
+    return move(
+        release,
+        Status.ACTIVE,
+        action="release.activate",
+        details=details,
+        activated_at=now,
+        # Activations are ordered by time: a later one already stored (a restored history) stays current.
+        is_current=after is None,
+        superseded_by=after["pk"] if after else None,
+        superseded_at=after["activated_at"] if after else None,
+    )
+
+
+def neighbours(release: Release, activated_at) -> tuple[str | None, dict | None]:
+    """Among the Active releases of `release`'s service and environment, the one activated just before
+    `activated_at` (its id) and the one just after (its id and activation time), ties broken by id, in
+    the database's own order (the one `overview.deployment_state` recomputes with)."""
+    pair = Release.objects.filter(
+        service_id=release.service_id, environment_id=release.environment_id, status=Status.ACTIVE
+    ).exclude(pk=release.pk)
+    earlier = Q(activated_at__lt=activated_at) | Q(activated_at=activated_at, id__lt=release.pk)
+    before = pair.filter(earlier).order_by("-activated_at", "-id").values_list("pk", flat=True).first()
+    after = pair.exclude(earlier).order_by("activated_at", "id").values("pk", "activated_at").first()
+    return before, after
 
 
 def fail(release: Release, details: dict | None = None) -> Release:

@@ -50,7 +50,10 @@ class Release(StatusMachine, Entity):
         Status.FAILED: (),
     }
     MOVED_BY = "deploy and promote"
-    MOVED_FIELDS = ("activated_at",)
+    # Which release runs in its environment follows from activations (`lifecycle.activate`), never an edit.
+    SUCCESSION_FIELDS = ("is_current", "superseded_by", "superseded_at")
+    MOVED_FIELDS = ("activated_at", *SUCCESSION_FIELDS)
+    DERIVED_FIELDS = SUCCESSION_FIELDS
     IMMUTABLE_FIELDS = ("service", "environment", "sha", "created_at")
 
     service = models.ForeignKey(
@@ -64,6 +67,23 @@ class Release(StatusMachine, Entity):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     activated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    is_current = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Runs in its environment now: the Active release of its service there activated last.",
+    )
+    superseded_by = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        help_text="The release of the same service activated next in the same environment.",
+    )
+    superseded_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the release that superseded it was activated."
+    )
 
     class Meta:
         ordering = ["-created_at", "id"]
@@ -80,6 +100,23 @@ class Release(StatusMachine, Entity):
                 condition=Q(status="Promoting"),
                 name="%(app_label)s_%(class)s_one_promoting",
                 violation_error_message="Another release of this service is already promoting to this environment.",
+            ),
+            models.UniqueConstraint(
+                fields=["service", "environment"],
+                condition=Q(is_current=True),
+                name="%(app_label)s_%(class)s_one_current",
+                violation_error_message="Another release of this service is current in this environment.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="Active") | Q(is_current=False, superseded_by__isnull=True),
+                name="%(app_label)s_%(class)s_succession_active_only",
+                violation_error_message="Only an Active release is current or superseded.",
+            ),
+            models.CheckConstraint(
+                condition=Q(superseded_by__isnull=True, superseded_at__isnull=True)
+                | Q(superseded_by__isnull=False, superseded_at__isnull=False, is_current=False),
+                name="%(app_label)s_%(class)s_superseded_whole",
+                violation_error_message="A superseded release names what superseded it and when, and is not current.",
             ),
         ]
         indexes = [

@@ -216,7 +216,7 @@ class BlankAsNullField(String):
 
 
 # Fields that show a stored value as it is (or None as None), whatever serializer they belong to.
-_PLAIN_FIELDS = (String, Choice, Timestamp, BlankAsNullField)
+_PLAIN_FIELDS = (String, Choice, Timestamp, BlankAsNullField, serializers.BooleanField)
 
 
 class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

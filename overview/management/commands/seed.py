@@ -3,7 +3,7 @@ audit trail that goes with them. For benchmarks and demos.
 
 Rows are written in bulk, skipping per-row validation for speed; they are built valid by construction
 (the tests check a seeded database against every invariant). The audit events continue the hash chain,
-and the seed itself is recorded as one `seed.load` event.
+the seed itself is recorded as one `seed.load` event, and the read model is rebuilt in the same transaction.
 """
 
 from collections import Counter
@@ -18,6 +18,7 @@ from audit.writer import record
 from controlplane import adapters
 from controlplane.identity.context import acting_as
 from incidents.models import Incident
+from overview import deployment_state
 from releases.models import Release, RunLogEntry, WorkflowRun
 from services.models import Environment, Service
 
@@ -47,6 +48,7 @@ class Command(BaseCommand):
         with acting_as("seed"), transaction.atomic():
             counts = self.seed(services, environments, releases)
             record("seed.load", "Seed", "seed", {"objects": counts})
+            deployment_state.rebuild()  # the bulk writes sent no signals
         self.stdout.write(self.style.SUCCESS("Seeded: " + ", ".join(f"{n} {m}" for m, n in counts.items())))
 
     def seed(self, n_services, n_envs, n_releases) -> dict:
