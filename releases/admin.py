@@ -20,7 +20,7 @@ class ReleaseAdmin(DomainAdmin):
         "superseded_by",
     ]
     list_filter = ["status", ("is_current", admin.BooleanFieldListFilter), "environment"]
-    list_select_related = ["service", "environment"]
+    list_select_related = ["service", "environment", "superseded_by"]
     search_fields = ["id", "sha", "version", "service__id", "service__name"]
     autocomplete_fields = ["service", "environment"]
     readonly_fields = ["status", "created_at", "activated_at", "is_current", "superseded_by", "superseded_at"]
