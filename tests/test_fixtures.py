@@ -2,6 +2,7 @@
 
 import copy
 import json
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from audit.models import AuditEvent
 from incidents.models import Incident
 from releases.models import Release, RunLogEntry, WorkflowRun
 from services.models import Environment, Service
+from tests.api.conftest import Api
 
 DEMO = json.loads((Path(__file__).parent.parent / "fixtures" / "demo.json").read_text())
 
@@ -144,3 +146,18 @@ def test_a_restore_with_a_secret_in_an_entity_field_is_refused_naming_object_and
     assert "version: must not contain a secret (found a bearer token)" in str(caught.value)
     assert "sekritsekrit123" not in str(caught.value)
     assert not Release.objects.exists()
+
+
+def test_the_demo_read_models_match_history_and_the_index_shows_its_current_releases(demo):
+    out = StringIO()
+    call_command("check_read_models", stdout=out)
+    assert out.getvalue().strip() == "The read models match history."
+    assert list(Release.objects.filter(is_current=True).values_list("pk", flat=True)) == ["rel-123"]
+
+    (entry,) = Api("viewer").get("/api/services/index/").json()["results"]
+    current = {env["id"]: env["currentRelease"] for env in entry["environments"]}
+    assert current["env-prod"] is None
+    assert (current["env-staging"]["id"], current["env-staging"]["activatedAt"]) == ("rel-123", "2024-10-01T18:36:12Z")
+    assert set(current) == {"env-staging", "env-prod"}
+    assert entry["incidents"]["highestOpenSeverity"] == "high"
+    assert entry["auditTail"]["seq"] == AuditEvent.objects.filter(service_id="svc-demo").latest("seq").seq

@@ -1,11 +1,14 @@
 """`manage.py seed` writes in bulk; what it writes must still hold every invariant."""
 
+from io import StringIO
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from audit.models import AuditEvent
 from incidents.models import Incident
+from overview.models import DeploymentState
 from releases.models import Release, RunLogEntry, WorkflowRun
 from services.models import Environment, Service
 from tests.api.conftest import Api
@@ -49,3 +52,13 @@ def test_the_index_reads_the_seeded_data(seeded):
 def test_seeding_twice_is_refused(seeded):
     with pytest.raises(CommandError, match="already seeded"):
         call_command("seed", services=1, verbosity=0)
+
+
+def test_the_seeded_read_models_match_history(seeded):
+    out = StringIO()
+    call_command("check_read_models", stdout=out)
+    assert out.getvalue().strip() == "The read models match history."
+    # Something to match: one row per linked (service, environment), each with its current release there.
+    assert DeploymentState.objects.count() == 6 * 3
+    current = set(Release.objects.filter(is_current=True).values_list("pk", flat=True))
+    assert current and set(DeploymentState.objects.exclude(current=None).values_list("current", flat=True)) == current

@@ -64,3 +64,38 @@ def test_query_count_does_not_grow_with_the_data(url):
     assert AuditEvent.objects.count() > 100
     large = queries(viewer, url)
     assert large == small <= MOST, f"{url}: {small} queries with 2 services, {large} with 12"
+
+
+# Exact counts, pinned: a new query in these is a change to notice, not noise under MOST.
+# The index without its cache: the page of services with their service state and audit tail; their
+# deployment rows. No count: cursor pages (controlplane.api.pagination.CursorPage) never count.
+INDEX_UNCACHED = 2
+INDEX_CACHED = {"miss": 1 + INDEX_UNCACHED, "hit": 1}  # the trail's head first, then the page unless cached
+TIMELINE = 3  # the release; its runs and the promotions made from it; their log entries (one prefetch)
+
+
+def pinned(viewer, settings) -> dict:
+    settings.INDEX_CACHE = False
+    uncached = queries(viewer, "/api/services/index/")
+    settings.INDEX_CACHE = True
+    miss = queries(viewer, "/api/services/index/")
+    hit = queries(viewer, "/api/services/index/")
+    return {
+        "index": uncached,
+        "cached index": {"miss": miss, "hit": hit},
+        "timeline": queries(viewer, "/api/releases/rel-0-0-0/timeline/"),
+    }
+
+
+@pytest.mark.django_db
+def test_the_index_and_the_timeline_run_exactly_their_pinned_queries_at_any_size(settings):
+    viewer = Api("viewer")
+    settings.INDEX_CACHE = False
+    assert queries(viewer, "/api/services/index/") == 1  # an empty page: no deployment rows to ask for
+    expected = {"index": INDEX_UNCACHED, "cached index": INDEX_CACHED, "timeline": TIMELINE}
+    grow(2)
+    assert pinned(viewer, settings) == expected
+    grow(12)
+    assert pinned(viewer, settings) == expected
+    page = viewer.get("/api/services/index/").json()["results"]
+    assert len(page) == 12 and all(len(entry["environments"]) == 2 for entry in page)
