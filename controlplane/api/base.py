@@ -116,9 +116,11 @@ class DomainSerializer(StrictSerializer):
             return False
         field = self.fields[key]
         try:
-            return field.to_representation(get_attribute(self.instance, field.source_attrs)) == value
+            stored = get_attribute(self.instance, field.source_attrs)
         except (AttributeError, KeyError, SkipField):
             return False
+        # As the API shows it: an empty value is null (DRF's String would show it as "None").
+        return (None if stored is None else field.to_representation(stored)) == value
 
     def api_errors(self, error: DjangoValidationError) -> dict:
         names = {}

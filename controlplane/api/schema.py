@@ -15,8 +15,9 @@ class PrincipalAuthenticationScheme(OpenApiAuthenticationExtension):
 
 ERROR = {
     "type": "object",
-    "description": "`detail` says what went wrong; a 400 for bad fields names each field with its rules instead.",
-    "properties": {"detail": {"type": "string"}},
+    "description": "`detail` says what went wrong; a 400 for bad fields names each field with its rules instead "
+    "(so a body's own field named `detail`, which no resource has, comes back as a list like any other).",
+    "properties": {"detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
     "additionalProperties": {"type": "array", "items": {"type": "string"}},
 }
 ANSWERS = {
