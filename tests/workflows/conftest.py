@@ -1,4 +1,5 @@
 import contextlib
+import io
 import itertools
 import json
 import os
@@ -66,6 +67,10 @@ def worker(transactional_db):
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+    # Whatever the workers did (runs claimed, ended, recovered, killed halfway), the read model they kept in
+    # each change's transaction equals a recomputation from history: a CommandError names the first difference.
+    call_command("check_read_models", stdout=io.StringIO())
 
 
 @pytest.fixture
