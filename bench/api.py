@@ -1,76 +1,183 @@
-"""Benchmark: the REST API under the production server (`manage.py web`, uvicorn) on a large seeded dataset.
+"""Benchmark: the REST API under the production server (`manage.py web`, uvicorn) on large seeded datasets.
 
-Usage: python bench/api.py [--services 2000] [--environments 3] [--releases 50] [--seconds 8] [--rounds 3]
+Usage: python bench/api.py [--sizes 2000x3x50,20000x3x10] [--seconds 8] [--rounds 3] [--concurrency 4]
                           [--workers 2] [--no-write]
+       python bench/api.py --services 200 --environments 3 --releases 50   (one size; the others default)
 
-Measures requests/s and p50/p95 latency of `/api/services/index/` (a 50-service page) and
-`/api/releases/?serviceId=…` (50 rows) against `/api/me/`, a trivial authenticated DRF view (the
-framework's floor), in the same run, rounds alternating, and writes the figures to docs/performance.md.
-The seeded SQLite database is kept under var/bench/ and reused while its size arguments match.
+At each size (services x environments x releases per service and environment), on its own SQLite database
+seeded once by `manage.py seed` under var/bench/ and reused while the file exists:
+
+- times `manage.py rebuild_read_models` and `manage.py check_read_models` on that database (subprocesses,
+  wall clock, Django's start included; `manage.py version` gives that start alone);
+- serves it with `manage.py web` (DEBUG off, dev tokens switched on explicitly) twice: with the index cache
+  on, measuring `/api/me/` (a trivial authenticated DRF view: the framework's floor), the index's first page
+  (50 services) and `/api/releases/?serviceId=…` (one service's releases, up to 50 rows); then with
+  CONTROLPLANE_INDEX_CACHE=0, measuring the floor, the index's first page and a page from the middle of the
+  list (reached by following the index's `next` links, as a client does).
+
+Each server run is compared with its own floor, measured in the same run, rounds alternating targets. The
+figures of all sizes go side by side into one section of docs/performance.md. A database seeded before the
+read model (commit 63ffa20) lacks it: delete var/bench/api-*.sqlite3 files older than that.
 """
 
 import argparse
 import http.client
 import json
 import os
+import re
 import secrets
+import sqlite3
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.servers import web_server  # noqa: E402
 
+MANAGE = [sys.executable, str(ROOT / "manage.py")]
+DEFAULT_SIZES = "2000x3x50,20000x3x10"
+BY = "\N{MULTIPLICATION SIGN}"
+AIMS = {"index-off": 0.5, "releases": 0.4}  # share of the floor, at the first size
+
+# Rows of the table: (key, label). Keys of the cache-on run, then of the cache-off run.
+CACHED_RUN = (
+    ("floor-on", "floor: `GET /api/me/` (cache-on run)"),
+    ("index-on", "index, first page (50 services), cached by trail head"),
+    ("releases", "`GET /api/releases/?serviceId=<middle service>`"),
+)
+UNCACHED_RUN = (
+    ("floor-off", "floor: `GET /api/me/` (cache-off run)"),
+    ("index-off", "index, first page (50 services), cache off"),
+    ("index-deep", "index, page from the middle of the list, cache off"),
+)
+
+
+def parse_size(text: str) -> tuple[int, int, int]:
+    match = re.fullmatch(r"(\d+)x(\d+)x(\d+)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SERVICESxENVIRONMENTSxRELEASES, e.g. 2000x3x50")
+    return tuple(int(n) for n in match.groups())
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--services", type=int, default=2000)
-    parser.add_argument("--environments", type=int, default=3)
-    parser.add_argument("--releases", type=int, default=50)
+    parser.add_argument(
+        "--sizes",
+        default=DEFAULT_SIZES,
+        help=f"comma-separated SERVICESxENVIRONMENTSxRELEASES (default {DEFAULT_SIZES})",
+    )
+    parser.add_argument("--services", type=int, help="one size only (with --environments, --releases)")
+    parser.add_argument("--environments", type=int)
+    parser.add_argument("--releases", type=int)
     parser.add_argument("--seconds", type=float, default=8.0, help="per target per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="web processes (manage.py web --workers)")
     parser.add_argument("--no-write", action="store_true")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if any(v is not None for v in (args.services, args.environments, args.releases)):
+        args.sizes = [(args.services or 2000, args.environments or 3, args.releases or 50)]
+    else:
+        args.sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    return args
 
 
-def seeded_database(args, env) -> Path:
+def label(size) -> str:
+    services, environments, releases = size
+    return f"{services:,} {BY} {environments} {BY} {releases}"
+
+
+def seeded_database(size, env) -> Path:
+    services, environments, releases = size
     folder = ROOT / "var" / "bench"
     folder.mkdir(parents=True, exist_ok=True)
-    db = folder / f"api-{args.services}x{args.environments}x{args.releases}.sqlite3"
+    db = folder / f"api-{services}x{environments}x{releases}.sqlite3"
     if not db.exists():
         partial = db.with_suffix(".partial")
         for suffix in ("", "-wal", "-shm"):
             Path(f"{partial}{suffix}").unlink(missing_ok=True)
         seed_env = {**env, "DATABASE_URL": f"sqlite:///{partial}"}
-        run = [sys.executable, str(ROOT / "manage.py")]
-        subprocess.run([*run, "migrate", "-v0"], env=seed_env, check=True)
+        subprocess.run([*MANAGE, "migrate", "-v0"], env=seed_env, check=True)
         started = time.perf_counter()
-        subprocess.run(
-            [
-                *run,
-                "seed",
-                f"--services={args.services}",
-                f"--environments={args.environments}",
-                f"--releases={args.releases}",
-            ],
-            env=seed_env,
-            check=True,
-        )
-        print(f"seeded in {time.perf_counter() - started:.0f}s")
-        # Fold the WAL in, so the copy is one file.
-        import sqlite3
-
-        with sqlite3.connect(partial) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        seed = [f"--services={services}", f"--environments={environments}", f"--releases={releases}"]
+        subprocess.run([*MANAGE, "seed", *seed], env=seed_env, check=True)
+        print(f"{label(size)}: seeded in {time.perf_counter() - started:.0f}s", flush=True)
+        # Fold the WAL in, so the database is one file.
+        conn = sqlite3.connect(partial)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
         partial.rename(db)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{partial}{suffix}").unlink(missing_ok=True)
     return db
+
+
+def command_seconds(env, *argv) -> tuple[float, str]:
+    """Wall-clock seconds of `manage.py <argv>` as a subprocess, and its output; a failure stops the bench."""
+    started = time.perf_counter()
+    done = subprocess.run([*MANAGE, *argv], env=env, cwd=ROOT, capture_output=True, text=True)
+    took = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(
+            f"manage.py {' '.join(argv)} failed ({done.returncode}): {(done.stderr or done.stdout)[-2000:]}"
+        )
+    return took, done.stdout + done.stderr
+
+
+def read_model_times(env) -> dict:
+    """Rebuild the read models (idempotent), then check them against history (read only); both timed."""
+    startup, _ = command_seconds(env, "version")
+    rebuild, output = command_seconds(env, "rebuild_read_models")
+    inside = re.search(r"in ([\d.]+) s", output)
+    check, _ = command_seconds(env, "check_read_models")
+    return {
+        "startup": startup,
+        "rebuild": rebuild,
+        "rebuild_inside": float(inside.group(1)) if inside else None,
+        "check": check,
+    }
+
+
+def get(port, path, token) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}", "Connection": "close"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def get_json(port, path, token) -> dict:
+    status, body = get(port, path, token)
+    if status != 200:
+        raise SystemExit(f"GET {path}: {status} {body[:300]!r}")
+    return json.loads(body)
+
+
+def middle_page(port, token, services) -> tuple[str, str]:
+    """The path of the index page holding the middle service, reached by following `next` from the first
+    page, and a description of that page (which services it shows)."""
+    path, seen = "/api/services/index/", 0
+    while True:
+        page = get_json(port, path, token)
+        if seen + len(page["results"]) > services // 2 or not page.get("next"):
+            break
+        seen += len(page["results"])
+        nxt = urlsplit(page["next"])
+        path = f"{nxt.path}?{nxt.query}"
+    shown = page["results"]
+    return (
+        path,
+        f"services {seen + 1:,}\N{EN DASH}{seen + len(shown):,} of {services:,} (from `{shown[0]['id']}`), "
+        f"page {seen // len(shown) + 1}",
+    )
 
 
 def measure(port, path, token, seconds, concurrency):
@@ -104,17 +211,142 @@ def measure(port, path, token, seconds, concurrency):
     return len(latencies) / elapsed, latencies
 
 
-def run_targets(args, env, token, targets) -> dict:
+def run_targets(args, env, token, targets, prepare=None) -> dict:
+    """Serve `env`'s database, let `prepare(port)` add targets that need the server (a cursor it signs),
+    then measure every target, rounds alternating. Returns per target (median req/s, p50 ms, p95 ms)."""
     with web_server(env, args.workers) as port:
+        targets = {**targets, **(prepare(port) if prepare else {})}
         for path in targets.values():  # warm up each worker's caches and connections
             measure(port, path, token, 1.0, args.concurrency)
-        results = {name: ([], []) for name in targets}
+        samples = {key: ([], []) for key in targets}
         for _ in range(args.rounds):
-            for name, path in targets.items():
+            for key, path in targets.items():
                 rps, latencies = measure(port, path, token, args.seconds, args.concurrency)
-                results[name][0].append(rps)
-                results[name][1].extend(latencies)
-    return results
+                samples[key][0].append(rps)
+                samples[key][1].extend(latencies)
+    result = {}
+    for key, (rates, latencies) in samples.items():
+        q = statistics.quantiles(latencies, n=100)
+        result[key] = (statistics.median(rates), q[49] * 1000, q[94] * 1000)
+    return result
+
+
+def bench_size(args, size, env, token) -> dict:
+    services = size[0]
+    db = seeded_database(size, env)
+    env = {**env, "DATABASE_URL": f"sqlite:///{db}"}
+    times = read_model_times(env)
+    print(
+        f"{label(size)}: rebuild_read_models {times['rebuild']:.1f}s, check_read_models {times['check']:.1f}s "
+        f"(Django start {times['startup']:.1f}s)",
+        flush=True,
+    )
+    middle = f"svc-seed-{services // 2:05d}"
+    releases_path = f"/api/releases/?serviceId={middle}"
+    notes = {}
+
+    def count_releases(port):
+        notes["release_rows"] = len(get_json(port, releases_path, token)["results"])
+        return {}
+
+    def find_middle(port):
+        path, notes["deep_page"] = middle_page(port, token, services)
+        return {"index-deep": path}
+
+    loads = [os.getloadavg()[0]]
+    print(f"{label(size)}: load average {loads[-1]:.2f} before the cache-on run", flush=True)
+    cached = run_targets(
+        args,
+        env,
+        token,
+        {"floor-on": "/api/me/", "index-on": "/api/services/index/", "releases": releases_path},
+        count_releases,
+    )
+    loads.append(os.getloadavg()[0])
+    print(f"{label(size)}: load average {loads[-1]:.2f} before the cache-off run", flush=True)
+    uncached = run_targets(
+        args,
+        {**env, "CONTROLPLANE_INDEX_CACHE": "0"},
+        token,
+        {"floor-off": "/api/me/", "index-off": "/api/services/index/"},
+        find_middle,
+    )
+    rows = {}
+    for group, floor in ((cached, "floor-on"), (uncached, "floor-off")):
+        for key, (rps, p50, p95) in group.items():
+            rows[key] = (rps, p50, p95, rps / group[floor][0])
+    for key, name in (*CACHED_RUN, *UNCACHED_RUN):
+        rps, p50, p95, share = rows[key]
+        print(f"  {name:60} {rps:8.1f} req/s  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  {share:.2f} of floor")
+    print(f"  release list: {notes['release_rows']} rows; middle page: {notes['deep_page']}", flush=True)
+    return {"rows": rows, "times": times, "middle": middle, "loads": loads, **notes}
+
+
+def verdict(share: float, aim: float) -> str:
+    return f"**{share:.2f}** (aim ≥ {aim}: {'met' if share >= aim else 'not met'})"
+
+
+def section(args, results) -> str:
+    sizes = list(results)
+    head = "| target | " + " | ".join(f"{label(s)}: req/s | p50 ms | p95 ms | share of floor" for s in sizes)
+    rule = "| --- |" + " ---: | ---: | ---: | ---: |" * len(sizes)
+    lines = [head + " |", rule]
+    for key, name in (*CACHED_RUN, *UNCACHED_RUN):
+        cells = []
+        for s in sizes:
+            rps, p50, p95, share = results[s]["rows"][key]
+            cells.append(f"{rps:,.1f} | {p50:.1f} | {p95:.1f} | {share:.2f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+
+    times = ["| size | releases | `rebuild_read_models` | of which the rebuild itself | `check_read_models` |"]
+    times.append("| --- | ---: | ---: | ---: | ---: |")
+    for s in sizes:
+        t = results[s]["times"]
+        inside = f"{t['rebuild_inside']:.1f} s" if t["rebuild_inside"] is not None else "?"
+        times.append(f"| {label(s)} | {s[0] * s[1] * s[2]:,} | {t['rebuild']:.1f} s | {inside} | {t['check']:.1f} s |")
+    startup = statistics.median(results[s]["times"]["startup"] for s in sizes)
+
+    details = "; ".join(
+        f"at {label(s)} the release list returns {results[s]['release_rows']} rows of `{results[s]['middle']}`, "
+        f"the middle page shows {results[s]['deep_page']}"
+        for s in sizes
+    )
+    first = sizes[0]
+    summary = [
+        f"At {label(first)} the index computed on every request runs at "
+        f"{verdict(results[first]['rows']['index-off'][3], AIMS['index-off'])} of the floor (first page; "
+        f"{results[first]['rows']['index-deep'][3]:.2f} for the middle page), the release list at "
+        f"{verdict(results[first]['rows']['releases'][3], AIMS['releases'])}, the cached index at "
+        f"{results[first]['rows']['index-on'][3]:.2f}."
+    ]
+    for s in sizes[1:]:
+        growth = ", ".join(
+            f"{name} p50 {results[first]['rows'][key][1]:.1f} → {results[s]['rows'][key][1]:.1f} ms, share "
+            f"{results[first]['rows'][key][3]:.2f} → {results[s]['rows'][key][3]:.2f}"
+            for key, name in (("index-off", "first page"), ("index-deep", "middle page"), ("index-on", "cached"))
+        )
+        summary.append(f"From {label(first)} to {label(s)}, the index: {growth}.")
+    loads = "; ".join(f"{label(s)}: {', '.join(f'{x:.1f}' for x in results[s]['loads'])}" for s in sizes)
+    summary.append(
+        f"The machine's load average (1 min) before each server run, cache on then off: {loads} "
+        f"({os.cpu_count()} CPUs; the clients share them with the server)."
+    )
+    return (
+        f"## REST API (`bench/api.py`)\n\n"
+        f"`manage.py web` (uvicorn, ASGI, DEBUG off, dev tokens on with CONTROLPLANE_DEV_MODE=1), "
+        f"{args.workers} web processes, SQLite, one database per size seeded by `manage.py seed` (services {BY} "
+        f"environments {BY} releases per service and environment, as many audit events as releases). "
+        f"{args.concurrency} concurrent clients on the same machine, a new connection per request; median of "
+        f"{args.rounds} rounds of {args.seconds:g} s per target, rounds alternating. Two server runs per size, "
+        f"the index cache on, then off (CONTROLPLANE_INDEX_CACHE=0); each target's share is of the floor "
+        f"measured in its own run. The middle page is reached by following `next` from the first page; "
+        f"{details}.\n\n"
+        f"{table}\n\n" + "\n".join(summary) + "\n\n"
+        f"The read models on the same databases, each command a subprocess, wall clock (starting Django, "
+        f"`manage.py version`, takes {startup:.1f} s of it); `rebuild_read_models` rewrites every row in one "
+        f"transaction, `check_read_models` recomputes them and compares, writing nothing:\n\n" + "\n".join(times) + "\n"
+    )
 
 
 def main():
@@ -132,59 +364,11 @@ def main():
         "CONTROLPLANE_AUDIT_LOG": "",
         "LOG_LEVEL": "WARNING",
     }
-    db = seeded_database(args, env)
-    env["DATABASE_URL"] = f"sqlite:///{db}"
-    middle = f"svc-seed-{args.services // 2:05d}"
-    floor = "floor: GET /api/me/"
-    results = run_targets(
-        args,
-        env,
-        token,
-        {
-            floor: "/api/me/",
-            "GET /api/services/index/ (50 services; cached by trail head)": "/api/services/index/",
-            f"GET /api/releases/?serviceId={middle} (50 rows)": f"/api/releases/?serviceId={middle}",
-        },
-    )
-    uncached = run_targets(
-        args,
-        {**env, "CONTROLPLANE_INDEX_CACHE": "0"},
-        token,
-        {
-            floor: "/api/me/",
-            "GET /api/services/index/ (50 services; cache off)": "/api/services/index/",
-        },
-    )
-    # Each run is compared with its own floor; the floor row shown is the first run's.
-    uncached_floor = statistics.median(uncached.pop(floor)[0])
-    rows = []
-    floor_rps = statistics.median(results[floor][0])
-    for group, base in ((results, floor_rps), (uncached, uncached_floor)):
-        for name, (rates, latencies) in group.items():
-            rps = statistics.median(rates)
-            q = statistics.quantiles(latencies, n=100)
-            rows.append((name, rps, q[49] * 1000, q[94] * 1000, rps / base))
-    for name, rps, p50, p95, share in rows:
-        print(f"{name:60} {rps:8.1f} req/s  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  {share:.2f} of floor")
-    index_share, uncached_share = rows[1][4], rows[3][4]
-    print(f"index at {index_share:.2f} of the floor (cached), {uncached_share:.2f} (cache off); aim: at least 0.25")
+    results = {size: bench_size(args, size, env, token) for size in args.sizes}
     if not args.no_write:
         from bench.report import write_section
 
-        table = "\n".join(f"| {n} | {r:,.1f} | {p50:.1f} | {p95:.1f} | {share:.2f} |" for n, r, p50, p95, share in rows)
-        write_section(
-            "api",
-            f"## REST API (`bench/api.py`)\n\n"
-            f"`manage.py web` (uvicorn, ASGI), {args.workers} web processes, SQLite; {args.services} services x "
-            f"{args.environments} "
-            f"environments x {args.releases} releases ({args.services * args.environments * args.releases:,} "
-            f"releases and as many audit events, from `manage.py seed`). {args.concurrency} concurrent clients "
-            f"on the same machine, new connection per request; median of {args.rounds} rounds of "
-            f"{args.seconds:g}s per target, rounds alternating.\n\n"
-            f"| target | req/s | p50 ms | p95 ms | share of floor |\n| --- | ---: | ---: | ---: | ---: |\n{table}\n\n"
-            f"The index page runs at **{index_share:.2f}** of the floor's requests/s served from its cache, "
-            f"and at **{uncached_share:.2f}** computed on every request (aim: at least 0.25).\n",
-        )
+        write_section("api", section(args, results))
 
 
 if __name__ == "__main__":
