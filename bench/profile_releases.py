@@ -1,7 +1,9 @@
 """Profile the 50-row release list in-process, against the framework's floor `/api/me/`.
 
 Usage: DATABASE_URL=sqlite:///var/profile/p200.sqlite3 python bench/profile_releases.py [--service svc-seed-00100]
-                                [--requests 500] [--reconnect] [--profile] [--explain]
+                                [--url PATH] [--requests 500] [--reconnect] [--profile] [--explain]
+
+--url profiles another path the same way (the services index: CONTROLPLANE_INDEX_CACHE=0 to see it computed).
 
 On a database `manage.py seed` filled. Runs the release list and `/api/me/` alternately through Django's
 test client with a viewer dev token (no server, no network), and prints the median of each and their
@@ -28,6 +30,7 @@ TOKEN = "profile-viewer-token-0123456789"
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--service", help="serviceId to list (default: the middle seeded service)")
+    parser.add_argument("--url", help="profile this path instead, e.g. /api/services/index/")
     parser.add_argument("--requests", type=int, default=500, help="of each target, alternating")
     parser.add_argument("--reconnect", action="store_true", help="a new database connection per request")
     parser.add_argument("--profile", action="store_true", help="a pyinstrument call tree of the list")
@@ -81,17 +84,20 @@ def main():
     if service is None:
         ids = list(Service.objects.order_by("id").values_list("id", flat=True))
         service = ids[len(ids) // 2]
-    lists, floor = f"/api/releases/?serviceId={service}", "/api/me/"
+    lists, floor = args.url or f"/api/releases/?serviceId={service}", "/api/me/"
     client = Client()
     body = client.get(lists, HTTP_AUTHORIZATION=f"Bearer {TOKEN}").json()
-    print(f"{connection.vendor}, {lists}: {len(body['results'])} rows")
+    print(f"{connection.vendor}, {lists}: {len(body['results'])} rows, {len(json.dumps(body)):,} bytes")
 
     with CaptureQueriesContext(connection) as captured:
         client.get(lists, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     print(f"{len(captured)} queries")
     for query in captured.captured_queries:
         print(f"  {query['time']}s  {query['sql'][:300]}")
-    if args.explain:
+    if args.explain and args.url:
+        for query in captured.captured_queries:
+            print("plan:\n" + explain(connection, query["sql"], ()))
+    elif args.explain:
         # Plans of the list's own queries, re-run through the ORM's SQL with the parameters bound again.
         from releases.api import ReleaseViewSet
 
@@ -114,7 +120,7 @@ def main():
 
         profiler = Profiler(interval=0.0002)
         with profiler:
-            timed(client, lists, 200)
+            timed(client, lists, 200, args.reconnect)
         print(profiler.output_text(unicode=True, color=False, show_all=False))
 
 

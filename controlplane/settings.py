@@ -448,7 +448,7 @@ PERMISSIONS_POLICY_DENIED = [
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["controlplane.identity.drf.PrincipalAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["controlplane.identity.drf.RolePermission"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["controlplane.api.renderers.JSONRenderer"],
     # Strict JSON: nesting depth limit, duplicate keys and lone surrogates refused (400).
     "DEFAULT_PARSER_CLASSES": ["controlplane.api.parsers.StrictJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -7,9 +7,16 @@ def rfc3339(value) -> str | None:
     time zone lookups, which dominate the cost of a long list)."""
     if value is None:
         return None
-    if isinstance(value, str):  # SQLite hands raw SQL its stored text, UTC: "YYYY-MM-DD HH:MM:SS[.ffffff]"
+    if isinstance(value, str):  # stored text, UTC: "YYYY-MM-DD HH:MM:SS[.ffffff]"
         return value.replace(" ", "T") + "Z"
+    if value.tzinfo is None:  # SQLite's raw SQL: the stored UTC time, parsed without its zone
+        return value.isoformat() + "Z"
+    if value.utcoffset() == _ZERO:  # the usual case: no conversion, the offset's text swapped for Z
+        return value.isoformat()[:-6] + "Z"
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+_ZERO = timedelta(0)
 
 
 # RFC 3339 `date-time`: full-date "T" full-time, the offset required. ASCII digits only ([0-9], not \d).

@@ -14,28 +14,36 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from redis.exceptions import RedisError
 from rest_framework import serializers
-from rest_framework.renderers import JSONRenderer
 
 from audit.models import AuditChainHead
+from controlplane.api.renderers import JSONRenderer
 from controlplane.timestamps import rfc3339
 from incidents.models import Severity
 from overview.models import DeploymentState
-from releases.models import ReleaseStatus
+from releases.models import Release, ReleaseStatus
+from services.models import Environment
 
 SEVERITIES = [s.value for s in Severity]  # low → critical
 OPEN = {severity: f"state__open_{severity}" for severity in SEVERITIES}
 TAIL = ("state__audit_tail__seq", "state__audit_tail__ts", "state__audit_tail__action")
 SERVICE_FIELDS = ("id", "name", "repo", "deployment_adapters", "state__highest_open_severity", *OPEN.values(), *TAIL)
-RELEASE_FIELDS = ("id", "version", "sha", "status")
-DEPLOYMENT_FIELDS = (
-    "service_id",
-    "environment_id",
-    "environment__name",
-    *(f"latest__{f}" for f in (*RELEASE_FIELDS, "created_at")),
-    *(f"current__{f}" for f in (*RELEASE_FIELDS, "activated_at")),
-)
+# Per (service, environment): the environment's name and the latest and current releases, joined by key.
+# Raw SQL, read as it comes: the ORM's per-row conversions (times parsed only to be printed again) cost
+# the page more than the query.
+DEPLOYMENTS_SQL = f"""
+SELECT d.service_id, d.environment_id, env.name,
+       latest.id, latest.version, latest.sha, latest.status, latest.created_at,
+       curr.id, curr.version, curr.sha, curr.status, curr.activated_at
+FROM {DeploymentState._meta.db_table} d
+JOIN {Environment._meta.db_table} env ON env.id = d.environment_id
+LEFT JOIN {Release._meta.db_table} latest ON latest.id = d.latest_id
+LEFT JOIN {Release._meta.db_table} curr ON curr.id = d.current_id
+WHERE d.service_id IN ({{ids}})
+ORDER BY env.name
+"""
 CACHE_PAUSE_SECONDS = 30  # after the cache failed, pages are computed without it for this long
 
 log = logging.getLogger(__name__)
@@ -49,11 +57,11 @@ def services(queryset):
 def _environments(service_ids) -> dict[str, list]:
     """Per service, its environments in name order, each with its latest and current release."""
     result: dict[str, list] = {sid: [] for sid in service_ids}
-    rows = (
-        DeploymentState.objects.filter(service_id__in=service_ids)
-        .order_by("environment__name")
-        .values_list(*DEPLOYMENT_FIELDS)
-    )
+    if not service_ids:
+        return result
+    with connection.cursor() as cursor:
+        cursor.execute(DEPLOYMENTS_SQL.format(ids=", ".join(["%s"] * len(service_ids))), service_ids)
+        rows = cursor.fetchall()
     for row in rows:
         result[row[0]].append(
             {

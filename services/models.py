@@ -86,6 +86,8 @@ class Service(Archivable, Entity):
 
     class Meta:
         ordering = ["name", "id"]
+        # Lists and the services index page in this order: a page is read from the index, not sorted.
+        indexes = [models.Index(fields=["name", "id"], name="service_order_idx")]
 
     def clean(self):
         super().clean()
