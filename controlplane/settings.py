@@ -277,7 +277,11 @@ def _database(name: str, default: str) -> dict:
 
 
 DATABASES = {"default": _database("DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}")}
+# Connections a process keeps for its requests (docs/architecture.md, "Database connections").
+DB_POOL_SIZE = _int("CONTROLPLANE_DB_POOL_SIZE", 8, minimum=1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend, keeping up to DB_POOL_SIZE closed connections for the next requests (controlplane/db/).
+    DATABASES["default"]["ENGINE"] = "controlplane.db.sqlite3"
     # A web server and a worker write at once: WAL lets readers run beside the writer, IMMEDIATE takes
     # the write lock at BEGIN (no upgrade deadlock), and the timeout makes writers queue, not fail.
     DATABASES["default"]["OPTIONS"] = {
@@ -299,7 +303,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         **DATABASES["default"].get("OPTIONS", {}),
         "pool": {
             "min_size": 1,
-            "max_size": _int("CONTROLPLANE_DB_POOL_SIZE", 8, minimum=1),
+            "max_size": DB_POOL_SIZE,
             "max_idle": _float("CONTROLPLANE_DB_POOL_IDLE_SECONDS", 60, minimum=0.1),
             "timeout": 10,  # seconds a request waits for a connection when all are busy
         },
@@ -538,7 +542,7 @@ REDIS_URL = _redis_url("REDIS_URL")
 
 def _database_identity(database: dict) -> str:
     """Where the database is: the same for every process of one control plane, different for another's."""
-    if database["ENGINE"] == "django.db.backends.sqlite3":
+    if database["ENGINE"] == "controlplane.db.sqlite3":
         return f"sqlite:{Path(database['NAME']).resolve()}"
     return f"{database['ENGINE']}:{database.get('HOST') or ''}:{database.get('PORT') or ''}/{database['NAME']}"
 
