@@ -35,8 +35,8 @@ SERVICE_FIELDS = ("id", "name", "repo", "deployment_adapters", "state__highest_o
 # the page more than the query.
 DEPLOYMENTS_SQL = f"""
 SELECT d.service_id, d.environment_id, env.name,
-       latest.id, latest.version, latest.sha, latest.status, latest.created_at,
-       curr.id, curr.version, curr.sha, curr.status, curr.activated_at
+       latest.id, latest.version, latest.sha, latest.status, {{latest_created}},
+       curr.id, curr.version, curr.sha, curr.status, {{current_activated}}
 FROM {DeploymentState._meta.db_table} d
 JOIN {Environment._meta.db_table} env ON env.id = d.environment_id
 LEFT JOIN {Release._meta.db_table} latest ON latest.id = d.latest_id
@@ -44,6 +44,13 @@ LEFT JOIN {Release._meta.db_table} curr ON curr.id = d.current_id
 WHERE d.service_id IN ({{ids}})
 ORDER BY env.name
 """
+
+
+def _time(column: str) -> str:
+    # SQLite stores times as UTC text, which its driver would parse only for rfc3339 to print it again.
+    return f"CAST({column} AS TEXT)" if connection.vendor == "sqlite" else column
+
+
 CACHE_PAUSE_SECONDS = 30  # after the cache failed, pages are computed without it for this long
 
 log = logging.getLogger(__name__)
@@ -60,7 +67,12 @@ def _environments(service_ids) -> dict[str, list]:
     if not service_ids:
         return result
     with connection.cursor() as cursor:
-        cursor.execute(DEPLOYMENTS_SQL.format(ids=", ".join(["%s"] * len(service_ids))), service_ids)
+        sql = DEPLOYMENTS_SQL.format(
+            ids=", ".join(["%s"] * len(service_ids)),
+            latest_created=_time("latest.created_at"),
+            current_activated=_time("curr.activated_at"),
+        )
+        cursor.execute(sql, service_ids)
         rows = cursor.fetchall()
     for row in rows:
         result[row[0]].append(
