@@ -9,7 +9,7 @@ def rfc3339(value) -> str | None:
         return None
     if isinstance(value, str):  # stored text, UTC: "YYYY-MM-DD HH:MM:SS[.ffffff]"
         return value.replace(" ", "T") + "Z"
-    if value.tzinfo is None:  # SQLite's raw SQL: the stored UTC time, parsed without its zone
+    if value.tzinfo is None:  # a stored UTC time read without its zone (SQLite's driver, raw SQL)
         return value.isoformat() + "Z"
     if value.utcoffset() == _ZERO:  # the usual case: no conversion, the offset's text swapped for Z
         return value.isoformat()[:-6] + "Z"

@@ -23,6 +23,9 @@ class Severity(models.TextChoices):
     CRITICAL = "critical"
 
 
+SEVERITIES = list(Severity.values)  # lowest to highest
+
+
 class Incident(StatusMachine, Entity):
     ID_PREFIX = "inc-"
     REFUSES_SECRETS = True  # typed by users: a secret in a field is refused, not stored

@@ -23,12 +23,11 @@ from django.db.models.signals import m2m_changed, post_save
 
 from audit.models import AuditChainHead, AuditEvent
 from controlplane.signals import action_performed, fixture_loaded
-from incidents.models import Incident, IncidentStatus, Severity
+from incidents.models import SEVERITIES, Incident, IncidentStatus
 from overview.models import DeploymentState, ServiceState
 from releases.models import Release, ReleaseStatus, WorkflowRun
 from services.models import Service
 
-SEVERITIES = [s.value for s in Severity]  # low → critical
 LINKS = Service.environments.through._meta.db_table
 RELEASES = Release._meta.db_table
 ACTIVE, PROMOTING = ReleaseStatus.ACTIVE.value, ReleaseStatus.PROMOTING.value
@@ -42,7 +41,7 @@ WINDOW w AS (PARTITION BY service_id, environment_id ORDER BY activated_at, id)
 """
 
 _PICK = f"SELECT r.id FROM {RELEASES} r WHERE r.service_id = link.service_id AND r.environment_id = link.environment_id"
-PAIR_COLUMNS = (
+DEPLOYMENT_COLUMNS = (
     "service_id",
     "environment_id",
     "current_id",
@@ -52,7 +51,7 @@ PAIR_COLUMNS = (
     "promoting_id",
     "promoting_since",
 )
-PAIRS = f"""
+DEPLOYMENTS = f"""
 SELECT link.service_id, link.environment_id, cur.id, cur.activated_at, lat.id, lat.created_at, pro.id,
        (SELECT run.started_at FROM {WorkflowRun._meta.db_table} run WHERE run.release_id = pro.id
         ORDER BY run.started_at DESC LIMIT 1)
@@ -84,15 +83,15 @@ FROM (
     FROM {Service._meta.db_table} s WHERE {{where}}
 ) counted
 WHERE 1 = 1
-"""
+"""  # the outer WHERE: SQLite parses `INSERT … SELECT … ON CONFLICT` only with one
 
 
 def _upsert(model, columns, key, select: str, params) -> None:
     if connection.features.has_select_for_update:
         # Every change that refreshes a row is audited in its own transaction, which holds the trail's head
-        # locked until it commits (taken again here, at no cost, so the order of receivers cannot matter).
-        # Two changes to the same rows thus refresh one after the other, and on PostgreSQL the second
-        # statement sees the first's commit. (SQLite serialises writing transactions by itself.)
+        # locked until it commits (taken again here, one more round trip, so the order of receivers cannot
+        # matter). Two changes to the same rows thus refresh one after the other, and on PostgreSQL the
+        # second statement sees the first's commit. (SQLite serialises writing transactions by itself.)
         AuditChainHead.locked()
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
     sql = (
@@ -112,17 +111,28 @@ def refresh_deployments(service_id: str, environment_ids=None) -> None:
             return
         where += f" AND link.environment_id IN ({', '.join(['%s'] * len(environment_ids))})"
         params += environment_ids
-    _upsert(DeploymentState, PAIR_COLUMNS, ("service_id", "environment_id"), PAIRS.format(where=where), params)
+    _upsert_deployments(where, params)
 
 
 def refresh_service(service_id: str) -> None:
-    _upsert(ServiceState, SERVICE_COLUMNS, ("service_id",), SERVICES.format(where="s.id = %s"), [service_id])
+    _upsert_services("s.id = %s", [service_id])
+
+
+def _upsert_deployments(where: str, params) -> None:
+    key = ("service_id", "environment_id")
+    _upsert(DeploymentState, DEPLOYMENT_COLUMNS, key, DEPLOYMENTS.format(where=where), params)
+
+
+def _upsert_services(where: str, params) -> None:
+    _upsert(ServiceState, SERVICE_COLUMNS, ("service_id",), SERVICES.format(where=where), params)
 
 
 @transaction.atomic
 def rebuild() -> dict[str, int]:
     """Recompute everything from history: which release is current and what superseded each, every
     (service, environment) row and every service row. Returns how many rows of each it wrote."""
+    # The trail's head first, as every change takes it before the rows it refreshes: no deadlock with them.
+    AuditChainHead.locked()
     with connection.cursor() as cursor:
         # Cleared first, so that no moment holds two current releases of one (service, environment).
         cursor.execute(
@@ -138,8 +148,8 @@ def rebuild() -> dict[str, int]:
         releases = cursor.rowcount
     DeploymentState.objects.all().delete()
     ServiceState.objects.all().delete()
-    _upsert(DeploymentState, PAIR_COLUMNS, ("service_id", "environment_id"), PAIRS.format(where="1 = 1"), [])
-    _upsert(ServiceState, SERVICE_COLUMNS, ("service_id",), SERVICES.format(where="1 = 1"), [])
+    _upsert_deployments("1 = 1", [])
+    _upsert_services("1 = 1", [])
     return {
         "releases in a succession": releases,
         "deployment states": DeploymentState.objects.count(),
@@ -179,11 +189,12 @@ def _compare(noun: str, columns, key_length: int, stored: list[tuple], expected:
 
 def _succession_differences() -> Iterator[str]:
     current = "(succession.id IS NOT NULL AND succession.next_id IS NULL)"
+    differ = "IS NOT" if connection.vendor == "sqlite" else "IS DISTINCT FROM"  # null-safe; SQLite's older spelling
     rows = _rows(
         f"SELECT r.id, r.is_current, r.superseded_by_id, r.superseded_at, {current}, succession.next_id, "
         f"succession.next_at FROM {RELEASES} r LEFT JOIN ({SUCCESSION}) succession ON succession.id = r.id "
-        f"WHERE r.is_current <> {current} OR r.superseded_by_id IS DISTINCT FROM succession.next_id "
-        f"OR r.superseded_at IS DISTINCT FROM succession.next_at ORDER BY r.id"
+        f"WHERE r.is_current <> {current} OR r.superseded_by_id {differ} succession.next_id "
+        f"OR r.superseded_at {differ} succession.next_at ORDER BY r.id"
     )
     for release_id, *stored_and_expected in rows:
         have, want = stored_and_expected[:3], stored_and_expected[3:]
@@ -194,16 +205,32 @@ def _succession_differences() -> Iterator[str]:
                 yield f"release {release_id}: {column} is {h!r} in the stored state, {w!r} recomputed from history"
 
 
-def differences() -> Iterator[str]:
+def differences() -> list[str]:
     """Every way the stored read model differs from a recomputation from history, in a stable order:
-    releases' succession, then (service, environment) rows, then service rows."""
-    yield from _succession_differences()
-    yield from _compare(
-        "deployment", PAIR_COLUMNS, 2, _stored(DeploymentState, PAIR_COLUMNS), _rows(PAIRS.format(where="1 = 1"))
-    )
-    yield from _compare(
-        "service", SERVICE_COLUMNS, 1, _stored(ServiceState, SERVICE_COLUMNS), _rows(SERVICES.format(where="1 = 1"))
-    )
+    releases' succession, then (service, environment) rows, then service rows. Read in one snapshot, so
+    changes committed meanwhile cannot show as differences (on SQLite the read holds the write lock)."""
+    outermost = not connection.in_atomic_block  # inside a caller's transaction, its isolation holds
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return [
+            *_succession_differences(),
+            *_compare(
+                "deployment",
+                DEPLOYMENT_COLUMNS,
+                2,
+                _stored(DeploymentState, DEPLOYMENT_COLUMNS),
+                _rows(DEPLOYMENTS.format(where="1 = 1")),
+            ),
+            *_compare(
+                "service",
+                SERVICE_COLUMNS,
+                1,
+                _stored(ServiceState, SERVICE_COLUMNS),
+                _rows(SERVICES.format(where="1 = 1")),
+            ),
+        ]
 
 
 # --- kept by the changes ---

@@ -33,6 +33,8 @@ class DeploymentState(models.Model):
     promoting = _release("The release rolling out now, if any.")
     promoting_since = models.DateTimeField(null=True, blank=True, help_text="When its rollout's run started.")
 
+    RECOMPUTED_ON_RESTORE = True  # loaddata skips rows of it in a dump (controlplane loaddata)
+
     class Meta:
         verbose_name = "deployment state"
         constraints = [
@@ -56,6 +58,8 @@ class ServiceState(models.Model):
     audit_tail = models.ForeignKey(
         AuditEvent, on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+", db_column="audit_tail_seq"
     )
+
+    RECOMPUTED_ON_RESTORE = True
 
     class Meta:
         verbose_name = "service state"

@@ -21,12 +21,11 @@ from rest_framework import serializers
 from audit.models import AuditChainHead
 from controlplane.api.renderers import JSONRenderer
 from controlplane.timestamps import rfc3339
-from incidents.models import Severity
+from incidents.models import SEVERITIES, Severity
 from overview.models import DeploymentState
 from releases.models import Release, ReleaseStatus
 from services.models import Environment
 
-SEVERITIES = [s.value for s in Severity]  # low → critical
 OPEN = {severity: f"state__open_{severity}" for severity in SEVERITIES}
 TAIL = ("state__audit_tail__seq", "state__audit_tail__ts", "state__audit_tail__action")
 SERVICE_FIELDS = ("id", "name", "repo", "deployment_adapters", "state__highest_open_severity", *OPEN.values(), *TAIL)

@@ -44,12 +44,12 @@ def neighbours(release: Release, activated_at) -> tuple[str | None, dict | None]
     """Among the Active releases of `release`'s service and environment, the one activated just before
     `activated_at` (its id) and the one just after (its id and activation time), ties broken by id, in
     the database's own order (the one `overview.deployment_state` recomputes with)."""
-    pair = Release.objects.filter(
+    active_there = Release.objects.filter(
         service_id=release.service_id, environment_id=release.environment_id, status=Status.ACTIVE
     ).exclude(pk=release.pk)
     earlier = Q(activated_at__lt=activated_at) | Q(activated_at=activated_at, id__lt=release.pk)
-    before = pair.filter(earlier).order_by("-activated_at", "-id").values_list("pk", flat=True).first()
-    after = pair.exclude(earlier).order_by("activated_at", "id").values("pk", "activated_at").first()
+    before = active_there.filter(earlier).order_by("-activated_at", "-id").values_list("pk", flat=True).first()
+    after = active_there.exclude(earlier).order_by("activated_at", "id").values("pk", "activated_at").first()
     return before, after
 
 

@@ -78,3 +78,62 @@ def test_at_most_the_pool_size_are_kept(settings):
         except sqlite3.ProgrammingError:
             closed.append(raw)
     assert len(closed) == 2  # two kept open for the next requests, the others closed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cursor_left_open_does_not_carry_its_snapshot_into_the_next_request():
+    from services.models import Environment
+
+    for n in range(3):  # rows left to read (sqlite3 reads one ahead)
+        Environment(name=f"before-{n}").save()
+    left_open = []
+
+    def request_that_leaves_a_cursor_open():
+        cursor = connection.cursor()
+        cursor.execute("SELECT name FROM services_environment")
+        cursor.fetchone()  # an unfinished SELECT: in WAL mode it holds the snapshot it started with
+        left_open.append(cursor)
+        connections.close_all()
+
+    thread = threading.Thread(target=request_that_leaves_a_cursor_open)
+    thread.start()
+    thread.join()
+    Environment(name="after").save()  # committed by another connection
+
+    names = []
+
+    def next_request():
+        names.extend(Environment.objects.values_list("name", flat=True))
+        connections.close_all()
+
+    thread = threading.Thread(target=next_request)
+    thread.start()
+    thread.join()
+    assert "after" in names
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_connection_checks_foreign_keys_again():
+    def request_that_turns_them_off():
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA foreign_keys = OFF")
+        connections.close_all()
+
+    def foreign_keys() -> list:
+        seen = []
+
+        def request():
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA foreign_keys")
+                seen.append(cursor.fetchone()[0])
+            connections.close_all()
+
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join()
+        return seen
+
+    thread = threading.Thread(target=request_that_turns_them_off)
+    thread.start()
+    thread.join()
+    assert foreign_keys() == [1]

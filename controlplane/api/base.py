@@ -119,8 +119,9 @@ class DomainSerializer(StrictSerializer):
             stored = get_attribute(self.instance, field.source_attrs)
         except (AttributeError, KeyError, SkipField):
             return False
-        # As the API shows it: an empty value is null (DRF's String would show it as "None").
-        return (None if stored is None else field.to_representation(stored)) == value
+        # As the API shows it: an empty value is null (DRF's String would show it as "None"); 1 is not true.
+        shown = None if stored is None else field.to_representation(stored)
+        return shown == value and isinstance(shown, bool) == isinstance(value, bool)
 
     def api_errors(self, error: DjangoValidationError) -> dict:
         names = {}

@@ -11,10 +11,11 @@ class JSONRenderer(renderers.JSONRenderer):
     """DRF's JSONRenderer, with its compact output written by orjson. Times, decimals and the rest orjson does
     not write like DRF go to DRF's own encoder (`default`), so the text is DRF's; what orjson refuses (keys
     that are not strings, integers beyond 64 bits) falls back to DRF whole. An indented answer (a client's
-    `; indent=` or the browsable API) is DRF's as before. (Floats keep their value; a tiny one's exponent may
-    be written 1e-7 rather than 1e-07.)"""
+    `; indent=` or the browsable API) is DRF's as before. Two differences: a float's exponent may be written
+    1e-7 rather than 1e-07 (the same number), and NaN or an infinity, which DRF refuses (a 500), is null."""
 
-    OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+    # Subclasses of str, int, dict and list are written as their base type, as `json` writes them.
+    OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if data is None or self.get_indent(accepted_media_type, renderer_context or {}) is not None:

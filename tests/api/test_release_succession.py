@@ -104,6 +104,9 @@ def test_a_release_cannot_be_made_current_by_an_edit(deployer):
     response = deployer.patch("/api/releases/rel-123/", {"isCurrent": False})
     assert response.status_code == 400 and response.json() == {"isCurrent": [READ_ONLY]}
     assert Release.objects.get(pk="rel-123").is_current
+    # ...and 1 is not true: the same value, another type
+    response = deployer.patch("/api/releases/rel-123/", {"isCurrent": 1})
+    assert response.status_code == 400 and response.json() == {"isCurrent": [READ_ONLY]}
 
 
 def test_a_get_body_can_be_put_back(deployer):

@@ -12,9 +12,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         found = deployment_state.differences()
-        first = next(found, None)
-        if first is not None:
-            more = sum(1 for _ in found)
+        if found:
+            first, more = found[0], len(found) - 1
             others = f" ({more:,} more difference{'s' if more != 1 else ''})" if more else ""
             raise CommandError(
                 f"the read models differ from history: {first}{others}. "
