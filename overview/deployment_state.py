@@ -254,24 +254,24 @@ def on_action(sender, instance, **kwargs):
         refresh_service(instance.service_id)
 
 
-def on_service_or_incident_saved(sender, instance, created, raw, **kwargs):
-    if raw:
-        return
-    if sender is Service:
-        if created:
-            refresh_service(instance.pk)
-    else:  # an incident: created, or its severity edited
+def on_service_saved(sender, instance, created, raw, **kwargs):
+    if created and not raw:
+        refresh_service(instance.pk)
+
+
+def on_incident_saved(sender, instance, created, raw, **kwargs):
+    if not raw:  # created, or its severity edited
         refresh_service(instance.service_id)
 
 
 def on_links(sender, instance, action, reverse, pk_set, **kwargs):
     if instance.restoring or action not in ("post_add", "post_remove", "post_clear"):
         return  # a restore's links are recomputed with the rest of it
-    pairs = DeploymentState.objects.filter(**{"environment" if reverse else "service": instance.pk})
+    rows = DeploymentState.objects.filter(**{"environment" if reverse else "service": instance.pk})
     if action == "post_clear":
-        pairs.delete()
+        rows.delete()
     elif action == "post_remove":
-        pairs.filter(**{"service__in" if reverse else "environment__in": pk_set}).delete()
+        rows.filter(**{"service__in" if reverse else "environment__in": pk_set}).delete()
     elif reverse:
         for service_id in sorted(pk_set):
             refresh_deployments(service_id, [instance.pk])
@@ -291,8 +291,8 @@ def on_fixture(sender, **kwargs):
 RECEIVERS = [
     (post_save, on_release_saved, Release),
     (post_save, on_run_saved, WorkflowRun),
-    (post_save, on_service_or_incident_saved, Service),
-    (post_save, on_service_or_incident_saved, Incident),
+    (post_save, on_service_saved, Service),
+    (post_save, on_incident_saved, Incident),
     (post_save, on_audit_event, AuditEvent),
     (m2m_changed, on_links, Service.environments.through),
     (action_performed, on_action, None),
