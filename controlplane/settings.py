@@ -209,6 +209,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's assets, served by us: no CDN
+    "graphene_django",  # its graphql_schema command; GraphiQL is ours (templates/graphql/), not its CDN page
     "csp",  # the Content-Security-Policy header (django-csp)
     "mozilla_django_oidc",
     "django_tasks",
@@ -332,8 +333,6 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # collectstatic fills it for pro
 # Dev mode: dev tokens are honoured. On by default only when DEBUG is.
 DEV_MODE = _flag("CONTROLPLANE_DEV_MODE", default=DEBUG)
 DEV_TOKENS_FILE = VAR_DIR / "dev-tokens.json"  # written by `manage.py dev_tokens` in dev mode
-
-
 
 
 def _dev_tokens() -> dict:
@@ -464,6 +463,14 @@ REST_FRAMEWORK = {
 }
 API_PAGE_SIZE = 50
 API_MAX_PAGE_SIZE = 500
+
+# GraphQL at /graphql/ (docs/graphql.md): limits on one document, each refused with a message naming it.
+GRAPHENE = {"SCHEMA": "controlplane.graphql.schema.schema"}
+GRAPHQL_MAX_DEPTH = _int("CONTROLPLANE_GRAPHQL_MAX_DEPTH", 10, minimum=2)
+# Every field counts once per object it may be resolved on: `first` multiplies what is under it. The
+# heaviest page a client needs (the services index, 500 services with every field) costs about 16,000.
+GRAPHQL_MAX_COST = _int("CONTROLPLANE_GRAPHQL_MAX_COST", 25_000, minimum=1)
+GRAPHQL_MAX_DOCUMENT_BYTES = _int("CONTROLPLANE_GRAPHQL_MAX_DOCUMENT_BYTES", 100_000, minimum=1_000)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Control plane API",

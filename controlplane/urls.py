@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 from controlplane import views
+from controlplane.graphql.schema import schema
+from controlplane.graphql.view import GraphQLView
 from controlplane.identity import views as identity
 
 urlpatterns = [
@@ -12,6 +14,7 @@ urlpatterns = [
     path("oidc/authenticate/", identity.oidc_authenticate, name="oidc_authentication_init"),
     path("oidc/callback/", identity.oidc_callback, name="oidc_authentication_callback"),
     path("api/", include("controlplane.api.urls")),
+    path("graphql/", GraphQLView.as_view(schema=schema), name="graphql"),
     path("admin/", admin.site.urls),
 ]
 

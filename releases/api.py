@@ -8,7 +8,6 @@ from controlplane.api.base import Choice, DomainViewSet, EntitySerializer, Stric
 from releases import workflows
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
 from releases.models import Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
-from services.models import Environment
 
 
 class ReleaseSerializer(EntitySerializer):
@@ -108,11 +107,7 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainVie
     @action(detail=True, methods=["post"])
     def promote(self, request, pk=None):
         """Take an Active release to another environment: a new release there, with a Promote run (202)."""
-        source = self.get_object()
-        environment = Environment.objects.filter(pk=self.body["envId"]).first()
-        if environment is None:
-            raise serializers.ValidationError({"envId": [f"unknown environment {self.body['envId']!r}."]})
-        return accepted(workflows.promote(source, environment))
+        return accepted(workflows.promote(self.get_object(), workflows.promotion_target(self.body["envId"])))
 
     @extend_schema(responses=WorkflowRunSerializer(many=True))
     @action(detail=True)

@@ -6,6 +6,7 @@ release per service and environment). The rollout itself runs in the background 
 (`releases.runs`).
 """
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from controlplane.errors import Conflict
@@ -34,6 +35,14 @@ def _start(release: Release, kind: str, action: str, source: Release | None = No
 def deploy(release: Release) -> WorkflowRun:
     """Draft → Promoting in the release's own environment, with a Deploy run (`deploy.create`)."""
     return _start(release, RunKind.DEPLOY, "deploy.create")
+
+
+def promotion_target(environment_id: str) -> Environment:
+    """The environment a promotion names, or a ValidationError naming the unknown id."""
+    environment = Environment.objects.filter(pk=environment_id).first()
+    if environment is None:
+        raise ValidationError({"environment": [f"unknown environment {environment_id!r}."]})
+    return environment
 
 
 @transaction.atomic

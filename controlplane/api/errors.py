@@ -3,8 +3,9 @@
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from django.http import Http404
 from rest_framework import status
-from rest_framework.exceptions import APIException, ErrorDetail, ValidationError
+from rest_framework.exceptions import APIException, ErrorDetail, NotFound, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from controlplane.api.base import DomainSerializer
@@ -48,26 +49,38 @@ def _printable(detail):
     return printable(detail) if isinstance(detail, str) else detail
 
 
-def exception_handler(exc, context):
+def api_exception(exc: Exception, serializer_class=None) -> APIException | None:
+    """`exc` as the API states it (its status and messages), or None for a bug. REST and GraphQL both ask
+    here, so a rule broken through either says the same. A model rule is named in `serializer_class`'s
+    field names when it is a DomainSerializer."""
     if isinstance(exc, Conflict):
         exc = ConflictError(str(exc))
     elif isinstance(exc, IntegrityError):
         if not is_race(exc):
-            return None  # DRF re-raises it: a 500, logged by Django with its traceback
+            return None  # a 500, logged by Django with its traceback
         # A database constraint caught what validation could not see: a concurrent change.
         exc = ConflictError("the change conflicts with another one made at the same time; reload and retry.")
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge("the request body is too large.")
+    elif isinstance(exc, Http404):
+        exc = NotFound(*exc.args)
     elif isinstance(exc, DjangoValidationError):
         # A model rule, from a save or a domain operation: named in the resource's own field names.
-        serializer_class = getattr(context.get("view"), "get_serializer_class", lambda: None)()
         if isinstance(serializer_class, type) and issubclass(serializer_class, DomainSerializer):
             exc = ValidationError(serializer_class().api_errors(exc))
         else:
             exc = ValidationError({"nonFieldErrors": [describe(exc)]})
+    if not isinstance(exc, APIException):
+        return None
     if isinstance(exc, ValidationError):
         # Every 400 has one shape: {field: [messages]}, a list item's errors as "0: ..." under its field.
         exc.detail = _flatten(exc.detail)
-    if isinstance(exc, APIException):
-        exc.detail = _printable(exc.detail)
-    return drf_exception_handler(exc, context)
+    exc.detail = _printable(exc.detail)
+    return exc
+
+
+def exception_handler(exc, context):
+    serializer_class = None
+    if isinstance(exc, DjangoValidationError):
+        serializer_class = getattr(context.get("view"), "get_serializer_class", lambda: None)()
+    return drf_exception_handler(api_exception(exc, serializer_class) or exc, context)

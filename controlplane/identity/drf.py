@@ -1,10 +1,11 @@
 """The permission model in Django REST Framework: the middleware identifies, these enforce."""
 
-from rest_framework.authentication import BaseAuthentication, CSRFCheck
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from controlplane.identity.roles import can, refusal
+from controlplane.identity.sessions import csrf_refusal
 
 
 class PrincipalAuthentication(BaseAuthentication):
@@ -20,9 +21,7 @@ class PrincipalAuthentication(BaseAuthentication):
 
     def enforce_csrf(self, request):
         # Check the Django request: reading a DRF request's POST would parse the body first (a 415 for forms).
-        check = CSRFCheck(lambda req: None)
-        check.process_request(request._request)
-        reason = check.process_view(request._request, None, (), {})
+        reason = csrf_refusal(request._request)
         if reason:
             raise PermissionDenied(f"CSRF failed: {reason}")
 

@@ -1,6 +1,7 @@
 """A signed-in browser session remembers who signed in; each request checks it still holds."""
 
 from django.contrib.auth import logout
+from django.middleware.csrf import CsrfViewMiddleware
 
 from controlplane.identity import devtokens
 from controlplane.identity.context import Principal
@@ -36,3 +37,16 @@ def principal_from_session(request) -> Principal | None:
         logout(request)
         return None
     return Principal(actor=data["actor"], role=role, auth_method=data["method"], via_session=True)
+
+
+def csrf_refusal(request) -> str | None:
+    """Why a signed-in browser's unsafe request fails Django's CSRF check, or None when it passes. For views
+    that answer in their own format (REST, GraphQL) instead of Django's HTML page."""
+    check = _CsrfCheck(lambda req: None)
+    check.process_request(request)
+    return check.process_view(request, None, (), {})
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request, reason):
+        return reason  # the reason, not Django's 403 page

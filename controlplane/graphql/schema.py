@@ -1,0 +1,25 @@
+"""The one GraphQL schema, composed of each app's Query and Mutation (the project's wiring: it names
+every app, like controlplane/urls.py)."""
+
+import graphene
+
+from audit import schema as audit
+from controlplane.identity import schema as identity
+from incidents import schema as incidents
+from overview import schema as overview
+from releases import schema as releases
+from services import schema as services
+
+
+# Fields are listed from the last base to the first.
+class Query(
+    overview.Query, audit.Query, incidents.Query, releases.Query, services.Query, identity.Query, graphene.ObjectType
+):
+    pass
+
+
+class Mutation(incidents.Mutation, releases.Mutation, services.Mutation, graphene.ObjectType):
+    pass
+
+
+schema = graphene.Schema(query=Query, mutation=Mutation)

@@ -1,0 +1,378 @@
+"""What every app's schema shares: scalars, errors as data, mutations as thin doors onto the domain,
+connections with signed keyset cursors, and relations loaded in batches (docs/graphql.md).
+
+Nothing here knows an entity: each domain app's `schema.py` builds its types from these pieces, and
+`controlplane/graphql/schema.py` composes them.
+"""
+
+import datetime
+import enum
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+import graphene
+from django.conf import settings
+from django.core import signing
+from django.db import models, transaction
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
+from graphene.types.utils import yank_fields_from_attrs
+from graphene.utils.str_converters import to_camel_case
+from graphql import GraphQLError, Undefined
+from graphql.language import StringValueNode
+from graphql.utilities import value_from_ast_untyped
+from rest_framework.exceptions import APIException
+
+from controlplane.api.errors import api_exception
+from controlplane.api.pagination import CURSOR_REFUSED
+from controlplane.identity.context import current_principal
+from controlplane.identity.roles import can, refusal
+from controlplane.timestamps import rfc3339
+
+# --- scalars ---
+
+
+class JSON(graphene.Scalar):
+    """Any JSON value: audit metadata, a log entry's meta (redacted as stored)."""
+
+    @staticmethod
+    def serialize(value):
+        return value
+
+    @staticmethod
+    def parse_value(value):
+        return value
+
+    @staticmethod
+    def parse_literal(node, _variables=None):
+        return value_from_ast_untyped(node, _variables)
+
+
+class DateTime(graphene.Scalar):
+    """RFC 3339. Read in UTC with `Z`; written with an offset (a date alone or a time without an offset is
+    refused), by the same parser and with the same message as REST: the domain checks it, not GraphQL."""
+
+    @staticmethod
+    def serialize(value):
+        return rfc3339(value) if isinstance(value, datetime.datetime) else value
+
+    @staticmethod
+    def parse_value(value):
+        if not isinstance(value, str):
+            raise GraphQLError("DateTime must be an RFC 3339 string.")
+        return value
+
+    @staticmethod
+    def parse_literal(node, _variables=None):
+        return node.value if isinstance(node, StringValueNode) else Undefined
+
+
+def enum_of(choices: type[models.TextChoices], description: str) -> type[graphene.Enum]:
+    """A GraphQL enum whose values are the domain's own words (`Draft`, `critical`), as REST spells them."""
+    return graphene.Enum(choices.__name__, [(value, value) for value in choices.values], description=description)
+
+
+def choice(enum_type: type[graphene.Enum], attname: str, **kwargs) -> graphene.Field:
+    """A field of `enum_type` showing the model's `attname`: a value the model was just given is a
+    TextChoices member, which graphene would not match to the enum's value."""
+
+    def resolve(obj, info):
+        value = getattr(obj, attname)
+        return getattr(value, "value", value)
+
+    return graphene.Field(enum_type, resolver=resolve, **kwargs)
+
+
+def plain(value):
+    """An argument as REST's query string would carry it: enums by value, booleans as true/false."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def extend(object_type: type[graphene.ObjectType], extension: type) -> None:
+    """GraphQL's `extend type`: an app adds fields to a type of an app below it (releases adds
+    `Service.releases`), so no app imports upward. Called when the app's schema module is imported, before
+    the schema is built."""
+    object_type._meta.fields.update(yank_fields_from_attrs(extension.__dict__, _as=graphene.Field))
+    for name, value in extension.__dict__.items():
+        if name.startswith("resolve_"):
+            setattr(object_type, name, value)
+
+
+# --- errors as data ---
+
+
+class ErrorCode(graphene.Enum):
+    """What REST answers with 400, 404, 409 and 403."""
+
+    INVALID = "INVALID"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    FORBIDDEN = "FORBIDDEN"
+
+
+CODES = {400: "INVALID", 413: "INVALID", 404: "NOT_FOUND", 409: "CONFLICT", 403: "FORBIDDEN"}
+NON_FIELD = "nonFieldErrors"
+
+
+class Error(graphene.ObjectType):
+    field = graphene.String(description="The input field, as REST names it; null when the rule is the whole input's.")
+    code = graphene.NonNull(ErrorCode)
+    message = graphene.String(required=True, description="The text REST gives for the same violation.")
+
+
+def errors_of(refused: APIException) -> list[dict]:
+    """REST's answer (`controlplane.api.errors.api_exception`) as `errors` entries: the same messages."""
+    code = CODES.get(refused.status_code, "INVALID")
+    detail = refused.detail
+    if not isinstance(detail, dict):
+        return [{"field": None, "code": code, "message": str(message)} for message in _as_list(detail)]
+    return [
+        {"field": None if field == NON_FIELD else field, "code": code, "message": str(message)}
+        for field, messages in detail.items()
+        for message in _as_list(messages)
+    ]
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+class DomainMutation(graphene.Mutation):
+    """A write, as REST does it: the permission table first, then `perform` in one transaction. A broken
+    rule comes back as `errors` (and nothing is written), with REST's message for it."""
+
+    class Meta:
+        abstract = True
+
+    errors = graphene.List(graphene.NonNull(Error), required=True)
+
+    permission: ClassVar[str]  # an action of controlplane.identity.roles.PERMISSIONS
+    serializer_class: ClassVar[type | None] = None  # whose field names a model rule is reported under
+
+    @classmethod
+    def __init_subclass_with_meta__(cls, name=None, **options):
+        super().__init_subclass_with_meta__(name=name or f"{cls.__name__}Payload", **options)
+
+    @classmethod
+    def perform(cls, **arguments) -> dict:
+        """The payload's fields other than `errors`."""
+        raise NotImplementedError
+
+    @classmethod
+    def mutate(cls, root, info, **arguments):
+        principal = current_principal()
+        if not can(principal, cls.permission):
+            return cls(errors=[{"field": None, "code": "FORBIDDEN", "message": refusal(principal, cls.permission)}])
+        try:
+            with transaction.atomic():
+                return cls(errors=[], **cls.perform(**arguments))
+        except Exception as exc:
+            refused = api_exception(exc, cls.serializer_class)
+            if refused is None:
+                raise  # a bug: the view logs it and answers without its details
+            return cls(errors=errors_of(refused))
+
+
+def given(input_object) -> dict:
+    """The fields an input object was sent with (an omitted field is not a null one: a partial update
+    changes only those), named as REST names them."""
+    return {to_camel_case(key): _given(value) for key, value in dict(input_object).items()}
+
+
+def _given(value):
+    if isinstance(value, dict):
+        return given(value)
+    if isinstance(value, list):
+        return [_given(item) for item in value]
+    return plain(value)
+
+
+def save(serializer_class, data: dict, instance=None):
+    """Create or update through the REST serializer: the same checks, messages and save path as REST."""
+    serializer = serializer_class(instance, data=data, partial=instance is not None)
+    serializer.is_valid(raise_exception=True)
+    return serializer.save()
+
+
+# --- relations loaded in batches ---
+
+
+class Siblings(list):
+    """Objects resolved together: a page's nodes, or every parent's children of one relation. A relation
+    asked of one of them is loaded for all of them at once, so a page costs a query per relation, not one
+    per object (a DataLoader, batched by what was resolved together rather than by waiting)."""
+
+    def __init__(self, objects: Iterable):
+        super().__init__(objects)
+        self.loaded: dict[str, dict] = {}
+        for obj in self:
+            obj._siblings = self
+
+
+def batched(obj, key: str, load: Callable[[list], dict], default=None):
+    """`load(siblings)[obj.pk]`, with `load` called once for all of `obj`'s siblings. `key` names the
+    relation and its arguments. The objects it returns are siblings in turn."""
+    group = obj.__dict__.get("_siblings") or Siblings([obj])
+    results = group.loaded.get(key)
+    if results is None:
+        results = group.loaded[key] = load(group)
+        children = [child for value in results.values() for child in _objects(value)]
+        if children:
+            Siblings(children)
+    return results.get(obj.pk, default)
+
+
+def _objects(value) -> list:
+    if isinstance(value, models.Model):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, models.Model)]
+    if isinstance(value, dict):  # a connection
+        return [edge.node for edge in value["edges"] if isinstance(edge.node, models.Model)]
+    return []
+
+
+def key_of(name: str, arguments: dict) -> str:
+    return f"{name}:{sorted((k, repr(v)) for k, v in arguments.items())}"
+
+
+# --- connections ---
+
+FIRST = graphene.Int(description="How many, from 1 to the maximum (500); 50 when omitted.")
+AFTER = graphene.String(description="An `endCursor` this list issued: the page after it.")
+
+
+def connection(node: type[graphene.ObjectType], description: str = "") -> type[graphene.relay.Connection]:
+    return graphene.relay.Connection.create_type(f"{node._meta.name}Connection", node=node, description=description)
+
+
+class _Edge:
+    """An edge whose cursor is signed only if asked for."""
+
+    __slots__ = ("_keyset", "node")
+
+    def __init__(self, node, keyset):
+        self.node, self._keyset = node, keyset
+
+    @property
+    def cursor(self) -> str:
+        return self._keyset.cursor(self.node)
+
+
+class Keyset:
+    """A list's order and its cursors: a cursor holds the last node's ordering values, signed and bound to
+    the list (its GraphQL field), so a forged or borrowed one is refused before it reaches a query. Pages
+    stay stable under inserts and cost the same deep into a list as at its start."""
+
+    def __init__(self, model: type[models.Model], ordering: tuple[str, ...], name: str):
+        self.ordering = ordering
+        self.columns = tuple(field.lstrip("-") for field in ordering)
+        self.times = {c for c in self.columns if isinstance(model._meta.get_field(c), models.DateTimeField)}
+        self.salt = f"controlplane.graphql.cursor:{name}"
+
+    def cursor(self, node) -> str:
+        read = node.__getitem__ if isinstance(node, dict) else node.__getattribute__
+        values = [read(c).isoformat() if c in self.times else read(c) for c in self.columns]
+        return signing.dumps(values, salt=self.salt, compress=False)
+
+    def after(self, cursor: str) -> Q:
+        try:
+            values = signing.loads(cursor, salt=self.salt)
+            if not isinstance(values, list) or len(values) != len(self.columns):
+                raise ValueError
+            pairs = zip(self.columns, values, strict=True)
+            values = [datetime.datetime.fromisoformat(v) if c in self.times else v for c, v in pairs]
+        except (signing.BadSignature, ValueError, TypeError):
+            raise GraphQLError(f"after: {CURSOR_REFUSED}", extensions={"code": "INVALID", "field": "after"}) from None
+        # Past the cursor in the list's order: (a, b) > (x, y) as a > x OR (a = x AND b > y), per direction.
+        condition = Q()
+        for position in reversed(range(len(self.ordering))):
+            column, descending = self.columns[position], self.ordering[position].startswith("-")
+            beyond = Q(**{f"{column}__{'lt' if descending else 'gt'}": values[position]})
+            condition = (
+                beyond if position == len(self.ordering) - 1 else beyond | (Q(**{column: values[position]}) & condition)
+            )
+        return condition
+
+    def page(self, rows: list, first: int, build: Callable[[list], list] | None = None) -> dict:
+        """A connection of the first `first` of `rows` (read one beyond, to know whether more follow), each
+        node made by `build` when given."""
+        nodes = rows[:first]
+        return {
+            "edges": [_Edge(node, self) for node in (build(nodes) if build else nodes)],
+            "page_info": _PageInfo(self, nodes, len(rows) > first),
+        }
+
+
+class _PageInfo:
+    __slots__ = ("_keyset", "_nodes", "has_next_page")
+    has_previous_page = False  # pages are read forwards only (`first`/`after`)
+
+    def __init__(self, keyset, nodes, has_next_page):
+        self._keyset, self._nodes, self.has_next_page = keyset, nodes, has_next_page
+
+    @property
+    def start_cursor(self):
+        return self._keyset.cursor(self._nodes[0]) if self._nodes else None
+
+    @property
+    def end_cursor(self):
+        return self._keyset.cursor(self._nodes[-1]) if self._nodes else None
+
+
+def page_size(first) -> int:
+    if first is None:
+        return settings.API_PAGE_SIZE
+    high = settings.API_MAX_PAGE_SIZE
+    if not 1 <= first <= high:
+        raise GraphQLError(
+            f"first: must be a whole number from 1 to {high}.", extensions={"code": "INVALID", "field": "first"}
+        )
+    return first
+
+
+def paginate(queryset, keyset: Keyset, first=None, after=None, build=None) -> dict:
+    """One page of `queryset` in the keyset's order, its nodes siblings (or made by `build` from rows)."""
+    size = page_size(first)
+    if after is not None:
+        queryset = queryset.filter(keyset.after(after))
+    rows = list(queryset.order_by(*keyset.ordering)[: size + 1])
+    if rows and isinstance(rows[0], models.Model):
+        Siblings(rows[:size])
+    return keyset.page(rows, size, build)
+
+
+def paginate_each(queryset, keyset: Keyset, parent: str, parents: list, first=None, after=None) -> dict:
+    """A page of `queryset` per parent (by the `parent` column), all in one query: the first rows of each
+    parent by a window function. For a relation that grows without bound (a service's releases)."""
+    size = page_size(first)
+    queryset = queryset.filter(**{f"{parent}__in": [p.pk for p in parents]})
+    if after is not None:
+        queryset = queryset.filter(keyset.after(after))
+    ranked = queryset.annotate(
+        _rank=Window(RowNumber(), partition_by=F(parent), order_by=[_order(o) for o in keyset.ordering])
+    )
+    rows: dict[Any, list] = {p.pk: [] for p in parents}
+    for row in ranked.filter(_rank__lte=size + 1).order_by(parent, *keyset.ordering):
+        rows[getattr(row, parent)].append(row)
+    return {pk: keyset.page(found, size) for pk, found in rows.items()}
+
+
+def _order(field: str):
+    return F(field[1:]).desc() if field.startswith("-") else F(field).asc()
+
+
+def filtered(filterset_class, queryset, arguments: dict):
+    """`queryset` narrowed by REST's FilterSet for the list: the same filters (`env_id` is `envId`), the same
+    messages."""
+    data = {to_camel_case(name): plain(value) for name, value in arguments.items() if value is not None}
+    filterset = filterset_class(data=data, queryset=queryset)
+    if not filterset.is_valid():
+        problems = {name: [str(m) for m in messages] for name, messages in filterset.errors.items()}
+        text = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in problems.items())
+        raise GraphQLError(text, extensions={"code": "INVALID", "fields": problems})
+    return filterset.qs

@@ -1,0 +1,181 @@
+"""Incidents over GraphQL: the type, queries, mutations (create, update, acknowledge, resolve, through
+the same serializer and lifecycle as REST), and a service's incidents."""
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import graphene
+from django.shortcuts import get_object_or_404
+
+from controlplane.graphql.types import (
+    AFTER,
+    FIRST,
+    DateTime,
+    DomainMutation,
+    Keyset,
+    batched,
+    choice,
+    connection,
+    enum_of,
+    extend,
+    filtered,
+    given,
+    key_of,
+    paginate,
+    paginate_each,
+    save,
+)
+from incidents import lifecycle
+from incidents.api import IncidentSerializer
+from incidents.filtersets import IncidentFilterSet
+from incidents.models import Incident, IncidentStatus, Severity
+from services.models import Service
+from services.schema import ServiceType
+
+SeverityEnum = enum_of(Severity, "low < medium < high < critical.")
+IncidentStatusEnum = enum_of(IncidentStatus, "triggered → acknowledged → resolved, or triggered → resolved.")
+
+
+class IncidentType(graphene.ObjectType):
+    class Meta:
+        name = "Incident"
+
+    id = graphene.ID(required=True)
+    service_id = graphene.ID(required=True)
+    service = graphene.Field(ServiceType, required=True)
+    title = graphene.String(required=True)
+    severity = choice(SeverityEnum, "severity", required=True)
+    status = choice(IncidentStatusEnum, "status", required=True)
+    link = graphene.String(required=True, description="The incident in its source system.")
+    started_at = DateTime(required=True)
+    acknowledged_at = DateTime()
+    resolved_at = DateTime()
+
+    @staticmethod
+    def resolve_service(incident, info):
+        def load(incidents):
+            found = Service.objects.in_bulk({i.service_id for i in incidents})
+            return {i.pk: found[i.service_id] for i in incidents}
+
+        return batched(incident, "service", load)
+
+
+IncidentConnection = connection(IncidentType)
+INCIDENTS = Keyset(Incident, ("-started_at", "-id"), "incidents")
+FILTERS = {
+    "severity": SeverityEnum(),
+    "status": IncidentStatusEnum(),
+    "open": graphene.Boolean(description="true: not resolved; false: resolved."),
+}
+
+
+class ServiceIncidents:
+    incidents = graphene.Field(
+        graphene.NonNull(IncidentConnection), first=FIRST, after=AFTER, **FILTERS, description="Newest first."
+    )
+
+    @staticmethod
+    def resolve_incidents(service, info, first=None, after=None, **filters):
+        queryset = filtered(IncidentFilterSet, Incident.objects.all(), filters)
+        return batched(
+            service,
+            key_of("incidents", {"first": first, "after": after, **filters}),
+            lambda services: paginate_each(queryset, INCIDENTS, "service_id", services, first, after),
+        )
+
+
+extend(ServiceType, ServiceIncidents)
+
+
+class Query(graphene.ObjectType):
+    incident = graphene.Field(IncidentType, id=graphene.ID(required=True))
+    incidents = graphene.Field(
+        graphene.NonNull(IncidentConnection),
+        first=FIRST,
+        after=AFTER,
+        service_id=graphene.ID(),
+        **FILTERS,
+        description="Newest first.",
+    )
+
+    @staticmethod
+    def resolve_incident(root, info, id):
+        return Incident.objects.filter(pk=id).first()
+
+    @staticmethod
+    def resolve_incidents(root, info, first=None, after=None, **filters):
+        return paginate(filtered(IncidentFilterSet, Incident.objects.all(), filters), INCIDENTS, first, after)
+
+
+class IncidentCreateInput(graphene.InputObjectType):
+    id = graphene.ID(description="Generated when omitted.")
+    service_id = graphene.ID(required=True)
+    title = graphene.String()
+    severity = SeverityEnum(required=True)
+    link = graphene.String(required=True, description="An absolute http(s) URL.")
+    started_at = DateTime(description="Defaults to now.")
+
+
+class IncidentUpdateInput(graphene.InputObjectType):
+    title = graphene.String()
+    severity = SeverityEnum()
+    link = graphene.String()
+
+
+class IncidentCreate(DomainMutation):
+    permission = "incident.create"
+    serializer_class = IncidentSerializer
+    incident = graphene.Field(IncidentType)
+
+    class Arguments:
+        input = IncidentCreateInput(required=True)
+
+    @classmethod
+    def perform(cls, input):
+        return {"incident": save(IncidentSerializer, given(input))}
+
+
+class IncidentUpdate(DomainMutation):
+    permission = "incident.update"
+    serializer_class = IncidentSerializer
+    incident = graphene.Field(IncidentType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+        input = IncidentUpdateInput(required=True)
+
+    @classmethod
+    def perform(cls, id, input):
+        return {"incident": save(IncidentSerializer, given(input), get_object_or_404(Incident, pk=id))}
+
+
+class _Move(DomainMutation):
+    class Meta:
+        abstract = True
+
+    class Arguments:
+        id = graphene.ID(required=True)
+
+    serializer_class = IncidentSerializer
+    move: ClassVar[Callable]
+
+    @classmethod
+    def perform(cls, id):
+        return {"incident": cls.move(get_object_or_404(Incident, pk=id))}
+
+
+class IncidentAcknowledge(_Move):
+    permission, move = "incident.acknowledge", lifecycle.acknowledge
+    incident = graphene.Field(IncidentType)
+
+
+class IncidentResolve(_Move):
+    permission, move = "incident.resolve", lifecycle.resolve
+    incident = graphene.Field(IncidentType)
+
+
+class Mutation(graphene.ObjectType):
+    incident_create = IncidentCreate.Field(required=True)
+    incident_update = IncidentUpdate.Field(required=True)
+    incident_acknowledge = IncidentAcknowledge.Field(required=True)
+    incident_resolve = IncidentResolve.Field(required=True)

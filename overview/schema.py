@@ -1,0 +1,105 @@
+"""The services index over GraphQL: the same rows as REST's /api/services/index/, read from the
+deployment-state read model in two queries a page (overview/services_index.py)."""
+
+import graphene
+
+from controlplane import adapters
+from controlplane.graphql.types import AFTER, FIRST, DateTime, Keyset, connection, filtered, paginate
+from incidents.schema import SeverityEnum
+from overview import services_index
+from releases.schema import ReleaseStatusEnum
+from services.filtersets import ServiceFilterSet
+from services.models import Service
+from services.schema import Adapters
+
+
+class IndexRelease(graphene.ObjectType):
+    id = graphene.ID(required=True)
+    version = graphene.String(required=True)
+    sha = graphene.String(required=True)
+    status = graphene.Field(ReleaseStatusEnum, required=True)
+    created_at = DateTime(description="The latest release: when it was created.")
+    activated_at = DateTime(description="The current release: when it was activated.")
+
+    @staticmethod
+    def resolve_created_at(release, info):
+        return release.get("createdAt")
+
+    @staticmethod
+    def resolve_activated_at(release, info):
+        return release.get("activatedAt")
+
+
+class IndexEnvironment(graphene.ObjectType):
+    id = graphene.ID(required=True)
+    name = graphene.String(required=True)
+    latest_release = graphene.Field(IndexRelease, description="The newest release, whatever its status.")
+    current_release = graphene.Field(IndexRelease, description="What runs there: the Active one activated last.")
+
+    @staticmethod
+    def resolve_latest_release(environment, info):
+        return environment["latestRelease"]
+
+    @staticmethod
+    def resolve_current_release(environment, info):
+        return environment["currentRelease"]
+
+
+class OpenIncidents(graphene.ObjectType):
+    low = graphene.Int(required=True)
+    medium = graphene.Int(required=True)
+    high = graphene.Int(required=True)
+    critical = graphene.Int(required=True)
+
+
+class IndexIncidents(graphene.ObjectType):
+    open = graphene.Field(OpenIncidents, required=True, description="Open incidents, per severity.")
+    highest_open_severity = graphene.Field(SeverityEnum)
+
+    @staticmethod
+    def resolve_highest_open_severity(incidents, info):
+        return incidents["highestOpenSeverity"]
+
+
+class AuditTail(graphene.ObjectType):
+    seq = graphene.Int(required=True)
+    ts = DateTime(required=True)
+    action = graphene.String(required=True)
+
+
+class ServicesIndexEntry(graphene.ObjectType):
+    """A service's row of the services index."""
+
+    id = graphene.ID(required=True)
+    name = graphene.String(required=True)
+    repo = graphene.String(required=True)
+    adapters = graphene.Field(Adapters, required=True)
+    environments = graphene.List(graphene.NonNull(IndexEnvironment), required=True, description="By name.")
+    incidents = graphene.Field(IndexIncidents, required=True)
+    audit_tail = graphene.Field(AuditTail, description="The service's latest audit event.")
+
+    @staticmethod
+    def resolve_audit_tail(entry, info):
+        return entry["auditTail"]
+
+
+ServicesIndexEntryConnection = connection(ServicesIndexEntry)
+INDEX = Keyset(Service, ("name", "id"), "servicesIndex")
+
+
+class Query(graphene.ObjectType):
+    services_index = graphene.Field(
+        graphene.NonNull(ServicesIndexEntryConnection),
+        first=FIRST,
+        after=AFTER,
+        q=graphene.String(description="Part of the id, name or repo."),
+        adapter=graphene.String(description=f"One of: {', '.join(adapters.names())}."),
+        env_id=graphene.ID(description="Only services linked to this environment."),
+        archived=graphene.String(description="false (the default): in use; true: only archived; all: both."),
+        description="Per service and environment the latest and current release, open incidents, the audit tail.",
+    )
+
+    @staticmethod
+    def resolve_services_index(root, info, first=None, after=None, **filters):
+        queryset = filtered(ServiceFilterSet, Service.objects.all(), filters)
+        return paginate(services_index.services(queryset), INDEX, first, after, build=services_index.entries)

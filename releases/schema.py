@@ -1,0 +1,347 @@
+"""Releases and workflow runs over GraphQL: their types, queries and mutations (deploy and promote start
+runs in the worker, as REST's do), and the releases of a service and an environment."""
+
+import graphene
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
+from django.shortcuts import get_object_or_404
+from graphql import GraphQLError
+
+from controlplane.graphql.types import (
+    AFTER,
+    FIRST,
+    JSON,
+    DateTime,
+    DomainMutation,
+    Keyset,
+    batched,
+    choice,
+    connection,
+    enum_of,
+    extend,
+    filtered,
+    given,
+    key_of,
+    paginate,
+    paginate_each,
+    save,
+)
+from releases import workflows
+from releases.api import ReleaseSerializer
+from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
+from releases.models import LogLevel, Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
+from services.models import Environment, Service
+from services.schema import EnvironmentType, ServiceType
+
+ReleaseStatusEnum = enum_of(ReleaseStatus, "Draft → Promoting → Active or Failed.")
+RunKindEnum = enum_of(RunKind, "Deploy: a Draft release to its environment. Promote: an Active one to another.")
+RunStateEnum = enum_of(RunState, "A run's progress.")
+LogLevelEnum = enum_of(LogLevel, "A log entry's level.")
+
+
+def _by_pk(model, attname: str):
+    """A loader of the `model` each object names in `attname`, one query for all of them."""
+
+    def load(objects) -> dict:
+        found = model.objects.in_bulk({getattr(o, attname) for o in objects} - {None})
+        return {o.pk: found.get(getattr(o, attname)) for o in objects}
+
+    return load
+
+
+class ReleaseType(graphene.ObjectType):
+    class Meta:
+        name = "Release"
+
+    id = graphene.ID(required=True)
+    service_id = graphene.ID(required=True)
+    env_id = graphene.ID(required=True, source="environment_id")
+    service = graphene.Field(ServiceType, required=True)
+    environment = graphene.Field(EnvironmentType, required=True)
+    sha = graphene.String(required=True)
+    version = graphene.String(required=True)
+    status = choice(ReleaseStatusEnum, "status", required=True)
+    created_at = DateTime(required=True)
+    activated_at = DateTime()
+    is_current = graphene.Boolean(
+        required=True, description="Runs in its environment now: the Active release there activated last."
+    )
+    superseded_by = graphene.ID(source="superseded_by_id", description="The release activated next in its place.")
+    superseded_at = DateTime()
+    runs = graphene.List(graphene.NonNull(lambda: WorkflowRunType), required=True, description="Its own, oldest first.")
+    timeline = graphene.List(
+        graphene.NonNull(lambda: WorkflowRunType),
+        required=True,
+        description="Its runs and the promotions made from it, in time order.",
+    )
+
+    @staticmethod
+    def resolve_service(release, info):
+        return batched(release, "service", _by_pk(Service, "service_id"))
+
+    @staticmethod
+    def resolve_environment(release, info):
+        return batched(release, "environment", _by_pk(Environment, "environment_id"))
+
+    @staticmethod
+    def resolve_runs(release, info):
+        return [run for run in batched(release, "timeline", _timelines, default=[]) if run.release_id == release.pk]
+
+    @staticmethod
+    def resolve_timeline(release, info):
+        return batched(release, "timeline", _timelines, default=[])
+
+
+def _timelines(releases) -> dict:
+    ids = [r.pk for r in releases]
+    result: dict[str, list] = {}
+    for run in WorkflowRun.objects.filter(Q(release_id__in=ids) | Q(source_release_id__in=ids)).order_by(
+        "started_at", "id"
+    ):
+        for owner in {run.release_id, run.source_release_id} & set(ids):
+            result.setdefault(owner, []).append(run)
+    return result
+
+
+class RunLogEntryType(graphene.ObjectType):
+    class Meta:
+        name = "RunLogEntry"
+
+    ts = DateTime(required=True)
+    level = choice(LogLevelEnum, "level", required=True)
+    message = graphene.String(required=True)
+    meta = JSON(required=True, description="Redacted as stored.")
+
+
+class WorkflowRunType(graphene.ObjectType):
+    class Meta:
+        name = "WorkflowRun"
+
+    id = graphene.ID(required=True)
+    kind = choice(RunKindEnum, "kind", required=True)
+    state = choice(RunStateEnum, "state", required=True)
+    actor = graphene.String(required=True, description="Who started it.")
+    started_at = DateTime(required=True)
+    finished_at = DateTime(description="null while running.")
+    release_id = graphene.ID(required=True)
+    release = graphene.Field(ReleaseType, required=True, description="The release it moves.")
+    source_release_id = graphene.ID(description="Promote runs: the Active release promoted.")
+    source_release = graphene.Field(ReleaseType)
+    logs = graphene.List(
+        graphene.NonNull(RunLogEntryType),
+        required=True,
+        last=graphene.Int(description="Only the last entries, still oldest first."),
+        description="In order.",
+    )
+
+    @staticmethod
+    def resolve_release(run, info):
+        return batched(run, "release", _by_pk(Release, "release_id"))
+
+    @staticmethod
+    def resolve_source_release(run, info):
+        return batched(run, "source_release", _by_pk(Release, "source_release_id"))
+
+    @staticmethod
+    def resolve_logs(run, info, last=None):
+        if last is not None and last < 0:
+            raise GraphQLError("last: must be 0 or more.", extensions={"code": "INVALID", "field": "last"})
+        return batched(run, key_of("logs", {"last": last}), lambda runs: _logs(runs, last), default=[])
+
+
+def _logs(runs, last) -> dict:
+    entries = RunLogEntry.objects.filter(run_id__in=[r.pk for r in runs])
+    if last is not None:
+        ranked = entries.annotate(
+            _rank=Window(RowNumber(), partition_by=F("run_id"), order_by=[F("ts").desc(), F("id").desc()])
+        )
+        entries = ranked.filter(_rank__lte=last)
+    result: dict[str, list] = {}
+    for entry in entries.order_by("run_id", "ts", "id"):
+        result.setdefault(entry.run_id, []).append(entry)
+    return result
+
+
+ReleaseConnection = connection(ReleaseType)
+WorkflowRunConnection = connection(WorkflowRunType)
+RELEASES = Keyset(Release, ("-created_at", "-id"), "releases")
+RUNS = Keyset(WorkflowRun, ("-started_at", "-id"), "workflowRuns")
+
+
+class ServiceReleases:
+    releases = graphene.Field(
+        graphene.NonNull(ReleaseConnection),
+        env_id=graphene.ID(),
+        status=ReleaseStatusEnum(),
+        first=FIRST,
+        after=AFTER,
+        description="Newest first.",
+    )
+    current_releases = graphene.List(
+        graphene.NonNull(ReleaseType), required=True, description="What runs in each environment, by environment name."
+    )
+
+    @staticmethod
+    def resolve_releases(service, info, first=None, after=None, env_id=None, status=None):
+        queryset = filtered(ReleaseFilterSet, Release.objects.all(), {"env_id": env_id, "status": status})
+        return batched(
+            service,
+            key_of("releases", {"first": first, "after": after, "envId": env_id, "status": status}),
+            lambda services: paginate_each(queryset, RELEASES, "service_id", services, first, after),
+        )
+
+    @staticmethod
+    def resolve_current_releases(service, info):
+        return batched(service, "current_releases", _current("service_id"), default=[])
+
+
+class EnvironmentReleases:
+    current_releases = graphene.List(
+        graphene.NonNull(ReleaseType), required=True, description="What runs here, per service, by service name."
+    )
+
+    @staticmethod
+    def resolve_current_releases(environment, info):
+        return batched(environment, "current_releases", _current("environment_id"), default=[])
+
+
+def _current(parent: str):
+    def load(parents) -> dict:
+        result: dict[str, list] = {}
+        current = Release.objects.filter(is_current=True, **{f"{parent}__in": [p.pk for p in parents]})
+        for release in current.order_by("environment__name", "service__name", "service_id"):
+            result.setdefault(getattr(release, parent), []).append(release)
+        return result
+
+    return load
+
+
+extend(ServiceType, ServiceReleases)
+extend(EnvironmentType, EnvironmentReleases)
+
+
+class Query(graphene.ObjectType):
+    release = graphene.Field(ReleaseType, id=graphene.ID(required=True))
+    releases = graphene.Field(
+        graphene.NonNull(ReleaseConnection),
+        first=FIRST,
+        after=AFTER,
+        service_id=graphene.ID(),
+        env_id=graphene.ID(),
+        status=ReleaseStatusEnum(),
+        sha=graphene.String(description="The sha or its start."),
+        version=graphene.String(),
+        is_current=graphene.Boolean(),
+        description="Newest first.",
+    )
+    workflow_run = graphene.Field(WorkflowRunType, id=graphene.ID(required=True))
+    workflow_runs = graphene.Field(
+        graphene.NonNull(WorkflowRunConnection),
+        first=FIRST,
+        after=AFTER,
+        release_id=graphene.ID(),
+        service_id=graphene.ID(),
+        env_id=graphene.ID(),
+        kind=RunKindEnum(),
+        state=RunStateEnum(),
+        actor=graphene.String(),
+        description="Newest first.",
+    )
+
+    @staticmethod
+    def resolve_release(root, info, id):
+        return Release.objects.filter(pk=id).first()
+
+    @staticmethod
+    def resolve_releases(root, info, first=None, after=None, **filters):
+        return paginate(filtered(ReleaseFilterSet, Release.objects.all(), filters), RELEASES, first, after)
+
+    @staticmethod
+    def resolve_workflow_run(root, info, id):
+        return WorkflowRun.objects.filter(pk=id).first()
+
+    @staticmethod
+    def resolve_workflow_runs(root, info, first=None, after=None, **filters):
+        return paginate(filtered(WorkflowRunFilterSet, WorkflowRun.objects.all(), filters), RUNS, first, after)
+
+
+# --- mutations ---
+
+
+class ReleaseCreateInput(graphene.InputObjectType):
+    id = graphene.ID(description="Generated when omitted.")
+    service_id = graphene.ID(required=True)
+    env_id = graphene.ID(required=True, description="One of the service's environments.")
+    sha = graphene.String(required=True, description="7-40 lower-case hex characters; immutable.")
+    version = graphene.String(required=True)
+
+
+class ReleaseUpdateInput(graphene.InputObjectType):
+    version = graphene.String(description="Changeable while the release is Draft.")
+
+
+class ReleaseCreate(DomainMutation):
+    permission = "release.create"
+    serializer_class = ReleaseSerializer
+    release = graphene.Field(ReleaseType)
+
+    class Arguments:
+        input = ReleaseCreateInput(required=True)
+
+    @classmethod
+    def perform(cls, input):
+        return {"release": save(ReleaseSerializer, given(input))}
+
+
+class ReleaseUpdate(DomainMutation):
+    permission = "release.update"
+    serializer_class = ReleaseSerializer
+    release = graphene.Field(ReleaseType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+        input = ReleaseUpdateInput(required=True)
+
+    @classmethod
+    def perform(cls, id, input):
+        return {"release": save(ReleaseSerializer, given(input), get_object_or_404(Release, pk=id))}
+
+
+class ReleaseDeploy(DomainMutation):
+    """Roll a Draft release out to its environment: Draft → Promoting, with a Deploy run in the worker."""
+
+    permission = "release.deploy"
+    serializer_class = ReleaseSerializer
+    run = graphene.Field(WorkflowRunType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+
+    @classmethod
+    def perform(cls, id):
+        return {"run": workflows.deploy(get_object_or_404(Release, pk=id))}
+
+
+class ReleasePromote(DomainMutation):
+    """Take an Active release to another environment: a new release there, with a Promote run."""
+
+    permission = "release.promote"
+    serializer_class = ReleaseSerializer
+    release = graphene.Field(ReleaseType, description="The new release, in the target environment.")
+    run = graphene.Field(WorkflowRunType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+        env_id = graphene.ID(required=True, description="The environment to promote to.")
+
+    @classmethod
+    def perform(cls, id, env_id):
+        run = workflows.promote(get_object_or_404(Release, pk=id), workflows.promotion_target(env_id))
+        return {"release": run.release, "run": run}
+
+
+class Mutation(graphene.ObjectType):
+    release_create = ReleaseCreate.Field(required=True)
+    release_update = ReleaseUpdate.Field(required=True)
+    release_deploy = ReleaseDeploy.Field(required=True)
+    release_promote = ReleasePromote.Field(required=True)

@@ -1,0 +1,312 @@
+"""Services and environments over GraphQL: their types, queries and mutations, doors onto the same
+serializers and lifecycle as REST (services/api.py). Apps above add their fields to these types."""
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import graphene
+from django.shortcuts import get_object_or_404
+
+from controlplane import adapters
+from controlplane.graphql.types import (
+    AFTER,
+    FIRST,
+    DateTime,
+    DomainMutation,
+    Keyset,
+    batched,
+    connection,
+    filtered,
+    given,
+    paginate,
+    save,
+)
+from services import lifecycle
+from services.api import EnvironmentSerializer, ServiceSerializer
+from services.filtersets import EnvironmentFilterSet, ServiceFilterSet
+from services.models import Environment, Service
+
+
+class Adapters(graphene.ObjectType):
+    deployments = graphene.List(graphene.NonNull(graphene.String), required=True)
+
+
+class Placement(graphene.ObjectType):
+    """Where a deploy through one adapter lands in an environment: its region and cluster, else the
+    adapter's defaults."""
+
+    adapter = graphene.String(required=True)
+    region = graphene.String(required=True)
+    cluster = graphene.String(required=True)
+    default = graphene.Boolean(required=True, description="Whether either value is the adapter's default.")
+
+
+class Archivable:
+    archived = graphene.Boolean(required=True)
+    archived_at = DateTime()
+    created_at = DateTime(required=True)
+
+    @staticmethod
+    def resolve_archived(entity, info):
+        return entity.archived_at is not None
+
+
+class EnvironmentType(Archivable, graphene.ObjectType):
+    class Meta:
+        name = "Environment"
+
+    id = graphene.ID(required=True)
+    name = graphene.String(required=True)
+    region = graphene.String(description="As set; null when each adapter's default region applies (placements).")
+    cluster = graphene.String(description="As set; null when each adapter's default cluster applies (placements).")
+    placements = graphene.List(
+        graphene.NonNull(Placement), required=True, description="The effective region and cluster per adapter."
+    )
+    policy_refs = graphene.List(graphene.NonNull(graphene.String), required=True)
+    services = graphene.List(
+        graphene.NonNull(lambda: ServiceType), required=True, description="The services linked to it, by name."
+    )
+
+    @staticmethod
+    def resolve_region(environment, info):
+        return environment.region or None
+
+    @staticmethod
+    def resolve_cluster(environment, info):
+        return environment.cluster or None
+
+    @staticmethod
+    def resolve_placements(environment, info):
+        placements = []
+        for name in adapters.names():
+            region, cluster = adapters.get(name).effective_placement(environment.region, environment.cluster)
+            default = not (environment.region and environment.cluster)
+            placements.append({"adapter": name, "region": region, "cluster": cluster, "default": default})
+        return placements
+
+    @staticmethod
+    def resolve_services(environment, info):
+        return batched(environment, "services", _services_of, default=[])
+
+
+class ServiceType(Archivable, graphene.ObjectType):
+    class Meta:
+        name = "Service"
+
+    id = graphene.ID(required=True)
+    name = graphene.String(required=True)
+    repo = graphene.String(required=True, description="host/owner/name.")
+    adapters = graphene.Field(Adapters, required=True)
+    environments = graphene.List(graphene.NonNull(EnvironmentType), required=True, description="By name.")
+
+    @staticmethod
+    def resolve_adapters(service, info):
+        return {"deployments": service.deployment_adapters}
+
+    @staticmethod
+    def resolve_environments(service, info):
+        return batched(service, "environments", _environments_of, default=[])
+
+
+def _environments_of(services) -> dict:
+    links = Service.environments.through.objects.filter(service_id__in=[s.pk for s in services])
+    result: dict[str, list] = {}
+    for link in links.select_related("environment").order_by("environment__name"):
+        result.setdefault(link.service_id, []).append(link.environment)
+    return result
+
+
+def _services_of(environments) -> dict:
+    links = Service.environments.through.objects.filter(environment_id__in=[e.pk for e in environments])
+    result: dict[str, list] = {}
+    for link in links.select_related("service").order_by("service__name", "service__id"):
+        result.setdefault(link.environment_id, []).append(link.service)
+    return result
+
+
+ServiceConnection = connection(ServiceType)
+EnvironmentConnection = connection(EnvironmentType)
+SERVICES = Keyset(Service, ("name", "id"), "Query.services")
+ENVIRONMENTS = Keyset(Environment, ("name",), "Query.environments")
+ARCHIVED = graphene.String(description="false (the default): in use; true: only archived; all: both.")
+
+
+class Query(graphene.ObjectType):
+    service = graphene.Field(ServiceType, id=graphene.ID(required=True))
+    services = graphene.Field(
+        graphene.NonNull(ServiceConnection),
+        first=FIRST,
+        after=AFTER,
+        name=graphene.String(description="Part of the name, any case."),
+        q=graphene.String(description="Part of the id, name or repo."),
+        adapter=graphene.String(description=f"One of: {', '.join(adapters.names())}."),
+        env_id=graphene.ID(description="Only services linked to this environment."),
+        archived=ARCHIVED,
+    )
+    environment = graphene.Field(EnvironmentType, id=graphene.ID(required=True))
+    environments = graphene.Field(
+        graphene.NonNull(EnvironmentConnection),
+        first=FIRST,
+        after=AFTER,
+        name=graphene.String(),
+        region=graphene.String(),
+        cluster=graphene.String(),
+        archived=ARCHIVED,
+    )
+
+    @staticmethod
+    def resolve_service(root, info, id):
+        return Service.objects.filter(pk=id).first()
+
+    @staticmethod
+    def resolve_services(root, info, first=None, after=None, **filters):
+        return paginate(filtered(ServiceFilterSet, Service.objects.all(), filters), SERVICES, first, after)
+
+    @staticmethod
+    def resolve_environment(root, info, id):
+        return Environment.objects.filter(pk=id).first()
+
+    @staticmethod
+    def resolve_environments(root, info, first=None, after=None, **filters):
+        return paginate(filtered(EnvironmentFilterSet, Environment.objects.all(), filters), ENVIRONMENTS, first, after)
+
+
+# --- mutations ---
+
+
+class AdaptersInput(graphene.InputObjectType):
+    deployments = graphene.List(graphene.NonNull(graphene.String), required=True)
+
+
+class ServiceCreateInput(graphene.InputObjectType):
+    id = graphene.ID(description="Generated when omitted.")
+    name = graphene.String(required=True)
+    repo = graphene.String(required=True, description="host/owner/name; https:// and .git forms are normalised.")
+    adapters = graphene.Field(AdaptersInput, required=True)
+    environments = graphene.List(graphene.NonNull(graphene.ID), description="Environment ids.")
+
+
+class ServiceUpdateInput(graphene.InputObjectType):
+    name = graphene.String()
+    repo = graphene.String()
+    adapters = graphene.Field(AdaptersInput)
+    environments = graphene.List(graphene.NonNull(graphene.ID), description="Environment ids: the whole new set.")
+
+
+class EnvironmentCreateInput(graphene.InputObjectType):
+    id = graphene.ID(description="Generated when omitted.")
+    name = graphene.String(required=True)
+    region = graphene.String(description="Required for production; null: the adapter's default.")
+    cluster = graphene.String(description="Required for production; null: the adapter's default.")
+    policy_refs = graphene.List(graphene.NonNull(graphene.String))
+
+
+class EnvironmentUpdateInput(graphene.InputObjectType):
+    name = graphene.String()
+    region = graphene.String()
+    cluster = graphene.String()
+    policy_refs = graphene.List(graphene.NonNull(graphene.String))
+
+
+class ServiceCreate(DomainMutation):
+    permission = "service.create"
+    serializer_class = ServiceSerializer
+    service = graphene.Field(ServiceType)
+
+    class Arguments:
+        input = ServiceCreateInput(required=True)
+
+    @classmethod
+    def perform(cls, input):
+        return {"service": save(ServiceSerializer, given(input))}
+
+
+class ServiceUpdate(DomainMutation):
+    permission = "service.update"
+    serializer_class = ServiceSerializer
+    service = graphene.Field(ServiceType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+        input = ServiceUpdateInput(required=True)
+
+    @classmethod
+    def perform(cls, id, input):
+        return {"service": save(ServiceSerializer, given(input), get_object_or_404(Service, pk=id))}
+
+
+class EnvironmentCreate(DomainMutation):
+    permission = "environment.create"
+    serializer_class = EnvironmentSerializer
+    environment = graphene.Field(EnvironmentType)
+
+    class Arguments:
+        input = EnvironmentCreateInput(required=True)
+
+    @classmethod
+    def perform(cls, input):
+        return {"environment": save(EnvironmentSerializer, given(input))}
+
+
+class EnvironmentUpdate(DomainMutation):
+    permission = "environment.update"
+    serializer_class = EnvironmentSerializer
+    environment = graphene.Field(EnvironmentType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+        input = EnvironmentUpdateInput(required=True)
+
+    @classmethod
+    def perform(cls, id, input):
+        return {"environment": save(EnvironmentSerializer, given(input), get_object_or_404(Environment, pk=id))}
+
+
+class _Move(DomainMutation):
+    """Archive or restore: the lifecycle move on the entity with that id."""
+
+    class Meta:
+        abstract = True
+
+    class Arguments:
+        id = graphene.ID(required=True)
+
+    model: ClassVar[type]
+    move: ClassVar[Callable]
+
+    @classmethod
+    def perform(cls, id):
+        entity = get_object_or_404(cls.model, pk=id)
+        cls.move(entity)
+        return {cls.model.__name__.lower(): entity}
+
+
+class ServiceArchive(_Move):
+    permission, model, move = "service.archive", Service, lifecycle.archive
+    service = graphene.Field(ServiceType)
+
+
+class ServiceRestore(_Move):
+    permission, model, move = "service.archive", Service, lifecycle.restore
+    service = graphene.Field(ServiceType)
+
+
+class EnvironmentArchive(_Move):
+    permission, model, move = "environment.archive", Environment, lifecycle.archive
+    environment = graphene.Field(EnvironmentType)
+
+
+class EnvironmentRestore(_Move):
+    permission, model, move = "environment.archive", Environment, lifecycle.restore
+    environment = graphene.Field(EnvironmentType)
+
+
+class Mutation(graphene.ObjectType):
+    service_create = ServiceCreate.Field(required=True)
+    service_update = ServiceUpdate.Field(required=True)
+    service_archive = ServiceArchive.Field(required=True)
+    service_restore = ServiceRestore.Field(required=True)
+    environment_create = EnvironmentCreate.Field(required=True)
+    environment_update = EnvironmentUpdate.Field(required=True)
+    environment_archive = EnvironmentArchive.Field(required=True)
+    environment_restore = EnvironmentRestore.Field(required=True)
