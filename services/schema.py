@@ -182,14 +182,14 @@ class ServiceCreateInput(graphene.InputObjectType):
     id = graphene.ID(description="Generated when omitted.")
     name = graphene.String(required=True)
     repo = graphene.String(required=True, description="host/owner/name; https:// and .git forms are normalised.")
-    adapters = graphene.Field(AdaptersInput, required=True)
+    adapters = graphene.InputField(AdaptersInput, required=True)
     environments = graphene.List(graphene.NonNull(graphene.ID), description="Environment ids.")
 
 
 class ServiceUpdateInput(graphene.InputObjectType):
     name = graphene.String()
     repo = graphene.String()
-    adapters = graphene.Field(AdaptersInput)
+    adapters = graphene.InputField(AdaptersInput)
     environments = graphene.List(graphene.NonNull(graphene.ID), description="Environment ids: the whole new set.")
 
 
