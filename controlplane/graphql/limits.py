@@ -1,68 +1,91 @@
-"""Limits on what one GraphQL document may ask (docs/graphql.md, settings GRAPHQL_*): its depth, and its
-cost, which counts every field once for each object it may be resolved on, so `first` multiplies what
-is under it and each alias counts on its own. Checked before anything runs, with a message that names
-the limit and its setting."""
+"""Limits on what one GraphQL document may ask (docs/graphql.md), checked before anything runs, each
+refused with a message that names the limit and its setting:
+
+- depth: fields nested in fields (CONTROLPLANE_GRAPHQL_MAX_DEPTH);
+- cost: every field counts once for each object it may be resolved on, so a list's `first` (or `last`)
+  multiplies what is under it, a connection without `first` counts its default page, and each alias counts
+  on its own (CONTROLPLANE_GRAPHQL_MAX_COST);
+- size: the document's bytes (CONTROLPLANE_GRAPHQL_MAX_DOCUMENT_BYTES, checked by the view).
+
+Introspection (`__schema`, `__type`) is not counted: GraphiQL's own query is deep, and it reads no data.
+"""
+
+from dataclasses import dataclass
 
 from django.conf import settings
 from graphql import GraphQLError, ValidationRule
 from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, IntValueNode, VariableNode
 
-COST_SETTING = "CONTROLPLANE_GRAPHQL_MAX_COST"
+
+@dataclass
+class Measure:
+    cost: int = 0
+    depth: int = 0
 
 
-def cost_of(selection_set, fragments, variables, multiplier: int = 1, seen: frozenset = frozenset()) -> int:
-    total = 0
+def measure(selection_set, fragments: dict, variables: dict, multiplier: int = 1, depth: int = 0, seen=frozenset()):
+    """The cost and depth of a selection set, fragments expanded (a fragment cycle is left to GraphQL's own
+    NoFragmentCycles rule)."""
+    result = Measure(depth=depth)
     for selection in selection_set.selections if selection_set else ():
+        inner = None
         if isinstance(selection, FieldNode):
-            total += multiplier
+            if selection.name.value.startswith("__"):
+                continue
+            result.cost += multiplier
+            result.depth = max(result.depth, depth + 1)
             if selection.selection_set:
-                inner = multiplier * _first(selection, variables)
-                total += cost_of(selection.selection_set, fragments, variables, inner, seen)
+                many = multiplier * _many(selection, variables)
+                inner = measure(selection.selection_set, fragments, variables, many, depth + 1, seen)
         elif isinstance(selection, InlineFragmentNode):
-            total += cost_of(selection.selection_set, fragments, variables, multiplier, seen)
+            inner = measure(selection.selection_set, fragments, variables, multiplier, depth, seen)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
-            if name in fragments and name not in seen:  # a cycle is the validator's NoFragmentCycles error
-                total += cost_of(fragments[name].selection_set, fragments, variables, multiplier, seen | {name})
-    return total
+            if name in fragments and name not in seen:
+                inner = measure(fragments[name].selection_set, fragments, variables, multiplier, depth, seen | {name})
+        if inner is not None:
+            result.cost += inner.cost
+            result.depth = max(result.depth, inner.depth)
+    return result
 
 
-def _first(field: FieldNode, variables: dict) -> int:
-    """How many objects a list field's `first` (or `last`) asks for: the page size when not given."""
+def _many(field: FieldNode, variables: dict) -> int:
+    """How many objects a field may give: its `first` or `last`, the page size for a connection without one."""
     for argument in field.arguments or ():
         if argument.name.value in ("first", "last"):
             value = argument.value
             if isinstance(value, IntValueNode):
                 return max(int(value.value), 1)
             if isinstance(value, VariableNode):
-                given = (variables or {}).get(value.name.value)
+                given = variables.get(value.name.value)
                 return given if isinstance(given, int) and given > 0 else settings.API_PAGE_SIZE
-    return settings.API_PAGE_SIZE if _is_connection(field) else 1
+    is_connection = any(isinstance(s, FieldNode) and s.name.value == "edges" for s in field.selection_set.selections)
+    return settings.API_PAGE_SIZE if is_connection else 1
 
 
-def _is_connection(field: FieldNode) -> bool:
-    return any(
-        isinstance(s, FieldNode) and s.name.value in ("edges", "pageInfo") for s in field.selection_set.selections
-    )
+def limits(variables: dict | None) -> type[ValidationRule]:
+    """A validation rule refusing an operation deeper than GRAPHQL_MAX_DEPTH or costlier than GRAPHQL_MAX_COST."""
 
-
-def cost_limit(variables: dict | None):
-    """A validation rule refusing operations that cost more than settings.GRAPHQL_MAX_COST."""
-
-    class CostLimit(ValidationRule):
+    class Limits(ValidationRule):
         def enter_operation_definition(self, node, *_):
-            fragments = {f.name.value: f for f in self.context.document.definitions if hasattr(f, "type_condition")}
-            cost = cost_of(node.selection_set, fragments, variables)
-            limit = settings.GRAPHQL_MAX_COST
-            if cost > limit:
-                name = f"'{node.name.value}'" if node.name else "The operation"
-                self.report_error(
-                    GraphQLError(
-                        f"{name} costs {cost}, more than the limit of {limit} ({COST_SETTING}): ask for fewer "
-                        "objects (a smaller `first`) or fewer fields.",
-                        node,
-                        extensions={"code": "LIMIT"},
-                    )
+            definitions = self.context.document.definitions
+            fragments = {d.name.value: d for d in definitions if hasattr(d, "type_condition")}
+            found = measure(node.selection_set, fragments, variables or {})
+            name = f"operation '{node.name.value}'" if node.name else "the operation"
+            if found.depth > settings.GRAPHQL_MAX_DEPTH:
+                self._refuse(
+                    node,
+                    f"{name} nests fields {found.depth} deep, more than the limit of {settings.GRAPHQL_MAX_DEPTH} "
+                    "(CONTROLPLANE_GRAPHQL_MAX_DEPTH).",
+                )
+            if found.cost > settings.GRAPHQL_MAX_COST:
+                self._refuse(
+                    node,
+                    f"{name} costs {found.cost}, more than the limit of {settings.GRAPHQL_MAX_COST} "
+                    "(CONTROLPLANE_GRAPHQL_MAX_COST): ask for fewer objects (a smaller first) or fewer fields.",
                 )
 
-    return CostLimit
+        def _refuse(self, node, message: str):
+            self.report_error(GraphQLError(message, node, extensions={"code": "LIMIT"}))
+
+    return Limits

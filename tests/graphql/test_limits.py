@@ -1,0 +1,125 @@
+"""The limits on one document (controlplane/graphql/limits.py): depth, cost, size — each refused before
+anything runs, with a message naming the limit and its setting; what a dashboard asks stays well inside."""
+
+import json
+
+import pytest
+from django.test import Client
+
+from controlplane.graphql.limits import measure
+from tests.conftest import TOKENS
+
+pytestmark = pytest.mark.django_db
+
+# The heaviest page a client needs: the services index at the largest page, every field.
+WHOLE_INDEX = """
+query Index($first: Int) {
+  servicesIndex(first: $first) {
+    edges { cursor node {
+      id name repo adapters { deployments }
+      environments { id name
+        latestRelease { id version sha status createdAt }
+        currentRelease { id version sha status activatedAt } }
+      incidents { open { low medium high critical } highestOpenSeverity }
+      auditTail { seq ts action } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+def refusal(response) -> str:
+    assert response.status_code == 400, response.content
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "LIMIT"
+    return error["message"]
+
+
+def cost(document: str, **variables) -> int:
+    from graphql import parse
+
+    ast = parse(document)
+    fragments = {d.name.value: d for d in ast.definitions if hasattr(d, "type_condition")}
+    operation = next(d for d in ast.definitions if not hasattr(d, "type_condition"))
+    return measure(operation.selection_set, fragments, variables).cost
+
+
+def test_the_whole_index_at_500_fits_with_room(viewer, settings):
+    assert cost(WHOLE_INDEX, first=500) < settings.GRAPHQL_MAX_COST * 0.75
+    assert viewer(WHOLE_INDEX, first=500)["servicesIndex"]["pageInfo"]["hasNextPage"] is False
+
+
+def test_first_multiplies_what_is_under_it():
+    small = cost("{ services(first: 10) { edges { node { id name } } } }")
+    large = cost("{ services(first: 100) { edges { node { id name } } } }")
+    assert (small, large) == (1 + 10 * 4, 1 + 100 * 4)
+    # From a variable too, and a connection without `first` counts its default page (50).
+    assert cost("query($n: Int) { services(first: $n) { edges { node { id } } } }", n=100) == 1 + 100 * 3
+    assert cost("{ services { edges { node { id } } } }") == 1 + 50 * 3
+
+
+def test_aliases_and_fragments_count_each_time():
+    one = cost("{ a: services(first: 100) { edges { node { id } } } }")
+    assert (
+        cost("{ a: services(first: 100) { edges { node { id } } } b: services(first: 100) { edges { node { id } } } }")
+        == 2 * one
+    )
+    with_fragment = "{ services(first: 100) { edges { node { ...F } } } } fragment F on Service { id name }"
+    assert cost(with_fragment) == cost("{ services(first: 100) { edges { node { id name } } } }")
+
+
+def test_an_aliased_flood_is_refused_naming_the_limit(viewer, settings):
+    flood = (
+        "{ "
+        + " ".join(f"a{i}: servicesIndex(first: 500) {{ edges {{ node {{ id name repo }} }} }}" for i in range(20))
+        + " }"
+    )
+    message = refusal(viewer.post(flood))
+    assert f"more than the limit of {settings.GRAPHQL_MAX_COST} (CONTROLPLANE_GRAPHQL_MAX_COST)" in message
+
+
+def test_the_cost_limit_is_a_setting(viewer, settings):
+    settings.GRAPHQL_MAX_COST = 100
+    document = "{ services(first: 40) { edges { node { id name } } } }"  # 1 + 40 * 4
+    assert "costs 161, more than the limit of 100" in refusal(viewer.post(document))
+    assert viewer("{ services(first: 20) { edges { node { id name } } } }") == {"services": {"edges": []}}
+
+
+def test_depth_is_limited_and_a_setting(viewer, settings):
+    # services > edges > node, then environments > services four times, then id: 12 deep.
+    deep = "{ services { edges { node { " + "environments { services { " * 4 + "id" + " } }" * 4 + " } } } }"
+    assert "nests fields 12 deep, more than the limit of 10 (CONTROLPLANE_GRAPHQL_MAX_DEPTH)" in refusal(
+        viewer.post(deep)
+    )
+    settings.GRAPHQL_MAX_DEPTH = 12
+    assert viewer(deep) == {"services": {"edges": []}}
+
+
+def test_depth_counts_through_fragments(viewer, settings):
+    settings.GRAPHQL_MAX_DEPTH = 3
+    document = "{ services { ...S } } fragment S on ServiceConnection { edges { node { id } } }"
+    assert "nests fields 4 deep" in refusal(viewer.post(document))
+
+
+def test_introspection_is_not_counted(viewer, settings):
+    settings.GRAPHQL_MAX_DEPTH = 3
+    settings.GRAPHQL_MAX_COST = 10
+    deep = "{ __schema { types { fields { type { ofType { ofType { ofType { name } } } } } } } }"
+    assert viewer(deep)["__schema"]["types"]
+
+
+def test_a_document_over_the_size_limit_is_413(settings):
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {TOKENS['viewer']}")
+    document = "{ me { actor } }" + " " * settings.GRAPHQL_MAX_DOCUMENT_BYTES
+    response = client.post("/graphql/", json.dumps({"query": document}), content_type="application/json")
+    assert response.status_code == 413
+    assert "CONTROLPLANE_GRAPHQL_MAX_DOCUMENT_BYTES" in response.json()["errors"][0]["message"]
+
+
+def test_a_refused_document_runs_nothing(deployer, settings):
+    from incidents.models import Incident
+
+    settings.GRAPHQL_MAX_COST = 5
+    mutation = """mutation { a: incidentCreate(input: {serviceId: "svc-x", severity: low, link: "https://x.example"}) {
+        incident { id title severity status link startedAt } errors { field code message } } }"""
+    refusal(deployer.post(mutation))
+    assert not Incident.objects.exists()
