@@ -1,29 +1,25 @@
 """Incidents over GraphQL: the type, queries, mutations (create, update, acknowledge, resolve, through
 the same serializer and lifecycle as REST), and a service's incidents."""
 
-from collections.abc import Callable
-from typing import ClassVar
-
 import graphene
-from django.shortcuts import get_object_or_404
 
 from controlplane.graphql.types import (
     AFTER,
     FIRST,
+    Create,
     DateTime,
-    DomainMutation,
     Keyset,
+    Move,
+    Update,
     batched,
     choice,
     connection,
     enum_of,
     extend,
     filtered,
-    given,
     key_of,
     paginate,
     paginate_each,
-    save,
 )
 from incidents import lifecycle
 from incidents.api import IncidentSerializer
@@ -122,55 +118,23 @@ class IncidentUpdateInput(graphene.InputObjectType):
     link = graphene.String()
 
 
-class IncidentCreate(DomainMutation):
-    permission = "incident.create"
-    serializer_class = IncidentSerializer
-    incident = graphene.Field(IncidentType)
-
-    class Arguments:
-        input = IncidentCreateInput(required=True)
-
-    @classmethod
-    def perform(cls, input):
-        return {"incident": save(IncidentSerializer, given(input))}
-
-
-class IncidentUpdate(DomainMutation):
-    permission = "incident.update"
-    serializer_class = IncidentSerializer
-    incident = graphene.Field(IncidentType)
-
-    class Arguments:
-        id = graphene.ID(required=True)
-        input = IncidentUpdateInput(required=True)
-
-    @classmethod
-    def perform(cls, id, input):
-        return {"incident": save(IncidentSerializer, given(input), get_object_or_404(Incident, pk=id))}
-
-
-class _Move(DomainMutation):
-    class Meta:
-        abstract = True
-
-    class Arguments:
-        id = graphene.ID(required=True)
-
-    serializer_class = IncidentSerializer
-    move: ClassVar[Callable]
-
-    @classmethod
-    def perform(cls, id):
-        return {"incident": cls.move(get_object_or_404(Incident, pk=id))}
-
-
-class IncidentAcknowledge(_Move):
-    permission, move = "incident.acknowledge", lifecycle.acknowledge
+class IncidentCreate(Create):
+    permission, serializer_class, input_type = "incident.create", IncidentSerializer, IncidentCreateInput
     incident = graphene.Field(IncidentType)
 
 
-class IncidentResolve(_Move):
-    permission, move = "incident.resolve", lifecycle.resolve
+class IncidentUpdate(Update):
+    permission, serializer_class, input_type = "incident.update", IncidentSerializer, IncidentUpdateInput
+    incident = graphene.Field(IncidentType)
+
+
+class IncidentAcknowledge(Move):
+    permission, serializer_class, move = "incident.acknowledge", IncidentSerializer, lifecycle.acknowledge
+    incident = graphene.Field(IncidentType)
+
+
+class IncidentResolve(Move):
+    permission, serializer_class, move = "incident.resolve", IncidentSerializer, lifecycle.resolve
     incident = graphene.Field(IncidentType)
 
 

@@ -11,20 +11,20 @@ from controlplane.graphql.types import (
     AFTER,
     FIRST,
     JSON,
+    Create,
     DateTime,
     DomainMutation,
     Keyset,
+    Update,
     batched,
     choice,
     connection,
     enum_of,
     extend,
     filtered,
-    given,
     key_of,
     paginate,
     paginate_each,
-    save,
 )
 from releases import workflows
 from releases.api import ReleaseSerializer
@@ -280,31 +280,14 @@ class ReleaseUpdateInput(graphene.InputObjectType):
     version = graphene.String(description="Changeable while the release is Draft.")
 
 
-class ReleaseCreate(DomainMutation):
-    permission = "release.create"
-    serializer_class = ReleaseSerializer
+class ReleaseCreate(Create):
+    permission, serializer_class, input_type = "release.create", ReleaseSerializer, ReleaseCreateInput
     release = graphene.Field(ReleaseType)
 
-    class Arguments:
-        input = ReleaseCreateInput(required=True)
 
-    @classmethod
-    def perform(cls, input):
-        return {"release": save(ReleaseSerializer, given(input))}
-
-
-class ReleaseUpdate(DomainMutation):
-    permission = "release.update"
-    serializer_class = ReleaseSerializer
+class ReleaseUpdate(Update):
+    permission, serializer_class, input_type = "release.update", ReleaseSerializer, ReleaseUpdateInput
     release = graphene.Field(ReleaseType)
-
-    class Arguments:
-        id = graphene.ID(required=True)
-        input = ReleaseUpdateInput(required=True)
-
-    @classmethod
-    def perform(cls, id, input):
-        return {"release": save(ReleaseSerializer, given(input), get_object_or_404(Release, pk=id))}
 
 
 class ReleaseDeploy(DomainMutation):

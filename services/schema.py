@@ -1,25 +1,21 @@
 """Services and environments over GraphQL: their types, queries and mutations, doors onto the same
 serializers and lifecycle as REST (services/api.py). Apps above add their fields to these types."""
 
-from collections.abc import Callable
-from typing import ClassVar
-
 import graphene
-from django.shortcuts import get_object_or_404
 
 from controlplane import adapters
 from controlplane.graphql.types import (
     AFTER,
     FIRST,
+    Create,
     DateTime,
-    DomainMutation,
     Keyset,
+    Move,
+    Update,
     batched,
     connection,
     filtered,
-    given,
     paginate,
-    save,
 )
 from services import lifecycle
 from services.api import EnvironmentSerializer, ServiceSerializer
@@ -208,96 +204,43 @@ class EnvironmentUpdateInput(graphene.InputObjectType):
     policy_refs = graphene.List(graphene.NonNull(graphene.String))
 
 
-class ServiceCreate(DomainMutation):
-    permission = "service.create"
-    serializer_class = ServiceSerializer
-    service = graphene.Field(ServiceType)
-
-    class Arguments:
-        input = ServiceCreateInput(required=True)
-
-    @classmethod
-    def perform(cls, input):
-        return {"service": save(ServiceSerializer, given(input))}
-
-
-class ServiceUpdate(DomainMutation):
-    permission = "service.update"
-    serializer_class = ServiceSerializer
-    service = graphene.Field(ServiceType)
-
-    class Arguments:
-        id = graphene.ID(required=True)
-        input = ServiceUpdateInput(required=True)
-
-    @classmethod
-    def perform(cls, id, input):
-        return {"service": save(ServiceSerializer, given(input), get_object_or_404(Service, pk=id))}
-
-
-class EnvironmentCreate(DomainMutation):
-    permission = "environment.create"
-    serializer_class = EnvironmentSerializer
-    environment = graphene.Field(EnvironmentType)
-
-    class Arguments:
-        input = EnvironmentCreateInput(required=True)
-
-    @classmethod
-    def perform(cls, input):
-        return {"environment": save(EnvironmentSerializer, given(input))}
-
-
-class EnvironmentUpdate(DomainMutation):
-    permission = "environment.update"
-    serializer_class = EnvironmentSerializer
-    environment = graphene.Field(EnvironmentType)
-
-    class Arguments:
-        id = graphene.ID(required=True)
-        input = EnvironmentUpdateInput(required=True)
-
-    @classmethod
-    def perform(cls, id, input):
-        return {"environment": save(EnvironmentSerializer, given(input), get_object_or_404(Environment, pk=id))}
-
-
-class _Move(DomainMutation):
-    """Archive or restore: the lifecycle move on the entity with that id."""
-
-    class Meta:
-        abstract = True
-
-    class Arguments:
-        id = graphene.ID(required=True)
-
-    model: ClassVar[type]
-    move: ClassVar[Callable]
-
-    @classmethod
-    def perform(cls, id):
-        entity = get_object_or_404(cls.model, pk=id)
-        cls.move(entity)
-        return {cls.model.__name__.lower(): entity}
-
-
-class ServiceArchive(_Move):
-    permission, model, move = "service.archive", Service, lifecycle.archive
+class ServiceCreate(Create):
+    permission, serializer_class, input_type = "service.create", ServiceSerializer, ServiceCreateInput
     service = graphene.Field(ServiceType)
 
 
-class ServiceRestore(_Move):
-    permission, model, move = "service.archive", Service, lifecycle.restore
+class ServiceUpdate(Update):
+    permission, serializer_class, input_type = "service.update", ServiceSerializer, ServiceUpdateInput
     service = graphene.Field(ServiceType)
 
 
-class EnvironmentArchive(_Move):
-    permission, model, move = "environment.archive", Environment, lifecycle.archive
+class ServiceArchive(Move):
+    permission, serializer_class, move = "service.archive", ServiceSerializer, lifecycle.archive
+    service = graphene.Field(ServiceType)
+
+
+class ServiceRestore(Move):
+    permission, serializer_class, move = "service.archive", ServiceSerializer, lifecycle.restore
+    service = graphene.Field(ServiceType)
+
+
+class EnvironmentCreate(Create):
+    permission, serializer_class, input_type = "environment.create", EnvironmentSerializer, EnvironmentCreateInput
     environment = graphene.Field(EnvironmentType)
 
 
-class EnvironmentRestore(_Move):
-    permission, model, move = "environment.archive", Environment, lifecycle.restore
+class EnvironmentUpdate(Update):
+    permission, serializer_class, input_type = "environment.update", EnvironmentSerializer, EnvironmentUpdateInput
+    environment = graphene.Field(EnvironmentType)
+
+
+class EnvironmentArchive(Move):
+    permission, serializer_class, move = "environment.archive", EnvironmentSerializer, lifecycle.archive
+    environment = graphene.Field(EnvironmentType)
+
+
+class EnvironmentRestore(Move):
+    permission, serializer_class, move = "environment.archive", EnvironmentSerializer, lifecycle.restore
     environment = graphene.Field(EnvironmentType)
 
 

@@ -16,6 +16,7 @@ from django.core import signing
 from django.db import models, transaction
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
+from django.shortcuts import get_object_or_404
 from graphene.types.utils import yank_fields_from_attrs
 from graphene.utils.str_converters import to_camel_case
 from graphql import GraphQLError, Undefined
@@ -154,8 +155,19 @@ class DomainMutation(graphene.Mutation):
     serializer_class: ClassVar[type | None] = None  # whose field names a model rule is reported under
 
     @classmethod
-    def __init_subclass_with_meta__(cls, name=None, **options):
-        super().__init_subclass_with_meta__(name=name or f"{cls.__name__}Payload", **options)
+    def __init_subclass_with_meta__(cls, name=None, arguments=None, **options):
+        if arguments is None and not hasattr(cls, "Arguments"):
+            arguments = cls.arguments()
+        super().__init_subclass_with_meta__(name=name or f"{cls.__name__}Payload", arguments=arguments, **options)
+
+    @classmethod
+    def arguments(cls) -> dict:
+        return {}
+
+    @classmethod
+    def entity(cls) -> str:
+        """The payload's field: the model's name (`service`, `incident`)."""
+        return cls.serializer_class.Meta.model.__name__.lower()
 
     @classmethod
     def perform(cls, **arguments) -> dict:
@@ -175,6 +187,57 @@ class DomainMutation(graphene.Mutation):
             if refused is None:
                 raise  # a bug: the view logs it and answers without its details
             return cls(errors=errors_of(refused))
+
+
+class Create(DomainMutation):
+    """REST's POST by another door: `input` (of `input_type`) through `serializer_class`."""
+
+    class Meta:
+        abstract = True
+
+    input_type: ClassVar[type[graphene.InputObjectType]]
+
+    @classmethod
+    def arguments(cls):
+        return {"input": cls.input_type(required=True)}
+
+    @classmethod
+    def perform(cls, input):
+        return {cls.entity(): save(cls.serializer_class, given(input))}
+
+
+class Update(Create):
+    """REST's PATCH by another door: the fields `input` gives, on the entity with that id."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def arguments(cls):
+        return {"id": graphene.ID(required=True), **super().arguments()}
+
+    @classmethod
+    def perform(cls, id, input):
+        entity = get_object_or_404(cls.serializer_class.Meta.model, pk=id)
+        return {cls.entity(): save(cls.serializer_class, given(input), entity)}
+
+
+class Move(DomainMutation):
+    """A lifecycle move (`move`: archive, restore, acknowledge, resolve) on the entity with that id."""
+
+    class Meta:
+        abstract = True
+
+    move: ClassVar[Callable]
+
+    @classmethod
+    def arguments(cls):
+        return {"id": graphene.ID(required=True)}
+
+    @classmethod
+    def perform(cls, id):
+        entity = get_object_or_404(cls.serializer_class.Meta.model, pk=id)
+        return {cls.entity(): cls.move(entity) or entity}
 
 
 def given(input_object) -> dict:
