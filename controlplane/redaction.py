@@ -111,7 +111,6 @@ def _redact_text(text: str, secrets: list[str], found: list[str]) -> str:
 
         text = URL_USERINFO.sub(userinfo, text)
     if "=" in text:
-
         text = _redact_parameters(text, found)
     return text
 

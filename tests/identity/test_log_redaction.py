@@ -63,5 +63,5 @@ def test_access_lines_never_carry_a_token_from_the_url(token, tmp_path):
             urllib.request.urlopen(f"{url}/api/me/?access_token={token}&x=1", timeout=10)
         assert refused.value.code == 401
     written = log_path.read_text()
-    assert 'uvicorn.access' in written and '"GET /api/me/?access_token=[REDACTED]&x=1 HTTP/1.1" 401' in written
+    assert "uvicorn.access" in written and '"GET /api/me/?access_token=[REDACTED]&x=1 HTTP/1.1" 401' in written
     assert token not in written

@@ -114,8 +114,7 @@ class Command(BaseCommand):
                     if now - worker_started >= BACKOFF_RESET_AFTER:
                         backoff = BACKOFF_FIRST
                     self.log(
-                        f"worker (pid {worker.pid}) exited ({describe(worker.returncode)}); "
-                        f"restarting in {backoff:g} s"
+                        f"worker (pid {worker.pid}) exited ({describe(worker.returncode)}); restarting in {backoff:g} s"
                     )
                     restart_at, worker = now + backoff, None
                     backoff = min(backoff * 2, BACKOFF_MAX)
