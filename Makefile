@@ -72,6 +72,7 @@ bench: install
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/audit.py --postgres
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/graphql.py
 	$(BIN)/python bench/workflows.py
 	$(BIN)/python bench/streams.py
 	$(BIN)/python bench/streams.py --postgres

@@ -180,8 +180,13 @@ def middle_page(port, token, services) -> tuple[str, str]:
     )
 
 
-def measure(port, path, token, seconds, concurrency):
+def measure(port, path, token, seconds, concurrency, body: bytes | None = None):
+    """Requests/s and latencies of `path` from `concurrency` clients for `seconds`: a GET, or a POST of the
+    JSON `body` when given (bench/graphql.py)."""
     latencies, errors, stop = [], [], time.perf_counter() + seconds
+    headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     lock = threading.Lock()
 
     def client():
@@ -189,7 +194,7 @@ def measure(port, path, token, seconds, concurrency):
         while time.perf_counter() < stop:
             started = time.perf_counter()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("GET", path, headers={"Authorization": f"Bearer {token}", "Connection": "close"})
+            conn.request("GET" if body is None else "POST", path, body, headers=headers)
             response = conn.getresponse()
             response.read()
             conn.close()
