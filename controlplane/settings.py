@@ -465,7 +465,8 @@ API_PAGE_SIZE = 50
 API_MAX_PAGE_SIZE = 500
 
 # GraphQL at /graphql/ (docs/graphql.md): limits on one document, each refused with a message naming it.
-GRAPHENE = {"SCHEMA": "controlplane.graphql.schema.schema"}
+# No per-field middleware: graphene-django's debug one (added when DEBUG is on) costs every field.
+GRAPHENE = {"SCHEMA": "controlplane.graphql.schema.schema", "MIDDLEWARE": []}
 GRAPHQL_MAX_DEPTH = _int("CONTROLPLANE_GRAPHQL_MAX_DEPTH", 10, minimum=2)
 # Every field counts once per object it may be resolved on: `first` multiplies what is under it. The
 # heaviest page a client needs (the services index, 500 services with every field) costs about 16,000.

@@ -5,6 +5,7 @@ from controlplane import views
 from controlplane.graphql.schema import schema
 from controlplane.graphql.view import GraphQLView
 from controlplane.identity import views as identity
+from overview import services_index
 
 urlpatterns = [
     path("", identity.home, name="home"),
@@ -14,7 +15,12 @@ urlpatterns = [
     path("oidc/authenticate/", identity.oidc_authenticate, name="oidc_authentication_init"),
     path("oidc/callback/", identity.oidc_callback, name="oidc_authentication_callback"),
     path("api/", include("controlplane.api.urls")),
-    path("graphql/", GraphQLView.as_view(schema=schema), name="graphql"),
+    path(
+        "graphql/",
+        # servicesIndex answers are cached under the audit trail's head, like REST's index pages.
+        GraphQLView.as_view(schema=schema, response_cache=services_index.cached_body, cached_fields={"servicesIndex"}),
+        name="graphql",
+    ),
     path("admin/", admin.site.urls),
 ]
 

@@ -116,18 +116,25 @@ def entries(page) -> list[dict]:
 
 
 def cached(key: str, build) -> bytes:
-    """A page of the index as rendered JSON, cached under the audit trail's head. Every change to what
-    the index shows writes an audit event in the change's own transaction, so the head's hash is an
-    exact version: a change makes every cached page stale the moment it commits. (The head is read
-    before the data, so a page is never older than the version it is stored under.)"""
+    """A page of the index as rendered JSON, cached under the audit trail's head (see `cached_body`)."""
+    return cached_body(key, lambda: (JSONRenderer().render(build()), True))
+
+
+def cached_body(key: str, render) -> bytes:
+    """What `render()` gives, `(body, keep)`, cached under the audit trail's head and `key` when `keep`.
+    Every change to what the index shows writes an audit event in the change's own transaction, so the
+    head's hash is an exact version: a change makes every cached body stale the moment it commits. (The
+    head is read before the data, so a body is never older than the version it is stored under.) REST's
+    pages and GraphQL's servicesIndex answers both live here."""
     if not settings.INDEX_CACHE:
-        return JSONRenderer().render(build())
+        return render()[0]
     head = AuditChainHead.objects.filter(pk=1).values_list("hash", flat=True).first()
     versioned = "services-index:" + hashlib.sha256(f"{head}|{key}".encode()).hexdigest()
     body = _from_cache(cache.get, versioned)
     if body is None:
-        body = JSONRenderer().render(build())
-        _from_cache(cache.set, versioned, body, timeout=settings.INDEX_CACHE_SECONDS)
+        body, keep = render()
+        if keep:
+            _from_cache(cache.set, versioned, body, timeout=settings.INDEX_CACHE_SECONDS)
     return body
 
 

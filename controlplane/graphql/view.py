@@ -1,6 +1,7 @@
 """`/graphql/`: graphene-django's view with the API's identity, strict JSON, limits, and GraphiQL served
 from our own static files (docs/graphql.md)."""
 
+import functools
 import logging
 
 import orjson
@@ -12,9 +13,21 @@ from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
+from graphene_django.settings import graphene_settings
 from graphene_django.views import GraphQLView as GrapheneView
 from graphene_django.views import HttpError
-from graphql import GraphQLError
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
 from rest_framework.exceptions import ParseError, ValidationError
 
 from controlplane.api.parsers import loads
@@ -26,6 +39,20 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPES = ("application/json", "application/graphql")
 INTERNAL = "internal error; it has been logged with this request's id."
+
+
+@functools.lru_cache(maxsize=256)
+def _document(query: str) -> DocumentNode:
+    return parse(query)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked(schema, query: str) -> tuple[GraphQLError, ...]:
+    """GraphQL's own validation of a document against the schema (the limits, which read the variables,
+    are checked on each request)."""
+    return tuple(
+        validate(schema, _document(query), specified_rules, max_errors=graphene_settings.MAX_VALIDATION_ERRORS)
+    )
 
 
 def _refused(status: int, message: str, code: str, **headers) -> JsonResponse:
@@ -44,6 +71,12 @@ def _bad_request(status: int, message: str, code: str = "BAD_REQUEST") -> HttpEr
 @method_decorator(csrf_exempt, name="dispatch")  # checked below for signed-in browsers, answered as GraphQL
 class GraphQLView(GrapheneView):
     graphiql = True
+    response_cache = None  # cached_body(key, render) -> bytes, for operations asking only for cached_fields
+    cached_fields: frozenset[str] = frozenset()
+
+    def __init__(self, response_cache=None, cached_fields=(), **kwargs):
+        super().__init__(**kwargs)
+        self.response_cache, self.cached_fields = response_cache, frozenset(cached_fields)
 
     def dispatch(self, request, *args, **kwargs):
         principal = request.principal
@@ -85,16 +118,81 @@ class GraphQLView(GrapheneView):
             raise _bad_request(400, "send one operation, a JSON object {query, variables, operationName}: no batches.")
         return data
 
+    def get_response(self, request, data, show_graphiql=False):
+        """graphene-django's, but an operation that asks only for `cached_fields` is answered from
+        `response_cache` when it can be: the same document and variables give the same answer until the
+        audit trail's head moves (the services index, like REST's)."""
+        query, variables, operation_name, _ = self.get_graphql_params(request, data)
+        key = None if show_graphiql else self._cache_key(query, variables, operation_name)
+        if key is None:
+            return super().get_response(request, data, show_graphiql)
+        status = 200
+
+        def render():
+            nonlocal status
+            self._errors = True
+            body, status = super(GraphQLView, self).get_response(request, data, show_graphiql)
+            return body, status == 200 and not self._errors
+
+        return self.response_cache(key, render), status
+
+    def _cache_key(self, query, variables, operation_name) -> str | None:
+        if self.response_cache is None or not query or not isinstance(variables, dict | None):
+            return None
+        try:
+            operation = get_operation_ast(_document(query), operation_name)
+        except GraphQLError:
+            return None
+        if operation is None or operation.operation != OperationType.QUERY:
+            return None
+        roots = operation.selection_set.selections
+        if not all(isinstance(s, FieldNode) and s.name.value in self.cached_fields for s in roots):
+            return None
+        return "graphql:" + orjson.dumps([query, variables, operation_name], option=orjson.OPT_SORT_KEYS).decode()
+
     def execute_graphql_request(self, request, data, query, variables, operation_name, show_graphiql=False):
+        """graphene-django's, with the limits, and documents parsed and checked against the schema once
+        per text (a client sends the same few documents again and again)."""
+        if not query:
+            if show_graphiql:
+                return None
+            raise _bad_request(400, "Must provide query string.")
         limit = settings.GRAPHQL_MAX_DOCUMENT_BYTES
-        if query and len(query.encode()) > limit:
+        if len(query.encode()) > limit:
             raise _bad_request(
                 413, f"the document is larger than {limit} bytes (CONTROLPLANE_GRAPHQL_MAX_DOCUMENT_BYTES).", "LIMIT"
             )
         if variables is not None and not isinstance(variables, dict):
             raise _bad_request(400, "variables must be a JSON object.")
-        self.validation_rules = (limits(variables),)
-        return super().execute_graphql_request(request, data, query, variables, operation_name, show_graphiql)
+        schema = self.schema.graphql_schema
+        try:
+            document = _document(query)
+        except GraphQLError as error:
+            return ExecutionResult(errors=[error])
+        operation = get_operation_ast(document, operation_name)
+        if request.method == "GET" and operation is not None and operation.operation != OperationType.QUERY:
+            if show_graphiql:
+                return None
+            message = f"Can only perform a {operation.operation.value} operation from a POST request."
+            raise HttpError(_refused(405, message, "METHOD_NOT_ALLOWED", Allow="POST"))
+        errors = [*_checked(schema, query), *validate(schema, document, (limits(variables),))]
+        if errors:
+            return ExecutionResult(errors=errors)
+        try:
+            result = execute(
+                schema,
+                document,
+                root_value=self.get_root_value(request),
+                context_value=self.get_context(request),
+                variable_values=variables,
+                operation_name=operation_name,
+                middleware=self.get_middleware(request),
+                execution_context_class=self.execution_context_class,
+            )
+        except Exception as error:  # as graphene-django: an error of the request, not of a field
+            return ExecutionResult(errors=[error])
+        self._errors = bool(result.errors)
+        return result
 
     def render_graphiql(self, request, **data):
         return render(request, "graphql/graphiql.html")

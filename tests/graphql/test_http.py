@@ -142,3 +142,18 @@ def test_a_bug_is_answered_without_its_details_and_logged(graphql, monkeypatch, 
     assert "hunter2" not in text and "RuntimeError" not in text
     assert response.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
     assert any("hunter2" in (record.exc_text or "") or record.exc_info for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ("{ me { actor nonexistent } }", "Cannot query field 'nonexistent' on type 'Me'."),
+        ("{ me }", "Field 'me' of type 'Me!' must have a selection of subfields. Did you mean 'me { ... }'?"),
+        ('{ service(id: 1, id: "x") { id } }', "There can be only one argument named 'id'."),
+        ("query($n: Int) { services(first: $m) { edges { node { id } } } }", "Variable '$m' is not defined."),
+    ],
+)
+def test_graphql_s_own_rules_are_checked(graphql, document, says):
+    response = graphql("viewer").post(document)
+    assert response.status_code == 400
+    assert says in [error["message"] for error in response.json()["errors"]]
