@@ -58,6 +58,7 @@ class IncidentType(graphene.ObjectType):
 
 IncidentConnection = connection(IncidentType)
 INCIDENTS = Keyset(Incident, ("-started_at", "-id"), "incidents")
+SERVICE_INCIDENTS = Keyset(Incident, ("-started_at", "-id"), "Service.incidents")
 FILTERS = {
     "severity": SeverityEnum(),
     "status": IncidentStatusEnum(),
@@ -76,7 +77,7 @@ class ServiceIncidents:
         return batched(
             service,
             key_of("incidents", {"first": first, "after": after, **filters}),
-            lambda services: paginate_each(queryset, INCIDENTS, "service_id", services, first, after),
+            lambda services: paginate_each(queryset, SERVICE_INCIDENTS, "service_id", services, first, after),
         )
 
 

@@ -165,6 +165,7 @@ def _logs(runs, last) -> dict:
 ReleaseConnection = connection(ReleaseType)
 WorkflowRunConnection = connection(WorkflowRunType)
 RELEASES = Keyset(Release, ("-created_at", "-id"), "releases")
+SERVICE_RELEASES = Keyset(Release, ("-created_at", "-id"), "Service.releases")
 RUNS = Keyset(WorkflowRun, ("-started_at", "-id"), "workflowRuns")
 
 
@@ -187,7 +188,7 @@ class ServiceReleases:
         return batched(
             service,
             key_of("releases", {"first": first, "after": after, "envId": env_id, "status": status}),
-            lambda services: paginate_each(queryset, RELEASES, "service_id", services, first, after),
+            lambda services: paginate_each(queryset, SERVICE_RELEASES, "service_id", services, first, after),
         )
 
     @staticmethod
