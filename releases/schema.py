@@ -164,6 +164,7 @@ def _logs(runs, last) -> dict:
 
 ReleaseConnection = connection(ReleaseType)
 WorkflowRunConnection = connection(WorkflowRunType)
+RUNNING = Keyset(Release, ("service_id",), "Environment.currentReleases")  # one current per service there
 RELEASES = Keyset(Release, ("-created_at", "-id"), "releases")
 SERVICE_RELEASES = Keyset(Release, ("-created_at", "-id"), "Service.releases")
 RUNS = Keyset(WorkflowRun, ("-started_at", "-id"), "workflowRuns")
@@ -193,28 +194,34 @@ class ServiceReleases:
 
     @staticmethod
     def resolve_current_releases(service, info):
-        return batched(service, "current_releases", _current("service_id"), default=[])
+        return batched(service, "current_releases", _current, default=[])
 
 
 class EnvironmentReleases:
-    current_releases = graphene.List(
-        graphene.NonNull(ReleaseType), required=True, description="What runs here, per service, by service name."
+    current_releases = graphene.Field(
+        graphene.NonNull(ReleaseConnection),
+        first=FIRST,
+        after=AFTER,
+        description="What runs here: each service's current release, by service id. As many as there are services.",
     )
 
     @staticmethod
-    def resolve_current_releases(environment, info):
-        return batched(environment, "current_releases", _current("environment_id"), default=[])
+    def resolve_current_releases(environment, info, first=None, after=None):
+        current = Release.objects.filter(is_current=True)
+        return batched(
+            environment,
+            key_of("current_releases", {"first": first, "after": after}),
+            lambda environments: paginate_each(current, RUNNING, "environment_id", environments, first, after),
+        )
 
 
-def _current(parent: str):
-    def load(parents) -> dict:
-        result: dict[str, list] = {}
-        current = Release.objects.filter(is_current=True, **{f"{parent}__in": [p.pk for p in parents]})
-        for release in current.order_by("environment__name", "service__name", "service_id"):
-            result.setdefault(getattr(release, parent), []).append(release)
-        return result
-
-    return load
+def _current(services) -> dict:
+    """Per service, what runs in each of its environments, by environment name."""
+    result: dict[str, list] = {}
+    current = Release.objects.filter(is_current=True, service_id__in=[s.pk for s in services])
+    for release in current.order_by("environment__name"):
+        result.setdefault(release.service_id, []).append(release)
+    return result
 
 
 extend(ServiceType, ServiceReleases)

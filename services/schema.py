@@ -15,7 +15,9 @@ from controlplane.graphql.types import (
     batched,
     connection,
     filtered,
+    key_of,
     paginate,
+    paginate_each,
 )
 from services import lifecycle
 from services.api import EnvironmentSerializer, ServiceSerializer
@@ -59,8 +61,12 @@ class EnvironmentType(Archivable, graphene.ObjectType):
         graphene.NonNull(Placement), required=True, description="The effective region and cluster per adapter."
     )
     policy_refs = graphene.List(graphene.NonNull(graphene.String), required=True)
-    services = graphene.List(
-        graphene.NonNull(lambda: ServiceType), required=True, description="The services linked to it, by name."
+    services = graphene.Field(
+        graphene.NonNull(lambda: ServiceConnection),
+        first=FIRST,
+        after=AFTER,
+        archived=graphene.String(description="false (the default): in use; true: only archived; all: both."),
+        description="The services linked to it, by name: as many as there are services, so a connection.",
     )
 
     @staticmethod
@@ -81,8 +87,13 @@ class EnvironmentType(Archivable, graphene.ObjectType):
         return placements
 
     @staticmethod
-    def resolve_services(environment, info):
-        return batched(environment, "services", _services_of, default=[])
+    def resolve_services(environment, info, first=None, after=None, archived=None):
+        queryset = filtered(ServiceFilterSet, Service.objects.all(), {"archived": archived})
+        return batched(
+            environment,
+            key_of("services", {"first": first, "after": after, "archived": archived}),
+            lambda environments: paginate_each(queryset, LINKED, "environments__id", environments, first, after),
+        )
 
 
 class ServiceType(Archivable, graphene.ObjectType):
@@ -112,18 +123,11 @@ def _environments_of(services) -> dict:
     return result
 
 
-def _services_of(environments) -> dict:
-    links = Service.environments.through.objects.filter(environment_id__in=[e.pk for e in environments])
-    result: dict[str, list] = {}
-    for link in links.select_related("service").order_by("service__name", "service__id"):
-        result.setdefault(link.environment_id, []).append(link.service)
-    return result
-
-
 ServiceConnection = connection(ServiceType)
 EnvironmentConnection = connection(EnvironmentType)
 SERVICES = Keyset(Service, ("name", "id"), "Query.services")
 ENVIRONMENTS = Keyset(Environment, ("name",), "Query.environments")
+LINKED = Keyset(Service, ("name", "id"), "Environment.services")
 ARCHIVED = graphene.String(description="false (the default): in use; true: only archived; all: both.")
 
 

@@ -410,18 +410,19 @@ def paginate(queryset, keyset: Keyset, first=None, after=None, build=None) -> di
 
 
 def paginate_each(queryset, keyset: Keyset, parent: str, parents: list, first=None, after=None) -> dict:
-    """A page of `queryset` per parent (by the `parent` column), all in one query: the first rows of each
-    parent by a window function. For a relation that grows without bound (a service's releases)."""
+    """A page of `queryset` per parent (`parent` is the lookup to its key: `service_id`, or
+    `environments__id` across a many-to-many), all in one query: the first rows of each parent by a window
+    function. For a relation that grows without bound (a service's releases, an environment's services)."""
     size = page_size(first)
-    queryset = queryset.filter(**{f"{parent}__in": [p.pk for p in parents]})
+    queryset = queryset.filter(**{f"{parent}__in": [p.pk for p in parents]}).annotate(_parent=F(parent))
     if after is not None:
         queryset = queryset.filter(keyset.after(after))
     ranked = queryset.annotate(
-        _rank=Window(RowNumber(), partition_by=F(parent), order_by=[_order(o) for o in keyset.ordering])
+        _rank=Window(RowNumber(), partition_by=F("_parent"), order_by=[_order(o) for o in keyset.ordering])
     )
     rows: dict[Any, list] = {p.pk: [] for p in parents}
-    for row in ranked.filter(_rank__lte=size + 1).order_by(parent, *keyset.ordering):
-        rows[getattr(row, parent)].append(row)
+    for row in ranked.filter(_rank__lte=size + 1).order_by("_parent", *keyset.ordering):
+        rows[row._parent].append(row)
     return {pk: keyset.page(found, size) for pk, found in rows.items()}
 
 

@@ -85,8 +85,9 @@ def test_the_cost_limit_is_a_setting(viewer, settings):
 
 
 def test_depth_is_limited_and_a_setting(viewer, settings):
-    # services > edges > node, then environments > services four times, then id: 12 deep.
-    deep = "{ services { edges { node { " + "environments { services { " * 4 + "id" + " } }" * 4 + " } } } }"
+    # services > edges > node, then environments > services > edges > node twice, then id: 12 deep.
+    hop = "environments { services(first: 2) { edges { node { "
+    deep = "{ services(first: 2) { edges { node { " + hop * 2 + "id" + " } } } }" * 2 + " } } } }"
     assert "nests fields 12 deep, more than the limit of 10 (CONTROLPLANE_GRAPHQL_MAX_DEPTH)" in refusal(
         viewer.post(deep)
     )
@@ -123,3 +124,8 @@ def test_a_refused_document_runs_nothing(deployer, settings):
         incident { id title severity status link startedAt } errors { field code message } } }"""
     refusal(deployer.post(mutation))
     assert not Incident.objects.exists()
+
+
+def test_an_environment_s_services_count_as_a_page():
+    # They are a connection (an environment may hold every service), so their default page counts.
+    assert cost('{ environment(id: "env-prod") { services { edges { node { id } } } } }') == 1 + 1 + 50 * 3

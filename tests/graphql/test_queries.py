@@ -191,11 +191,16 @@ query ($id: ID!) {
   environment(id: $id) {
     id name region cluster policyRefs archived archivedAt createdAt
     placements { adapter region cluster default }
-    services { id }
-    currentReleases { id serviceId }
+    services { edges { node { id } } }
+    archivedToo: services(archived: "all") { edges { node { id } } }
+    currentReleases { edges { node { id serviceId } } }
   }
 }
 """
+
+
+def nodes(connection) -> list:
+    return [edge["node"] for edge in connection["edges"]]
 
 
 def test_environment_and_its_relations(viewer):
@@ -205,8 +210,8 @@ def test_environment_and_its_relations(viewer):
         "prod-cluster",
         ["policy:change-window:weekday"],
     )
-    assert prod["services"] == [{"id": "svc-demo"}, {"id": "svc-web"}]  # by name
-    assert prod["currentReleases"] == [{"id": "rel-p2", "serviceId": "svc-demo"}]
+    assert nodes(prod["services"]) == [{"id": "svc-demo"}, {"id": "svc-web"}]  # by name
+    assert nodes(prod["currentReleases"]) == [{"id": "rel-p2", "serviceId": "svc-demo"}]
     # Its own region and cluster for every adapter.
     assert {(p["adapter"], p["region"], p["cluster"], p["default"]) for p in prod["placements"]} == {
         (name, "us-east-1", "prod-cluster", False) for name in ("aws", "fly", "gcp", "k8s", "render")
@@ -218,11 +223,13 @@ def test_environment_and_its_relations(viewer):
     assert placements["aws"] == ("us-east-1", "default", True)
     assert placements["fly"] == ("iad", "personal", True)
     assert placements["k8s"] == ("local", "in-cluster", True)
-    assert staging["services"] == [{"id": "svc-api"}, {"id": "svc-demo"}]
-    assert staging["currentReleases"] == [{"id": "rel-123", "serviceId": "svc-demo"}]
+    assert nodes(staging["services"]) == [{"id": "svc-api"}, {"id": "svc-demo"}]
+    assert nodes(staging["currentReleases"]) == [{"id": "rel-123", "serviceId": "svc-demo"}]
 
     qa = viewer(ENVIRONMENT, id="env-qa")["environment"]
-    assert qa["services"] == [{"id": "svc-api"}, {"id": "svc-old"}]  # archived services stay linked
+    # Archived services stay linked; like every list, the environment's shows those in use unless asked.
+    assert nodes(qa["services"]) == [{"id": "svc-api"}]
+    assert nodes(qa["archivedToo"]) == [{"id": "svc-api"}, {"id": "svc-old"}]
 
 
 @pytest.mark.parametrize(
@@ -930,3 +937,13 @@ def test_services_of_every_sibling_are_right(viewer, world):
     assert ids(by_id["svc-api"]["releases"]) == ["rel-failed", "rel-draft"]
     assert ids(by_id["svc-demo"]["releases"]) == [world["promotion"].release_id, "rel-p2"]
     assert ids(by_id["svc-web"]["releases"]) == [] and ids(by_id["svc-old"]["incidents"]) == []
+
+
+def test_an_environment_s_services_and_current_releases_are_pages(viewer):
+    # An environment may hold every service there is: its lists are connections, walked with first/after.
+    document = """query($after: String) { environment(id: "env-prod") {
+      services(first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }"""
+    first = viewer(document)["environment"]["services"]
+    assert nodes(first) == [{"id": "svc-demo"}] and first["pageInfo"]["hasNextPage"] is True
+    second = viewer(document, after=first["pageInfo"]["endCursor"])["environment"]["services"]
+    assert nodes(second) == [{"id": "svc-web"}] and second["pageInfo"]["hasNextPage"] is False

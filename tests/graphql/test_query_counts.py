@@ -158,7 +158,7 @@ def sized(db):
 
 NESTED_SERVICES = """
 {
-  services(first: 50) {
+  services(first: 30) {
     pageInfo { hasNextPage endCursor }
     edges {
       cursor
@@ -167,7 +167,9 @@ NESTED_SERVICES = """
         environments {
           id name region cluster policyRefs archived
           placements { adapter region cluster default }
-          currentReleases { id version status isCurrent service { id name } environment { id name } }
+          currentReleases(first: 30) {
+            edges { node { id version status isCurrent service { id name } environment { id name } } }
+          }
         }
         currentReleases { id version environment { name } service { name } }
         incidents(open: true, first: 5) {
@@ -269,12 +271,12 @@ WORKFLOW_RUNS = """
 
 ENVIRONMENTS_DOC = """
 {
-  environments {
+  environments(first: 5) {
     edges {
       node {
         id name region cluster policyRefs placements { adapter region cluster }
-        services { id name adapters { deployments } }
-        currentReleases { id version status service { id name } environment { name } }
+        services(first: 30) { edges { node { id name adapters { deployments } } } }
+        currentReleases(first: 30) { edges { node { id version status service { id name } environment { name } } } }
       }
     }
   }
@@ -327,7 +329,7 @@ CASES = {
         lambda data, size: (
             len(nodes := [e["node"] for e in data["services"]["edges"]]) == size
             and all(len(n["environments"]) == 3 and len(n["currentReleases"]) == 3 for n in nodes)
-            and all(len(env["currentReleases"]) == size for env in nodes[0]["environments"])
+            and all(len(env["currentReleases"]["edges"]) == size for env in nodes[0]["environments"])
             and all(len(n["incidents"]["edges"]) == 2 and len(n["releases"]["edges"]) == 5 for n in nodes)
             and all(len(n["auditEvents"]["edges"]) == 3 for n in nodes)
         ),
@@ -398,7 +400,7 @@ CASES = {
         ENVIRONMENTS_DOC,
         {},
         lambda data, size: all(
-            len(e["node"]["services"]) == size and len(e["node"]["currentReleases"]) == size
+            len(e["node"]["services"]["edges"]) == size and len(e["node"]["currentReleases"]["edges"]) == size
             for e in data["environments"]["edges"]
         ),
     ),

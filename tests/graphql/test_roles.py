@@ -89,7 +89,9 @@ EVERYTHING = """
     auditEvents { edges { node { seq } } } currentReleases { id }
   }
   services { edges { node { id } } }
-  environment(id: "env-prod") { id services { id } currentReleases { id } placements { adapter } }
+  environment(id: "env-prod") {
+    id services { edges { node { id } } } currentReleases { edges { node { id } } } placements { adapter }
+  }
   environments { edges { node { id } } }
   release(id: "rel-123") { id runs { id } timeline { id } service { id } environment { id } }
   releases { edges { node { id } } }
@@ -107,7 +109,9 @@ EVERYTHING = """
 def test_every_role_reads_everything(graphql, role):
     data = graphql(role)(EVERYTHING)
     assert data["me"] == {"actor": f"dev-{role}", "role": role}
-    assert data["service"]["id"] == "svc-demo" and data["environment"]["services"] == [{"id": "svc-demo"}]
+    assert data["service"]["id"] == "svc-demo" and data["environment"]["services"]["edges"] == [
+        {"node": {"id": "svc-demo"}}
+    ]
     assert data["release"]["runs"] == [{"id": "run-456"}] and data["workflowRun"]["logs"] == [
         {"message": "Plan generated"}
     ]
