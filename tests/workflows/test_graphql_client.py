@@ -4,7 +4,7 @@ server and worker. A release is created, deployed and promoted through mutations
 queries until the worker has made it Active."""
 
 import pytest
-from gql import Client, gql
+from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.requests import RequestsHTTPTransport
 
@@ -46,9 +46,13 @@ query Trail($id: ID!) { auditEvents(subjectId: $id) { edges { node { action acto
 """)
 
 
+def ask(gateway, document, variables: dict) -> dict:
+    return gateway.execute(GraphQLRequest(document, variable_values=variables))
+
+
 def until_active(gateway: Client, release_id: str) -> dict:
     def settled():
-        release = gateway.execute(RELEASE, variable_values={"id": release_id})["release"]
+        release = ask(gateway, RELEASE, {"id": release_id})["release"]
         return release if release["status"] in ("Active", "Failed") else None
 
     release = wait_for(settled, timeout=60, what=f"{release_id} to finish rolling out")
@@ -61,16 +65,12 @@ def test_deploy_and_promote_through_a_graphql_client(web, worker):
     worker()
     deployer = client(url, "deployer")
     with deployer as gateway:
-        created = gateway.execute(
-            CREATE,
-            variable_values={
-                "input": {"serviceId": "svc-demo", "envId": "env-staging", "sha": "c0ffee1", "version": "2026.11.27"}
-            },
-        )["releaseCreate"]
+        release = {"serviceId": "svc-demo", "envId": "env-staging", "sha": "c0ffee1", "version": "2026.11.27"}
+        created = ask(gateway, CREATE, {"input": release})["releaseCreate"]
         assert created["errors"] == [] and created["release"]["status"] == "Draft"
         release_id = created["release"]["id"]
 
-        deployed = gateway.execute(DEPLOY, variable_values={"id": release_id})["releaseDeploy"]
+        deployed = ask(gateway, DEPLOY, {"id": release_id})["releaseDeploy"]
         assert deployed["errors"] == []
         assert deployed["run"] | {"id": None} == {
             "id": None,
@@ -84,7 +84,7 @@ def test_deploy_and_promote_through_a_graphql_client(web, worker):
         (run,) = release["timeline"]
         assert run["state"] == "Succeeded" and run["logs"], run
 
-        promoted = gateway.execute(PROMOTE, variable_values={"id": release_id, "envId": "env-prod"})["releasePromote"]
+        promoted = ask(gateway, PROMOTE, {"id": release_id, "envId": "env-prod"})["releasePromote"]
         assert promoted["errors"] == [] and promoted["release"]["envId"] == "env-prod"
         assert promoted["run"]["kind"] == "Promote" and promoted["run"]["sourceReleaseId"] == release_id
         until_active(gateway, promoted["release"]["id"])
@@ -94,9 +94,7 @@ def test_deploy_and_promote_through_a_graphql_client(web, worker):
         assert current["env-prod"] == {"id": promoted["release"]["id"], "version": "2026.11.27"}
         assert current["env-staging"]["id"] == release_id
 
-        trail = [
-            edge["node"] for edge in gateway.execute(TRAIL, variable_values={"id": release_id})["auditEvents"]["edges"]
-        ]
+        trail = [edge["node"] for edge in ask(gateway, TRAIL, {"id": release_id})["auditEvents"]["edges"]]
         assert {"action": "deploy.create", "actor": "dev-deployer"} in trail
         assert "release.activate" in {event["action"] for event in trail}
 
@@ -104,7 +102,7 @@ def test_deploy_and_promote_through_a_graphql_client(web, worker):
 def test_the_client_sees_refusals(web):
     url = web()
     with client(url, "viewer") as gateway:
-        refused = gateway.execute(DEPLOY, variable_values={"id": "rel-123"})["releaseDeploy"]
+        refused = ask(gateway, DEPLOY, {"id": "rel-123"})["releaseDeploy"]
     assert refused["run"] is None
     needs = "release.deploy needs the deployer role; dev-viewer has viewer."
     assert refused["errors"] == [{"field": None, "code": "FORBIDDEN", "message": needs}]
