@@ -23,9 +23,13 @@ class Measure:
     depth: int = 0
 
 
-def measure(selection_set, fragments: dict, variables: dict, multiplier: int = 1, depth: int = 0, seen=frozenset()):
+def measure(
+    selection_set, fragments: dict, variables: dict, multiplier: int = 1, depth: int = 0, seen=frozenset(), known=None
+):
     """The cost and depth of a selection set, fragments expanded (a fragment cycle is left to GraphQL's own
-    NoFragmentCycles rule)."""
+    NoFragmentCycles rule). Each fragment is measured once (`known`) and scaled where it is spread: expanding
+    it at every spread would take time exponential in a document of fragments that each spread the next twice."""
+    known = {} if known is None else known
     result = Measure(depth=depth)
     for selection in selection_set.selections if selection_set else ():
         inner = None
@@ -36,13 +40,17 @@ def measure(selection_set, fragments: dict, variables: dict, multiplier: int = 1
             result.depth = max(result.depth, depth + 1)
             if selection.selection_set:
                 many = multiplier * _many(selection, variables)
-                inner = measure(selection.selection_set, fragments, variables, many, depth + 1, seen)
+                inner = measure(selection.selection_set, fragments, variables, many, depth + 1, seen, known)
         elif isinstance(selection, InlineFragmentNode):
-            inner = measure(selection.selection_set, fragments, variables, multiplier, depth, seen)
+            inner = measure(selection.selection_set, fragments, variables, multiplier, depth, seen, known)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             if name in fragments and name not in seen:
-                inner = measure(fragments[name].selection_set, fragments, variables, multiplier, depth, seen | {name})
+                if name not in known:  # at multiplier 1 and depth 0: cost scales with the one, depth adds the other
+                    known[name] = measure(
+                        fragments[name].selection_set, fragments, variables, 1, 0, seen | {name}, known
+                    )
+                inner = Measure(cost=known[name].cost * multiplier, depth=depth + known[name].depth)
         if inner is not None:
             result.cost += inner.cost
             result.depth = max(result.depth, inner.depth)

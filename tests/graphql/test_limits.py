@@ -129,3 +129,16 @@ def test_a_refused_document_runs_nothing(deployer, settings):
 def test_an_environment_s_services_count_as_a_page():
     # They are a connection (an environment may hold every service), so their default page counts.
     assert cost('{ environment(id: "env-prod") { services { edges { node { id } } } } }') == 1 + 1 + 50 * 3
+
+
+def test_fragments_spread_again_and_again_are_measured_once_each(viewer, monkeypatch):
+    # Each fragment spreads the next twice: 2^16 expansions of the last, in a document of 700 bytes. Measured
+    # once per fragment, not once per path to it (which took seconds at 20 fragments, minutes at 25).
+    from controlplane.graphql import limits
+
+    calls = []
+    monkeypatch.setattr(limits, "measure", lambda *args, **kwargs: calls.append(1) or measure(*args, **kwargs))
+    chain = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(16))
+    document = "{ ...F0 } " + chain + " fragment F16 on Query { me { actor } }"
+    assert "costs 131072, more than the limit" in refusal(viewer.post(document))  # 2^16 x (me, actor)
+    assert len(calls) < 100
