@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from graphql import GraphQLError, ValidationRule
+from graphql.execution.values import get_variable_values
 from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, IntValueNode, VariableNode
 
 
@@ -78,7 +79,9 @@ def limits(variables: dict | None) -> type[ValidationRule]:
         def enter_operation_definition(self, node, *_):
             definitions = self.context.document.definitions
             fragments = {d.name.value: d for d in definitions if hasattr(d, "type_condition")}
-            found = measure(node.selection_set, fragments, variables or {})
+            # As execution will see them: a variable's default stands in when it is not sent, and 500.0 is 500.
+            coerced = get_variable_values(self.context.schema, node.variable_definitions or (), variables or {})
+            found = measure(node.selection_set, fragments, coerced if isinstance(coerced, dict) else {})
             name = f"operation '{node.name.value}'" if node.name else "the operation"
             if found.depth > settings.GRAPHQL_MAX_DEPTH:
                 self._refuse(

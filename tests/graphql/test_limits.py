@@ -142,3 +142,19 @@ def test_fragments_spread_again_and_again_are_measured_once_each(viewer, monkeyp
     document = "{ ...F0 } " + chain + " fragment F16 on Query { me { actor } }"
     assert "costs 131072, more than the limit" in refusal(viewer.post(document))  # 2^16 x (me, actor)
     assert len(calls) < 100
+
+
+@pytest.mark.parametrize(
+    ("declared", "variables"),
+    [("$n: Int = 500", {}), ("$n: Int", {"n": 500.0})],
+    ids=["a default the client does not send", "a whole number sent as a float"],
+)
+def test_first_from_a_variable_counts_as_execution_reads_it(viewer, settings, declared, variables):
+    # 500 services with 500 releases each, counted as if first were the default page of 50 (50 x 50 x 5 fits).
+    nested = "{ edges { node { releases(first: $n) { edges { node { id sha version } } } } } }"
+    response = viewer.client.post(
+        "/graphql/",
+        json.dumps({"query": f"query({declared}) {{ services(first: $n) {nested} }}", "variables": variables}),
+        content_type="application/json",
+    )
+    assert "more than the limit" in refusal(response)
