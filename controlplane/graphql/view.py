@@ -62,8 +62,14 @@ def _refused(status: int, message: str, code: str, **headers) -> JsonResponse:
     return response
 
 
-def _bad_request(status: int, message: str, code: str = "BAD_REQUEST") -> HttpError:
-    return HttpError(_refused(status, message, code))
+class Refused(HttpError):
+    """A request refused before it runs. graphene-django's dispatch answers an HttpError with a body of its
+    own, from `format_error`, which would quote the response's whole JSON as the message: the message and
+    code are kept here for it."""
+
+    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST", **headers):
+        super().__init__(_refused(status, message, code, **headers), message)
+        self.code = code
 
 
 # GraphiQL's stylesheet (vendored in controlplane/static/graphiql/) carries its fonts as data: URLs.
@@ -100,22 +106,22 @@ class GraphQLView(GrapheneView):
             return {}
         content_type = self.get_content_type(request)
         if content_type not in CONTENT_TYPES:
-            raise _bad_request(415, f"send the operation as {' or '.join(CONTENT_TYPES)}.", "UNSUPPORTED_MEDIA_TYPE")
+            raise Refused(415, f"send the operation as {' or '.join(CONTENT_TYPES)}.", "UNSUPPORTED_MEDIA_TYPE")
         try:
             text = request.body.decode("utf-8")
         except UnicodeDecodeError:
-            raise _bad_request(400, "the body is not UTF-8.") from None
+            raise Refused(400, "the body is not UTF-8.") from None
         if content_type == "application/graphql":
             return {"query": text}
         try:
             data = loads(text)
         except ParseError as exc:
-            raise _bad_request(400, str(exc.detail)) from None
+            raise Refused(400, str(exc.detail)) from None
         except ValidationError as exc:
             problems = "; ".join(f"{key}: {' '.join(map(str, value))}" for key, value in exc.detail.items())
-            raise _bad_request(400, problems) from None
+            raise Refused(400, problems) from None
         if not isinstance(data, dict):
-            raise _bad_request(400, "send one operation, a JSON object {query, variables, operationName}: no batches.")
+            raise Refused(400, "send one operation, a JSON object {query, variables, operationName}: no batches.")
         return data
 
     def get_response(self, request, data, show_graphiql=False):
@@ -156,14 +162,14 @@ class GraphQLView(GrapheneView):
         if not query:
             if show_graphiql:
                 return None
-            raise _bad_request(400, "Must provide query string.")
+            raise Refused(400, "Must provide query string.")
         limit = settings.GRAPHQL_MAX_DOCUMENT_BYTES
         if len(query.encode()) > limit:
-            raise _bad_request(
+            raise Refused(
                 413, f"the document is larger than {limit} bytes (CONTROLPLANE_GRAPHQL_MAX_DOCUMENT_BYTES).", "LIMIT"
             )
         if variables is not None and not isinstance(variables, dict):
-            raise _bad_request(400, "variables must be a JSON object.")
+            raise Refused(400, "variables must be a JSON object.")
         schema = self.schema.graphql_schema
         try:
             document = _document(query)
@@ -174,7 +180,7 @@ class GraphQLView(GrapheneView):
             if show_graphiql:
                 return None
             message = f"Can only perform a {operation.operation.value} operation from a POST request."
-            raise HttpError(_refused(405, message, "METHOD_NOT_ALLOWED", Allow="POST"))
+            raise Refused(405, message, "METHOD_NOT_ALLOWED", Allow="POST")
         errors = [*_checked(schema, query), *validate(schema, document, (limits(variables),))]
         if errors:
             return ExecutionResult(errors=errors)
@@ -204,6 +210,8 @@ class GraphQLView(GrapheneView):
 
     @staticmethod
     def format_error(error):
+        if isinstance(error, Refused):
+            return {"message": error.message, "extensions": {"code": error.code}}
         original = getattr(error, "original_error", None)
         if isinstance(error, GraphQLError) and original is not None and not isinstance(original, GraphQLError):
             # A bug, not the caller's mistake: logged whole, answered without its details.

@@ -109,6 +109,37 @@ def test_a_malformed_request_is_400_saying_why(body, says):
     assert says in json.dumps(response.json())
 
 
+@pytest.mark.parametrize(
+    ("send", "status", "error"),
+    [
+        (
+            lambda c: c.post("/graphql/", "{", content_type="text/plain"),
+            415,
+            {
+                "message": "send the operation as application/json or application/graphql.",
+                "code": "UNSUPPORTED_MEDIA_TYPE",
+            },
+        ),
+        (
+            lambda c: c.post("/graphql/", json.dumps({"query": ME, "variables": [1]}), content_type="application/json"),
+            400,
+            {"message": "variables must be a JSON object.", "code": "BAD_REQUEST"},
+        ),
+        (
+            lambda c: c.get("/graphql/", {"query": "mutation { x }"}, HTTP_ACCEPT="application/json"),
+            405,
+            {"message": "Can only perform a mutation operation from a POST request.", "code": "METHOD_NOT_ALLOWED"},
+        ),
+    ],
+    ids=["415", "400", "405"],
+)
+def test_a_refused_request_says_why_as_a_graphql_error(send, status, error):
+    # Not the refusal's whole JSON quoted as a message, its code lost (graphene-django's dispatch re-encodes it).
+    response = send(Client(HTTP_AUTHORIZATION=f"Bearer {TOKENS['viewer']}"))
+    assert response.status_code == status
+    assert response.json() == {"errors": [{"message": error["message"], "extensions": {"code": error["code"]}}]}
+
+
 def test_a_syntax_error_is_400_with_its_location(graphql):
     response = graphql("viewer").post("{ me { actor }")
     assert response.status_code == 400
