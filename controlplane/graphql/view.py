@@ -122,6 +122,9 @@ class GraphQLView(GrapheneView):
             raise Refused(400, problems) from None
         if not isinstance(data, dict):
             raise Refused(400, "send one operation, a JSON object {query, variables, operationName}: no batches.")
+        for name in ("query", "operationName"):
+            if data.get(name) is not None and not isinstance(data[name], str):
+                raise Refused(400, f"{name} must be a string.")
         return data
 
     def get_response(self, request, data, show_graphiql=False):

@@ -100,6 +100,9 @@ def test_a_document_may_be_sent_as_application_graphql():
         (json.dumps([{"query": ME}, {"query": ME}]), "no batches"),
         (json.dumps({"query": ME, "variables": [1]}), "variables must be a JSON object"),
         (json.dumps({"variables": {}}), "Must provide query string"),
+        (json.dumps({"query": 5}), "query must be a string."),
+        (json.dumps({"query": ["{ servicesIndex { edges { cursor } } }"]}), "query must be a string."),
+        (json.dumps({"query": ME, "operationName": ["A"]}), "operationName must be a string."),
     ],
 )
 def test_a_malformed_request_is_400_saying_why(body, says):
