@@ -41,18 +41,36 @@ CONTENT_TYPES = ("application/json", "application/graphql")
 INTERNAL = "internal error; it has been logged with this request's id."
 
 
-@functools.lru_cache(maxsize=256)
+# A parsed document takes 60-120 times its text in memory: only documents up to this size (every real
+# client's; GraphiQL's introspection is 1.5 kB) are kept, so that the cache of 256 stays near 100 MB at worst
+# rather than 3 GB of documents at the size limit.
+KEPT_DOCUMENT_CHARS = 4_000
+
+
 def _document(query: str) -> DocumentNode:
+    return _kept_document(query) if len(query) <= KEPT_DOCUMENT_CHARS else parse(query)
+
+
+@functools.lru_cache(maxsize=256)
+def _kept_document(query: str) -> DocumentNode:
     return parse(query)
 
 
+def _checked(schema, query: str, document: DocumentNode) -> tuple[GraphQLError, ...]:
+    """GraphQL's own validation of a document (parsed from `query`) against the schema (the limits, which
+    read the variables, are checked on each request)."""
+    if len(query) <= KEPT_DOCUMENT_CHARS:
+        return _kept_checks(schema, query)
+    return _validate(schema, document)
+
+
 @functools.lru_cache(maxsize=256)
-def _checked(schema, query: str) -> tuple[GraphQLError, ...]:
-    """GraphQL's own validation of a document against the schema (the limits, which read the variables,
-    are checked on each request)."""
-    return tuple(
-        validate(schema, _document(query), specified_rules, max_errors=graphene_settings.MAX_VALIDATION_ERRORS)
-    )
+def _kept_checks(schema, query: str) -> tuple[GraphQLError, ...]:
+    return _validate(schema, _kept_document(query))
+
+
+def _validate(schema, document: DocumentNode) -> tuple[GraphQLError, ...]:
+    return tuple(validate(schema, document, specified_rules, max_errors=graphene_settings.MAX_VALIDATION_ERRORS))
 
 
 def _refused(status: int, message: str, code: str, **headers) -> JsonResponse:
@@ -148,6 +166,8 @@ class GraphQLView(GrapheneView):
     def _cache_key(self, query, variables, operation_name) -> str | None:
         if self.response_cache is None or not query or not isinstance(variables, dict | None):
             return None
+        if len(query) > KEPT_DOCUMENT_CHARS:  # else parsed here, before the size limit, and again to run
+            return None
         try:
             operation = get_operation_ast(_document(query), operation_name)
         except GraphQLError:
@@ -184,7 +204,7 @@ class GraphQLView(GrapheneView):
                 return None
             message = f"Can only perform a {operation.operation.value} operation from a POST request."
             raise Refused(405, message, "METHOD_NOT_ALLOWED", Allow="POST")
-        errors = [*_checked(schema, query), *validate(schema, document, (limits(variables),))]
+        errors = [*_checked(schema, query, document), *validate(schema, document, (limits(variables),))]
         if errors:
             return ExecutionResult(errors=errors)
         try:

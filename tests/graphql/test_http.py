@@ -191,3 +191,19 @@ def test_graphql_s_own_rules_are_checked(graphql, document, says):
     response = graphql("viewer").post(document)
     assert response.status_code == 400
     assert says in [error["message"] for error in response.json()["errors"]]
+
+
+def test_large_documents_are_neither_kept_nor_parsed_before_the_size_limit(viewer, monkeypatch, settings):
+    # A parsed document of 90 kB takes about 11 MB: 256 of them kept would be 3 GB of a process's memory.
+    import graphql
+
+    from controlplane.graphql import view
+
+    parsed = []
+    monkeypatch.setattr(view, "parse", lambda text: parsed.append(len(text)) or graphql.parse(text))
+    wide = "{ me { " + " ".join(f"a{i}: actor" for i in range(7_000)) + " } }"
+    for _ in range(2):
+        assert viewer(wide)["me"]["a6999"] == "dev-viewer"
+    too_large = "{ servicesIndex { edges { cursor } } }" + " " * settings.GRAPHQL_MAX_DOCUMENT_BYTES
+    assert viewer.post(too_large).status_code == 413
+    assert parsed == [len(wide)] * 2  # parsed for each request, never kept; the one too large never parsed
