@@ -151,6 +151,8 @@ class GraphQLView(GrapheneView):
         audit trail's head moves (the services index, like REST's)."""
         query, variables, operation_name, _ = self.get_graphql_params(request, data)
         key = None if show_graphiql else self._cache_key(query, variables, operation_name)
+        if key is not None and request.GET.get("pretty"):  # the same answer, rendered otherwise (json_encode)
+            key += ":pretty"
         if key is None:
             return super().get_response(request, data, show_graphiql)
         status = 200

@@ -54,3 +54,12 @@ def test_an_error_is_not_kept(demo, viewer, settings):
     for _ in range(2):
         count, response = asked(viewer, bad)
         assert count == 1 and response.json()["errors"][0]["message"] == "after: is not a cursor this API issued."
+
+
+def test_a_pretty_answer_is_kept_apart(demo, viewer, settings):
+    settings.INDEX_CACHE = True
+    document = "{ servicesIndex { edges { node { id } } } }"
+    compact = viewer.client.get("/graphql/", {"query": document}, HTTP_ACCEPT="application/json")
+    pretty = viewer.client.get("/graphql/", {"query": document, "pretty": "1"}, HTTP_ACCEPT="application/json")
+    assert pretty.json() == compact.json()
+    assert b"\n" not in compact.content and b'\n  "data"' in pretty.content
