@@ -354,10 +354,9 @@ def section(args, results) -> str:
     )
 
 
-def main():
-    args = parse_args()
-    token = secrets.token_urlsafe(24)
-    env = {
+def server_env(token: str) -> dict:
+    """A benchmarked server's environment: production settings, one viewer token, no audit mirror."""
+    return {
         **os.environ,
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(32),
@@ -369,6 +368,12 @@ def main():
         "CONTROLPLANE_AUDIT_LOG": "",
         "LOG_LEVEL": "WARNING",
     }
+
+
+def main():
+    args = parse_args()
+    token = secrets.token_urlsafe(24)
+    env = server_env(token)
     results = {size: bench_size(args, size, env, token) for size in args.sizes}
     if not args.no_write:
         from bench.report import write_section

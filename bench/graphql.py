@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # package itself: the project's root instead.
 sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
 
-from bench.api import BY, DEFAULT_SIZES, label, measure, parse_size, seeded_database  # noqa: E402
+from bench.api import BY, DEFAULT_SIZES, label, measure, parse_size, seeded_database, server_env  # noqa: E402
 from bench.servers import web_server  # noqa: E402
 
 AIM = 0.8  # GraphQL's requests/s over REST's, for the services index
@@ -312,18 +312,7 @@ def fields(value) -> int:
 def main():
     args = parse_args()
     token = secrets.token_urlsafe(24)
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(32),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
-        "CONTROLPLANE_DEV_MODE": "1",
-        "CONTROLPLANE_DEV_TOKENS": json.dumps({token: {"id": "bench", "role": "viewer"}}),
-        "CONTROLPLANE_AUDIT_LOG": "",
-        "LOG_LEVEL": "WARNING",
-        "REDIS_URL": args.redis,
-    }
+    env = {**server_env(token), "REDIS_URL": args.redis}
     env.pop("DATABASE_URL", None)  # each size its own seeded database
     if args.profile:
         profile(args, env, token)
