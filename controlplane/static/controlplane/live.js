@@ -1,0 +1,46 @@
+// Live updates for the server-rendered pages (docs/pages.md): one EventSource on the audit stream. An element
+// with data-live-src="<url of its fragment>" and data-live-match="<ids>" (space-separated; "*" for any) is
+// fetched again and replaced when an event names one of its ids (subject, service, or source release).
+// Every event is also dispatched on document as "live:audit" (the audit page lists them). Pages work,
+// read-only, without this script.
+(function () {
+  "use strict";
+  if (!window.EventSource || !document.querySelector("[data-live-src], [data-live-audit]")) return;
+  const root = document.documentElement;
+  const pending = new Set();
+  let timer = null;
+
+  function refresh() {
+    timer = null;
+    for (const element of pending) {
+      fetch(element.dataset.liveSrc, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then((response) => (response.ok ? response.text() : null))
+        .then((html) => {
+          if (html === null || !element.isConnected) return;
+          const template = document.createElement("template");
+          template.innerHTML = html.trim();
+          const fresh = template.content.firstElementChild;
+          if (!fresh) return;
+          element.replaceWith(fresh);
+          fresh.dispatchEvent(new CustomEvent("live:updated", { bubbles: true }));
+        });
+    }
+    pending.clear();
+  }
+
+  const source = new EventSource("/api/audit-events/stream");
+  source.addEventListener("open", () => { root.dataset.live = "on"; });
+  source.addEventListener("error", () => { root.dataset.live = "reconnecting"; });
+  source.addEventListener("audit", (message) => {
+    let event;
+    try { event = JSON.parse(message.data); } catch (e) { return; }
+    document.dispatchEvent(new CustomEvent("live:audit", { detail: event }));
+    if (root.dataset.livePaused === "true") return;
+    const ids = [event.subjectId, event.serviceId, (event.metadata || {}).sourceReleaseId].filter(Boolean);
+    for (const element of document.querySelectorAll("[data-live-src]")) {
+      const wanted = (element.dataset.liveMatch || "*").split(/\s+/);
+      if (wanted.includes("*") || ids.some((id) => wanted.includes(id))) pending.add(element);
+    }
+    if (pending.size && timer === null) timer = setTimeout(refresh, 150);
+  });
+})();

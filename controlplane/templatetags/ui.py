@@ -1,0 +1,74 @@
+"""What every page shows the same way (docs/pages.md): severity and status badges, times, shas, the
+navigation. One place, so a severity has one colour and a status one badge on every page."""
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from controlplane.identity.roles import can
+
+register = template.Library()
+
+# (label, path, permission): the pages of the dashboard, in the navigation's order.
+NAVIGATION = (
+    ("Services", "/", "read"),
+    ("Environments", "/environments/", "read"),
+    ("Incidents", "/incidents/", "read"),
+    ("Audit", "/audit/", "read"),
+    ("GraphQL", "/graphql/", "read"),
+    ("API", "/api/docs/", "read"),
+    ("Admin", "/admin/", "admin.access"),
+)
+
+
+@register.simple_tag
+def navigation(request, principal):
+    def current(path: str) -> bool:
+        # A service's, release's or run's page belongs under Services.
+        if path == "/":
+            return request.path == "/" or request.path.startswith(("/services/", "/releases/", "/runs/"))
+        return request.path.startswith(path)
+
+    items = [
+        (path, "page" if current(path) else "false", label)
+        for label, path, permission in NAVIGATION
+        if can(principal, permission)
+    ]
+    return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}" aria-current="{}">{}</a></li>', items))
+
+
+@register.simple_tag
+def severity(value: str | None):
+    """An incident severity as its badge (nothing when there is none)."""
+    if not value:
+        return ""
+    return format_html('<span class="badge {}">{}</span>', value, value)
+
+
+@register.simple_tag
+def status(value: str | None):
+    """A release status, run state or incident status as its badge."""
+    if not value:
+        return ""
+    return format_html('<span class="badge {}">{}</span>', value, value)
+
+
+@register.filter
+def since(value: datetime | str | None) -> str:
+    """How long ago, in the largest unit that fits: `just now`, `5 min ago`, `3 h ago`, `2 d ago`."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    seconds = int((timezone.now() - value).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"
+
+
+@register.filter
+def short_sha(value: str | None) -> str:
+    return (value or "")[:7]
