@@ -22,6 +22,12 @@ urlpatterns = [
         name="graphql",
     ),
     path("admin/", admin.site.urls),
+    # The dashboard's pages, each app its own (docs/pages.md).
+    path("", include("overview.urls")),
+    path("", include("services.urls")),
+    path("", include("releases.urls")),
+    path("", include("incidents.urls")),
+    path("", include("audit.urls")),
 ]
 
 handler400 = views.bad_request

@@ -1,0 +1,4 @@
+"""The pages of `incidents` (docs/pages.md)."""
+
+app_name = "incidents"
+urlpatterns: list = []

@@ -1,0 +1,4 @@
+"""The pages of `releases` (docs/pages.md)."""
+
+app_name = "releases"
+urlpatterns: list = []

@@ -1,0 +1,4 @@
+"""The pages of `services` (docs/pages.md)."""
+
+app_name = "services"
+urlpatterns: list = []
