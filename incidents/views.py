@@ -1,0 +1,171 @@
+"""The pages of `incidents` (docs/pages.md): the list with its filters, create, acknowledge and resolve.
+
+A thin door: the list reads through IncidentFilterSet, a create goes through the REST serializer (so its
+messages are the domain's), acknowledge and resolve through incidents.lifecycle, each after a confirmation."""
+
+from datetime import datetime
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_safe
+
+from controlplane.errors import Conflict
+from controlplane.identity.roles import can, refusal
+from incidents import lifecycle
+from incidents.api import IncidentSerializer
+from incidents.filtersets import IncidentFilterSet
+from incidents.models import Incident, IncidentStatus, Severity
+
+PAGE_SIZE = 50
+MOVES = {
+    "acknowledge": (lifecycle.acknowledge, IncidentStatus.ACKNOWLEDGED, "incident.acknowledge", "Acknowledge"),
+    "resolve": (lifecycle.resolve, IncidentStatus.RESOLVED, "incident.resolve", "Resolve"),
+}
+CREATE_FIELDS = ("serviceId", "severity", "title", "link", "startedAt")
+
+
+def _sign_in(request):
+    return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
+
+
+def _forbidden(request, action: str):
+    context = {"principal": request.principal, "message": refusal(request.principal, action)}
+    return render(request, "incidents/forbidden.html", context, status=403)
+
+
+def _cursor(incident: Incident) -> str:
+    return f"{incident.started_at.isoformat()}~{incident.pk}"
+
+
+def _page(request) -> dict:
+    """One page of the filtered list, newest first, keyset-paged by (started_at, id): `before` is the last
+    row's key. An unreadable key reads as the first page."""
+    params = request.GET.copy()
+    before = params.pop("before", [""])[-1]
+    filterset = IncidentFilterSet(params, queryset=Incident.objects.order_by("-started_at", "-id"))
+    rows, more = [], False
+    if filterset.is_valid():
+        queryset = filterset.qs
+        started, _, pk = before.partition("~")
+        try:
+            when = datetime.fromisoformat(started) if started and pk else None
+        except ValueError:
+            when = None
+        if when is not None:
+            queryset = queryset.filter(started_at__lte=when).exclude(started_at=when, id__gte=pk)
+        rows = list(queryset[: PAGE_SIZE + 1])
+        more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+    query = params.urlencode()
+    older = ""
+    if more:
+        params["before"] = _cursor(rows[-1])
+        older = f"?{params.urlencode()}"
+    return {
+        "filterset": filterset,
+        "form": filterset.form,
+        "incidents": rows,
+        "older": older,
+        "paged": bool(before),
+        "query": query,
+        "fragment": reverse("incidents:fragment") + (f"?{request.GET.urlencode()}" if request.GET else ""),
+        "severities": Severity.values,
+        "statuses": IncidentStatus.values,
+    }
+
+
+def _context(request, **extra) -> dict:
+    principal = request.principal
+    return {
+        "principal": principal,
+        "can_create": can(principal, "incident.create"),
+        "can_move": can(principal, "incident.acknowledge"),
+        "deployer_role": "deployer",
+        **_page(request),
+        **extra,
+    }
+
+
+@require_safe
+def incident_list(request):
+    if request.principal is None:
+        return _sign_in(request)
+    return render(request, "incidents/list.html", _context(request))
+
+
+@require_safe
+def incident_fragment(request):
+    """The list's table alone, which live.js fetches again when an incident event arrives."""
+    if request.principal is None:
+        return HttpResponse(status=401)
+    return render(request, "incidents/_table.html", _context(request))
+
+
+@require_http_methods(["GET", "POST"])
+def incident_create(request):
+    principal = request.principal
+    if principal is None:
+        return _sign_in(request)
+    if not can(principal, "incident.create"):
+        return _forbidden(request, "incident.create")
+    values = {"serviceId": "", "severity": "high", "title": "", "link": "", "startedAt": ""}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        values = {name: request.POST.get(name, "").strip() for name in CREATE_FIELDS}
+        data = {name: value for name, value in values.items() if value or name == "serviceId"}
+        serializer = IncidentSerializer(data=data)
+        if serializer.is_valid():
+            try:
+                incident = serializer.save()
+            except ValidationError as error:
+                errors = serializer.api_errors(error)
+            else:
+                messages.success(request, f"{incident.pk} ({incident.severity}, {incident.service_id}) is triggered.")
+                return redirect(f"{reverse('incidents:list')}#{incident.pk}")
+        else:
+            errors = {name: [str(message) for message in msgs] for name, msgs in serializer.errors.items()}
+    context = {
+        "principal": principal,
+        "values": values,
+        "errors": errors,
+        "other_errors": [m for name, msgs in errors.items() if name not in CREATE_FIELDS for m in msgs],
+        "severities": Severity.values,
+    }
+    # 200 with the messages, as Django's forms do (a 400 reads as a failed load in the browser's console).
+    return render(request, "incidents/create.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def incident_move(request, pk: str, move: str):
+    """GET: the confirmation, saying what will happen. POST: the move, through incidents.lifecycle."""
+    principal = request.principal
+    if principal is None:
+        return _sign_in(request)
+    do, target, action, verb = MOVES[move]
+    if not can(principal, action):
+        return _forbidden(request, action)
+    incident = get_object_or_404(Incident, pk=pk)
+    problem, status = "", 200
+    if request.method == "POST":
+        try:
+            do(incident)
+        except Conflict as conflict:
+            problem, status = str(conflict), 409
+            incident.refresh_from_db()
+        else:
+            messages.success(request, f"{incident.pk} moved to {incident.status}.")
+            return redirect(f"{reverse('incidents:list')}#{incident.pk}")
+    elif target not in Incident.TRANSITIONS[incident.status]:
+        problem = incident.transition_refusal(incident.status, target)
+        status = 409
+    context = {
+        "principal": principal,
+        "incident": incident,
+        "target": target,
+        "verb": verb,
+        "problem": problem,
+    }
+    return render(request, "incidents/confirm.html", context, status=status)
