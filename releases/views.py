@@ -1,0 +1,131 @@
+"""The pages of `releases` (docs/pages.md): a release with its workflow timeline, a run's log, the create form.
+Thin doors: reads by the models' own relations, the create through the REST serializer (so its messages are
+the domain's). Deploy and promote, whose confirmations cross apps, are in `overview/actions.py`."""
+
+from urllib.parse import urlencode
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.db.models import Prefetch, Q
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_safe
+
+from controlplane.errors import is_race
+from controlplane.identity.roles import PERMISSIONS, can, refusal
+from releases.api import ReleaseSerializer
+from releases.models import Release, ReleaseStatus, RunLogEntry, RunState, WorkflowRun
+
+LOGS = Prefetch("logs", queryset=RunLogEntry.objects.order_by("ts", "id"))
+
+
+def signed_out(request):
+    """Signed out: to the sign-in page, back here after."""
+    return redirect(f"/login/?{urlencode({'next': request.get_full_path()})}")
+
+
+def refused(request, action: str):
+    """403, naming the role the action needs."""
+    context = {"principal": request.principal, "reason": refusal(request.principal, action)}
+    context["role"] = str(PERMISSIONS[action])
+    return render(request, "releases/refused.html", context, status=403)
+
+
+def _release(release_id: str) -> Release:
+    release = Release.objects.select_related("service", "environment").filter(pk=release_id).first()
+    if release is None:
+        raise Http404(f"No release {release_id}.")
+    return release
+
+
+def _summary_context(request, release: Release) -> dict:
+    principal = request.principal
+    context = {"release": release, "principal": principal, "request": request}
+    context["can_deploy"] = can(principal, "release.deploy")
+    context["can_promote"] = can(principal, "release.promote")
+    if release.status == ReleaseStatus.ACTIVE:
+        context["promote_to"] = list(
+            release.service.environments.exclude(pk=release.environment_id).values_list("pk", "name")
+        )
+    return context
+
+
+def _timeline_context(request, release: Release) -> dict:
+    runs = (
+        WorkflowRun.objects.filter(Q(release=release) | Q(source_release=release))
+        .prefetch_related(LOGS)
+        .order_by("started_at", "id")
+    )
+    return {"release": release, "runs": list(runs), "request": request, "Running": RunState.RUNNING}
+
+
+@require_safe
+def release_detail(request, release_id):
+    if request.principal is None:
+        return signed_out(request)
+    release = _release(release_id)
+    context = _summary_context(request, release) | _timeline_context(request, release)
+    return render(request, "releases/release.html", context)
+
+
+@require_safe
+def release_summary(request, release_id):
+    """The release's summary card alone: live.js fetches it again when an audit event names the release."""
+    if request.principal is None:
+        return signed_out(request)
+    return render(request, "releases/_summary.html", _summary_context(request, _release(release_id)))
+
+
+@require_safe
+def release_timeline(request, release_id):
+    """The workflow timeline alone, fetched again like the summary (a run started or ended)."""
+    if request.principal is None:
+        return signed_out(request)
+    return render(request, "releases/_timeline.html", _timeline_context(request, _release(release_id)))
+
+
+@require_safe
+def run_detail(request, run_id):
+    if request.principal is None:
+        return signed_out(request)
+    run = WorkflowRun.objects.select_related("release").prefetch_related(LOGS).filter(pk=run_id).first()
+    if run is None:
+        raise Http404(f"No workflow run {run_id}.")
+    context = {"run": run, "principal": request.principal, "Running": RunState.RUNNING}
+    return render(request, "releases/run.html", context)
+
+
+FORM_FIELDS = ("serviceId", "envId", "sha", "version")
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def release_new(request):
+    """The create-release form, through the REST serializer: its messages, by field, are the domain's."""
+    if request.principal is None:
+        return signed_out(request)
+    allowed = can(request.principal, "release.create")
+    values = {name: request.GET.get(name, "") for name in FORM_FIELDS}
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        if not allowed:
+            return refused(request, "release.create")
+        values = {name: request.POST.get(name, "").strip() for name in FORM_FIELDS}
+        serializer = ReleaseSerializer(data=values)
+        if serializer.is_valid():
+            try:
+                release = serializer.save()
+            except ValidationError as error:
+                errors = serializer.api_errors(error)
+            except IntegrityError as error:
+                if not is_race(error):
+                    raise
+                errors = {"nonFieldErrors": ["Another request changed this at the same time; try again."]}
+            else:
+                return redirect("releases:release", release_id=release.pk)
+        else:
+            errors = {key: [str(m) for m in messages] for key, messages in serializer.errors.items()}
+        status = 400
+    context = {"principal": request.principal, "values": values, "errors": errors, "allowed": allowed}
+    context["refusal"] = None if allowed else refusal(request.principal, "release.create")
+    return render(request, "releases/new.html", context, status=status)
