@@ -8,7 +8,6 @@ from controlplane.identity import views as identity
 from overview import services_index
 
 urlpatterns = [
-    path("", identity.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("login/", identity.sign_in, name="login"),
     path("logout/", identity.sign_out, name="logout"),

@@ -1,7 +1,17 @@
-"""The pages of `overview` (docs/pages.md)."""
+"""The pages of `overview` (docs/pages.md): those that cross apps. A service's page lives here, not in
+`services`, because it shows releases, incidents and the audit trail (tests/test_layers.py)."""
+
+from django.urls import path
+
+from overview import views
 
 app_name = "overview"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("", views.index, name="index"),
+    path("services/<str:service_id>/", views.service_detail, name="service"),
+    path("environments/", views.environments, name="environments"),
+    path("environments/<str:environment_id>/", views.environment_detail, name="environment"),
+]
 
 # Deploy and promote behind their confirmations (overview/actions.py).
 from overview import actions  # noqa: E402

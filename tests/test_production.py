@@ -225,7 +225,7 @@ def test_the_sign_in_page_runs_under_the_policy(client):
 def test_the_home_page_runs_under_the_policy(client):
     page = sign_in(client, "viewer").get("/")
     assert_strict_policy(page)
-    assert b"Signed in as <strong>dev-viewer</strong>" in page.content
+    assert b"dev-viewer \xc2\xb7 viewer" in page.content and b"<h1>Services</h1>" in page.content
 
 
 @pytest.mark.django_db

@@ -77,13 +77,6 @@ def sign_out(request):
     return redirect(f"{reverse('login')}?signed_out=1")
 
 
-def home(request):
-    if request.principal is None:
-        return redirect(f"{reverse('login')}?next=/")
-    context = {"principal": request.principal, "can_admin": can(request.principal, "admin.access")}
-    return render(request, "home.html", context)
-
-
 def _oidc_not_configured(request):
     return render(request, "identity/oidc_not_configured.html", {"missing": oidc.missing_settings()}, status=501)
 

@@ -1,0 +1,315 @@
+"""The pages that cross apps (docs/pages.md): the services index (`/`), a service's page, the environments.
+
+Thin doors: they read the deployment-state read model (`overview.models`, `overview.services_index`), the
+FilterSets and the domain's tables, each page in a constant number of queries whatever the data's size.
+No writes here.
+"""
+
+import statistics
+from datetime import timedelta
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import urlencode
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+
+from audit.models import AuditEvent
+from controlplane import adapters
+from controlplane.api.pagination import CursorPage
+from incidents.models import SEVERITIES, Incident, IncidentStatus
+from overview import services_index
+from overview.models import DeploymentState, ServiceState
+from releases.models import Release, ReleaseStatus, RunKind, RunState, WorkflowRun
+from services.filtersets import ServiceFilterSet
+from services.models import Environment, Service
+
+INDEX_PAGE_SIZE = 50
+RECENT = 20  # releases, incidents and audit events on a service's page
+CHART_DAYS = 30
+ENVIRONMENT_PAGE_SIZE = 100
+
+
+def _sign_in_first(request):
+    return redirect(f"/login/?{urlencode({'next': request.get_full_path()})}")
+
+
+# --- the services index ---
+
+
+def _index_rows(queryset):
+    """`services_index.services()` with the audit tail's actor, which the page shows beside its action."""
+    return queryset.values(*services_index.SERVICE_FIELDS, "state__audit_tail__actor")
+
+
+def _entries(rows) -> list[dict]:
+    entries = services_index.entries(rows)
+    for entry, row in zip(entries, rows, strict=True):
+        if entry["auditTail"]:
+            entry["auditTail"]["actor"] = row["state__audit_tail__actor"]
+        open_ = entry["incidents"]["open"]
+        entry["incidents"]["total"] = sum(open_.values())
+        entry["cells"] = {env["id"]: env for env in entry["environments"]}
+    return entries
+
+
+def _columns():
+    """The environments in use, one column each."""
+    return list(Environment.objects.filter(archived_at__isnull=True).order_by("name").values("id", "name"))
+
+
+def _with_cells(entries, columns):
+    for entry in entries:
+        entry["row"] = [entry["cells"].get(column["id"]) for column in columns]
+    return entries
+
+
+def _tiles() -> dict:
+    """Deploys today, the change failure rate over 7 days (one query); open incidents by severity (one)."""
+    now = timezone.now()
+    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    week_ago = now - timedelta(days=7)
+    runs = WorkflowRun.objects.filter(started_at__gte=min(today, week_ago)).aggregate(
+        today=Count("pk", filter=Q(started_at__gte=today, kind__in=[RunKind.DEPLOY, RunKind.PROMOTE])),
+        failed=Count("pk", filter=Q(started_at__gte=week_ago, state=RunState.FAILED)),
+        finished=Count("pk", filter=Q(started_at__gte=week_ago, state__in=[RunState.SUCCEEDED, RunState.FAILED])),
+    )
+    open_ = ServiceState.objects.aggregate(**{s: Sum(f"open_{s}") for s in SEVERITIES})
+    by_severity = [(s, open_[s] or 0) for s in reversed(SEVERITIES)]
+    rate = round(100 * runs["failed"] / runs["finished"]) if runs["finished"] else None
+    return {
+        "deploys_today": runs["today"],
+        "failure_rate": rate,
+        "failed": runs["failed"],
+        "finished": runs["finished"],
+        "open_by_severity": by_severity,
+        "open_total": sum(n for _, n in by_severity),
+    }
+
+
+def index(request):
+    """`/`: one row per service, one column per environment; search, filters, pages; summary tiles."""
+    if request.principal is None:
+        return _sign_in_first(request)
+    columns = _columns()
+    if request.GET.get("fragment") == "row":
+        return _index_row(request, columns)
+    filterset = ServiceFilterSet(request.GET, queryset=Service.objects.all())
+    if not filterset.is_valid():
+        return render(
+            request,
+            "overview/index.html",
+            {"principal": request.principal, "errors": filterset.errors, "columns": columns, "entries": []},
+            status=400,
+        )
+    queryset = filterset.qs
+    if request.GET.get("incidents") == "open":
+        queryset = queryset.exclude(state__highest_open_severity="")
+    pager, drf_request = CursorPage(), Request(request)
+    pager.page_size = INDEX_PAGE_SIZE
+    try:
+        rows = pager.paginate_queryset(_index_rows(queryset), drf_request, view=_IndexOrder)
+    except ValidationError:
+        return HttpResponseBadRequest("That page cursor is not one this page issued.")
+    context = {
+        "principal": request.principal,
+        "columns": columns,
+        "entries": _with_cells(_entries(rows), columns),
+        "tiles": _tiles(),
+        "query": request.GET,
+        "adapters": adapters.names(),
+        "environments": columns,
+        "next": _relative(pager.get_next_link()),
+        "previous": _relative(pager.get_previous_link()),
+    }
+    return render(request, "overview/index.html", context)
+
+
+class _IndexOrder:
+    ordering = ("name", "id")
+
+
+def _relative(url: str | None) -> str | None:
+    if not url:
+        return None
+    _, _, rest = url.partition("://")
+    return "/" + rest.partition("/")[2]
+
+
+def _index_row(request, columns):
+    rows = list(_index_rows(Service.objects.filter(pk=request.GET.get("id", ""))))
+    if not rows:
+        raise Http404("No such service.")
+    entry = _with_cells(_entries(rows), columns)[0]
+    return render(request, "overview/_index_row.html", {"entry": entry, "columns": columns})
+
+
+# --- a service's page ---
+
+
+def _bar_chart(series: list[tuple[str, float]], height: int = 60, bar: int = 10) -> dict:
+    """Bars for an inline SVG: [(label, value)] → {width, height, bars: [{x, y, h, label, value}]}."""
+    top = max((v for _, v in series), default=0)
+    bars = []
+    for i, (label, value) in enumerate(series):
+        h = round(height * value / top, 1) if top else 0
+        bars.append({"x": i * (bar + 2), "y": round(height - h, 1), "h": h, "label": label, "value": value})
+    return {"width": len(series) * (bar + 2), "height": height, "bars": bars, "top": top}
+
+
+def _charts(service_id: str, environments: list) -> dict:
+    """Deploys per day over 30 days per environment and the change failure rate per day (one query); the
+    median lead time from a release's creation to Active over the same days (one query)."""
+    now = timezone.now()
+    since = now - timedelta(days=CHART_DAYS - 1)
+    start = timezone.localtime(since).date()
+    days = [start + timedelta(days=n) for n in range(CHART_DAYS)]
+    grouped = (
+        WorkflowRun.objects.filter(release__service_id=service_id, started_at__gte=since)
+        .annotate(day=TruncDate("started_at"))
+        .values("day", "release__environment_id")
+        .annotate(
+            runs=Count("pk"),
+            failed=Count("pk", filter=Q(state=RunState.FAILED)),
+            finished=Count("pk", filter=Q(state__in=[RunState.SUCCEEDED, RunState.FAILED])),
+        )
+    )
+    per_env: dict = {}
+    failed: dict = {}
+    finished: dict = {}
+    for row in grouped:
+        per_env.setdefault(row["release__environment_id"], {})[row["day"]] = row["runs"]
+        failed[row["day"]] = failed.get(row["day"], 0) + row["failed"]
+        finished[row["day"]] = finished.get(row["day"], 0) + row["finished"]
+    deploys = [
+        {"environment": env, "chart": _bar_chart([(d.isoformat(), per_env.get(env.id, {}).get(d, 0)) for d in days])}
+        for env in environments
+    ]
+    rate = [(d.isoformat(), round(100 * failed[d] / finished[d]) if finished.get(d) else 0) for d in days]
+    total_failed, total_finished = sum(failed.values()), sum(finished.values())
+    lead = [
+        (activated - created).total_seconds()
+        for created, activated in Release.objects.filter(
+            service_id=service_id, activated_at__gte=since, activated_at__isnull=False
+        ).values_list("created_at", "activated_at")
+    ]
+    return {
+        "days": CHART_DAYS,
+        "deploys": deploys,
+        "failure": _bar_chart(rate),
+        "failure_total": round(100 * total_failed / total_finished) if total_finished else None,
+        "lead_median": _duration(statistics.median(lead)) if lead else None,
+        "lead_count": len(lead),
+    }
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds} s"
+
+
+def service_detail(request, service_id: str):
+    """`/services/<id>/`: its repo, adapters, environments with placements and policy refs, per environment
+    the current and previous releases, its recent releases, incidents and audit tail, and charts."""
+    if request.principal is None:
+        return _sign_in_first(request)
+    service = Service.objects.prefetch_related("environments").filter(pk=service_id).first()
+    if service is None:
+        raise Http404("No such service.")
+    environments = list(service.environments.all())
+    deployments = {
+        d.environment_id: d
+        for d in DeploymentState.objects.filter(service_id=service_id).select_related("current", "latest", "promoting")
+    }
+    current_ids = [d.current_id for d in deployments.values() if d.current_id]
+    previous = {r.superseded_by_id: r for r in Release.objects.filter(superseded_by_id__in=current_ids)}
+    rows = []
+    for env in environments:
+        deployment = deployments.get(env.id)
+        current = deployment.current if deployment else None
+        placements = [
+            (name, *adapters.get(name).effective_placement(env.region, env.cluster))
+            for name in service.deployment_adapters
+            if name in adapters.registry
+        ]
+        rows.append(
+            {
+                "environment": env,
+                "placements": placements,
+                "current": current,
+                "current_since": deployment.current_since if deployment else None,
+                "latest": deployment.latest if deployment else None,
+                "promoting": deployment.promoting if deployment else None,
+                "previous": previous.get(current.id) if current else None,
+            }
+        )
+    releases = list(
+        Release.objects.filter(service_id=service_id)
+        .select_related("environment")
+        .order_by("-created_at", "-id")[:RECENT]
+    )
+    incidents = list(Incident.objects.filter(service_id=service_id).order_by("-started_at", "-id")[:RECENT])
+    audit = list(AuditEvent.objects.filter(service_id=service_id).order_by("-seq")[:RECENT])
+    context = {
+        "principal": request.principal,
+        "service": service,
+        "rows": rows,
+        "releases": releases,
+        "incidents": incidents,
+        "open_incidents": [i for i in incidents if i.status != IncidentStatus.RESOLVED],
+        "audit": audit,
+        "charts": _charts(service_id, environments),
+        "recent": RECENT,
+    }
+    return render(request, "services/detail.html", context)
+
+
+# --- the environments ---
+
+
+def environments(request):
+    """`/environments/`: each environment in use, its placement settings, how many services run there."""
+    if request.principal is None:
+        return _sign_in_first(request)
+    rows = Environment.objects.filter(archived_at__isnull=True).annotate(
+        linked=Count("deployments", distinct=True),
+        running=Count("deployments", filter=Q(deployments__current__isnull=False), distinct=True),
+        promoting=Count("deployments", filter=Q(deployments__promoting__isnull=False), distinct=True),
+    )
+    return render(request, "overview/environments.html", {"principal": request.principal, "environments": rows})
+
+
+def environment_detail(request, environment_id: str):
+    """`/environments/<id>/`: which release of which service runs there, a page of services at a time."""
+    if request.principal is None:
+        return _sign_in_first(request)
+    environment = Environment.objects.filter(pk=environment_id).first()
+    if environment is None:
+        raise Http404("No such environment.")
+    try:
+        page = max(int(request.GET.get("page", "1")), 1)
+    except ValueError:
+        page = 1
+    start = (page - 1) * ENVIRONMENT_PAGE_SIZE
+    deployments = list(
+        DeploymentState.objects.filter(environment_id=environment_id)
+        .select_related("service", "current", "latest", "promoting")
+        .order_by("service__name", "service_id")[start : start + ENVIRONMENT_PAGE_SIZE + 1]
+    )
+    more = len(deployments) > ENVIRONMENT_PAGE_SIZE
+    context = {
+        "principal": request.principal,
+        "environment": environment,
+        "deployments": deployments[:ENVIRONMENT_PAGE_SIZE],
+        "page": page,
+        "next": page + 1 if more else None,
+        "previous": page - 1 if page > 1 else None,
+        "statuses": ReleaseStatus,
+    }
+    return render(request, "overview/environment.html", context)
