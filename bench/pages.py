@@ -1,0 +1,122 @@
+"""Benchmark: the dashboard's pages under the production server, against the floor, in the same run.
+
+Usage: python bench/pages.py [--sizes 2000x3x50] [--seconds 8] [--rounds 3] [--concurrency 4] [--workers 2]
+                             [--no-write]
+
+At each size, on bench/api.py's seeded SQLite database (var/bench/api-*.sqlite3, seeded by `manage.py seed` the
+first time), `manage.py web` (uvicorn, DEBUG off) is started once and measured, rounds alternating:
+
+- the floors: `GET /healthz` (no credentials, no query) and `GET /api/me/` (the bearer token, no query);
+- the services index, `GET /` (50 services a page, one column per environment, the summary tiles);
+- a service's page, `GET /services/<id>/` (the first service; its charts over 30 days);
+- a release's page, `GET /releases/<id>/` (the first service's latest release, its workflow timeline).
+
+The pages are read with the bench's viewer token as `Authorization: Bearer`, which the pages accept like a
+signed-in session. The figures go into docs/performance.md between the `pages` markers.
+"""
+
+import argparse
+import json
+import secrets
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
+
+from bench.api import BY, get, label, measure, parse_size, seeded_database, server_env  # noqa: E402
+from bench.servers import web_server  # noqa: E402
+
+FLOORS = ("healthz", "me")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="2000x3x50", help="services x environments x releases, comma-separated")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per target per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="web processes (manage.py web --workers)")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    args.sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    return args
+
+
+def targets(port, token) -> dict:
+    """key -> (label, path), the service and release found through the API."""
+    _, body = get(port, "/api/services/?pageSize=1", token)
+    service = json.loads(body)["results"][0]["id"]
+    _, body = get(port, f"/api/releases/?serviceId={service}&pageSize=1", token)
+    release = json.loads(body)["results"][0]["id"]
+    return {
+        "healthz": ("floor: `GET /healthz`", "/healthz"),
+        "me": ("floor: `GET /api/me/`", "/api/me/"),
+        "index": ("services index: `GET /`", "/"),
+        "service": ("service page: `GET /services/<id>/`", f"/services/{service}/"),
+        "release": ("release page: `GET /releases/<id>/`", f"/releases/{release}/"),
+    }
+
+
+def bench_size(args, size, env, token) -> dict:
+    db = seeded_database(size, env)
+    env = {**env, "DATABASE_URL": f"sqlite:///{db}"}
+    with web_server(env, args.workers) as port:
+        paths = targets(port, token)
+        for _, path in paths.values():
+            status, body = get(port, path, token)
+            if status != 200:
+                raise SystemExit(f"{path}: {status} {body[:300]!r}")
+            measure(port, path, token, 1.0, args.concurrency)  # warm up
+        samples = {key: ([], []) for key in paths}
+        for _ in range(args.rounds):
+            for key, (_, path) in paths.items():
+                rps, latencies = measure(port, path, token, args.seconds, args.concurrency)
+                samples[key][0].append(rps)
+                samples[key][1].extend(latencies)
+    result = {}
+    for key, (rates, latencies) in samples.items():
+        q = statistics.quantiles(latencies, n=100)
+        result[key] = (paths[key][0], statistics.median(rates), q[49] * 1000, q[94] * 1000)
+        print(f"  {label(size)} {paths[key][0]:45} {result[key][1]:8.1f} req/s  p50 {q[49] * 1000:6.1f} ms", flush=True)
+    return result
+
+
+def section(args, results) -> str:
+    lines = []
+    for size, rows in results.items():
+        me = rows["me"][1]
+        lines += [
+            f"**{label(size)}** (services {BY} environments {BY} releases per service and environment)",
+            "",
+            "| target | req/s | p50 ms | p95 ms | of the `/api/me/` floor |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for what, rps, p50, p95 in rows.values():
+            lines.append(f"| {what} | {rps:,.1f} | {p50:.1f} | {p95:.1f} | {rps / me:.2f} |")
+        lines.append("")
+    return (
+        "### Measured (`bench/pages.py`)\n\n"
+        f"`manage.py web` (uvicorn, ASGI, DEBUG off), {args.workers} web processes, SQLite, bench/api.py's databases; "
+        f"{args.concurrency} concurrent clients on the same machine, a new connection per request, the viewer's "
+        f"bearer token; median of {args.rounds} rounds of {args.seconds:g} s per target, rounds alternating, all "
+        "against the same server and data. The pages are rendered by Django templates on every request (no page "
+        "cache).\n\n" + "\n".join(lines)
+    )
+
+
+def main():
+    args = parse_args()
+    token = secrets.token_urlsafe(24)
+    env = server_env(token)
+    env.pop("DATABASE_URL", None)
+    results = {size: bench_size(args, size, env, token) for size in args.sizes}
+    if not args.no_write:
+        from bench.report import write_section
+
+        write_section("pages", section(args, results))
+
+
+if __name__ == "__main__":
+    main()
