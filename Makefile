@@ -73,6 +73,7 @@ bench: install
 	$(BIN)/python bench/audit.py --postgres
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/graphql.py
+	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/workflows.py
 	$(BIN)/python bench/streams.py
 	$(BIN)/python bench/streams.py --postgres
