@@ -267,7 +267,9 @@ def service_detail(request, service_id: str):
         "charts": _charts(service_id, environments),
         "recent": RECENT,
     }
-    return render(request, "services/detail.html", context)
+    # ?fragment=live: the part live.js fetches again when an event concerns the service.
+    live = request.GET.get("fragment") == "live"
+    return render(request, "services/_live.html" if live else "services/detail.html", context)
 
 
 # --- the environments ---
@@ -312,4 +314,5 @@ def environment_detail(request, environment_id: str):
         "previous": page - 1 if page > 1 else None,
         "statuses": ReleaseStatus,
     }
-    return render(request, "overview/environment.html", context)
+    live = request.GET.get("fragment") == "live"
+    return render(request, "overview/_environment_live.html" if live else "overview/environment.html", context)

@@ -1,6 +1,7 @@
 // Live updates for the server-rendered pages (docs/pages.md): one EventSource on the audit stream. An element
 // with data-live-src="<url of its fragment>" and data-live-match="<ids>" (space-separated; "*" for any) is
-// fetched again and replaced when an event names one of its ids (subject, service, or source release).
+// fetched again and replaced when an event names one of its ids (subject, service, source release, or
+// environment).
 // Every event is also dispatched on document as "live:audit" (the audit page lists them). Pages work,
 // read-only, without this script.
 (function () {
@@ -36,7 +37,8 @@
     try { event = JSON.parse(message.data); } catch (e) { return; }
     document.dispatchEvent(new CustomEvent("live:audit", { detail: event }));
     if (root.dataset.livePaused === "true") return;
-    const ids = [event.subjectId, event.serviceId, (event.metadata || {}).sourceReleaseId].filter(Boolean);
+    const metadata = event.metadata || {};
+    const ids = [event.subjectId, event.serviceId, metadata.sourceReleaseId, metadata.envId].filter(Boolean);
     for (const element of document.querySelectorAll("[data-live-src]")) {
       const wanted = (element.dataset.liveMatch || "*").split(/\s+/);
       if (wanted.includes("*") || ids.some((id) => wanted.includes(id))) pending.add(element);
