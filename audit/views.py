@@ -33,18 +33,24 @@ def run_of(event: AuditEvent) -> str:
     return run_id if isinstance(run_id, str) else ""
 
 
+def _before(value: str) -> int | None:
+    """The "Older" key: a sequence number in ASCII digits (str.isdigit admits "²", which int() refuses), else
+    None (the first page)."""
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
 @require_safe
 def audit_list(request):
     if request.principal is None:
         return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
     params = request.GET.copy()
-    before = params.pop("before", [""])[-1]
+    before = _before(params.pop("before", [""])[-1])
     filterset = AuditEventFilterSet(params, queryset=AuditEvent.objects.order_by("-seq"))
     rows, more = [], False
     if filterset.is_valid():
         queryset = filterset.qs
-        if before.isdigit():
-            queryset = queryset.filter(seq__lt=int(before))
+        if before is not None:
+            queryset = queryset.filter(seq__lt=before)
         rows = list(queryset[: PAGE_SIZE + 1])
         more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
     query = params.urlencode()
@@ -67,7 +73,7 @@ def audit_list(request):
         ),
         "events": [(event, subject_page(event), run_of(event)) for event in rows],
         "older": older,
-        "paged": before.isdigit(),
+        "paged": before is not None,
         "valid": filterset.is_valid(),
         "query": query,
     }

@@ -75,6 +75,12 @@ def test_older_pages_by_sequence_number(demo):
     assert "data-live-audit" not in second  # an older page stays still
 
 
+@pytest.mark.parametrize("before", ["\u00b2", "abc", "-1", "99999999999999999999999999", "\u0661"])
+def test_an_odd_older_key_reads_as_the_first_page(demo, before):
+    response = viewer().get("/audit/", {"before": before})  # "²" passes str.isdigit but not int()
+    assert response.status_code == 200 and seqs(response.content.decode())
+
+
 def test_event_data_is_escaped(demo):
     record("service.update", "Service", "<img src=x onerror=alert(1)>", {}, service_id="svc-demo")
     page = viewer().get("/audit/").content.decode()
