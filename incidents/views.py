@@ -3,7 +3,7 @@
 A thin door: the list reads through IncidentFilterSet, a create goes through the REST serializer (so its
 messages are the domain's), acknowledge and resolve through incidents.lifecycle, each after a confirmation."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -41,20 +41,29 @@ def _cursor(incident: Incident) -> str:
     return f"{incident.started_at.isoformat()}~{incident.pk}"
 
 
+def _key(before: str) -> tuple[datetime | None, str]:
+    """(started_at, id) from an "Older" key, or (None, "") when it is not one this page issued: a time without
+    its offset (which Django would read in the server's zone, with a warning) or one outside the years a
+    datetime holds once moved to UTC (an OverflowError in the query)."""
+    started, _, pk = before.partition("~")
+    try:
+        when = datetime.fromisoformat(started) if started and pk else None
+        if when is not None and when.utcoffset() is None:
+            return None, ""
+        return (when.astimezone(UTC), pk) if when is not None else (None, "")
+    except (ValueError, OverflowError):
+        return None, ""
+
+
 def _page(request) -> dict:
     """One page of the filtered list, newest first, keyset-paged by (started_at, id): `before` is the last
     row's key. An unreadable key reads as the first page."""
     params = request.GET.copy()
-    before = params.pop("before", [""])[-1]
+    when, pk = _key(params.pop("before", [""])[-1])
     filterset = IncidentFilterSet(params, queryset=Incident.objects.order_by("-started_at", "-id"))
     rows, more = [], False
     if filterset.is_valid():
         queryset = filterset.qs
-        started, _, pk = before.partition("~")
-        try:
-            when = datetime.fromisoformat(started) if started and pk else None
-        except ValueError:
-            when = None
         if when is not None:
             queryset = queryset.filter(started_at__lte=when).exclude(started_at=when, id__gte=pk)
         rows = list(queryset[: PAGE_SIZE + 1])
@@ -69,7 +78,7 @@ def _page(request) -> dict:
         "form": filterset.form,
         "incidents": rows,
         "older": older,
-        "paged": bool(before),
+        "paged": when is not None,
         "query": query,
         "fragment": reverse("incidents:fragment") + (f"?{request.GET.urlencode()}" if request.GET else ""),
         "severities": Severity.values,

@@ -136,6 +136,22 @@ def test_keyset_pages(demo):
     assert 'rel="next"' not in second and "Newest" in second
 
 
+@pytest.mark.parametrize(
+    "before",
+    [
+        "2024-01-01T00:00:00~inc-x",  # no offset
+        "0001-01-01T00:00:00+14:00~inc-x",  # before year 1 in UTC
+        "9999-12-31T23:59:59-14:00~inc-x",  # after year 9999 in UTC
+        "nonsense~inc-x",
+        "~",
+    ],
+)
+@pytest.mark.parametrize("path", ["/incidents/", "/incidents/fragment/"])
+def test_an_odd_older_key_reads_as_the_first_page(triggered, path, before):
+    response = user("viewer").get(path, {"before": before})
+    assert response.status_code == 200 and f'<tr id="{triggered.pk}">' in response.content.decode()
+
+
 def grow(n: int):
     services = [
         Service.objects.get_or_create(
