@@ -113,6 +113,17 @@ def test_the_release_page_shows_the_release_its_timeline_and_logs(deployer, stag
     assert '<details class="card run-log">' in page  # and is collapsed
 
 
+def test_an_ended_rollout_shows_the_audit_event_that_recorded_it(deployer, staged, make_release):
+    from audit.models import AuditEvent
+
+    release = staged[0]
+    event = AuditEvent.objects.get(subject_id=release.pk, action="release.activate")
+    page = deployer.get(f"/releases/{release.pk}/").content.decode()
+    assert f"#{event.seq}</a> <code>release.activate</code> by {event.actor}" in page
+    draft = make_release(service=release.service, environment=staged[1], sha="abcdef2", version="v-next")
+    assert 'id="release-outcome"' not in deployer.get(f"/releases/{draft.pk}/").content.decode()
+
+
 def test_the_run_page_colours_levels_and_expands_meta(deployer, staged):
     run = WorkflowRun.objects.get(release=staged[0])
     page = deployer.get(f"/runs/{run.pk}/").content.decode()
@@ -262,7 +273,8 @@ def test_query_counts_do_not_grow_with_the_history(deployer, staged, page):
     assert counted(deployer, url) == small == PINNED[page]
 
 
-PINNED = {"release": 6, "summary": 4, "timeline": 5, "run": 4, "promote": 6, "deploy": 5}
+# The release page and its summary read the audit event that recorded the outcome (an Active release here).
+PINNED = {"release": 7, "summary": 5, "timeline": 5, "run": 4, "promote": 6, "deploy": 5}
 
 
 # --- in a real browser, against the real web server and worker ---
