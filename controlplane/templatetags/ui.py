@@ -2,6 +2,7 @@
 navigation. One place, so a severity has one colour and a status one badge on every page."""
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from django import template
 from django.utils import timezone
@@ -67,6 +68,15 @@ def since(value: datetime | str | None) -> str:
         if seconds >= size:
             return f"{seconds // size} {unit} ago"
     return "just now"
+
+
+@register.filter
+def http_link(value: str | None) -> str:
+    """`value` when it is an http(s) URL, else "": a link from another system (an incident's) never becomes a
+    `javascript:` or `data:` href, whatever reached the row (the model validates on save; update() and older
+    rows do not)."""
+    value = (value or "").strip()
+    return value if urlsplit(value).scheme.lower() in ("http", "https") else ""
 
 
 @register.filter

@@ -53,6 +53,16 @@ def test_the_list_shows_badges_links_and_filters(triggered):
     assert refused.status_code == 200 and "must be true or false." in refused.content.decode()
 
 
+@pytest.mark.parametrize("link", ["javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,<b>x</b>", ""])
+def test_a_link_that_is_not_http_is_never_an_href(triggered, link):
+    Incident.objects.filter(pk=triggered.pk).update(link=link)  # update() skips the model's validation
+    page = user("viewer").get("/incidents/").content.decode()
+    row = re.search(rf'<tr id="{triggered.pk}">.*?</tr>', page, re.S).group(0)
+    hrefs = re.findall(r'href="([^"]*)"', row)
+    assert hrefs and all(href.startswith("/") for href in hrefs), hrefs  # only our own pages: no source link
+    assert "—" in row
+
+
 def test_a_viewer_sees_no_write_action_and_the_server_refuses(triggered):
     viewer = user("viewer")
     page = viewer.get("/incidents/").content.decode()
