@@ -23,6 +23,7 @@ from controlplane.api.pagination import CursorPage
 from incidents.models import SEVERITIES, Incident, IncidentStatus
 from overview import services_index
 from overview.models import DeploymentState, ServiceState
+from releases import runs
 from releases.models import Release, ReleaseStatus, RunKind, RunState, WorkflowRun
 from services.filtersets import ServiceFilterSet
 from services.models import Environment, Service
@@ -47,6 +48,17 @@ def _index_rows(queryset):
 
 def _entries(rows) -> list[dict]:
     entries = services_index.entries(rows)
+    promoting = [
+        env["latestRelease"]["id"]
+        for entry in entries
+        for env in entry["environments"]
+        if env["latestRelease"] and env["latestRelease"]["status"] == ReleaseStatus.PROMOTING
+    ]
+    done = runs.progress(promoting)  # how far each rollout on the page has got (no query when none runs)
+    for entry in entries:
+        for env in entry["environments"]:
+            if env["latestRelease"] and env["latestRelease"]["id"] in done:
+                env["progress"] = dict(zip(("done", "planned"), done[env["latestRelease"]["id"]], strict=True))
     for entry, row in zip(entries, rows, strict=True):
         if entry["auditTail"]:
             entry["auditTail"]["actor"] = row["state__audit_tail__actor"]

@@ -54,8 +54,8 @@ def _execute(run: WorkflowRun, me: str) -> str:
         **({"sourceReleaseId": run.source_release_id} if run.source_release_id else {}),
     )
     try:
-        plan = list(targets(run))
-        for adapter, target in plan:
+        plan = [(adapter, target, list(adapter.plan(target))) for adapter, target in targets(run)]
+        for adapter, target, steps in plan:
             problems = adapter.validate(target)
             if problems:
                 raise StepFailed(f"{adapter.name}: {'; '.join(problems)}")
@@ -66,9 +66,10 @@ def _execute(run: WorkflowRun, me: str) -> str:
                 region=target.region,
                 cluster=target.cluster,
                 defaults=not (release.environment.region and release.environment.cluster),
+                steps=len(steps),  # what the run's progress counts against (releases.runs.progress)
             )
-        for adapter, target in plan:
-            for step in adapter.plan(target):
+        for adapter, target, steps in plan:
+            for step in steps:
                 if not still_running(run):
                     return "ended by someone else"
                 log(run, f"{adapter.name}: {step.description}", level="debug", adapter=adapter.name, step=step.name)

@@ -28,6 +28,21 @@ def log(run: WorkflowRun, message: str, level: str = "info", **meta) -> None:
     RunLogEntry(run=run, level=level, message=message, meta=meta).save()
 
 
+def progress(release_ids) -> dict[str, tuple[int, int]]:
+    """Per Promoting release (of `release_ids`), how far its running rollout is: (steps done, steps planned),
+    from its run's log (the engine logs each adapter's plan size, then each step done). One query."""
+    entries = (
+        RunLogEntry.objects.filter(run__release_id__in=release_ids, run__state=RunState.RUNNING)
+        .filter(Q(meta__has_key="steps") | Q(message__endswith=" done", meta__has_key="step"))
+        .values_list("run__release_id", "meta")
+    )
+    result: dict[str, tuple[int, int]] = {}
+    for release_id, meta in entries:
+        done, planned = result.get(release_id, (0, 0))
+        result[release_id] = (done, planned + meta["steps"]) if "steps" in meta else (done + 1, planned)
+    return result
+
+
 def claim(run_id: str, worker: str) -> WorkflowRun | None:
     """Take a queued run for `worker`: only a Running run that nobody has claimed yet. None when it was
     claimed already (a duplicate task) or has ended."""
