@@ -37,3 +37,23 @@ def test_a_service_page_and_an_environment_page_follow_changes(committed_demo, w
     expect(environment.locator("#live-environment")).to_contain_text("2026.11.28", timeout=15_000)
     assert environment.evaluate("window.__same_page") is True
     user.clean()
+
+
+def test_a_promotion_changes_the_index_cell_live(committed_demo, web, worker, watched):
+    base = web()
+    worker()
+    user = watched(base)
+    index = user.sign_in("viewer", then="/")
+    expect(index.locator("html[data-live=on]")).to_have_count(1)
+    index.evaluate("window.__same_page = true")
+    prod = index.locator("#row-svc-demo td").nth(1)  # the columns are the environments by name: prod, staging
+    expect(prod).to_contain_text("nothing active")
+    promoted = requests.post(
+        f"{base}/api/releases/rel-123/promote/", json={"envId": "env-prod"}, headers=DEPLOYER, timeout=30
+    )
+    assert promoted.status_code == 202, promoted.text
+    # The worker rolls it out; the cell then shows what runs in prod, with no reload.
+    expect(prod).to_contain_text("2024.10.01", timeout=30_000)
+    expect(prod).not_to_contain_text("nothing active", timeout=30_000)
+    assert index.evaluate("window.__same_page") is True
+    user.clean()
