@@ -43,6 +43,9 @@ def _attempt(start) -> tuple[object, str | None, int]:
 
 
 def _page(request, preview, action, error=None, status=200, environment_id=""):
+    if error is None and preview is not None and preview.refusal:
+        # The domain would refuse it as things stand: say so, and offer no button (as a POST would be a 409).
+        error, status = preview.refusal, 409
     context = {
         "principal": request.principal,
         "preview": preview,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from incidents.models import SEVERITIES
 from overview.models import DeploymentState, ServiceState
+from releases import workflows
 from releases.models import Release
 from services.models import Environment
 
@@ -26,6 +27,7 @@ class Preview:
     open_incidents: dict[str, int] = field(default_factory=dict)  # by severity, lowest first; zeros left out
     highest_severity: str = ""
     policy_refs: tuple[str, ...] = ()
+    refusal: str | None = None  # why the domain would refuse it as things stand: then nothing will happen
 
     @property
     def open_incident_count(self) -> int:
@@ -33,6 +35,8 @@ class Preview:
 
     @property
     def text(self) -> str:
+        if self.refusal:
+            return f"Nothing will happen: {self.refusal}"
         release = self.release
         what = f"{release.pk} ({release.version}, {release.sha[:7]})"
         if self.action == "promote":
@@ -52,7 +56,7 @@ class Preview:
         return "; ".join(parts)
 
 
-def _preview(action: str, release: Release, environment: Environment) -> Preview:
+def _preview(action: str, release: Release, environment: Environment, refusal: str | None) -> Preview:
     current = (
         DeploymentState.objects.filter(service_id=release.service_id, environment_id=environment.pk)
         .values_list("current_id", flat=True)
@@ -68,15 +72,16 @@ def _preview(action: str, release: Release, environment: Environment) -> Preview
         open_incidents={s: n for s, n in counts.items() if n},
         highest_severity=state.highest_open_severity if state else "",
         policy_refs=tuple(environment.policy_refs or ()),
+        refusal=refusal,
     )
 
 
 def deploy_preview(release: Release) -> Preview:
     """What `releases.workflows.deploy(release)` will do: roll it out in its own environment."""
-    return _preview("deploy", release, release.environment)
+    return _preview("deploy", release, release.environment, workflows.deploy_refusal(release))
 
 
 def promote_preview(release: Release, environment: Environment) -> Preview:
     """What `releases.workflows.promote(release, environment)` will do: a new release of the same service, sha
     and version in `environment`, rolled out there."""
-    return _preview("promote", release, environment)
+    return _preview("promote", release, environment, workflows.promote_refusal(release, environment))

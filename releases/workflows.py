@@ -31,6 +31,14 @@ def _start(release: Release, kind: str, action: str, source: Release | None = No
     return run
 
 
+def deploy_refusal(release: Release) -> str | None:
+    """Why `deploy(release)` would be refused as the release stands (it is not Draft), or None: what a
+    confirmation says instead of what would happen."""
+    if ReleaseStatus.PROMOTING in Release.TRANSITIONS[release.status]:
+        return None
+    return release.transition_refusal(release.status, ReleaseStatus.PROMOTING)
+
+
 @transaction.atomic
 def deploy(release: Release) -> WorkflowRun:
     """Draft → Promoting in the release's own environment, with a Deploy run (`deploy.create`)."""
@@ -45,15 +53,23 @@ def promotion_target(environment_id: str) -> Environment:
     return environment
 
 
+def promote_refusal(release: Release, environment: Environment) -> str | None:
+    """Why `promote(release, environment)` would be refused as they stand, or None."""
+    if release.status != ReleaseStatus.ACTIVE:
+        return f"release {release.id} is {release.status}: only an Active release can be promoted."
+    if environment.pk == release.environment_id:
+        return f"release {release.id} is already in {environment.pk}; promote it to another environment."
+    return None
+
+
 @transaction.atomic
 def promote(release: Release, environment: Environment) -> WorkflowRun:
     """Take an Active release to another environment: a new release record (same service, sha and
     version), Draft → Promoting there, with a Promote run that names its source (`release.promote`)."""
     release.refresh_from_db()
-    if release.status != ReleaseStatus.ACTIVE:
-        raise Conflict(f"release {release.id} is {release.status}: only an Active release can be promoted.")
-    if environment.pk == release.environment_id:
-        raise Conflict(f"release {release.id} is already in {environment.pk}; promote it to another environment.")
+    problem = promote_refusal(release, environment)
+    if problem:
+        raise Conflict(problem)
     target = Release(service_id=release.service_id, environment=environment, sha=release.sha, version=release.version)
     target.save()
     return _start(target, RunKind.PROMOTE, "release.promote", source=release)

@@ -193,6 +193,24 @@ def test_the_domains_refusals_are_shown_not_a_500(deployer, staged):
     assert unknown.status_code == 400 and "unknown environment" in unknown.content.decode()
 
 
+def test_a_confirmation_the_domain_would_refuse_says_so_and_offers_no_button(deployer, staged, make_release):
+    release, staging, prod = staged
+    for url, refusal in (
+        (f"/releases/{release.pk}/deploy/", f"release {release.pk} is Active: it cannot move to Promoting"),
+        (f"/releases/{release.pk}/promote/?envId={staging.pk}", f"release {release.pk} is already in {staging.pk}"),
+    ):
+        response = deployer.get(url)
+        main = response.content.decode().split("<main")[1]
+        assert response.status_code == 409 and refusal in main, main
+        # not "becomes the first release" of an environment where it is the current one, nor a button
+        assert "What will happen" not in main and 'method="post"' not in main
+    draft = make_release(service=release.service, environment=prod, sha="abcdef1", version="2024.10.03")
+    assert previews.promote_preview(draft, staging).text == (
+        f"Nothing will happen: release {draft.pk} is Draft: only an Active release can be promoted."
+    )
+    assert previews.deploy_preview(draft).refusal is None
+
+
 def test_promote_creates_the_new_release_and_goes_to_it(deployer, staged):
     release, _, prod = staged
     confirmation = deployer.get(f"/releases/{release.pk}/promote/?envId={prod.pk}").content.decode()
@@ -256,16 +274,17 @@ def counted(client, url) -> int:
 
 
 @pytest.mark.parametrize("page", ["release", "summary", "timeline", "run", "promote", "deploy"])
-def test_query_counts_do_not_grow_with_the_history(deployer, staged, page):
+def test_query_counts_do_not_grow_with_the_history(deployer, staged, make_release, page):
     release = staged[0]
     run = WorkflowRun.objects.get(release=release)
+    draft = make_release(service=release.service, environment=staged[2], sha="abcdef1", version="2024.10.03")
     url = {
         "release": f"/releases/{release.pk}/",
         "summary": f"/releases/{release.pk}/summary",
         "timeline": f"/releases/{release.pk}/timeline",
         "run": f"/runs/{run.pk}/",
         "promote": f"/releases/{release.pk}/promote/?envId={staged[2].pk}",
-        "deploy": f"/releases/{release.pk}/deploy/",
+        "deploy": f"/releases/{draft.pk}/deploy/",  # a Draft: the Active one's confirmation is a refusal
     }[page]
     grow(release, 1)
     small = counted(deployer, url)
