@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db.models import Prefetch, Q
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -70,17 +70,18 @@ def release_detail(request, release_id):
 
 @require_safe
 def release_summary(request, release_id):
-    """The release's summary card alone: live.js fetches it again when an audit event names the release."""
+    """The release's summary card alone: live.js fetches it again when an audit event names the release. Signed
+    out (a session that expired under an open page), a 401: the sign-in page is no card to put in its place."""
     if request.principal is None:
-        return signed_out(request)
+        return HttpResponse(status=401)
     return render(request, "releases/_summary.html", _summary_context(request, _release(release_id)))
 
 
 @require_safe
 def release_timeline(request, release_id):
-    """The workflow timeline alone, fetched again like the summary (a run started or ended)."""
+    """The workflow timeline alone, fetched again like the summary (a run started or ended); a 401 signed out."""
     if request.principal is None:
-        return signed_out(request)
+        return HttpResponse(status=401)
     return render(request, "releases/_timeline.html", _timeline_context(request, _release(release_id)))
 
 

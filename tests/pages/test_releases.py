@@ -98,6 +98,9 @@ def test_signed_out_goes_to_sign_in(client, staged):
     for url in (f"/releases/{release.pk}/", "/releases/new/", f"/releases/{release.pk}/deploy/"):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/login/?next="), url
+    # The live fragments: a 401, never the sign-in page, which live.js would put in the card's place.
+    for url in (f"/releases/{release.pk}/summary", f"/releases/{release.pk}/timeline"):
+        assert client.get(url).status_code == 401, url
 
 
 def test_the_release_page_shows_the_release_its_timeline_and_logs(deployer, staged):

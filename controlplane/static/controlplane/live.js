@@ -15,7 +15,8 @@
     timer = null;
     for (const element of pending) {
       fetch(element.dataset.liveSrc, { credentials: "same-origin", headers: { Accept: "text/html" } })
-        .then((response) => (response.ok ? response.text() : null))
+        // A redirect (to the sign-in page, once the session has expired) is no fragment: keep what is shown.
+        .then((response) => (response.ok && !response.redirected ? response.text() : null))
         .then((html) => {
           if (html === null || !element.isConnected) return;
           const template = document.createElement("template");
