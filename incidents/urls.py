@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from controlplane import converters  # noqa: F401 - registers <id:…>
 from incidents import views
 
 app_name = "incidents"
@@ -9,6 +10,6 @@ urlpatterns = [
     path("incidents/", views.incident_list, name="list"),
     path("incidents/fragment/", views.incident_fragment, name="fragment"),
     path("incidents/new/", views.incident_create, name="create"),
-    path("incidents/<str:pk>/acknowledge/", views.incident_move, {"move": "acknowledge"}, name="acknowledge"),
-    path("incidents/<str:pk>/resolve/", views.incident_move, {"move": "resolve"}, name="resolve"),
+    path("incidents/<id:pk>/acknowledge/", views.incident_move, {"move": "acknowledge"}, name="acknowledge"),
+    path("incidents/<id:pk>/resolve/", views.incident_move, {"move": "resolve"}, name="resolve"),
 ]

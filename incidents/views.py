@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from controlplane.errors import Conflict
 from controlplane.identity.roles import can, refusal
+from controlplane.models import ID_PATTERN
 from incidents import lifecycle
 from incidents.api import IncidentSerializer
 from incidents.filtersets import IncidentFilterSet
@@ -46,6 +47,8 @@ def _key(before: str) -> tuple[datetime | None, str]:
     its offset (which Django would read in the server's zone, with a warning) or one outside the years a
     datetime holds once moved to UTC (an OverflowError in the query)."""
     started, _, pk = before.partition("~")
+    if not ID_PATTERN.fullmatch(pk):  # not an incident's id (a NUL byte would be a 500 on PostgreSQL)
+        return None, ""
     try:
         when = datetime.fromisoformat(started) if started and pk else None
         if when is not None and when.utcoffset() is None:

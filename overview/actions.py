@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from controlplane import converters  # noqa: F401 - registers <id:…>
 from controlplane.errors import Conflict, describe, is_race
 from controlplane.identity.roles import can, refusal
 from overview import previews
@@ -97,6 +98,6 @@ def promote(request, release_id):
 
 
 urlpatterns = [
-    path("releases/<str:release_id>/deploy/", deploy, name="deploy"),
-    path("releases/<str:release_id>/promote/", promote, name="promote"),
+    path("releases/<id:release_id>/deploy/", deploy, name="deploy"),
+    path("releases/<id:release_id>/promote/", promote, name="promote"),
 ]

@@ -3,14 +3,15 @@
 
 from django.urls import path
 
+from controlplane import converters  # noqa: F401 - registers <id:…>
 from overview import views
 
 app_name = "overview"
 urlpatterns: list = [
     path("", views.index, name="index"),
-    path("services/<str:service_id>/", views.service_detail, name="service"),
+    path("services/<id:service_id>/", views.service_detail, name="service"),
     path("environments/", views.environments, name="environments"),
-    path("environments/<str:environment_id>/", views.environment_detail, name="environment"),
+    path("environments/<id:environment_id>/", views.environment_detail, name="environment"),
 ]
 
 # Deploy and promote behind their confirmations (overview/actions.py).

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from controlplane.errors import Conflict
 from controlplane.identity.context import current_actor
-from controlplane.models import new_id
+from controlplane.models import ID_PATTERN, new_id
 from releases import lifecycle
 from releases.models import Release, ReleaseStatus, RunKind, WorkflowRun
 from releases.tasks import execute_run
@@ -47,7 +47,9 @@ def deploy(release: Release) -> WorkflowRun:
 
 def promotion_target(environment_id: str) -> Environment:
     """The environment a promotion names, or a ValidationError naming the unknown id."""
-    environment = Environment.objects.filter(pk=environment_id).first()
+    # Not an id at all (a NUL byte, which PostgreSQL refuses in a query): unknown, without asking the database.
+    known = ID_PATTERN.fullmatch(environment_id)
+    environment = Environment.objects.filter(pk=environment_id).first() if known else None
     if environment is None:
         raise ValidationError({"environment": [f"unknown environment {environment_id!r}."]})
     return environment

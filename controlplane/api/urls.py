@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from audit.api import AuditEventViewSet
+from controlplane import converters  # noqa: F401 - registers <id:…>
 from controlplane.api import schema  # noqa: F401 - registers the OpenAPI extensions
 from controlplane.identity.views import MeView
 from incidents.api import IncidentViewSet
@@ -25,7 +26,7 @@ urlpatterns = [
     # Before the router, whose service detail route would otherwise take "index" for an id.
     path("services/index/", ServicesIndexView.as_view(), name="services-index"),
     # Streams are plain Django views (Server-Sent Events), before the router's detail routes.
-    path("workflow-runs/<str:run_id>/logs/stream", streams.run_log, name="run-log-stream"),
+    path("workflow-runs/<id:run_id>/logs/stream", streams.run_log, name="run-log-stream"),
     path("audit-events/stream", streams.audit_events, name="audit-stream"),
     path("streams/", streams.status, name="streams"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
