@@ -354,7 +354,7 @@ class Entity(DomainModel):
             return None if self._state.adding and not self.restoring else "is required."
         if not self.id.startswith(self.ID_PREFIX):
             return f"must start with {self.ID_PREFIX!r}."
-        if not ID_PATTERN.match(self.id):
+        if not ID_PATTERN.fullmatch(self.id):  # not match: `$` would let a trailing newline through
             return "must be 2-63 lower-case letters, digits or dashes, starting with a letter or digit."
         return None
 

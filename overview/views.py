@@ -10,16 +10,18 @@ from datetime import timedelta
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.views.decorators.http import require_safe
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from audit.models import AuditEvent
 from controlplane import adapters
 from controlplane.api.pagination import CursorPage
+from controlplane.models import ID_PATTERN
 from incidents.models import SEVERITIES, Incident, IncidentStatus
 from overview import services_index
 from overview.models import DeploymentState, ServiceState
@@ -102,12 +104,15 @@ def _tiles() -> dict:
     }
 
 
+@require_safe
 def index(request):
     """`/`: one row per service, one column per environment; search, filters, pages; summary tiles."""
+    fragment = request.GET.get("fragment") == "row"
     if request.principal is None:
-        return _sign_in_first(request)
+        # A fragment is fetched by live.js: 401, not the sign-in page in place of a row.
+        return HttpResponse("Sign in again.", status=401) if fragment else _sign_in_first(request)
     columns = _columns()
-    if request.GET.get("fragment") == "row":
+    if fragment:
         return _index_row(request, columns)
     filterset = ServiceFilterSet(request.GET, queryset=Service.objects.all())
     if not filterset.is_valid():
@@ -125,7 +130,9 @@ def index(request):
     try:
         rows = pager.paginate_queryset(_index_rows(queryset), drf_request, view=_IndexOrder)
     except ValidationError:
-        return HttpResponseBadRequest("That page cursor is not one this page issued.")
+        context = {"principal": request.principal, "columns": columns, "entries": [], "query": request.GET}
+        context["errors"] = {"cursor": ["is not a page cursor this page issued; start from the first page."]}
+        return render(request, "overview/index.html", context, status=400)
     context = {
         "principal": request.principal,
         "columns": columns,
@@ -152,7 +159,10 @@ def _relative(url: str | None) -> str | None:
 
 
 def _index_row(request, columns):
-    rows = list(_index_rows(Service.objects.filter(pk=request.GET.get("id", ""))))
+    service_id = request.GET.get("id", "")
+    if not ID_PATTERN.fullmatch(service_id):  # PostgreSQL refuses a NUL byte in a query with an error
+        raise Http404("No such service.")
+    rows = list(_index_rows(Service.objects.filter(pk=service_id)))
     if not rows:
         raise Http404("No such service.")
     entry = _with_cells(_entries(rows), columns)[0]
@@ -226,6 +236,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds} s"
 
 
+@require_safe
 def service_detail(request, service_id: str):
     """`/services/<id>/`: its repo, adapters, environments with placements and policy refs, per environment
     the current and previous releases, its recent releases, incidents and audit tail, and charts."""
@@ -287,6 +298,7 @@ def service_detail(request, service_id: str):
 # --- the environments ---
 
 
+@require_safe
 def environments(request):
     """`/environments/`: each environment in use, its placement settings, how many services run there."""
     if request.principal is None:
@@ -299,6 +311,10 @@ def environments(request):
     return render(request, "overview/environments.html", {"principal": request.principal, "environments": rows})
 
 
+MAX_PAGE = 100_000  # pages of ENVIRONMENT_PAGE_SIZE services: far beyond any environment
+
+
+@require_safe
 def environment_detail(request, environment_id: str):
     """`/environments/<id>/`: which release of which service runs there, a page of services at a time."""
     if request.principal is None:
@@ -306,10 +322,9 @@ def environment_detail(request, environment_id: str):
     environment = Environment.objects.filter(pk=environment_id).first()
     if environment is None:
         raise Http404("No such environment.")
-    try:
-        page = max(int(request.GET.get("page", "1")), 1)
-    except ValueError:
-        page = 1
+    raw = request.GET.get("page", "1")
+    # ASCII digits only, and a page the database can address (a huge one overflows its integers).
+    page = min(max(int(raw), 1), MAX_PAGE) if raw.isascii() and raw.isdigit() else 1
     start = (page - 1) * ENVIRONMENT_PAGE_SIZE
     deployments = list(
         DeploymentState.objects.filter(environment_id=environment_id)
