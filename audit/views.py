@@ -6,12 +6,12 @@ audit.js adds those the page's filters admit. Without JavaScript it is a plain p
 import json
 from urllib.parse import urlencode
 
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from audit.filtersets import AuditEventFilterSet
 from audit.models import AuditEvent
+from controlplane.identity.views import sign_in_first
 
 PAGE_SIZE = 50
 FILTERS = ("actor", "action", "subjectType", "subjectId", "serviceId", "since", "until")
@@ -42,7 +42,7 @@ def _before(value: str) -> int | None:
 @require_safe
 def audit_list(request):
     if request.principal is None:
-        return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
+        return sign_in_first(request)
     params = request.GET.copy()
     before = _before(params.pop("before", [""])[-1])
     filterset = AuditEventFilterSet(params, queryset=AuditEvent.objects.order_by("-seq"))

@@ -4,7 +4,6 @@ A thin door: the list reads through IncidentFilterSet, a create goes through the
 messages are the domain's), acknowledge and resolve through incidents.lifecycle, each after a confirmation."""
 
 from datetime import UTC, datetime
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from controlplane.errors import Conflict
 from controlplane.identity.roles import can, refusal
+from controlplane.identity.views import sign_in_first
 from controlplane.models import ID_PATTERN
 from incidents import lifecycle
 from incidents.api import IncidentSerializer
@@ -27,10 +27,6 @@ MOVES = {
     "resolve": (lifecycle.resolve, IncidentStatus.RESOLVED, "incident.resolve", "Resolve"),
 }
 CREATE_FIELDS = ("serviceId", "severity", "title", "link", "startedAt")
-
-
-def _sign_in(request):
-    return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
 
 
 def _forbidden(request, action: str):
@@ -104,7 +100,7 @@ def _context(request, **extra) -> dict:
 @require_safe
 def incident_list(request):
     if request.principal is None:
-        return _sign_in(request)
+        return sign_in_first(request)
     return render(request, "incidents/list.html", _context(request))
 
 
@@ -120,7 +116,7 @@ def incident_fragment(request):
 def incident_create(request):
     principal = request.principal
     if principal is None:
-        return _sign_in(request)
+        return sign_in_first(request)
     if not can(principal, "incident.create"):
         return _forbidden(request, "incident.create")
     values = {"serviceId": "", "severity": "high", "title": "", "link": "", "startedAt": ""}
@@ -155,7 +151,7 @@ def incident_move(request, pk: str, move: str):
     """GET: the confirmation, saying what will happen. POST: the move, through incidents.lifecycle."""
     principal = request.principal
     if principal is None:
-        return _sign_in(request)
+        return sign_in_first(request)
     do, target, action, verb = MOVES[move]
     if not can(principal, action):
         return _forbidden(request, action)

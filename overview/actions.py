@@ -16,10 +16,11 @@ from django.views.decorators.http import require_http_methods
 from controlplane import converters  # noqa: F401 - registers <id:…>
 from controlplane.errors import Conflict, describe, is_race
 from controlplane.identity.roles import can, refusal
+from controlplane.identity.views import sign_in_first
 from overview import previews
 from releases import workflows
 from releases.models import Release
-from releases.views import refused, signed_out
+from releases.views import refused
 
 
 def _release(release_id: str) -> Release:
@@ -63,7 +64,7 @@ def _page(request, preview, action, error=None, status=200, environment_id=""):
 @require_http_methods(["GET", "HEAD", "POST"])
 def deploy(request, release_id):
     if request.principal is None:
-        return signed_out(request)
+        return sign_in_first(request)
     if request.method == "POST" and not can(request.principal, "release.deploy"):
         return refused(request, "release.deploy")
     release = _release(release_id)
@@ -78,7 +79,7 @@ def deploy(request, release_id):
 @require_http_methods(["GET", "HEAD", "POST"])
 def promote(request, release_id):
     if request.principal is None:
-        return signed_out(request)
+        return sign_in_first(request)
     if request.method == "POST" and not can(request.principal, "release.promote"):
         return refused(request, "release.promote")
     release = _release(release_id)

@@ -11,9 +11,8 @@ from datetime import timedelta
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils import timezone
-from django.utils.http import urlencode
 from django.views.decorators.http import require_safe
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -21,6 +20,7 @@ from rest_framework.request import Request
 from audit.models import AuditEvent
 from controlplane import adapters
 from controlplane.api.pagination import CursorPage
+from controlplane.identity.views import sign_in_first
 from controlplane.models import ID_PATTERN
 from incidents.models import SEVERITIES, Incident, IncidentStatus
 from overview import services_index
@@ -34,10 +34,6 @@ INDEX_PAGE_SIZE = 50
 RECENT = 20  # releases, incidents and audit events on a service's page
 CHART_DAYS = 30
 ENVIRONMENT_PAGE_SIZE = 100
-
-
-def _sign_in_first(request):
-    return redirect(f"/login/?{urlencode({'next': request.get_full_path()})}")
 
 
 # --- the services index ---
@@ -110,7 +106,7 @@ def index(request):
     fragment = request.GET.get("fragment") == "row"
     if request.principal is None:
         # A fragment is fetched by live.js: 401, not the sign-in page in place of a row.
-        return HttpResponse("Sign in again.", status=401) if fragment else _sign_in_first(request)
+        return HttpResponse("Sign in again.", status=401) if fragment else sign_in_first(request)
     columns = _columns()
     if fragment:
         return _index_row(request, columns)
@@ -241,7 +237,7 @@ def service_detail(request, service_id: str):
     """`/services/<id>/`: its repo, adapters, environments with placements and policy refs, per environment
     the current and previous releases, its recent releases, incidents and audit tail, and charts."""
     if request.principal is None:
-        return _sign_in_first(request)
+        return sign_in_first(request)
     service = Service.objects.prefetch_related("environments").filter(pk=service_id).first()
     if service is None:
         raise Http404("No such service.")
@@ -302,7 +298,7 @@ def service_detail(request, service_id: str):
 def environments(request):
     """`/environments/`: each environment in use, its placement settings, how many services run there."""
     if request.principal is None:
-        return _sign_in_first(request)
+        return sign_in_first(request)
     rows = Environment.objects.filter(archived_at__isnull=True).annotate(
         linked=Count("deployments", distinct=True),
         running=Count("deployments", filter=Q(deployments__current__isnull=False), distinct=True),
@@ -318,7 +314,7 @@ MAX_PAGE = 100_000  # pages of ENVIRONMENT_PAGE_SIZE services: far beyond any en
 def environment_detail(request, environment_id: str):
     """`/environments/<id>/`: which release of which service runs there, a page of services at a time."""
     if request.principal is None:
-        return _sign_in_first(request)
+        return sign_in_first(request)
     environment = Environment.objects.filter(pk=environment_id).first()
     if environment is None:
         raise Http404("No such environment.")

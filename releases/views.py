@@ -2,8 +2,6 @@
 Thin doors: reads by the models' own relations, the create through the REST serializer (so its messages are
 the domain's). Deploy and promote, whose confirmations cross apps, are in `overview/actions.py`."""
 
-from urllib.parse import urlencode
-
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db.models import Prefetch, Q
@@ -13,15 +11,11 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from controlplane.errors import is_race
 from controlplane.identity.roles import PERMISSIONS, can, refusal
+from controlplane.identity.views import sign_in_first
 from releases.api import ReleaseSerializer
 from releases.models import Release, ReleaseStatus, RunLogEntry, RunState, WorkflowRun
 
 LOGS = Prefetch("logs", queryset=RunLogEntry.objects.order_by("ts", "id"))
-
-
-def signed_out(request):
-    """Signed out: to the sign-in page, back here after."""
-    return redirect(f"/login/?{urlencode({'next': request.get_full_path()})}")
 
 
 def refused(request, action: str):
@@ -62,7 +56,7 @@ def _timeline_context(request, release: Release) -> dict:
 @require_safe
 def release_detail(request, release_id):
     if request.principal is None:
-        return signed_out(request)
+        return sign_in_first(request)
     release = _release(release_id)
     context = _summary_context(request, release) | _timeline_context(request, release)
     return render(request, "releases/release.html", context)
@@ -88,7 +82,7 @@ def release_timeline(request, release_id):
 @require_safe
 def run_detail(request, run_id):
     if request.principal is None:
-        return signed_out(request)
+        return sign_in_first(request)
     run = WorkflowRun.objects.select_related("release").prefetch_related(LOGS).filter(pk=run_id).first()
     if run is None:
         raise Http404(f"No workflow run {run_id}.")
@@ -103,7 +97,7 @@ FORM_FIELDS = ("serviceId", "envId", "sha", "version")
 def release_new(request):
     """The create-release form, through the REST serializer: its messages, by field, are the domain's."""
     if request.principal is None:
-        return signed_out(request)
+        return sign_in_first(request)
     allowed = can(request.principal, "release.create")
     values = {name: request.GET.get(name, "") for name in FORM_FIELDS}
     errors: dict[str, list[str]] = {}

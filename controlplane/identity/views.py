@@ -3,7 +3,7 @@ from django.contrib.auth import authenticate, login, logout
 from django.core.exceptions import SuspiciousOperation
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 from drf_spectacular.utils import extend_schema
 from mozilla_django_oidc import views as oidc_views
@@ -110,3 +110,8 @@ class CallbackView(oidc_views.OIDCAuthenticationCallbackView):
 
 
 oidc_callback = CallbackView.as_view()
+
+
+def sign_in_first(request):
+    """A page asked for while signed out: to the sign-in page, and back to it after."""
+    return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
