@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from controlplane.errors import Conflict
-from controlplane.identity.roles import can, refusal
-from controlplane.identity.views import sign_in_first
+from controlplane.identity.roles import can
+from controlplane.identity.views import refused, sign_in_first
 from controlplane.models import ID_PATTERN
 from incidents import lifecycle
 from incidents.api import IncidentSerializer
@@ -27,11 +27,6 @@ MOVES = {
     "resolve": (lifecycle.resolve, IncidentStatus.RESOLVED, "incident.resolve", "Resolve"),
 }
 CREATE_FIELDS = ("serviceId", "severity", "title", "link", "startedAt")
-
-
-def _forbidden(request, action: str):
-    context = {"principal": request.principal, "message": refusal(request.principal, action)}
-    return render(request, "incidents/forbidden.html", context, status=403)
 
 
 def _cursor(incident: Incident) -> str:
@@ -118,7 +113,7 @@ def incident_create(request):
     if principal is None:
         return sign_in_first(request)
     if not can(principal, "incident.create"):
-        return _forbidden(request, "incident.create")
+        return refused(request, "incident.create")
     values = {"serviceId": "", "severity": "high", "title": "", "link": "", "startedAt": ""}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
@@ -154,7 +149,7 @@ def incident_move(request, pk: str, move: str):
         return sign_in_first(request)
     do, target, action, verb = MOVES[move]
     if not can(principal, action):
-        return _forbidden(request, action)
+        return refused(request, action)
     incident = get_object_or_404(Incident, pk=pk)
     problem, status = "", 200
     if request.method == "POST":

@@ -16,11 +16,10 @@ from django.views.decorators.http import require_http_methods
 from controlplane import converters  # noqa: F401 - registers <id:…>
 from controlplane.errors import Conflict, describe, is_race
 from controlplane.identity.roles import can, refusal
-from controlplane.identity.views import sign_in_first
+from controlplane.identity.views import refused, sign_in_first
 from overview import previews
 from releases import workflows
 from releases.models import Release
-from releases.views import refused
 
 
 def _release(release_id: str) -> Release:

@@ -10,19 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from controlplane.errors import is_race
-from controlplane.identity.roles import PERMISSIONS, can, refusal
-from controlplane.identity.views import sign_in_first
+from controlplane.identity.roles import can, refusal
+from controlplane.identity.views import refused, sign_in_first
 from releases.api import ReleaseSerializer
 from releases.models import Release, ReleaseStatus, RunLogEntry, RunState, WorkflowRun
 
 LOGS = Prefetch("logs", queryset=RunLogEntry.objects.order_by("ts", "id"))
-
-
-def refused(request, action: str):
-    """403, naming the role the action needs."""
-    context = {"principal": request.principal, "reason": refusal(request.principal, action)}
-    context["role"] = str(PERMISSIONS[action])
-    return render(request, "releases/refused.html", context, status=403)
 
 
 def _release(release_id: str) -> Release:

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from controlplane.identity import devtokens, oidc
 from controlplane.identity.context import current_principal
 from controlplane.identity.errors import IdentityRefused
-from controlplane.identity.roles import can
+from controlplane.identity.roles import can, refusal
 from controlplane.identity.sessions import remember
 
 
@@ -115,3 +115,9 @@ oidc_callback = CallbackView.as_view()
 def sign_in_first(request):
     """A page asked for while signed out: to the sign-in page, and back to it after."""
     return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
+
+
+def refused(request, action: str):
+    """A page's write the caller's role does not allow: 403, saying which role it needs."""
+    context = {"principal": request.principal, "reason": refusal(request.principal, action)}
+    return render(request, "refused.html", context, status=403)
