@@ -8,7 +8,6 @@ domain's refusals (409 conflicts, 400 messages) are shown on the confirmation pa
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
@@ -19,14 +18,7 @@ from controlplane.identity.roles import can, refusal
 from controlplane.identity.views import refused, sign_in_first
 from overview import previews
 from releases import workflows
-from releases.models import Release
-
-
-def _release(release_id: str) -> Release:
-    release = Release.objects.select_related("service", "environment").filter(pk=release_id).first()
-    if release is None:
-        raise Http404(f"No release {release_id}.")
-    return release
+from releases.views import release_or_404
 
 
 def _attempt(start) -> tuple[object, str | None, int]:
@@ -66,13 +58,13 @@ def deploy(request, release_id):
         return sign_in_first(request)
     if request.method == "POST" and not can(request.principal, "release.deploy"):
         return refused(request, "release.deploy")
-    release = _release(release_id)
+    release = release_or_404(release_id)
     if request.method != "POST":
         return _page(request, previews.deploy_preview(release), "deploy")
     run, error, status = _attempt(lambda: workflows.deploy(release))
     if run is not None:
         return redirect("releases:release", release_id=release.pk)
-    return _page(request, previews.deploy_preview(_release(release_id)), "deploy", error, status)
+    return _page(request, previews.deploy_preview(release_or_404(release_id)), "deploy", error, status)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -81,7 +73,7 @@ def promote(request, release_id):
         return sign_in_first(request)
     if request.method == "POST" and not can(request.principal, "release.promote"):
         return refused(request, "release.promote")
-    release = _release(release_id)
+    release = release_or_404(release_id)
     data = request.POST if request.method == "POST" else request.GET
     environment_id = data.get("envId", "").strip()
     try:
@@ -93,7 +85,7 @@ def promote(request, release_id):
     run, error, status = _attempt(lambda: workflows.promote(release, environment))
     if run is not None:
         return redirect("releases:release", release_id=run.release_id)
-    preview = previews.promote_preview(_release(release_id), environment)
+    preview = previews.promote_preview(release_or_404(release_id), environment)
     return _page(request, preview, "promote", error, status, environment_id)
 
 

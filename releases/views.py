@@ -18,7 +18,8 @@ from releases.models import Release, ReleaseStatus, RunLogEntry, RunState, Workf
 LOGS = Prefetch("logs", queryset=RunLogEntry.objects.order_by("ts", "id"))
 
 
-def _release(release_id: str) -> Release:
+def release_or_404(release_id: str) -> Release:
+    """The release with its service and environment (every release page shows them), or a 404."""
     release = Release.objects.select_related("service", "environment").filter(pk=release_id).first()
     if release is None:
         raise Http404(f"No release {release_id}.")
@@ -50,7 +51,7 @@ def _timeline_context(request, release: Release) -> dict:
 def release_detail(request, release_id):
     if request.principal is None:
         return sign_in_first(request)
-    release = _release(release_id)
+    release = release_or_404(release_id)
     context = _summary_context(request, release) | _timeline_context(request, release)
     return render(request, "releases/release.html", context)
 
@@ -61,7 +62,7 @@ def release_summary(request, release_id):
     out (a session that expired under an open page), a 401: the sign-in page is no card to put in its place."""
     if request.principal is None:
         return HttpResponse(status=401)
-    return render(request, "releases/_summary.html", _summary_context(request, _release(release_id)))
+    return render(request, "releases/_summary.html", _summary_context(request, release_or_404(release_id)))
 
 
 @require_safe
@@ -69,7 +70,7 @@ def release_timeline(request, release_id):
     """The workflow timeline alone, fetched again like the summary (a run started or ended); a 401 signed out."""
     if request.principal is None:
         return HttpResponse(status=401)
-    return render(request, "releases/_timeline.html", _timeline_context(request, _release(release_id)))
+    return render(request, "releases/_timeline.html", _timeline_context(request, release_or_404(release_id)))
 
 
 @require_safe
