@@ -7,6 +7,7 @@ from rest_framework.utils.urls import replace_query_param
 from controlplane.api.params import whole_number
 
 CURSOR_REFUSED = "is not a cursor this API issued."
+TAIL = "tail"
 
 
 class CursorPage(CursorPagination):
@@ -37,12 +38,20 @@ class CursorPage(CursorPagination):
     def decode_cursor(self, request):
         encoded = request.query_params.get(self.cursor_query_param)
         if encoded is None:
-            return None
+            # `tail=true`: the list's last page first, still in the list's order, with `previous` to read back
+            # (`cpctl audit` shows the newest events of an oldest-first trail).
+            return Cursor(offset=0, reverse=True, position=None) if self._tail(request) else None
         try:
             offset, reverse, position = signing.loads(encoded, salt=self._salt())
         except (signing.BadSignature, ValueError, TypeError):
             raise ValidationError({self.cursor_query_param: [CURSOR_REFUSED]}) from None
         return Cursor(offset=offset, reverse=reverse, position=position)
+
+    def _tail(self, request) -> bool:
+        raw = request.query_params.get(TAIL, "false")
+        if raw not in ("true", "false"):
+            raise ValidationError({TAIL: ["must be true or false."]})
+        return raw == "true"
 
     def encode_cursor(self, cursor):
         token = signing.dumps([cursor.offset, cursor.reverse, cursor.position], salt=self._salt())
@@ -56,4 +65,13 @@ class CursorPage(CursorPagination):
                 parameter["description"] = f"Results per page: a whole number from 1 to {self.max_page_size}."
             elif parameter["name"] == self.cursor_query_param:
                 parameter["description"] = "A `next` or `previous` link's cursor; the API refuses any other."
+        parameters.append(
+            {
+                "name": TAIL,
+                "required": False,
+                "in": "query",
+                "description": "`true`: start at the end of the list (its last page, in the list's order).",
+                "schema": {"type": "boolean"},
+            }
+        )
         return parameters

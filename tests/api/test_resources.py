@@ -329,6 +329,24 @@ def test_audit_events_page_by_sequence_and_filter(viewer, admin):
     assert viewer.get("/api/audit-events/?since=yesterday").status_code == 400
 
 
+def test_tail_starts_a_list_at_its_end_and_reads_back(viewer, admin):
+    for n in range(5):
+        admin.post("/api/environments/", {"name": f"tail-{n}"})
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    last = viewer.get("/api/audit-events/?tail=true&pageSize=2").json()
+    assert [e["seq"] for e in last["results"]] == [head - 1, head]  # the newest, still oldest first
+    assert last["next"] is None
+    before = viewer.get(last["previous"].removeprefix("http://testserver")).json()
+    assert [e["seq"] for e in before["results"]] == [head - 3, head - 2]
+    # With filters, the end of the filtered list; any list takes it (releases are newest first: the oldest).
+    creates = viewer.get("/api/audit-events/?tail=true&pageSize=1&action=environment.create").json()["results"]
+    assert [e["subjectId"] for e in creates] == [Environment.objects.get(name="tail-4").pk]
+    oldest = viewer.get("/api/releases/?tail=true&pageSize=1").json()["results"]
+    assert [r["id"] for r in oldest] == [Release.objects.order_by("created_at", "id").first().pk]
+    refused = viewer.get("/api/audit-events/?tail=yes")
+    assert refused.status_code == 400 and refused.json() == {"tail": ["must be true or false."]}
+
+
 def test_audit_events_are_read_only(admin):
     assert admin.post("/api/audit-events/", {"actor": "x"}).status_code == 405
     assert admin.delete("/api/audit-events/1/").status_code == 405
