@@ -167,3 +167,22 @@ def test_dev_tokens_command_prints_the_demo_set_it_generated_on_later_runs(tmp_p
     call_command("dev_tokens")
     out = capsys.readouterr().out
     assert all(token in out for token in created) and "Created" not in out
+
+
+def test_dev_tokens_command_prints_one_roles_token_bare_for_a_script(tmp_path, settings, capsys):
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    settings.CONTROLPLANE = {**settings.CONTROLPLANE, "devTokens": {}}
+    settings.DEV_TOKENS_FILE = tmp_path / "dev-tokens.json"
+    call_command("dev_tokens", role="deployer")  # creates the demo set first, saying nothing else
+    out = capsys.readouterr().out
+    created = json.loads(settings.DEV_TOKENS_FILE.read_text())
+    assert out == next(t for t, e in created.items() if e["role"] == "deployer") + "\n"
+
+    settings.CONTROLPLANE = {**settings.CONTROLPLANE, "devTokens": {TOKENS["viewer"]: created.popitem()[1]}}
+    settings.DEV_TOKENS_FILE = tmp_path / "none.json"  # configured tokens only: never printed
+    with pytest.raises(CommandError, match="No deployer token to print"):
+        call_command("dev_tokens", role="deployer")
+    assert TOKENS["viewer"] not in capsys.readouterr().out

@@ -2,7 +2,7 @@ import json
 import os
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from controlplane.identity import devtokens
 
@@ -12,9 +12,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--base-url", default=f"http://127.0.0.1:{settings.PORT}")
+        parser.add_argument(
+            "--role",
+            choices=["viewer", "deployer", "admin"],
+            help="Print only the demo token of this role, bare, for a script: "
+            "export CONTROLPLANE_TOKEN=$(python manage.py dev_tokens --role deployer)",
+        )
 
-    def handle(self, *args, base_url, **options):
+    def handle(self, *args, base_url, role, **options):
         if not devtokens.dev_mode():
+            if role:
+                raise CommandError("Dev mode is off: dev tokens are refused. Sign in with OIDC.")
             self.stdout.write("Dev mode is off: dev tokens are refused. Sign in with OIDC.")
             return
         tokens = settings.CONTROLPLANE["devTokens"]
@@ -26,10 +34,20 @@ class Command(BaseCommand):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 json.dump(tokens, f, indent=2)
-            self.stdout.write(f"Created demo dev tokens in {path}.")
+            if not role:
+                self.stdout.write(f"Created demo dev tokens in {path}.")
         # Only the tokens this command generated (the demo set in its own file) are printed; tokens an
         # operator configured (CONTROLPLANE_DEV_TOKENS) are theirs to know, and stay out of terminals and logs.
         generated = generated_tokens(path)
+
+        def generated_for(wanted: str) -> str | None:
+            return next((t for t, entry in tokens.items() if entry["role"] == wanted and t in generated), None)
+
+        if role:
+            if generated_for(role) is None:
+                raise CommandError(f"No {role} token to print: configured ones (CONTROLPLANE_DEV_TOKENS) stay unshown.")
+            self.stdout.write(generated_for(role))
+            return
         self.stdout.write(self.style.WARNING("Dev mode: these tokens work only while CONTROLPLANE_DEV_MODE is on."))
         for token, entry in tokens.items():
             shown = token if token in generated else "(configured in CONTROLPLANE_DEV_TOKENS; not shown)"
@@ -38,6 +56,8 @@ class Command(BaseCommand):
         self.stdout.write("Try:")
         self.stdout.write(f'  curl -H "Authorization: Bearer {example}" {base_url}/api/me/')
         self.stdout.write(f"  sign in at {base_url}/login/ with one of these tokens (an admin one opens /admin/)")
+        deployer = generated_for("deployer") or "$TOKEN"
+        self.stdout.write(f"  export CONTROLPLANE_URL={base_url} CONTROLPLANE_TOKEN={deployer}; cpctl services")
 
 
 def generated_tokens(path) -> set[str]:
