@@ -1,0 +1,3 @@
+from cpctl.cli import cli
+
+cli(prog_name="cpctl")

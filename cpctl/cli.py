@@ -1,0 +1,557 @@
+"""`cpctl`: the control plane from a terminal (docs/cli.md).
+
+A thin client of the REST API and its streams. Every command takes `--output table|json`, `--profile` and
+`--color/--no-color`; exit codes are in `cpctl.client` and docs/cli.md.
+"""
+
+import functools
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+
+import click
+from rich.panel import Panel
+from rich.text import Text
+
+from cpctl import __version__, config, render
+from cpctl.client import FAILED, SERVER, USAGE, Client, Failure
+from cpctl.follow import follow, log_line
+
+OUTCOMES = {"release.activate": "Active", "release.fail": "Failed"}
+OUTCOME_WAIT_SECONDS = 120  # after the run's end, for the audit event that records it (committed with it)
+
+
+class App:
+    """What a command runs with: its output, and (asked for lazily) the client of the chosen control plane."""
+
+    def __init__(self, output: str, profile: str | None, color: bool | None):
+        self.out = render.Output(output, color)
+        self.profile = profile
+        self._client = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            target = config.resolve(self.profile)
+            self._client = Client(target.url, target.token)
+        return self._client
+
+
+def command(group, name: str | None = None, **kwargs):
+    """A cpctl command: the common options, and every Failure turned into its message and exit code."""
+
+    def decorate(function):
+        @group.command(name, **kwargs)
+        @click.option(
+            "-o",
+            "--output",
+            type=click.Choice(["table", "json"]),
+            default="table",
+            show_default=True,
+            help="table for people, json for scripts (docs/cli.md).",
+        )
+        @click.option("--profile", envvar="CONTROLPLANE_PROFILE", help="A profile stored by `cpctl login`.")
+        @click.option("--color/--no-color", default=None, help="Force colour, or turn it off (also NO_COLOR).")
+        @functools.wraps(function)
+        def run(output, profile, color, **options):
+            app = App(output, profile, color)
+            try:
+                code = function(app, **options)
+            except Failure as e:
+                app.out.err.print(Text(f"error: {e.message}", style="bold red"))
+                sys.exit(e.code)
+            except KeyboardInterrupt:
+                app.out.err.print("interrupted")
+                sys.exit(130)
+            sys.exit(code or 0)
+
+        return run
+
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cpctl")
+def cli():
+    """The deployment control plane from a terminal.
+
+    Configure it with CONTROLPLANE_URL and CONTROLPLANE_TOKEN, or `cpctl login`.
+    Exit codes: 0 done, 1 the operation failed, 2 usage or confirmation refused, 3 not authenticated or
+    not allowed, 4 not found, 5 conflict, 6 server or network error.
+    """
+
+
+# --- identity ---
+
+
+@command(cli)
+@click.option("--url", required=True, help="The control plane, e.g. http://127.0.0.1:8000")
+@click.option("--token", prompt="Token", hide_input=True, help="A bearer token; asked for when left out.")
+def login(app, url, token):
+    """Check a token against a control plane and store them as a profile (mode 0600)."""
+    me = Client(url, token).get("/api/me/")
+    name = app.profile or config.DEFAULT_PROFILE
+    stored = config.load()
+    stored["profiles"][name] = {"url": url.rstrip("/"), "token": token}
+    stored["current"] = name
+    where = config.save(stored)
+    result = {"profile": name, "url": url.rstrip("/"), "actor": me["actor"], "role": me["role"], "path": str(where)}
+    if app.out.json:
+        return app.out.emit(result)
+    app.out.out.print(f"Logged in to {result['url']} as {me['actor']} ({me['role']}); profile {name!r} in {where}.")
+
+
+@command(cli)
+def logout(app):
+    """Forget a stored profile (the current one, or --profile)."""
+    stored = config.load()
+    name = app.profile or stored["current"]
+    if not name or stored["profiles"].pop(name, None) is None:
+        raise Failure(USAGE, f"no profile {name or config.DEFAULT_PROFILE!r} to forget.")
+    if stored["current"] == name:
+        stored["current"] = next(iter(stored["profiles"]), None)
+    config.save(stored)
+    if app.out.json:
+        return app.out.emit({"profile": name, "forgotten": True})
+    app.out.out.print(f"Forgot profile {name!r}.")
+
+
+@command(cli)
+def whoami(app):
+    """Who the control plane sees: actor, role and how you signed in."""
+    me = app.client.get("/api/me/")
+    if app.out.json:
+        return app.out.emit(me)
+    app.out.out.print(f"{me['actor']} ({me['role']}, {me['authMethod']}) at {app.client.url}")
+
+
+# --- services ---
+
+
+@command(cli)
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many services.")
+def services(app, limit):
+    """The services index: per environment what runs now and what was released last; open incidents."""
+    entries = app.client.items("/api/services/index/", {}, limit)
+    if app.out.json:
+        return app.out.emit(entries)
+    grid = render.table("SERVICE", "ENVIRONMENT", "CURRENT", "LATEST", "INCIDENTS")
+    for entry in entries:
+        incidents = render.open_incidents(entry["incidents"]["open"])
+        for i, env in enumerate(entry["environments"] or [{"id": "—", "currentRelease": None, "latestRelease": None}]):
+            current, latest = env["currentRelease"], env["latestRelease"]
+            newer = latest if latest and (not current or latest["id"] != current["id"]) else None
+            grid.add_row(
+                entry["id"] if i == 0 else "",
+                env["id"],
+                render.release(current),
+                render.release(newer, with_status=True) if newer else Text(""),
+                incidents if i == 0 else Text(""),
+            )
+    app.out.out.print(grid)
+
+
+@cli.group()
+def service():
+    """One service."""
+
+
+@command(service, "show")
+@click.argument("service_id")
+def service_show(app, service_id):
+    """A service: its repo and adapters, per environment what runs and what came last, its open incidents."""
+    found = app.client.get(f"/api/services/{service_id}/")
+    index = [e for e in app.client.items("/api/services/index/", {"q": service_id}, None) if e["id"] == service_id]
+    environments = index[0]["environments"] if index else []
+    incidents = app.client.items("/api/incidents/", {"serviceId": service_id, "open": "true"}, None)
+    if app.out.json:
+        return app.out.emit({"service": found, "environments": environments, "openIncidents": incidents})
+    app.out.out.print(
+        render.key_values(
+            [
+                ("Service", f"{found['id']} ({found['name']})"),
+                ("Repo", found["repo"]),
+                ("Adapters", ", ".join(found["adapters"]["deployments"])),
+                ("Archived", "yes" if found.get("archived") else "no"),
+            ]
+        )
+    )
+    grid = render.table("ENVIRONMENT", "CURRENT", "SINCE", "LATEST")
+    for env in environments:
+        current, latest = env["currentRelease"], env["latestRelease"]
+        newer = latest if latest and (not current or latest["id"] != current["id"]) else None
+        grid.add_row(
+            env["id"],
+            render.release(current),
+            render.when(current and current.get("activatedAt")),
+            render.release(newer, with_status=True) if newer else Text(""),
+        )
+    app.out.out.print()
+    app.out.out.print(grid)
+    app.out.out.print()
+    app.out.out.print(incident_table(incidents) if incidents else "No open incidents.")
+
+
+# --- releases ---
+
+
+@command(cli)
+@click.option("--service", "service_id", help="Only this service's releases.")
+@click.option("--env", "env_id", help="Only releases in this environment.")
+@click.option("--status", type=click.Choice(["Draft", "Promoting", "Active", "Failed"]))
+@click.option("--current", is_flag=True, help="Only what runs now (one per service and environment).")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def releases(app, service_id, env_id, status, current, limit):
+    """Releases, newest first."""
+    params = {"serviceId": service_id, "envId": env_id, "status": status, "isCurrent": "true" if current else None}
+    found = app.client.items("/api/releases/", params, limit)
+    if app.out.json:
+        return app.out.emit(found)
+    grid = render.table("RELEASE", "SERVICE", "ENVIRONMENT", "VERSION", "SHA", "STATUS", "CREATED", "CURRENT")
+    for r in found:
+        grid.add_row(
+            r["id"],
+            r["serviceId"],
+            r["envId"],
+            r["version"],
+            r["sha"][:7],
+            render.status(r["status"]),
+            render.when(r["createdAt"]),
+            "yes" if r["isCurrent"] else "",
+        )
+    app.out.out.print(grid)
+
+
+@cli.group()
+def release():
+    """Create and look at releases."""
+
+
+def show_release(app, found: dict) -> None:
+    if app.out.json:
+        return app.out.emit(found)
+    app.out.out.print(
+        render.key_values(
+            [
+                ("Release", found["id"]),
+                ("Service", found["serviceId"]),
+                ("Environment", found["envId"]),
+                ("Version", found["version"]),
+                ("Sha", found["sha"]),
+                ("Status", render.status(found["status"])),
+                ("Created", render.when(found["createdAt"])),
+                ("Activated", render.when(found.get("activatedAt"))),
+                ("Current", "yes" if found["isCurrent"] else "no"),
+                ("Superseded by", found.get("supersededBy")),
+            ]
+        )
+    )
+
+
+@command(release, "create")
+@click.option("--service", "service_id", required=True)
+@click.option("--env", "env_id", required=True)
+@click.option("--sha", required=True, help="The commit: 7-40 lower-case hex characters.")
+@click.option("--version", "version", required=True)
+@click.option("--id", "release_id", help="Choose the id (rel-…); the server makes one otherwise.")
+def release_create(app, service_id, env_id, sha, version, release_id):
+    """A Draft release of a service in an environment. Prints its id (`-o json` prints it whole)."""
+    body = {"serviceId": service_id, "envId": env_id, "sha": sha, "version": version}
+    created = app.client.post("/api/releases/", {**body, **({"id": release_id} if release_id else {})})
+    if app.out.json:
+        return app.out.emit(created)
+    click.echo(created["id"])  # bare, so that `R=$(cpctl release create …)` holds the id
+
+
+@command(release, "show")
+@click.argument("release_id")
+def release_show(app, release_id):
+    """One release."""
+    show_release(app, app.client.get(f"/api/releases/{release_id}/"))
+
+
+# --- deploy and promote ---
+
+
+@command(cli)
+@click.argument("release_id")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--follow/--no-follow", default=True, help="Follow the run to its end (default), or return at once.")
+def deploy(app, release_id, yes, follow):
+    """Roll a Draft release out to its own environment, and follow it until the audit trail records the outcome."""
+    return rollout(app, "deploy", release_id, None, yes, follow)
+
+
+@command(cli)
+@click.argument("release_id")
+@click.option("--to", "env_id", required=True, help="The environment to promote to.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--follow/--no-follow", default=True, help="Follow the run to its end (default), or return at once.")
+def promote(app, release_id, env_id, yes, follow):
+    """Take an Active release to another environment (a new release there), and follow it to its outcome."""
+    return rollout(app, "promote", release_id, env_id, yes, follow)
+
+
+def rollout(app: App, action: str, release_id: str, env_id: str | None, yes: bool, follow_run: bool) -> int:
+    client, out = app.client, app.out
+    # What will change, said by the server (the dashboard's confirmation, over REST). A refusal, a missing
+    # release or a role that may not do it ends here, before anything is asked or changed.
+    preview = client.get(f"/api/releases/{release_id}/{action}-preview/", envId=env_id)
+    if not yes:
+        confirm(app, action, preview)
+    # Listen before acting: once connected, every audit event committed later reaches this stream, so the one
+    # recording the outcome cannot slip by however fast the run is.
+    outcomes = client.events("/api/audit-events/stream", {"serviceId": preview["serviceId"], "subjectType": "Release"})
+    if follow_run:
+        next(outcomes)  # the connected block: the stream's position
+    body = {"envId": env_id} if action == "promote" else None
+    run = client.post(f"/api/releases/{release_id}/{action}/", body)
+    if not follow_run:
+        if out.json:
+            return out.emit(run)
+        out.out.print(f"{run['id']} started: {run['kind']} of {run['releaseId']} to {preview['envId']}.")
+        out.out.print(f"Follow it with: cpctl runs logs {run['id']} --follow")
+        return 0
+    title = f"{run['kind']} of {run['releaseId']} to {preview['envId']}"
+    if not out.json:
+        out.err.print(Text(f"{run['id']} started: {title}", style="bold"))
+    progress = follow(client, run["id"], out, title)
+    event = outcome(outcomes, run["releaseId"])
+    state = OUTCOMES[event["action"]]
+    if out.json:
+        final = client.get(f"/api/workflow-runs/{run['id']}/")
+        out.emit({"run": final, "release": client.get(f"/api/releases/{run['releaseId']}/"), "auditEvent": event})
+    else:
+        where = f"{run['releaseId']} is {state} in {preview['envId']}"
+        if state == "Active":
+            out.out.print(Text("✓ ", style="green").append(f"{where}, confirmed by audit event #{event['seq']}."))
+        else:
+            at = f" at step {progress.failed_step}" if progress.failed_step else ""
+            why = f": {progress.reason}" if progress.reason else ""
+            out.out.print(
+                Text("✗ ", style="bold red").append(
+                    f"{where}: run {run['id']} failed{at}{why}. Confirmed by audit event #{event['seq']}."
+                )
+            )
+    return 0 if state == "Active" else FAILED
+
+
+def confirm(app: App, action: str, preview: dict) -> None:
+    """Say what will change, then ask on the terminal; without one, refuse (exit 2): nothing has been changed."""
+    where, service_id = preview["envId"], preview["serviceId"]
+    what = f"{preview['releaseId']} ({preview['version']}, {preview['sha'][:7]}) of {service_id}"
+    incidents = render.open_incidents(preview["openIncidents"])
+    app.out.err.print(
+        Panel(
+            render.key_values(
+                [
+                    ("Release", what + (", as a new release" if action == "promote" else "")),
+                    (
+                        "Replaces",
+                        f"{preview['replaces']} in {where}"
+                        if preview["replaces"]
+                        else f"nothing: the first in {where}",
+                    ),
+                    (
+                        "Incidents",
+                        incidents.append(f" open on {service_id}") if preview["openIncidents"] else "none open",
+                    ),
+                    ("Policy refs", ", ".join(preview["policyRefs"]) or "none"),
+                ]
+            ),
+            title=f"{action} {preview['releaseId']} to {where}",
+            title_align="left",
+            expand=False,
+        )
+    )
+    if not sys.stdin.isatty():
+        raise Failure(USAGE, f"no terminal to confirm on, so nothing was changed; pass --yes to {action} anyway.")
+    if not click.confirm(f"{action.capitalize()} {preview['releaseId']} to {where}?", default=False, err=True):
+        raise Failure(USAGE, "not confirmed: nothing was changed.")
+
+
+def outcome(events, release_id: str) -> dict:
+    """The audit event that records how the rollout ended (`release.activate` or `release.fail`)."""
+    deadline = datetime.now(UTC) + timedelta(seconds=OUTCOME_WAIT_SECONDS)
+    for event in events:
+        data = event.data or {}
+        if data.get("subjectId") == release_id and data.get("action") in OUTCOMES:
+            return data
+        if datetime.now(UTC) > deadline:
+            break
+    raise Failure(SERVER, f"the run ended, but no audit event recorded the outcome of {release_id} in time.")
+
+
+# --- runs ---
+
+
+@cli.group()
+def runs():
+    """Workflow runs."""
+
+
+@command(runs, "logs")
+@click.argument("run_id")
+@click.option("-f", "--follow", "follow_run", is_flag=True, help="Stream new entries until the run ends.")
+def runs_logs(app, run_id, follow_run):
+    """A run's log. With --follow, live until the run ends; the exit code is then 1 if it Failed."""
+    if not follow_run:
+        run = app.client.get(f"/api/workflow-runs/{run_id}/")
+        if app.out.json:
+            return app.out.emit(run["logs"])
+        for entry in run["logs"]:
+            app.out.out.print(log_line(entry))
+        return 0
+    progress = follow(app.client, run_id, app.out, f"Following {run_id}", to_stdout=True)
+    if not app.out.json:
+        app.out.err.print(Text(f"{run_id} {progress.state}", style=render.STATUS.get(progress.state, "")))
+    return 0 if progress.state == "Succeeded" else FAILED
+
+
+# --- incidents ---
+
+
+def incident_table(found: list[dict]):
+    grid = render.table("INCIDENT", "SERVICE", "SEVERITY", "STATUS", "STARTED", "TITLE")
+    for i in found:
+        grid.add_row(
+            i["id"],
+            i["serviceId"],
+            render.severity(i["severity"]),
+            render.status(i["status"]),
+            render.when(i["startedAt"]),
+            i.get("title") or "",
+        )
+    return grid
+
+
+@command(cli)
+@click.option("--open", "only_open", is_flag=True, help="Only open ones (triggered or acknowledged).")
+@click.option("--severity", type=click.Choice(list(render.SEVERITIES)))
+@click.option("--service", "service_id")
+@click.option("--status", type=click.Choice(["triggered", "acknowledged", "resolved"]))
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def incidents(app, only_open, severity, service_id, status, limit):
+    """Incidents, newest first, coloured by severity."""
+    params = {"open": "true" if only_open else None, "severity": severity, "serviceId": service_id, "status": status}
+    found = app.client.items("/api/incidents/", params, limit)
+    if app.out.json:
+        return app.out.emit(found)
+    app.out.out.print(incident_table(found))
+
+
+@cli.group()
+def incident():
+    """Open, acknowledge and resolve incidents."""
+
+
+def show_incident(app, found: dict, verb: str) -> None:
+    if app.out.json:
+        return app.out.emit(found)
+    text = Text(f"{found['id']} ")
+    text.append_text(render.severity(found["severity"])).append(f" on {found['serviceId']}: {verb}, now ")
+    app.out.out.print(text.append_text(render.status(found["status"])))
+
+
+@command(incident, "create")
+@click.option("--service", "service_id", required=True)
+@click.option("--severity", type=click.Choice(list(render.SEVERITIES)), required=True)
+@click.option("--link", required=True, help="The incident in its source system (http(s) URL).")
+@click.option("--title", default=None)
+@click.option("--id", "incident_id", help="Choose the id (inc-…).")
+def incident_create(app, service_id, severity, link, title, incident_id):
+    """Record an incident on a service (triggered)."""
+    body = {"serviceId": service_id, "severity": severity, "link": link}
+    body |= {k: v for k, v in {"title": title, "id": incident_id}.items() if v is not None}
+    show_incident(app, app.client.post("/api/incidents/", body), "created")
+
+
+@command(incident, "ack")
+@click.argument("incident_id")
+def incident_ack(app, incident_id):
+    """Acknowledge an incident."""
+    show_incident(app, app.client.post(f"/api/incidents/{incident_id}/acknowledge/"), "acknowledged")
+
+
+@command(incident, "resolve")
+@click.argument("incident_id")
+def incident_resolve(app, incident_id):
+    """Resolve an incident."""
+    show_incident(app, app.client.post(f"/api/incidents/{incident_id}/resolve/"), "resolved")
+
+
+# --- audit ---
+
+DURATION = re.compile(r"(\d+)([smhd])")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def since_time(value: str | None) -> str | None:
+    """`--since 15m` (s, m, h, d ago) or an RFC 3339 time, as the API takes it."""
+    if value is None:
+        return None
+    match = DURATION.fullmatch(value)
+    if match:
+        ago = datetime.now(UTC) - timedelta(**{UNITS[match[2]]: int(match[1])})
+        return ago.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return value  # the server checks it, naming `since`
+
+
+def audit_row(event: dict) -> list:
+    return [
+        Text(f"#{event['seq']}", style="bold"),
+        render.when(event["ts"]),
+        event["actor"],
+        Text(event["action"], style="cyan"),
+        f"{event['subjectType']} {event['subjectId']}",
+    ]
+
+
+def audit_table(events: list[dict]):
+    grid = render.table("SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT")
+    for event in events:
+        grid.add_row(*audit_row(event))
+    return grid
+
+
+@command(cli)
+@click.option("--actor")
+@click.option("--action", help="e.g. release.activate")
+@click.option("--service", "service_id")
+@click.option("--subject", "subject_id", help="Only events about this id (a release, an incident…).")
+@click.option("--since", help="From this time on: RFC 3339, or ago as 30s, 15m, 2h, 7d.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="The newest this many (from --since: the first this many).",
+)
+@click.option("-f", "--follow", "follow_trail", is_flag=True, help="Then stream new events as they are committed.")
+def audit(app, actor, action, service_id, subject_id, since, limit, follow_trail):
+    """The audit trail, oldest first: the newest events, or from --since; --follow streams what comes next."""
+    filters = {"actor": actor, "action": action, "serviceId": service_id, "subjectId": subject_id}
+    live = None
+    if follow_trail:
+        # Connected first: its position is the head, and everything after it comes through the stream.
+        live = app.client.events("/api/audit-events/stream", filters)
+        head = int(next(live).id or 0)
+    params = {**filters, "since": since_time(since)}
+    found = (
+        app.client.items("/api/audit-events/", params, limit)
+        if since
+        else app.client.tail("/api/audit-events/", params, limit)
+    )
+    if live is not None:
+        found = [e for e in found if e["seq"] <= head]
+    if live is None:
+        return app.out.emit(found) if app.out.json else app.out.out.print(audit_table(found))
+
+    def show(event):  # followed: one line per event as it comes (JSON Lines with -o json)
+        return app.out.line(event) if app.out.json else app.out.out.print(*audit_row(event), sep="  ")
+
+    for event in found:
+        show(event)
+    for event in live:
+        if event.name == "audit":
+            show(event.data)

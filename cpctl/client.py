@@ -1,0 +1,150 @@
+"""The control plane's REST API and its streams, over HTTP: nothing here knows Django.
+
+Every failure becomes a `Failure` carrying the exit code the CLI promises (docs/cli.md) and the server's own
+message, so a command never ends in a traceback.
+"""
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+from httpx_sse import SSEError, connect_sse
+
+from cpctl import __version__
+
+# Exit codes (docs/cli.md).
+DONE, FAILED, USAGE, IDENTITY, NOT_FOUND, CONFLICT, SERVER = range(7)
+
+STATUS_EXIT = {400: USAGE, 413: USAGE, 415: USAGE, 401: IDENTITY, 403: IDENTITY, 404: NOT_FOUND, 409: CONFLICT}
+# A stream sends a keep-alive every 15 s; a minute of silence is a dead connection, reopened where it stopped.
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=60.0)
+RECONNECTS = 5  # failed attempts in a row before a stream gives up
+
+
+class Failure(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Server-Sent Event: `name` is empty for a block that only moves the stream's position (`id`), as
+    the first block after connecting does."""
+
+    name: str
+    id: str
+    data: dict | None
+
+
+def server_message(response: httpx.Response) -> str:
+    """What the server said was wrong, in one line: its `detail`, or each field with its rules."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code} {response.reason_phrase} from {response.request.url.host}"
+    if isinstance(body, dict) and isinstance(body.get("detail"), str) and len(body) == 1:
+        return body["detail"]
+    return "; ".join(_field_messages(body)) or f"HTTP {response.status_code}"
+
+
+def _field_messages(body, field: str = "") -> list[str]:
+    if isinstance(body, dict):
+        return [m for key, value in body.items() for m in _field_messages(value, f"{field}.{key}" if field else key)]
+    if isinstance(body, list):
+        return [m for item in body for m in _field_messages(item, field)]
+    return [f"{field}: {body}" if field and field != "detail" else str(body)]
+
+
+def failure(response: httpx.Response) -> Failure:
+    message = server_message(response)
+    if response.status_code == 401:
+        message += " (set CONTROLPLANE_TOKEN, or run `cpctl login`)"
+    elif response.status_code == 429 and "Retry-After" in response.headers:
+        message += f" (retry after {response.headers['Retry-After']} s)"
+    return Failure(STATUS_EXIT.get(response.status_code, SERVER), message)
+
+
+class Client:
+    def __init__(self, url: str, token: str):
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": f"cpctl/{__version__}"},
+            timeout=httpx.Timeout(30.0, connect=10.0),
+        )
+
+    def _unreachable(self, error: httpx.HTTPError) -> Failure:
+        return Failure(SERVER, f"cannot reach the control plane at {self.url}: {error or type(error).__name__}")
+
+    def request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None):
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self.http.request(method, path, params=params, json=body, headers={"Accept": "application/json"})
+        except httpx.HTTPError as e:
+            raise self._unreachable(e) from None
+        if not response.is_success:
+            raise failure(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise Failure(SERVER, f"{self.url} did not answer JSON: is it a control plane?") from None
+
+    def get(self, path: str, **params):
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: dict | None = None):
+        return self.request("POST", path, body=body)
+
+    def items(self, path: str, params: dict, limit: int | None) -> list[dict]:
+        """A list's items in its order, following `next` until `limit` (None: all of them)."""
+        params = {k: v for k, v in params.items() if v is not None}
+        if limit is not None:
+            params["pageSize"] = max(1, min(limit, 500))
+        page = self.get(path, **params)
+        found = list(page["results"])
+        while page.get("next") and (limit is None or len(found) < limit):
+            page = self.get(page["next"])  # an absolute URL: the cursor carries the filters
+            found.extend(page["results"])
+        return found if limit is None else found[:limit]
+
+    def tail(self, path: str, params: dict, limit: int) -> list[dict]:
+        """The last `limit` items of a list, in its order (`tail=true`, then `previous`)."""
+        page = self.get(
+            path, **{k: v for k, v in params.items() if v is not None}, tail="true", pageSize=max(1, min(limit, 500))
+        )
+        found = list(page["results"])
+        while page.get("previous") and len(found) < limit:
+            page = self.get(page["previous"])
+            found[:0] = page["results"]
+        return found[-limit:]
+
+    def events(self, path: str, params: dict | None = None, after: str | None = None) -> Iterator[Event]:
+        """A Server-Sent Events stream, for as long as the caller reads: when the server ends it (every ten
+        minutes) or the connection drops, it is reopened with `Last-Event-ID`, so no event is missed or
+        repeated. A refusal (401, 403, 404, 429…) is a Failure at once."""
+        last, attempts = after, 0
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        while True:
+            headers = {"Accept": "text/event-stream", **({"Last-Event-ID": str(last)} if last else {})}
+            try:
+                with connect_sse(
+                    self.http, "GET", path, params=params, headers=headers, timeout=STREAM_TIMEOUT
+                ) as source:
+                    if not source.response.is_success:
+                        source.response.read()
+                        raise failure(source.response)
+                    for sse in source.iter_sse():
+                        attempts = 0
+                        last = sse.id or last
+                        data = json.loads(sse.data) if sse.data else None
+                        yield Event(sse.event if data is not None else "", last or "", data)
+            except (httpx.HTTPError, SSEError) as e:
+                attempts += 1
+                if attempts > RECONNECTS:
+                    raise self._unreachable(e) from None
+                time.sleep(min(0.5 * 2**attempts, 5.0))

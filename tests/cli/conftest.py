@@ -1,0 +1,112 @@
+"""`cpctl` as its user runs it: the installed console script in its own process, against the real web server
+and worker on the test database. Piped (no terminal) unless a test runs it on a pseudo-terminal."""
+
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TOKENS
+from tests.workflows.conftest import committed_demo, web, worker  # noqa: F401 - the live server's fixtures
+
+CPCTL = Path(sys.executable).parent / "cpctl"  # the console script the project's pip install puts there
+ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def plain(shown: str) -> str:
+    """What a terminal showed, without its colour and cursor escapes."""
+    return ESCAPES.sub("", shown)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+def cpctl_env(url: str | None, role: str | None, config_home: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONTROLPLANE_", "NO_COLOR", "FORCE_COLOR"))}
+    env |= {"XDG_CONFIG_HOME": str(config_home), "COLUMNS": "200", "TERM": "xterm-256color"}
+    if url:
+        env["CONTROLPLANE_URL"] = url
+    if role:
+        env["CONTROLPLANE_TOKEN"] = TOKENS[role]
+    return env | extra
+
+
+@pytest.fixture
+def config_home(tmp_path):
+    return tmp_path / "config"
+
+
+@pytest.fixture
+def cpctl(config_home):
+    """`cpctl(*args, url=…, role="deployer", **env)`: run it piped, stdin closed; a Result."""
+
+    def run(*args, url=None, role="deployer", timeout=120, **extra) -> Result:
+        done = subprocess.run(
+            [str(CPCTL), *args],
+            env=cpctl_env(url, role, config_home, **extra),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+@pytest.fixture
+def terminal(config_home):
+    """`terminal(*args, url=…, answer="y")`: run cpctl on a pseudo-terminal, as a person at a shell does,
+    typing `answer` when it asks; (exit code, everything it showed)."""
+
+    def run(*args, url=None, role="deployer", answer=None, timeout=120, **extra) -> tuple[int, str]:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: cpctl with the terminal as stdin, stdout and stderr
+            os.execve(str(CPCTL), [str(CPCTL), *args], cpctl_env(url, role, config_home, **extra))
+        shown, deadline = b"", time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([fd], [], [], 0.5)
+                if not ready:
+                    continue
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: the child has gone and closed its side
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+                if answer is not None and b"[y/N]" in shown:
+                    os.write(fd, answer.encode() + b"\r")
+                    answer = None
+            else:
+                os.kill(pid, 9)
+        finally:
+            os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+    return run
+
+
+@pytest.fixture
+def plane(committed_demo, web, worker):  # noqa: F811 - pytest fixtures by name
+    """A running control plane (web server and worker) on the demo data: its URL."""
+    worker()
+    return web()

@@ -1,0 +1,300 @@
+"""cpctl's reading and incident commands against a live server: tables for people, JSON for scripts, colour
+only where it belongs, profiles, and the exit codes of docs/cli.md."""
+
+import json
+import os
+import stat
+import subprocess
+
+from incidents.models import Incident
+from tests.cli.conftest import CPCTL, cpctl_env
+from tests.conftest import TOKENS
+
+ANSI = "\x1b["
+
+
+def test_whoami(plane, cpctl):
+    assert cpctl("whoami", url=plane).out.strip() == f"dev-deployer (deployer, devToken) at {plane}"
+    assert cpctl("whoami", "-o", "json", url=plane, role="viewer").json() == {
+        "actor": "dev-viewer",
+        "role": "viewer",
+        "authMethod": "devToken",
+    }
+
+
+def test_services_shows_current_and_newer_releases_and_incidents_by_severity(plane, cpctl):
+    cpctl(
+        "release",
+        "create",
+        "--service",
+        "svc-demo",
+        "--env",
+        "env-staging",
+        "--sha",
+        "4f2a9c1",
+        "--version",
+        "2024.10.02",
+        "--id",
+        "rel-next",
+        url=plane,
+    )
+
+    table = cpctl("services", url=plane)
+
+    assert table.code == 0, table.err
+    lines = table.out.splitlines()
+    assert lines[0].split() == ["SERVICE", "ENVIRONMENT", "CURRENT", "LATEST", "INCIDENTS"]
+    staging = next(line for line in lines if "env-staging" in line)
+    # What runs (rel-123), and the newer release beside it, with its status.
+    assert "rel-123 2024.10.01 (9f3b7de)" in staging and "rel-next 2024.10.02 (4f2a9c1) Draft" in staging
+    assert "svc-demo" in lines[1] and "1 high" in lines[1]
+    assert ANSI not in table.out  # piped: no colour
+
+    entries = cpctl("services", "-o", "json", url=plane).json()
+    assert [e["id"] for e in entries] == ["svc-demo"]
+    assert entries[0]["incidents"]["highestOpenSeverity"] == "high"
+
+
+def test_colour_only_when_forced_or_on_a_terminal(plane, cpctl, terminal):
+    assert ANSI not in cpctl("incidents", url=plane).out
+    forced = cpctl("incidents", "--color", url=plane).out
+    assert "\x1b[1;31mhigh" in forced  # high in bold red
+    assert ANSI in cpctl("incidents", url=plane, FORCE_COLOR="1").out
+    assert ANSI not in cpctl("incidents", "--color", "--no-color", url=plane).out
+
+    code, shown = terminal("incidents", url=plane)
+    assert code == 0 and "\x1b[1;31mhigh" in shown
+    for off in ({"NO_COLOR": "1"}, {}):
+        args = ("incidents",) if off else ("incidents", "--no-color")
+        code, shown = terminal(*args, url=plane, **off)
+        assert code == 0 and "high" in shown
+        assert "\x1b[31" not in shown and "\x1b[1;31" not in shown, shown  # no colour, whatever the terminal
+
+
+def test_every_command_speaks_json(plane, cpctl):
+    for args in (
+        ("whoami",),
+        ("services",),
+        ("service", "show", "svc-demo"),
+        ("releases", "--service", "svc-demo", "--current"),
+        ("release", "show", "rel-123"),
+        ("incidents", "--open"),
+        ("audit", "--limit", "3"),
+    ):
+        result = cpctl(*args, "-o", "json", url=plane)
+        assert result.code == 0, (args, result.err)
+        json.loads(result.out)  # one JSON document, nothing else on stdout
+
+
+def test_service_show(plane, cpctl):
+    shown = cpctl("service", "show", "svc-demo", url=plane)
+    assert "github.com/blackroad/demo" in shown.out and "inc-789" in shown.out
+    data = cpctl("service", "show", "svc-demo", "-o", "json", url=plane).json()
+    assert data["service"]["id"] == "svc-demo"
+    assert [e["id"] for e in data["environments"]] == ["env-prod", "env-staging"]
+    assert [i["id"] for i in data["openIncidents"]] == ["inc-789"]
+
+    missing = cpctl("service", "show", "svc-nope", url=plane)
+    assert missing.code == 4 and missing.err.startswith("error: ")
+
+
+def test_releases_filters(plane, cpctl):
+    current = cpctl("releases", "--env", "env-staging", "--status", "Active", "-o", "json", url=plane).json()
+    assert [r["id"] for r in current] == ["rel-123"]
+    assert cpctl("releases", "--env", "env-prod", "-o", "json", url=plane).json() == []
+    bad = cpctl("releases", "--status", "Bogus", url=plane)
+    assert bad.code == 2 and "Bogus" in bad.err
+
+
+def test_release_create_reports_the_servers_rule(plane, cpctl):
+    bad = cpctl(
+        "release",
+        "create",
+        "--service",
+        "svc-demo",
+        "--env",
+        "env-staging",
+        "--sha",
+        "XYZ",
+        "--version",
+        "1",
+        url=plane,
+    )
+    assert bad.code == 2
+    assert bad.err.strip() == "error: sha: must be 7-40 lower-case hexadecimal characters."
+
+    viewer = cpctl(
+        "release",
+        "create",
+        "--service",
+        "svc-demo",
+        "--env",
+        "env-staging",
+        "--sha",
+        "4f2a9c1",
+        "--version",
+        "1",
+        url=plane,
+        role="viewer",
+    )
+    assert viewer.code == 3 and "release.create needs the deployer role" in viewer.err
+
+
+def test_incident_create_acknowledge_resolve_and_a_conflict(plane, cpctl):
+    made = cpctl(
+        "incident",
+        "create",
+        "--service",
+        "svc-demo",
+        "--severity",
+        "critical",
+        "--link",
+        "https://pager.example/1",
+        "--title",
+        "Checkout down",
+        "--id",
+        "inc-cli",
+        "-o",
+        "json",
+        url=plane,
+    )
+    assert made.code == 0, made.err
+    assert made.json()["status"] == "triggered"
+
+    listed = cpctl("incidents", "--open", "--severity", "critical", url=plane)
+    assert "inc-cli" in listed.out and "inc-789" not in listed.out
+
+    acked = cpctl("incident", "ack", "inc-cli", url=plane)
+    assert acked.code == 0 and "inc-cli critical on svc-demo: acknowledged, now acknowledged" in acked.out
+    assert cpctl("incident", "resolve", "inc-cli", url=plane).code == 0
+    assert Incident.objects.get(pk="inc-cli").status == "resolved"
+
+    again = cpctl("incident", "ack", "inc-cli", url=plane)
+    assert again.code == 5
+    assert "inc-cli is resolved" in again.err
+    assert cpctl("incident", "resolve", "inc-nope", url=plane).code == 4
+
+
+def test_audit_shows_the_newest_events_and_filters(plane, cpctl):
+    for n in range(3):
+        cpctl(
+            "incident",
+            "create",
+            "--service",
+            "svc-demo",
+            "--severity",
+            "low",
+            "--link",
+            f"https://pager.example/{n}",
+            "--id",
+            f"inc-a{n}",
+            url=plane,
+        )
+
+    newest = cpctl("audit", "--limit", "2", "-o", "json", url=plane).json()
+    assert [e["subjectId"] for e in newest] == ["inc-a1", "inc-a2"]  # the last two, oldest first
+
+    by_action = cpctl("audit", "--action", "incident.create", "--limit", "50", "-o", "json", url=plane).json()
+    assert [e["subjectId"] for e in by_action] == ["inc-a0", "inc-a1", "inc-a2"]
+    since = cpctl("audit", "--since", "1h", "--action", "incident.create", "-o", "json", url=plane).json()
+    assert len(since) == 3
+
+    bad = cpctl("audit", "--since", "yesterday", url=plane)
+    assert bad.code == 2 and "since" in bad.err
+
+
+def test_audit_follow_streams_new_events_as_json_lines(plane, cpctl, config_home):
+    process = subprocess.Popen(
+        [str(CPCTL), "audit", "--follow", "--action", "incident.create", "-o", "json"],
+        env=cpctl_env(plane, "viewer", config_home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Nothing matches yet; the stream is open. What is created now arrives as one JSON line.
+        made = cpctl(
+            "incident",
+            "create",
+            "--service",
+            "svc-demo",
+            "--severity",
+            "low",
+            "--link",
+            "https://pager.example/f",
+            "--id",
+            "inc-followed",
+            url=plane,
+        )
+        assert made.code == 0
+        line = process.stdout.readline()
+        assert json.loads(line)["subjectId"] == "inc-followed"
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_runs_logs(plane, cpctl):
+    run = cpctl("deploy", "rel-123", "--yes", url=plane)  # Active already: a conflict, no run
+    assert run.code == 5
+    made = cpctl(
+        "release",
+        "create",
+        "--service",
+        "svc-demo",
+        "--env",
+        "env-staging",
+        "--sha",
+        "4f2a9c1",
+        "--version",
+        "9",
+        url=plane,
+    ).out.strip()
+    run_id = cpctl("deploy", made, "--yes", "-o", "json", url=plane).json()["run"]["id"]
+
+    logs = cpctl("runs", "logs", run_id, url=plane)
+    assert logs.code == 0 and "succeeded" in logs.out
+    entries = cpctl("runs", "logs", run_id, "-o", "json", url=plane).json()
+    assert entries[0]["message"].startswith(f"Deploy of {made}")
+    followed = cpctl("runs", "logs", run_id, "--follow", "-o", "json", url=plane)
+    assert [json.loads(line) for line in followed.out.splitlines()] == entries
+    assert cpctl("runs", "logs", "run-nope", url=plane).code == 4
+
+
+def test_login_stores_a_private_profile_and_refuses_a_bad_token(plane, cpctl, config_home):
+    bad = cpctl("login", "--url", plane, "--token", "nope", url=None, role=None)
+    assert bad.code == 3
+    assert not (config_home / "cpctl" / "config.json").exists()
+
+    good = cpctl("login", "--url", plane, "--token", TOKENS["admin"], "--profile", "ops", url=None, role=None)
+    assert good.code == 0, good.err
+    stored = config_home / "cpctl" / "config.json"
+    assert stat.S_IMODE(os.stat(stored).st_mode) == 0o600
+    assert TOKENS["admin"] not in good.out + good.err  # the token is never echoed
+
+    # The profile logged in last is used when the environment names none; --profile picks one.
+    assert cpctl("whoami", url=None, role=None).out.startswith("dev-admin (admin")
+    assert cpctl("whoami", "--profile", "ops", url=None, role="viewer").out.startswith("dev-admin (admin")
+    # The environment wins over the stored default.
+    assert cpctl("whoami", url=None, role="viewer").out.startswith("dev-viewer (viewer")
+    missing = cpctl("whoami", "--profile", "nope", url=None, role=None)
+    assert missing.code == 2 and "no profile 'nope'" in missing.err
+
+    assert cpctl("logout", "--profile", "ops", url=None, role=None).code == 0
+    assert cpctl("whoami", url=None, role=None).code == 2
+
+
+def test_login_reads_the_token_from_stdin_when_not_given(plane, config_home):
+    role = "viewer"
+
+    done = subprocess.run(
+        [str(CPCTL), "login", "--url", plane],
+        env=cpctl_env(None, None, config_home),
+        input=TOKENS[role] + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"as dev-{role} ({role})" in done.stdout
+    assert TOKENS[role] not in done.stdout + done.stderr

@@ -1,0 +1,155 @@
+"""cpctl without a control plane: what it needs (not Django), how it words the server's errors, how it counts
+steps, and what it says when there is nothing to talk to."""
+
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from cpctl import client, config
+from cpctl.cli import since_time
+from cpctl.follow import Progress
+
+
+def test_it_does_not_import_django():
+    code = (
+        "import sys, cpctl.cli, cpctl.client, cpctl.config, cpctl.follow, cpctl.render;"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in {'django', 'rest_framework', 'controlplane'});"
+        "sys.exit(str(loaded) if loaded else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def response(status: int, body) -> httpx.Response:
+    request = httpx.Request("GET", "http://cp.example/api/x/")
+    if isinstance(body, str):
+        return httpx.Response(status, text=body, request=request)
+    return httpx.Response(status, json=body, request=request)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "message"),
+    [
+        (
+            400,
+            {"sha": ["must be 7-40 lower-case hexadecimal characters."]},
+            client.USAGE,
+            "sha: must be 7-40 lower-case hexadecimal characters.",
+        ),
+        (
+            400,
+            {"metadata": {"owner": ["is required."]}, "name": ["too long.", "bad."]},
+            client.USAGE,
+            "metadata.owner: is required.; name: too long.; name: bad.",
+        ),
+        (
+            401,
+            {"detail": "Authentication credentials were not provided."},
+            client.IDENTITY,
+            "Authentication credentials were not provided. (set CONTROLPLANE_TOKEN, or run `cpctl login`)",
+        ),
+        (
+            403,
+            {"detail": "release.deploy needs the deployer role; dev-viewer has viewer."},
+            client.IDENTITY,
+            "release.deploy needs the deployer role; dev-viewer has viewer.",
+        ),
+        (
+            404,
+            {"detail": "No Release matches the given query."},
+            client.NOT_FOUND,
+            "No Release matches the given query.",
+        ),
+        (409, {"detail": "incident inc-1 is resolved."}, client.CONFLICT, "incident inc-1 is resolved."),
+        (413, {"detail": "Request body over 1 MiB."}, client.USAGE, "Request body over 1 MiB."),
+        (500, "<h1>Server Error</h1>", client.SERVER, "HTTP 500 Internal Server Error from cp.example"),
+        (502, "", client.SERVER, "HTTP 502 Bad Gateway from cp.example"),
+    ],
+)
+def test_the_servers_message_and_the_exit_code(status, body, code, message):
+    failure = client.failure(response(status, body))
+    assert (failure.code, failure.message) == (code, message)
+
+
+def entry(message, level="info", **meta):
+    return {"ts": "2026-11-27T10:00:00.000000Z", "level": level, "message": message, "meta": meta}
+
+
+def test_progress_counts_steps_as_the_server_does_and_names_the_failing_one():
+    progress = Progress()
+    for e in (
+        entry("Deploy of rel-1: started"),
+        entry("aws: deploying to region us-east-1", adapter="aws", steps=2),
+        entry("fly: deploying to region iad", adapter="fly", steps=3),
+        entry("aws: Build the image", "debug", adapter="aws", step="build"),
+        entry("aws: build done", adapter="aws", step="build"),
+        entry("aws: Roll out", "debug", adapter="aws", step="rollout"),
+    ):
+        progress.read(e)
+    assert (progress.done, progress.planned) == (1, 5)
+    assert progress.summary() == "step 2/5 · aws: rollout"
+    progress.read(entry("aws: rollout failed (injected by CONTROLPLANE_FAIL_STEPS)", "error"))
+    assert progress.failed_step == "aws: rollout"
+    assert progress.reason == "aws: rollout failed (injected by CONTROLPLANE_FAIL_STEPS)"
+
+    before_any_step = Progress()
+    before_any_step.read(entry("aws: region is required", "error"))
+    assert before_any_step.failed_step == "" and before_any_step.summary() == "planning"
+
+
+def test_since_takes_durations_and_passes_times_through():
+    assert since_time("2024-10-02T14:30:00Z") == "2024-10-02T14:30:00Z"
+    assert since_time("15m").endswith("Z") and since_time("7d") < since_time("1h") < since_time("30s")
+    assert since_time(None) is None
+
+
+def test_the_environment_and_profiles(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("CONTROLPLANE_URL", raising=False)
+    monkeypatch.delenv("CONTROLPLANE_TOKEN", raising=False)
+    with pytest.raises(client.Failure) as nothing:
+        config.resolve(None)
+    assert nothing.value.code == client.USAGE and "CONTROLPLANE_URL" in nothing.value.message
+
+    config.save(
+        {
+            "current": "dev",
+            "profiles": {"dev": {"url": "http://a", "token": "t-a"}, "prod": {"url": "http://b", "token": "t-b"}},
+        }
+    )
+    assert config.resolve(None) == config.Target("http://a", "t-a")
+    assert config.resolve("prod") == config.Target("http://b", "t-b")
+    monkeypatch.setenv("CONTROLPLANE_TOKEN", "t-env")
+    assert config.resolve(None) == config.Target("http://a", "t-env")  # each variable overrides the default
+    assert config.resolve("prod") == config.Target("http://b", "t-b")  # a profile named is used as stored
+
+    monkeypatch.delenv("CONTROLPLANE_TOKEN")
+    monkeypatch.setenv("CONTROLPLANE_URL", "http://c")
+    config.save({"current": None, "profiles": {}})
+    with pytest.raises(client.Failure) as no_token:
+        config.resolve(None)
+    assert no_token.value.code == client.IDENTITY
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_no_server_is_exit_6_with_one_line(cpctl):
+    url = f"http://127.0.0.1:{free_port()}"
+    down = cpctl("services", url=url)
+    assert down.code == 6
+    assert down.err.startswith(f"error: cannot reach the control plane at {url}")
+    assert len(down.err.strip().splitlines()) == 1
+
+
+def test_unconfigured_is_exit_2_and_usage_errors_are_2(cpctl):
+    unconfigured = cpctl("services", url=None, role=None)
+    assert unconfigured.code == 2 and "CONTROLPLANE_URL" in unconfigured.err
+    assert cpctl("promote", "rel-1", url="http://127.0.0.1:9").code == 2  # --to is required
+    assert cpctl("services", "--output", "yaml", url="http://127.0.0.1:9").code == 2
