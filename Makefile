@@ -77,6 +77,7 @@ bench: install
 	$(BIN)/python bench/workflows.py
 	$(BIN)/python bench/streams.py
 	$(BIN)/python bench/streams.py --postgres
+	$(BIN)/python bench/cli.py
 
 clean:
 	rm -rf $(VENV) var

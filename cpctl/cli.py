@@ -315,8 +315,12 @@ def rollout(app: App, action: str, release_id: str, env_id: str | None, yes: boo
     title = f"{run['kind']} of {run['releaseId']} to {preview['envId']}"
     if not out.json:
         out.err.print(Text(f"{run['id']} started: {title}", style="bold"))
-    progress = follow(client, run["id"], out, title)
-    event = outcome(outcomes, run["releaseId"])
+    try:
+        progress = follow(client, run["id"], out, title)
+        event = outcome(outcomes, run["releaseId"])
+    except KeyboardInterrupt:  # only the following stops: the run is the server's
+        out.err.print(f"Stopped following; {run['id']} goes on. Follow it: cpctl runs logs {run['id']} --follow")
+        raise
     state = OUTCOMES[event["action"]]
     if out.json:
         final = client.get(f"/api/workflow-runs/{run['id']}/")
