@@ -1,10 +1,24 @@
-"""The services index over REST: `GET /api/services/index/`, with the services list's filters and pages."""
+"""The services index over REST: `GET /api/services/index/`, with the services list's filters and pages.
+And what a deploy or a promotion will do, said before it happens (`overview.previews`): the CLI's
+confirmation, worded as the dashboard's, `GET /api/releases/{id}/deploy-preview/` and `…/promote-preview/`."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema
-from rest_framework.generics import GenericAPIView
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView, get_object_or_404
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from overview import services_index
+from controlplane.api.base import Choice, String
+from controlplane.api.errors import api_exception
+from controlplane.errors import Conflict
+from incidents.models import Severity
+from overview import previews, services_index
+from releases import workflows
+from releases.api import PromoteSerializer, ReleaseSerializer
+from releases.models import Release
 from services.filtersets import ServiceFilterSet
 from services.models import Service
 
@@ -24,3 +38,110 @@ class ServicesIndexView(GenericAPIView):
 
         body = services_index.cached(request.build_absolute_uri(), build)
         return HttpResponse(body, content_type="application/json")
+
+
+class PreviewSerializer(serializers.Serializer):
+    """What a deploy or a promotion will do (`overview.previews.Preview`); one the domain would refuse is a 409."""
+
+    action = Choice(choices=["deploy", "promote"])
+    releaseId = String(source="release.pk", help_text="The release deployed, or promoted from.")
+    serviceId = String(source="release.service_id")
+    version = String(source="release.version")
+    sha = String(source="release.sha")
+    envId = String(source="environment.pk", help_text="Where it goes.")
+    replaces = String(allow_null=True, help_text="The release current there now; null when there is none.")
+    openIncidents = serializers.DictField(
+        source="open_incidents",
+        child=serializers.IntegerField(),
+        help_text="The service's open incidents by severity, lowest first; severities with none left out.",
+    )
+    highestSeverity = Choice(
+        source="highest_severity", choices=Severity.choices, allow_null=True, help_text="Null when none is open."
+    )
+    policyRefs = serializers.ListField(source="policy_refs", child=String(), help_text="The environment's.")
+    text = String(help_text="All of it in one line, as the dashboard's confirmation says it.")
+
+    def to_representation(self, preview):
+        data = super().to_representation(preview)
+        data["highestSeverity"] = data["highestSeverity"] or None  # the read model's "" when none is open
+        return data
+
+
+class _Preview(APIView):
+    """A read with the permission of the action it previews: whoever cannot deploy is told so before asking
+    what a deploy would do (403 naming the role, as the POST answers)."""
+
+    http_method_names = ["get", "head"]
+    previewed = ""  # "deploy" or "promote"
+    takes: tuple[str, ...] = ()  # its query parameters
+
+    @property
+    def action_permissions(self):
+        return dict.fromkeys(("GET", "HEAD"), f"release.{self.previewed}")
+
+    def query(self, request) -> dict[str, str]:
+        # Refused rather than ignored, as the audit stream refuses what it does not take: a misspelt
+        # parameter would otherwise preview something other than what was meant.
+        takes = ", ".join(self.takes) or "none"
+        errors = {
+            name: [f"is not a parameter of the {self.previewed} preview (it takes {takes})."]
+            if name not in self.takes
+            else ["is given more than once."]
+            for name, values in request.query_params.lists()
+            if name not in self.takes or len(values) > 1
+        }
+        if errors:
+            raise ValidationError(errors)
+        return request.query_params.dict()
+
+    def answer(self, preview: previews.Preview) -> Response:
+        if preview.refusal:
+            raise Conflict(preview.refusal)  # what the POST would answer: 409, and why
+        return Response(PreviewSerializer(preview).data)
+
+
+PREVIEW_RESPONSES = {
+    200: PreviewSerializer,
+    # The schema's hook documents a 409 for writes only; these reads answer one too.
+    409: OpenApiResponse(
+        {"$ref": "#/components/schemas/Error"}, description="The action would be refused now: `detail` says why."
+    ),
+}
+
+
+class DeployPreviewView(_Preview):
+    previewed = "deploy"
+
+    @extend_schema(operation_id="releases_deploy_preview", responses=PREVIEW_RESPONSES)
+    def get(self, request, release_id):
+        """What `POST …/deploy/` would do now, or (409) why it would be refused. Writes nothing."""
+        self.query(request)
+        release = get_object_or_404(Release.objects.select_related("environment"), pk=release_id)
+        return self.answer(previews.deploy_preview(release))
+
+
+class PromotePreviewView(_Preview):
+    previewed = "promote"
+    takes = ("envId",)
+
+    @extend_schema(
+        operation_id="releases_promote_preview",
+        parameters=[OpenApiParameter("envId", str, required=True, description="The environment to promote to.")],
+        responses=PREVIEW_RESPONSES,
+    )
+    def get(self, request, release_id):
+        """What `POST …/promote/` with this `envId` would do now, or why it would be refused: the same 400s
+        and 409 in the same order (its body, the release, the environment, the release's status, the new
+        release's rules). Writes nothing."""
+        query = PromoteSerializer(data=self.query(request))  # the POST's own body rules: envId required
+        query.is_valid(raise_exception=True)
+        release = get_object_or_404(Release, pk=release_id)
+        try:
+            environment = workflows.promotion_target(query.validated_data["envId"])
+            preview = previews.promote_preview(release, environment)
+            if not preview.refusal:
+                workflows.check_promotion(release, environment)
+        except DjangoValidationError as error:
+            # Named in the release resource's fields (envId), as the POST names them.
+            raise api_exception(error, ReleaseSerializer) from None
+        return self.answer(preview)

@@ -64,6 +64,18 @@ def promote_refusal(release: Release, environment: Environment) -> str | None:
     return None
 
 
+def _promoted(release: Release, environment: Environment) -> Release:
+    """The new release a promotion makes: the same service, sha and version, in `environment` (Draft)."""
+    return Release(service_id=release.service_id, environment=environment, sha=release.sha, version=release.version)
+
+
+def check_promotion(release: Release, environment: Environment) -> None:
+    """The ValidationError saving the promotion's new release would raise (an environment not linked to the
+    service, or archived), raised without saving: a preview answers as `promote()` would. Uniqueness and the
+    constraints are the write's own (a new id; a Draft release meets none of their conditions): left to it."""
+    _promoted(release, environment).full_clean(validate_unique=False, validate_constraints=False)
+
+
 @transaction.atomic
 def promote(release: Release, environment: Environment) -> WorkflowRun:
     """Take an Active release to another environment: a new release record (same service, sha and
@@ -72,6 +84,6 @@ def promote(release: Release, environment: Environment) -> WorkflowRun:
     problem = promote_refusal(release, environment)
     if problem:
         raise Conflict(problem)
-    target = Release(service_id=release.service_id, environment=environment, sha=release.sha, version=release.version)
+    target = _promoted(release, environment)
     target.save()
     return _start(target, RunKind.PROMOTE, "release.promote", source=release)

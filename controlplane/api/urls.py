@@ -8,7 +8,7 @@ from controlplane.api import schema  # noqa: F401 - registers the OpenAPI extens
 from controlplane.identity.views import MeView
 from incidents.api import IncidentViewSet
 from overview import streams
-from overview.api import ServicesIndexView
+from overview.api import DeployPreviewView, PromotePreviewView, ServicesIndexView
 from releases.api import ReleaseViewSet, WorkflowRunViewSet
 from services.api import EnvironmentViewSet, ServiceViewSet
 
@@ -25,6 +25,9 @@ urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
     # Before the router, whose service detail route would otherwise take "index" for an id.
     path("services/index/", ServicesIndexView.as_view(), name="services-index"),
+    # What …/deploy/ and …/promote/ would do (overview.previews): reads, with those actions' permissions.
+    path("releases/<id:release_id>/deploy-preview/", DeployPreviewView.as_view(), name="deploy-preview"),
+    path("releases/<id:release_id>/promote-preview/", PromotePreviewView.as_view(), name="promote-preview"),
     # Streams are plain Django views (Server-Sent Events), before the router's detail routes.
     path("workflow-runs/<id:run_id>/logs/stream", streams.run_log, name="run-log-stream"),
     path("audit-events/stream", streams.audit_events, name="audit-stream"),

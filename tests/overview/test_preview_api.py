@@ -1,0 +1,213 @@
+"""`GET /api/releases/{id}/deploy-preview/` and `…/promote-preview/?envId=`: what the dashboard's confirmation
+says (overview.previews), over REST for the CLI, answering as the POST would (403, 400, 409) and writing nothing.
+
+The demo data: svc-demo, linked to env-staging and env-prod (policy:change-window:weekday); rel-123 Active and
+current in env-staging; inc-789, high and open."""
+
+from urllib.parse import urlencode
+
+import pytest
+
+from audit.models import AuditEvent
+from incidents.models import Incident
+from overview import previews
+from releases import lifecycle
+from releases.models import Release, WorkflowRun
+from services import lifecycle as services_lifecycle
+from services.models import Environment, Service
+from tests.api.conftest import Api
+
+DEPLOY = "/api/releases/{}/deploy-preview/"
+PROMOTE = "/api/releases/{}/promote-preview/"
+POLICY = ["policy:change-window:weekday"]
+
+
+def at(template: str, release_id: str, query: dict | None = None) -> str:
+    return template.format(release_id) + (f"?{urlencode(query)}" if query else "")
+
+
+@pytest.fixture
+def api(db):
+    return Api
+
+
+@pytest.fixture
+def deployer(db):
+    return Api("deployer")
+
+
+@pytest.fixture
+def svc(demo):
+    return Service.objects.get(pk="svc-demo")
+
+
+@pytest.fixture
+def prod(demo):
+    return Environment.objects.get(pk="env-prod")
+
+
+@pytest.fixture
+def current_in_prod(svc, prod, make_release):
+    release = make_release(service=svc, environment=prod, sha="1234abc", version="2024.10.01")
+    lifecycle.activate(lifecycle.begin_rollout(release))
+    return release
+
+
+@pytest.fixture
+def draft_in_prod(svc, prod, make_release):
+    return make_release(service=svc, environment=prod, sha="4f2a9c1d", version="2024.10.02")
+
+
+def test_a_deploy_preview_says_what_it_replaces_the_open_incidents_and_the_policy_refs(
+    deployer, svc, current_in_prod, draft_in_prod
+):
+    Incident(service=svc, severity="low", link="https://pd.example.com/2").save()
+    response = deployer.get(DEPLOY.format(draft_in_prod.pk))
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "action": "deploy",
+        "releaseId": draft_in_prod.pk,
+        "serviceId": "svc-demo",
+        "version": "2024.10.02",
+        "sha": "4f2a9c1d",
+        "envId": "env-prod",
+        "replaces": current_in_prod.pk,
+        "openIncidents": {"low": 1, "high": 1},
+        "highestSeverity": "high",
+        "policyRefs": POLICY,
+        "text": f"{draft_in_prod.pk} (2024.10.02, 4f2a9c1) replaces {current_in_prod.pk} in env-prod; svc-demo has "
+        "2 open incidents (highest: high); policy refs: policy:change-window:weekday",
+    }
+    assert list(response.json()["openIncidents"]) == ["low", "high"]  # lowest first, as the dashboard lists them
+    assert response.json()["text"] == previews.deploy_preview(draft_in_prod).text
+
+
+def test_a_first_release_replaces_nothing_and_with_no_incident_open_the_highest_is_null(deployer, draft_in_prod):
+    assert deployer.post("/api/incidents/inc-789/resolve/").status_code == 200  # the demo's one open incident
+    body = deployer.get(DEPLOY.format(draft_in_prod.pk)).json()
+    assert (body["replaces"], body["openIncidents"], body["highestSeverity"]) == (None, {}, None)
+    assert body["text"] == (
+        f"{draft_in_prod.pk} (2024.10.02, 4f2a9c1) becomes the first release of svc-demo in env-prod; "
+        "svc-demo has no open incidents; policy refs: policy:change-window:weekday"
+    )
+
+
+def test_a_promote_preview_names_the_release_it_promotes_from_and_where_it_goes(deployer, demo):
+    response = deployer.get(at(PROMOTE, "rel-123", {"envId": "env-prod"}))
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "action": "promote",
+        "releaseId": "rel-123",
+        "serviceId": "svc-demo",
+        "version": "2024.10.01",
+        "sha": "9f3b7de",
+        "envId": "env-prod",
+        "replaces": None,
+        "openIncidents": {"high": 1},
+        "highestSeverity": "high",
+        "policyRefs": POLICY,
+        "text": "rel-123 (2024.10.01, 9f3b7de), promoted from env-staging as a new release, becomes the first "
+        "release of svc-demo in env-prod; svc-demo has 1 open incident (highest: high); "
+        "policy refs: policy:change-window:weekday",
+    }
+
+
+def test_a_promote_preview_says_which_release_it_replaces(deployer, current_in_prod):
+    body = deployer.get(at(PROMOTE, "rel-123", {"envId": "env-prod"})).json()
+    assert body["replaces"] == current_in_prod.pk
+    assert f"replaces {current_in_prod.pk} in env-prod" in body["text"]
+
+
+# Each answers as the POST does: the same status and body.
+REFUSED = [
+    (DEPLOY, "rel-123", {}, 409, "release rel-123 is Active: it cannot move to Promoting; it is final."),
+    (PROMOTE, "rel-123", {"envId": "env-staging"}, 409, "release rel-123 is already in env-staging"),
+    (PROMOTE, "draft", {"envId": "env-staging"}, 409, "is Draft: only an Active release can be promoted."),
+    (PROMOTE, "rel-123", {}, 400, "This field is required."),
+    (PROMOTE, "rel-123", {"envId": ""}, 400, "This field may not be blank."),
+    (PROMOTE, "rel-123", {"envId": "env-nope"}, 400, "unknown environment 'env-nope'."),
+    (PROMOTE, "rel-123", {"envId": "unlinked"}, 400, "is not linked to service 'svc-demo' (linked: env-prod"),
+    (PROMOTE, "rel-123", {"envId": "archived"}, 400, "environment 'env-prod' is archived."),
+]
+
+
+@pytest.mark.parametrize("url, release_id, query, status, says", REFUSED)
+def test_a_refusal_is_what_the_post_answers(
+    deployer, draft_in_prod, make_environment, url, release_id, query, status, says
+):
+    release_id = draft_in_prod.pk if release_id == "draft" else release_id
+    if query.get("envId") == "unlinked":
+        query = {"envId": make_environment(name="qa").pk}
+    if query.get("envId") == "archived":
+        services_lifecycle.archive(Environment.objects.get(pk="env-prod"))
+        query = {"envId": "env-prod"}
+    preview = deployer.get(at(url, release_id, query))
+    action = url.format(release_id).replace("-preview/", "/")
+    posted = deployer.post(action, query)  # the query as the body
+    assert (preview.status_code, preview.json()) == (posted.status_code, posted.json())
+    assert preview.status_code == status
+    assert says in str(preview.json()), preview.json()
+    if status == 400:
+        assert list(preview.json()) == ["envId"]
+
+
+@pytest.mark.parametrize("url, action", [(DEPLOY, "deploy"), (PROMOTE, "promote")])
+def test_it_takes_the_actions_permission(api, draft_in_prod, url, action):
+    path = at(url, "rel-123", {"envId": "env-prod"} if action == "promote" else {})
+    refused = api("viewer").get(path)
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": f"release.{action} needs the deployer role; dev-viewer has viewer."}
+    assert refused.json() == api("viewer").post(f"/api/releases/rel-123/{action}/", {"envId": "env-prod"}).json()
+    assert api("viewer").client.head(path).status_code == 403  # HEAD is no way round it
+    anonymous = api(None).get(path)
+    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"] == 'Bearer realm="controlplane"'
+
+
+@pytest.mark.parametrize("url", [DEPLOY, PROMOTE])
+@pytest.mark.parametrize("release_id", ["rel-nope", "rel-NOPE", "rel-%00"])
+def test_an_unknown_or_malformed_release_is_404(deployer, url, release_id):
+    assert deployer.get(at(url, release_id, {"envId": "env-prod"} if url == PROMOTE else {})).status_code == 404
+
+
+def test_unknown_and_repeated_query_parameters_are_refused_by_name(deployer):
+    response = deployer.get(DEPLOY.format("rel-123") + "?envId=env-prod&x=1")
+    assert response.status_code == 400
+    assert response.json() == {
+        name: ["is not a parameter of the deploy preview (it takes none)."] for name in ("envId", "x")
+    }
+    response = deployer.get(PROMOTE.format("rel-123") + "?envId=env-prod&envid=env-prod")
+    assert response.json() == {"envid": ["is not a parameter of the promote preview (it takes envId)."]}
+    response = deployer.get(PROMOTE.format("rel-123") + "?envId=env-prod&envId=env-staging")
+    assert (response.status_code, response.json()) == (400, {"envId": ["is given more than once."]})
+
+
+@pytest.mark.parametrize("url", [DEPLOY, PROMOTE])
+def test_only_get_and_head(deployer, demo, url):
+    path = at(url, "rel-123", {"envId": "env-prod"} if url == PROMOTE else {})
+    head = deployer.client.head(path)
+    assert head.status_code == deployer.get(path).status_code and head.content == b""
+    for method in ("post", "put", "patch", "delete", "options"):
+        assert getattr(deployer.client, method)(path).status_code == 405
+
+
+def test_a_constant_number_of_queries(deployer, current_in_prod, draft_in_prod, django_assert_num_queries):
+    # The release, and the read model's two rows.
+    with django_assert_num_queries(3):
+        assert deployer.get(DEPLOY.format(draft_in_prod.pk)).status_code == 200
+    # And the environment, and the new release's rules (its service and environment, archived or not, linked).
+    with django_assert_num_queries(9):
+        assert deployer.get(at(PROMOTE, "rel-123", {"envId": "env-prod"})).status_code == 200
+
+
+def test_nothing_is_written(deployer, draft_in_prod, make_environment):
+    unlinked = make_environment(name="qa").pk
+    counts = [model.objects.count() for model in (AuditEvent, Release, WorkflowRun)]
+    for path, status in [
+        (at(DEPLOY, draft_in_prod.pk), 200),
+        (at(DEPLOY, "rel-123"), 409),
+        (at(PROMOTE, "rel-123", {"envId": "env-prod"}), 200),
+        (at(PROMOTE, "rel-123", {"envId": unlinked}), 400),
+    ]:
+        assert deployer.get(path).status_code == status
+    assert [model.objects.count() for model in (AuditEvent, Release, WorkflowRun)] == counts
+    assert Release.objects.get(pk=draft_in_prod.pk).status == "Draft"
