@@ -78,10 +78,11 @@ def promote(request, release_id):
     environment_id = data.get("envId", "").strip()
     try:
         environment = workflows.promotion_target(environment_id)
+        if request.method != "POST":  # the confirmation says what the POST would answer, a 400 included
+            preview = previews.promote_preview(release, environment, checked=True)
+            return _page(request, preview, "promote", environment_id=environment_id)
     except ValidationError as error:
         return _page(request, None, "promote", describe(error), 400, environment_id)
-    if request.method != "POST":
-        return _page(request, previews.promote_preview(release, environment), "promote", environment_id=environment_id)
     run, error, status = _attempt(lambda: workflows.promote(release, environment))
     if run is not None:
         return redirect("releases:release", release_id=run.release_id)

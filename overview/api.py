@@ -138,9 +138,7 @@ class PromotePreviewView(_Preview):
         release = get_object_or_404(Release, pk=release_id)
         try:
             environment = workflows.promotion_target(query.validated_data["envId"])
-            preview = previews.promote_preview(release, environment)
-            if not preview.refusal:
-                workflows.check_promotion(release, environment)
+            preview = previews.promote_preview(release, environment, checked=True)
         except DjangoValidationError as error:
             # Named in the release resource's fields (envId), as the POST names them.
             raise api_exception(error, ReleaseSerializer) from None

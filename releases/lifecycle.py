@@ -14,8 +14,12 @@ Status = Release.Status
 def begin_rollout(release: Release, action: str = "deploy.create", details: dict | None = None) -> Release:
     """Draft → Promoting: a deploy (or, as `release.promote`, a promotion) has started.
     One at a time per (service, environment)."""
-    busy = f"another release of {release.service_id} is already promoting to {release.environment_id}."
+    busy = busy_refusal(release.service_id, release.environment_id)
     return move(release, Status.PROMOTING, action=action, details=details, on_integrity_error=busy)
+
+
+def busy_refusal(service_id: str, environment_id: str) -> str:
+    return f"another release of {service_id} is already promoting to {environment_id}."
 
 
 @transaction.atomic

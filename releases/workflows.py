@@ -32,11 +32,20 @@ def _start(release: Release, kind: str, action: str, source: Release | None = No
 
 
 def deploy_refusal(release: Release) -> str | None:
-    """Why `deploy(release)` would be refused as the release stands (it is not Draft), or None: what a
-    confirmation says instead of what would happen."""
-    if ReleaseStatus.PROMOTING in Release.TRANSITIONS[release.status]:
-        return None
-    return release.transition_refusal(release.status, ReleaseStatus.PROMOTING)
+    """Why `deploy(release)` would be refused as things stand (it is not Draft, or another release is promoting
+    there), or None: what a confirmation says instead of what would happen."""
+    if ReleaseStatus.PROMOTING not in Release.TRANSITIONS[release.status]:
+        return release.transition_refusal(release.status, ReleaseStatus.PROMOTING)
+    return _busy(release.service_id, release.environment_id)
+
+
+def _busy(service_id: str, environment_id: str) -> str | None:
+    """One rollout at a time per service and environment: what `begin_rollout` would refuse, foreseen (the
+    database's unique index still decides a race)."""
+    promoting = Release.objects.filter(
+        service_id=service_id, environment_id=environment_id, status=ReleaseStatus.PROMOTING
+    )
+    return lifecycle.busy_refusal(service_id, environment_id) if promoting.exists() else None
 
 
 @transaction.atomic
@@ -61,7 +70,7 @@ def promote_refusal(release: Release, environment: Environment) -> str | None:
         return f"release {release.id} is {release.status}: only an Active release can be promoted."
     if environment.pk == release.environment_id:
         return f"release {release.id} is already in {environment.pk}; promote it to another environment."
-    return None
+    return _busy(release.service_id, environment.pk)
 
 
 def _promoted(release: Release, environment: Environment) -> Release:

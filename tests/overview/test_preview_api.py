@@ -191,11 +191,11 @@ def test_only_get_and_head(deployer, demo, url):
 
 
 def test_a_constant_number_of_queries(deployer, current_in_prod, draft_in_prod, django_assert_num_queries):
-    # The release, and the read model's two rows.
-    with django_assert_num_queries(3):
+    # The release, whether another is promoting there, and the read model's two rows.
+    with django_assert_num_queries(4):
         assert deployer.get(DEPLOY.format(draft_in_prod.pk)).status_code == 200
     # And the environment, and the new release's rules (its service and environment, archived or not, linked).
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         assert deployer.get(at(PROMOTE, "rel-123", {"envId": "env-prod"})).status_code == 200
 
 
@@ -211,3 +211,18 @@ def test_nothing_is_written(deployer, draft_in_prod, make_environment):
         assert deployer.get(path).status_code == status
     assert [model.objects.count() for model in (AuditEvent, Release, WorkflowRun)] == counts
     assert Release.objects.get(pk=draft_in_prod.pk).status == "Draft"
+
+
+def test_another_release_promoting_there_is_foreseen_as_the_posts_409(deployer, svc, prod, draft_in_prod, make_release):
+    rolling = make_release(service=svc, environment=prod, sha="abcdef1", version="2024.10.09")
+    lifecycle.begin_rollout(rolling)
+    busy = f"another release of {svc.pk} is already promoting to {prod.pk}."
+
+    deploy = deployer.get(DEPLOY.format(draft_in_prod.pk))
+    promote = deployer.get(at(PROMOTE, "rel-123", {"envId": prod.pk}))
+
+    assert (deploy.status_code, deploy.json()) == (409, {"detail": busy})
+    assert (promote.status_code, promote.json()) == (409, {"detail": busy})
+    # What the POSTs then answer, word for word.
+    assert deployer.post(f"/api/releases/{draft_in_prod.pk}/deploy/").json() == {"detail": busy}
+    assert deployer.post("/api/releases/rel-123/promote/", {"envId": prod.pk}).json() == {"detail": busy}

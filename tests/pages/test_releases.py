@@ -186,7 +186,7 @@ def test_deploy_confirms_then_starts_the_run(deployer, make_release):
     assert draft.status == "Promoting" and WorkflowRun.objects.get(release=draft).actor == "dev-deployer"
 
 
-def test_the_domains_refusals_are_shown_not_a_500(deployer, staged):
+def test_the_domains_refusals_are_shown_not_a_500(deployer, staged, make_environment):
     release, staging, _ = staged
     again = deployer.post(f"/releases/{release.pk}/deploy/")  # Active: not deployable
     assert again.status_code == 409 and 'role="alert"' in again.content.decode()
@@ -194,6 +194,12 @@ def test_the_domains_refusals_are_shown_not_a_500(deployer, staged):
     assert same.status_code == 409 and "already in" in same.content.decode()
     unknown = deployer.get(f"/releases/{release.pk}/promote/?envId=env-nope")
     assert unknown.status_code == 400 and "unknown environment" in unknown.content.decode()
+    # An environment the service is not linked to: the confirmation is the POST's 400, with no button.
+    elsewhere = make_environment(name="elsewhere-x")
+    unlinked = deployer.get(f"/releases/{release.pk}/promote/?envId={elsewhere.pk}")
+    main = unlinked.content.decode().split("<main")[1]
+    assert unlinked.status_code == 400 and f"{elsewhere.pk}&#x27; is not linked to service" in main, main
+    assert 'method="post"' not in main
 
 
 def test_a_confirmation_the_domain_would_refuse_says_so_and_offers_no_button(deployer, staged, make_release):
@@ -296,7 +302,7 @@ def test_query_counts_do_not_grow_with_the_history(deployer, staged, make_releas
 
 
 # The release page and its summary read the audit event that recorded the outcome (an Active release here).
-PINNED = {"release": 7, "summary": 5, "timeline": 5, "run": 4, "promote": 6, "deploy": 5}
+PINNED = {"release": 7, "summary": 5, "timeline": 5, "run": 4, "promote": 12, "deploy": 6}
 
 
 # --- in a real browser, against the real web server and worker ---
