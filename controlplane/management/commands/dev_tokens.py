@@ -57,7 +57,8 @@ class Command(BaseCommand):
         self.stdout.write(f'  curl -H "Authorization: Bearer {example}" {base_url}/api/me/')
         self.stdout.write(f"  sign in at {base_url}/login/ with one of these tokens (an admin one opens /admin/)")
         deployer = generated_for("deployer") or "$TOKEN"
-        self.stdout.write(f"  export CONTROLPLANE_URL={base_url} CONTROLPLANE_TOKEN={deployer}; cpctl services")
+        cpctl = f"CONTROLPLANE_URL={base_url} CONTROLPLANE_TOKEN={deployer}; .venv/bin/cpctl services"
+        self.stdout.write(f"  export {cpctl}")
 
 
 def generated_tokens(path) -> set[str]:
