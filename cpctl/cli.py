@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from cpctl import __version__, config, render
-from cpctl.client import FAILED, SERVER, USAGE, Client, Failure
+from cpctl.client import FAILED, SERVER, USAGE, Client, Failure, api
 from cpctl.follow import follow, log_line
 
 OUTCOMES = {"release.activate": "Active", "release.fail": "Failed"}
@@ -58,7 +58,7 @@ def command(group, name: str | None = None, **kwargs):
             try:
                 code = function(app, **options)
             except Failure as e:
-                app.out.err.print(Text(f"error: {e.message}", style="bold red"))
+                app.out.error(e.message)
                 sys.exit(e.code)
             except KeyboardInterrupt:
                 app.out.err.print("interrupted")
@@ -86,13 +86,16 @@ def cli():
 
 @command(cli)
 @click.option("--url", required=True, help="The control plane, e.g. http://127.0.0.1:8000")
-@click.option("--token", prompt="Token", hide_input=True, help="A bearer token; asked for when left out.")
+@click.option("--token", help="A bearer token; asked for (not echoed) when left out, or read from stdin.")
 def login(app, url, token):
     """Check a token against a control plane and store them as a profile (mode 0600)."""
-    me = Client(url, token).get("/api/me/")
+    if token is None:
+        token = click.prompt("Token", hide_input=True, err=True) if sys.stdin.isatty() else sys.stdin.readline()
+    client = Client(url, token)
+    me = client.get("/api/me/")
     name = app.profile or config.DEFAULT_PROFILE
     stored = config.load()
-    stored["profiles"][name] = {"url": url.rstrip("/"), "token": token}
+    stored["profiles"][name] = {"url": client.url, "token": client.token}
     stored["current"] = name
     where = config.save(stored)
     result = {"profile": name, "url": url.rstrip("/"), "actor": me["actor"], "role": me["role"], "path": str(where)}
@@ -109,11 +112,11 @@ def logout(app):
     if not name or stored["profiles"].pop(name, None) is None:
         raise Failure(USAGE, f"no profile {name or config.DEFAULT_PROFILE!r} to forget.")
     if stored["current"] == name:
-        stored["current"] = next(iter(stored["profiles"]), None)
+        stored["current"] = None  # never another profile unasked: it may be another control plane
     config.save(stored)
     if app.out.json:
         return app.out.emit({"profile": name, "forgotten": True})
-    app.out.out.print(f"Forgot profile {name!r}.")
+    app.out.out.print(f"Forgot profile {name!r}." + (" No profile is current now." if not stored["current"] else ""))
 
 
 @command(cli)
@@ -139,8 +142,7 @@ def services(app, limit):
     for entry in entries:
         incidents = render.open_incidents(entry["incidents"]["open"])
         for i, env in enumerate(entry["environments"] or [{"id": "—", "currentRelease": None, "latestRelease": None}]):
-            current, latest = env["currentRelease"], env["latestRelease"]
-            newer = latest if latest and (not current or latest["id"] != current["id"]) else None
+            current, newer = env["currentRelease"], render.newer(env)
             grid.add_row(
                 entry["id"] if i == 0 else "",
                 env["id"],
@@ -148,7 +150,7 @@ def services(app, limit):
                 render.release(newer, with_status=True) if newer else Text(""),
                 incidents if i == 0 else Text(""),
             )
-    app.out.out.print(grid)
+    app.out.show(grid)
 
 
 @cli.group()
@@ -160,13 +162,13 @@ def service():
 @click.argument("service_id")
 def service_show(app, service_id):
     """A service: its repo and adapters, per environment what runs and what came last, its open incidents."""
-    found = app.client.get(f"/api/services/{service_id}/")
+    found = app.client.get(api("services", service_id))
     index = [e for e in app.client.items("/api/services/index/", {"q": service_id}, None) if e["id"] == service_id]
     environments = index[0]["environments"] if index else []
     incidents = app.client.items("/api/incidents/", {"serviceId": service_id, "open": "true"}, None)
     if app.out.json:
         return app.out.emit({"service": found, "environments": environments, "openIncidents": incidents})
-    app.out.out.print(
+    app.out.show(
         render.key_values(
             [
                 ("Service", f"{found['id']} ({found['name']})"),
@@ -178,8 +180,7 @@ def service_show(app, service_id):
     )
     grid = render.table("ENVIRONMENT", "CURRENT", "SINCE", "LATEST")
     for env in environments:
-        current, latest = env["currentRelease"], env["latestRelease"]
-        newer = latest if latest and (not current or latest["id"] != current["id"]) else None
+        current, newer = env["currentRelease"], render.newer(env)
         grid.add_row(
             env["id"],
             render.release(current),
@@ -187,9 +188,9 @@ def service_show(app, service_id):
             render.release(newer, with_status=True) if newer else Text(""),
         )
     app.out.out.print()
-    app.out.out.print(grid)
+    app.out.show(grid)
     app.out.out.print()
-    app.out.out.print(incident_table(incidents) if incidents else "No open incidents.")
+    app.out.show(incident_table(incidents) if incidents else "No open incidents.")
 
 
 # --- releases ---
@@ -219,7 +220,7 @@ def releases(app, service_id, env_id, status, current, limit):
             render.when(r["createdAt"]),
             "yes" if r["isCurrent"] else "",
         )
-    app.out.out.print(grid)
+    app.out.show(grid)
 
 
 @cli.group()
@@ -230,7 +231,7 @@ def release():
 def show_release(app, found: dict) -> None:
     if app.out.json:
         return app.out.emit(found)
-    app.out.out.print(
+    app.out.show(
         render.key_values(
             [
                 ("Release", found["id"]),
@@ -267,7 +268,7 @@ def release_create(app, service_id, env_id, sha, version, release_id):
 @click.argument("release_id")
 def release_show(app, release_id):
     """One release."""
-    show_release(app, app.client.get(f"/api/releases/{release_id}/"))
+    show_release(app, app.client.get(api("releases", release_id)))
 
 
 # --- deploy and promote ---
@@ -296,7 +297,7 @@ def rollout(app: App, action: str, release_id: str, env_id: str | None, yes: boo
     client, out = app.client, app.out
     # What will change, said by the server (the dashboard's confirmation, over REST). A refusal, a missing
     # release or a role that may not do it ends here, before anything is asked or changed.
-    preview = client.get(f"/api/releases/{release_id}/{action}-preview/", envId=env_id)
+    preview = client.get(api("releases", release_id, f"{action}-preview"), envId=env_id)
     if not yes:
         confirm(app, action, preview)
     # Listen before acting: once connected, every audit event committed later reaches this stream, so the one
@@ -305,7 +306,7 @@ def rollout(app: App, action: str, release_id: str, env_id: str | None, yes: boo
     if follow_run:
         next(outcomes)  # the connected block: the stream's position
     body = {"envId": env_id} if action == "promote" else None
-    run = client.post(f"/api/releases/{release_id}/{action}/", body)
+    run = client.post(api("releases", release_id, action), body)
     if not follow_run:
         if out.json:
             return out.emit(run)
@@ -318,13 +319,13 @@ def rollout(app: App, action: str, release_id: str, env_id: str | None, yes: boo
     try:
         progress = follow(client, run["id"], out, title)
         event = outcome(outcomes, run["releaseId"])
-    except KeyboardInterrupt:  # only the following stops: the run is the server's
+    except (KeyboardInterrupt, Failure):  # only the following stops: the run is the server's
         out.err.print(f"Stopped following; {run['id']} goes on. Follow it: cpctl runs logs {run['id']} --follow")
         raise
     state = OUTCOMES[event["action"]]
     if out.json:
-        final = client.get(f"/api/workflow-runs/{run['id']}/")
-        out.emit({"run": final, "release": client.get(f"/api/releases/{run['releaseId']}/"), "auditEvent": event})
+        final = client.get(api("workflow-runs", run["id"]))
+        out.emit({"run": final, "release": client.get(api("releases", run["releaseId"])), "auditEvent": event})
     else:
         where = f"{run['releaseId']} is {state} in {preview['envId']}"
         if state == "Active":
@@ -370,7 +371,11 @@ def confirm(app: App, action: str, preview: dict) -> None:
     )
     if not sys.stdin.isatty():
         raise Failure(USAGE, f"no terminal to confirm on, so nothing was changed; pass --yes to {action} anyway.")
-    if not click.confirm(f"{action.capitalize()} {preview['releaseId']} to {where}?", default=False, err=True):
+    try:
+        confirmed = click.confirm(f"{action.capitalize()} {preview['releaseId']} to {where}?", default=False, err=True)
+    except click.Abort:  # Ctrl-C or Ctrl-D at the question: a no
+        confirmed = False
+    if not confirmed:
         raise Failure(USAGE, "not confirmed: nothing was changed.")
 
 
@@ -400,7 +405,7 @@ def runs():
 def runs_logs(app, run_id, follow_run):
     """A run's log. With --follow, live until the run ends; the exit code is then 1 if it Failed."""
     if not follow_run:
-        run = app.client.get(f"/api/workflow-runs/{run_id}/")
+        run = app.client.get(api("workflow-runs", run_id))
         if app.out.json:
             return app.out.emit(run["logs"])
         for entry in run["logs"]:
@@ -441,7 +446,7 @@ def incidents(app, only_open, severity, service_id, status, limit):
     found = app.client.items("/api/incidents/", params, limit)
     if app.out.json:
         return app.out.emit(found)
-    app.out.out.print(incident_table(found))
+    app.out.show(incident_table(found))
 
 
 @cli.group()
@@ -474,14 +479,14 @@ def incident_create(app, service_id, severity, link, title, incident_id):
 @click.argument("incident_id")
 def incident_ack(app, incident_id):
     """Acknowledge an incident."""
-    show_incident(app, app.client.post(f"/api/incidents/{incident_id}/acknowledge/"), "acknowledged")
+    show_incident(app, app.client.post(api("incidents", incident_id, "acknowledge")), "acknowledged")
 
 
 @command(incident, "resolve")
 @click.argument("incident_id")
 def incident_resolve(app, incident_id):
     """Resolve an incident."""
-    show_incident(app, app.client.post(f"/api/incidents/{incident_id}/resolve/"), "resolved")
+    show_incident(app, app.client.post(api("incidents", incident_id, "resolve")), "resolved")
 
 
 # --- audit ---
@@ -511,8 +516,15 @@ def audit_row(event: dict) -> list:
     ]
 
 
-def audit_table(events: list[dict]):
+FOLLOWED_WIDTHS = (8, 20, 24, 22)  # columns fixed when followed, so rows printed one by one line up
+
+
+def audit_table(events: list[dict], followed: bool = False, header: bool = True):
     grid = render.table("SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT")
+    grid.show_header = header
+    if followed:
+        for column, width in zip(grid.columns, FOLLOWED_WIDTHS, strict=False):
+            column.width, column.no_wrap, column.overflow = width, True, "ellipsis"
     for event in events:
         grid.add_row(*audit_row(event))
     return grid
@@ -541,21 +553,21 @@ def audit(app, actor, action, service_id, subject_id, since, limit, follow_trail
         live = app.client.events("/api/audit-events/stream", filters)
         head = int(next(live).id or 0)
     params = {**filters, "since": since_time(since)}
-    found = (
-        app.client.items("/api/audit-events/", params, limit)
-        if since
-        else app.client.tail("/api/audit-events/", params, limit)
-    )
-    if live is not None:
-        found = [e for e in found if e["seq"] <= head]
+    if since:  # forward from a time; followed, all of it up to where the stream starts, so that none is skipped
+        found = app.client.items("/api/audit-events/", params, None if live else limit)
+    else:
+        found = app.client.tail("/api/audit-events/", params, limit)
     if live is None:
-        return app.out.emit(found) if app.out.json else app.out.out.print(audit_table(found))
+        return app.out.emit(found) if app.out.json else app.out.show(audit_table(found))
+    found = [e for e in found if e["seq"] <= head]  # the rest comes through the stream
 
-    def show(event):  # followed: one line per event as it comes (JSON Lines with -o json)
-        return app.out.line(event) if app.out.json else app.out.out.print(*audit_row(event), sep="  ")
+    def show(events, header=False):  # followed: JSON Lines with -o json; rows whose columns line up
+        for event in events if app.out.json else ():
+            app.out.line(event)
+        if not app.out.json:
+            app.out.show(audit_table(events, followed=True, header=header))
 
-    for event in found:
-        show(event)
+    show(found, header=True)
     for event in live:
         if event.name == "audit":
-            show(event.data)
+            show([event.data])

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 import httpx
 from httpx_sse import SSEError, connect_sse
@@ -67,20 +68,50 @@ def failure(response: httpx.Response) -> Failure:
     return Failure(STATUS_EXIT.get(response.status_code, SERVER), message)
 
 
+def api(*parts: str) -> str:
+    """`/api/<part>/<part>/`, each part escaped whole: an id is one path segment, whatever it holds (`..`,
+    `/`, `?`), so no id can reach another endpoint than the one meant."""
+    return "/api/" + "".join(quote(part, safe="").replace(".", "%2E") + "/" for part in parts)
+
+
+def _given(params: dict | None) -> dict:
+    return {k: v for k, v in (params or {}).items() if v is not None}
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise Failure(
+            USAGE, f"the control plane's URL must be http(s)://host[:port], like http://127.0.0.1:8000 (got {url!r})."
+        )
+    return url.rstrip("/")
+
+
+def check_token(token: str) -> str:
+    """The token as a header can carry it: surrounding whitespace (a file's line ending) dropped; anything
+    else a bearer token cannot hold is refused without showing the token."""
+    token = token.strip()
+    if not token or not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        raise Failure(IDENTITY, "the token is empty or has characters a bearer token cannot have (not shown).")
+    return token
+
+
 class Client:
     def __init__(self, url: str, token: str):
-        self.url = url.rstrip("/")
+        self.url, self.token = check_url(url), check_token(token)
         self.http = httpx.Client(
             base_url=self.url,
-            headers={"Authorization": f"Bearer {token}", "User-Agent": f"cpctl/{__version__}"},
+            headers={"Authorization": f"Bearer {self.token}", "User-Agent": f"cpctl/{__version__}"},
             timeout=httpx.Timeout(30.0, connect=10.0),
         )
 
-    def _unreachable(self, error: httpx.HTTPError) -> Failure:
-        return Failure(SERVER, f"cannot reach the control plane at {self.url}: {error or type(error).__name__}")
+    def _unreachable(self, error: Exception) -> Failure:
+        # The kind of failure, and httpx's words for a connection (they never hold a request's headers).
+        said = f": {error}" if isinstance(error, httpx.TransportError) and str(error) else ""
+        return Failure(SERVER, f"cannot reach the control plane at {self.url} ({type(error).__name__}{said}).")
 
     def request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None):
-        params = {k: v for k, v in (params or {}).items() if v is not None}
+        params = _given(params)
         try:
             response = self.http.request(method, path, params=params, json=body, headers={"Accept": "application/json"})
         except httpx.HTTPError as e:
@@ -102,7 +133,7 @@ class Client:
 
     def items(self, path: str, params: dict, limit: int | None) -> list[dict]:
         """A list's items in its order, following `next` until `limit` (None: all of them)."""
-        params = {k: v for k, v in params.items() if v is not None}
+        params = _given(params)
         if limit is not None:
             params["pageSize"] = max(1, min(limit, 500))
         page = self.get(path, **params)
@@ -114,9 +145,7 @@ class Client:
 
     def tail(self, path: str, params: dict, limit: int) -> list[dict]:
         """The last `limit` items of a list, in its order (`tail=true`, then `previous`)."""
-        page = self.get(
-            path, **{k: v for k, v in params.items() if v is not None}, tail="true", pageSize=max(1, min(limit, 500))
-        )
+        page = self.get(path, **_given(params), tail="true", pageSize=max(1, min(limit, 500)))
         found = list(page["results"])
         while page.get("previous") and len(found) < limit:
             page = self.get(page["previous"])
@@ -128,7 +157,7 @@ class Client:
         minutes) or the connection drops, it is reopened with `Last-Event-ID`, so no event is missed or
         repeated. A refusal (401, 403, 404, 429…) is a Failure at once."""
         last, attempts = after, 0
-        params = {k: v for k, v in (params or {}).items() if v is not None}
+        params = _given(params)
         while True:
             headers = {"Accept": "text/event-stream", **({"Last-Event-ID": str(last)} if last else {})}
             try:

@@ -5,7 +5,6 @@ Steps are counted as the server counts them (`releases.runs.progress`): each ada
 announced (`meta.step` at debug level).
 """
 
-import sys
 from dataclasses import dataclass, field
 
 from rich.live import Live
@@ -13,7 +12,7 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from cpctl import render
-from cpctl.client import Client
+from cpctl.client import Client, api
 
 
 @dataclass
@@ -45,8 +44,10 @@ class Progress:
         return self.step if self.step and self.step not in self.finished else ""
 
     def summary(self) -> str:
-        count = f"step {min(self.done + 1, self.planned)}/{self.planned}" if self.planned else "planning"
-        return f"{count} · {self.step}" if self.step else count
+        if not self.planned:
+            return "planning"
+        count = f"{self.done}/{self.planned} steps done"
+        return f"{count} · {self.step}" if self.step and self.step not in self.finished else count
 
 
 def log_line(entry: dict) -> Text:
@@ -63,12 +64,13 @@ def follow(client: Client, run_id: str, out: render.Output, title: str, to_stdou
     progress = Progress()
     console = out.out if to_stdout else out.err
     spinner = Spinner("dots", text=title)
-    # On a terminal only; transient: the spinner's line goes once the run has ended, the log lines stay.
-    live = Live(spinner, console=out.err, transient=True) if sys.stderr.isatty() and not out.json else None
+    # On the terminal the lines go to, below them (one console draws both); transient: the spinner's line goes
+    # once the run has ended, the log lines stay.
+    live = Live(spinner, console=console, transient=True) if console.file.isatty() and not out.json else None
     if live:
         live.start()
     try:
-        for event in client.events(f"/api/workflow-runs/{run_id}/logs/stream"):
+        for event in client.events(api("workflow-runs", run_id, "logs") + "stream"):
             if event.name == "end":
                 progress.state = event.data["state"]
                 break

@@ -45,17 +45,30 @@ class Output:
         """One JSON document per line, for what arrives over time (`--follow`)."""
         click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
+    def show(self, renderable) -> None:
+        """A table on stdout. Piped, each row is one line without trailing padding, for grep and awk."""
+        if self.out.is_terminal:
+            return self.out.print(renderable)
+        with self.out.capture() as captured:
+            self.out.print(renderable)
+        click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+    def error(self, message: str) -> None:
+        self.err.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)  # one line, however long
+
 
 def _console(stream, color: bool | None) -> Console:
-    terminal = stream.isatty()
     return Console(
         file=stream,
-        force_terminal=True if color else None,
-        no_color=True if color is False else None,  # None: rich reads NO_COLOR itself
+        # --color and --no-color win over the environment (NO_COLOR, FORCE_COLOR), which wins over the default.
+        force_terminal=True if color else (False if color is False and not stream.isatty() else None),
+        no_color=None if color is None else not color,
+        # What the server sends is shown as it is: "[red]" in an incident's title is text, not markup.
+        markup=False,
+        emoji=False,
         highlight=False,
-        soft_wrap=False,
-        # Piped, a table is as wide as it needs (within reason) rather than wrapped at 80 columns.
-        width=None if terminal or "COLUMNS" in os.environ else 200,
+        # Piped, rows are as long as they need rather than wrapped at 80 columns.
+        width=None if stream.isatty() or "COLUMNS" in os.environ else 100_000,
     )
 
 
@@ -84,6 +97,13 @@ def open_incidents(counts: dict) -> Text:
                 text.append(", ")
             text.append(f"{counts[name]} {name}", style=SEVERITY[name])
     return text or Text("—")
+
+
+def newer(environment: dict) -> dict | None:
+    """An index environment's latest release when it is not the one running there (it is promoting, failed,
+    or still a draft); None when the latest is what runs."""
+    current, latest = environment["currentRelease"], environment["latestRelease"]
+    return latest if latest and (not current or latest["id"] != current["id"]) else None
 
 
 def release(entry: dict | None, with_status: bool = False) -> Text:

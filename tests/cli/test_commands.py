@@ -3,10 +3,12 @@ only where it belongs, profiles, and the exit codes of docs/cli.md."""
 
 import json
 import os
+import select
 import stat
 import subprocess
 
 from incidents.models import Incident
+from releases.models import Release
 from tests.cli.conftest import CPCTL, cpctl_env
 from tests.conftest import TOKENS
 
@@ -49,6 +51,7 @@ def test_services_shows_current_and_newer_releases_and_incidents_by_severity(pla
     assert "rel-123 2024.10.01 (9f3b7de)" in staging and "rel-next 2024.10.02 (4f2a9c1) Draft" in staging
     assert "svc-demo" in lines[1] and "1 high" in lines[1]
     assert ANSI not in table.out  # piped: no colour
+    assert all(line == line.rstrip() for line in lines)  # nor padding at the ends of rows
 
     entries = cpctl("services", "-o", "json", url=plane).json()
     assert [e["id"] for e in entries] == ["svc-demo"]
@@ -203,7 +206,15 @@ def test_audit_shows_the_newest_events_and_filters(plane, cpctl):
     assert bad.code == 2 and "since" in bad.err
 
 
-def test_audit_follow_streams_new_events_as_json_lines(plane, cpctl, config_home):
+def read_line(stream, seconds=30) -> str:
+    ready, _, _ = select.select([stream], [], [], seconds)
+    assert ready, f"nothing within {seconds} s"
+    return stream.readline()
+
+
+def test_audit_follow_prints_the_backlog_then_streams_new_events_as_json_lines(plane, cpctl, config_home):
+    incident = ("incident", "create", "--service", "svc-demo", "--severity", "low", "--link", "https://pager.example/f")
+    assert cpctl(*incident, "--id", "inc-before", url=plane).code == 0
     process = subprocess.Popen(
         [str(CPCTL), "audit", "--follow", "--action", "incident.create", "-o", "json"],
         env=cpctl_env(plane, "viewer", config_home),
@@ -212,23 +223,10 @@ def test_audit_follow_streams_new_events_as_json_lines(plane, cpctl, config_home
         text=True,
     )
     try:
-        # Nothing matches yet; the stream is open. What is created now arrives as one JSON line.
-        made = cpctl(
-            "incident",
-            "create",
-            "--service",
-            "svc-demo",
-            "--severity",
-            "low",
-            "--link",
-            "https://pager.example/f",
-            "--id",
-            "inc-followed",
-            url=plane,
-        )
-        assert made.code == 0
-        line = process.stdout.readline()
-        assert json.loads(line)["subjectId"] == "inc-followed"
+        # The backlog comes once the stream is open: what is created after it can only arrive through the stream.
+        assert json.loads(read_line(process.stdout))["subjectId"] == "inc-before"
+        assert cpctl(*incident, "--id", "inc-followed", url=plane).code == 0
+        assert json.loads(read_line(process.stdout))["subjectId"] == "inc-followed"
     finally:
         process.kill()
         process.wait()
@@ -298,3 +296,77 @@ def test_login_reads_the_token_from_stdin_when_not_given(plane, config_home):
     assert done.returncode == 0, done.stderr
     assert f"as dev-{role} ({role})" in done.stdout
     assert TOKENS[role] not in done.stdout + done.stderr
+
+
+def test_ids_are_one_path_segment_and_server_text_is_shown_as_text(plane, cpctl):
+    draft = cpctl(
+        "release",
+        "create",
+        "--service",
+        "svc-demo",
+        "--env",
+        "env-staging",
+        "--sha",
+        "4f2a9c1",
+        "--version",
+        "1.0[/rc]",
+        url=plane,
+    ).out.strip()
+    # An "id" that would walk to another endpoint reaches none: a 404 for that id, and nothing deployed.
+    for args in (
+        ("incident", "resolve", f"../releases/{draft}/deploy/?"),
+        ("release", "show", "?status=Draft"),
+        ("runs", "logs", ".."),
+        ("deploy", "../rel-123", "--yes"),
+    ):
+        result = cpctl(*args, url=plane)
+        assert result.code == 4, (args, result.err)
+    assert Release.objects.get(pk=draft).status == "Draft"
+
+    made = cpctl(
+        "incident",
+        "create",
+        "--service",
+        "svc-demo",
+        "--severity",
+        "low",
+        "--link",
+        "https://x.example/1",
+        "--title",
+        "disk [/full] on [red]node3[/red] :fire:",
+        url=plane,
+    )
+    assert made.code == 0, made.err
+    listed = cpctl("incidents", url=plane)
+    assert listed.code == 0 and "disk [/full] on [red]node3[/red] :fire:" in listed.out
+    assert "1.0[/rc]" in cpctl("releases", url=plane).out
+
+
+def test_tokens_and_urls_are_checked_and_never_shown(plane, cpctl):
+    token = TOKENS["deployer"]
+    assert cpctl("whoami", url=plane, role=None, CONTROLPLANE_TOKEN=token + "\r\n").code == 0  # a file's line end
+    for bad in ("sekr\u00e9t", "two words"):
+        result = cpctl("whoami", url=plane, role=None, CONTROLPLANE_TOKEN=bad)
+        assert result.code == 3 and bad not in result.err and "(not shown)" in result.err
+    for url in ("127.0.0.1:8000", "ftp://x.example"):
+        result = cpctl("whoami", url=url)
+        assert result.code == 2 and "must be http(s)://host[:port]" in result.err
+
+
+def test_ctrl_d_at_the_question_is_a_no(plane, cpctl, terminal):
+    draft = cpctl(
+        "release",
+        "create",
+        "--service",
+        "svc-demo",
+        "--env",
+        "env-staging",
+        "--sha",
+        "4f2a9c1",
+        "--version",
+        "2",
+        url=plane,
+    ).out.strip()
+    code, shown = terminal("deploy", draft, url=plane, answer="\x04")
+    assert code == 2 and "not confirmed: nothing was changed." in shown
+    assert Release.objects.get(pk=draft).status == "Draft"

@@ -90,7 +90,7 @@ def test_progress_counts_steps_as_the_server_does_and_names_the_failing_one():
     ):
         progress.read(e)
     assert (progress.done, progress.planned) == (1, 5)
-    assert progress.summary() == "step 2/5 · aws: rollout"
+    assert progress.summary() == "1/5 steps done · aws: rollout"
     progress.read(entry("aws: rollout failed (injected by CONTROLPLANE_FAIL_STEPS)", "error"))
     assert progress.failed_step == "aws: rollout"
     assert progress.reason == "aws: rollout failed (injected by CONTROLPLANE_FAIL_STEPS)"
@@ -98,6 +98,10 @@ def test_progress_counts_steps_as_the_server_does_and_names_the_failing_one():
     before_any_step = Progress()
     before_any_step.read(entry("aws: region is required", "error"))
     assert before_any_step.failed_step == "" and before_any_step.summary() == "planning"
+    finished = Progress(planned=1)
+    finished.read(entry("aws: Build", "debug", adapter="aws", step="build"))
+    finished.read(entry("aws: build done", adapter="aws", step="build"))
+    assert finished.summary() == "1/1 steps done"  # not the finished step's name as if it were under way
 
 
 def test_since_takes_durations_and_passes_times_through():
