@@ -29,6 +29,13 @@ class App:
         self.profile = profile
         self._client = None
 
+    def listed(self, path: str, params: dict, limit: int) -> list[dict]:
+        """Up to `limit` items of a list; a table says when there were more."""
+        found = self.client.items(path, params, limit)
+        if self.client.cut and not self.out.json:
+            self.out.err.print(f"The first {limit} shown; there are more (--limit).", style="dim")
+        return found
+
     @property
     def client(self) -> Client:
         if self._client is None:
@@ -135,7 +142,7 @@ def whoami(app):
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many services.")
 def services(app, limit):
     """The services index: per environment what runs now and what was released last; open incidents."""
-    entries = app.client.items("/api/services/index/", {}, limit)
+    entries = app.listed("/api/services/index/", {}, limit)
     if app.out.json:
         return app.out.emit(entries)
     grid = render.table("SERVICE", "ENVIRONMENT", "CURRENT", "LATEST", "INCIDENTS")
@@ -205,7 +212,7 @@ def service_show(app, service_id):
 def releases(app, service_id, env_id, status, current, limit):
     """Releases, newest first."""
     params = {"serviceId": service_id, "envId": env_id, "status": status, "isCurrent": "true" if current else None}
-    found = app.client.items("/api/releases/", params, limit)
+    found = app.listed("/api/releases/", params, limit)
     if app.out.json:
         return app.out.emit(found)
     grid = render.table("RELEASE", "SERVICE", "ENVIRONMENT", "VERSION", "SHA", "STATUS", "CREATED", "CURRENT")
@@ -443,7 +450,7 @@ def incident_table(found: list[dict]):
 def incidents(app, only_open, severity, service_id, status, limit):
     """Incidents, newest first, coloured by severity."""
     params = {"open": "true" if only_open else None, "severity": severity, "serviceId": service_id, "status": status}
-    found = app.client.items("/api/incidents/", params, limit)
+    found = app.listed("/api/incidents/", params, limit)
     if app.out.json:
         return app.out.emit(found)
     app.out.show(incident_table(found))

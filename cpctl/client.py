@@ -99,6 +99,7 @@ def check_token(token: str) -> str:
 class Client:
     def __init__(self, url: str, token: str):
         self.url, self.token = check_url(url), check_token(token)
+        self.cut = False  # whether the last `items` left some out (its limit)
         self.http = httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {self.token}", "User-Agent": f"cpctl/{__version__}"},
@@ -141,6 +142,7 @@ class Client:
         while page.get("next") and (limit is None or len(found) < limit):
             page = self.get(page["next"])  # an absolute URL: the cursor carries the filters
             found.extend(page["results"])
+        self.cut = limit is not None and (len(found) > limit or bool(page.get("next")))  # more than shown
         return found if limit is None else found[:limit]
 
     def tail(self, path: str, params: dict, limit: int) -> list[dict]:

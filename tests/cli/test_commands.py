@@ -105,6 +105,23 @@ def test_releases_filters(plane, cpctl):
     current = cpctl("releases", "--env", "env-staging", "--status", "Active", "-o", "json", url=plane).json()
     assert [r["id"] for r in current] == ["rel-123"]
     assert cpctl("releases", "--env", "env-prod", "-o", "json", url=plane).json() == []
+    for n in range(2):
+        cpctl(
+            "release",
+            "create",
+            "--service",
+            "svc-demo",
+            "--env",
+            "env-staging",
+            "--sha",
+            "4f2a9c1",
+            "--version",
+            f"7.{n}",
+            url=plane,
+        )
+    cut = cpctl("releases", "--limit", "2", url=plane)
+    assert len(cut.out.splitlines()) == 3 and "The first 2 shown; there are more (--limit)." in cut.err
+    assert "there are more" not in cpctl("releases", "--limit", "3", url=plane).err
     bad = cpctl("releases", "--status", "Bogus", url=plane)
     assert bad.code == 2 and "Bogus" in bad.err
 
