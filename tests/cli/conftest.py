@@ -36,6 +36,15 @@ class Result:
         return json.loads(self.out)
 
 
+def new_release(version: str, sha: str = "4f2a9c1", env: str = "env-staging") -> tuple[str, ...]:
+    """`cpctl release create`'s arguments for a release of the demo service."""
+    return ("release", "create", "--service", "svc-demo", "--env", env, "--sha", sha, "--version", version)
+
+
+def new_incident(severity: str, link: str) -> tuple[str, ...]:
+    return ("incident", "create", "--service", "svc-demo", "--severity", severity, "--link", link)
+
+
 def cpctl_env(url: str | None, role: str | None, config_home: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONTROLPLANE_", "NO_COLOR", "FORCE_COLOR"))}
     env |= {"XDG_CONFIG_HOME": str(config_home), "COLUMNS": "200", "TERM": "xterm-256color"}

@@ -9,7 +9,7 @@ import subprocess
 
 from incidents.models import Incident
 from releases.models import Release
-from tests.cli.conftest import CPCTL, cpctl_env
+from tests.cli.conftest import CPCTL, cpctl_env, new_incident, new_release
 from tests.conftest import TOKENS
 
 ANSI = "\x1b["
@@ -26,16 +26,7 @@ def test_whoami(plane, cpctl):
 
 def test_services_shows_current_and_newer_releases_and_incidents_by_severity(plane, cpctl):
     cpctl(
-        "release",
-        "create",
-        "--service",
-        "svc-demo",
-        "--env",
-        "env-staging",
-        "--sha",
-        "4f2a9c1",
-        "--version",
-        "2024.10.02",
+        *new_release("2024.10.02"),
         "--id",
         "rel-next",
         url=plane,
@@ -107,16 +98,7 @@ def test_releases_filters(plane, cpctl):
     assert cpctl("releases", "--env", "env-prod", "-o", "json", url=plane).json() == []
     for n in range(2):
         cpctl(
-            "release",
-            "create",
-            "--service",
-            "svc-demo",
-            "--env",
-            "env-staging",
-            "--sha",
-            "4f2a9c1",
-            "--version",
-            f"7.{n}",
+            *new_release(f"7.{n}"),
             url=plane,
         )
     cut = cpctl("releases", "--limit", "2", url=plane)
@@ -128,32 +110,14 @@ def test_releases_filters(plane, cpctl):
 
 def test_release_create_reports_the_servers_rule(plane, cpctl):
     bad = cpctl(
-        "release",
-        "create",
-        "--service",
-        "svc-demo",
-        "--env",
-        "env-staging",
-        "--sha",
-        "XYZ",
-        "--version",
-        "1",
+        *new_release("1", sha="XYZ"),
         url=plane,
     )
     assert bad.code == 2
     assert bad.err.strip() == "error: sha: must be 7-40 lower-case hexadecimal characters."
 
     viewer = cpctl(
-        "release",
-        "create",
-        "--service",
-        "svc-demo",
-        "--env",
-        "env-staging",
-        "--sha",
-        "4f2a9c1",
-        "--version",
-        "1",
+        *new_release("1"),
         url=plane,
         role="viewer",
     )
@@ -162,14 +126,7 @@ def test_release_create_reports_the_servers_rule(plane, cpctl):
 
 def test_incident_create_acknowledge_resolve_and_a_conflict(plane, cpctl):
     made = cpctl(
-        "incident",
-        "create",
-        "--service",
-        "svc-demo",
-        "--severity",
-        "critical",
-        "--link",
-        "https://pager.example/1",
+        *new_incident("critical", "https://pager.example/1"),
         "--title",
         "Checkout down",
         "--id",
@@ -198,14 +155,7 @@ def test_incident_create_acknowledge_resolve_and_a_conflict(plane, cpctl):
 def test_audit_shows_the_newest_events_and_filters(plane, cpctl):
     for n in range(3):
         cpctl(
-            "incident",
-            "create",
-            "--service",
-            "svc-demo",
-            "--severity",
-            "low",
-            "--link",
-            f"https://pager.example/{n}",
+            *new_incident("low", f"https://pager.example/{n}"),
             "--id",
             f"inc-a{n}",
             url=plane,
@@ -253,16 +203,7 @@ def test_runs_logs(plane, cpctl):
     run = cpctl("deploy", "rel-123", "--yes", url=plane)  # Active already: a conflict, no run
     assert run.code == 5
     made = cpctl(
-        "release",
-        "create",
-        "--service",
-        "svc-demo",
-        "--env",
-        "env-staging",
-        "--sha",
-        "4f2a9c1",
-        "--version",
-        "9",
+        *new_release("9"),
         url=plane,
     ).out.strip()
     run_id = cpctl("deploy", made, "--yes", "-o", "json", url=plane).json()["run"]["id"]
@@ -317,16 +258,7 @@ def test_login_reads_the_token_from_stdin_when_not_given(plane, config_home):
 
 def test_ids_are_one_path_segment_and_server_text_is_shown_as_text(plane, cpctl):
     draft = cpctl(
-        "release",
-        "create",
-        "--service",
-        "svc-demo",
-        "--env",
-        "env-staging",
-        "--sha",
-        "4f2a9c1",
-        "--version",
-        "1.0[/rc]",
+        *new_release("1.0[/rc]"),
         url=plane,
     ).out.strip()
     # An "id" that would walk to another endpoint reaches none: a 404 for that id, and nothing deployed.
@@ -341,14 +273,7 @@ def test_ids_are_one_path_segment_and_server_text_is_shown_as_text(plane, cpctl)
     assert Release.objects.get(pk=draft).status == "Draft"
 
     made = cpctl(
-        "incident",
-        "create",
-        "--service",
-        "svc-demo",
-        "--severity",
-        "low",
-        "--link",
-        "https://x.example/1",
+        *new_incident("low", "https://x.example/1"),
         "--title",
         "disk [/full] on [red]node3[/red] :fire:",
         url=plane,
@@ -372,16 +297,7 @@ def test_tokens_and_urls_are_checked_and_never_shown(plane, cpctl):
 
 def test_ctrl_d_at_the_question_is_a_no(plane, cpctl, terminal):
     draft = cpctl(
-        "release",
-        "create",
-        "--service",
-        "svc-demo",
-        "--env",
-        "env-staging",
-        "--sha",
-        "4f2a9c1",
-        "--version",
-        "2",
+        *new_release("2"),
         url=plane,
     ).out.strip()
     code, shown = terminal("deploy", draft, url=plane, answer="\x04")

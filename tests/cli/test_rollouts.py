@@ -5,13 +5,11 @@ import re
 
 from audit.models import AuditEvent
 from releases.models import Release, WorkflowRun
-from tests.cli.conftest import plain
+from tests.cli.conftest import new_release, plain
 
 
 def create(cpctl, url, env="env-staging", version="2024.10.02") -> str:
-    made = cpctl(
-        "release", "create", "--service", "svc-demo", "--env", env, "--sha", "4f2a9c1", "--version", version, url=url
-    )
+    made = cpctl(*new_release(version, env=env), url=url)
     assert made.code == 0, made.err
     return made.out.strip()  # the bare id, for R=$(cpctl release create …)
 

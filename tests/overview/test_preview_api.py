@@ -15,7 +15,6 @@ from releases import lifecycle
 from releases.models import Release, WorkflowRun
 from services import lifecycle as services_lifecycle
 from services.models import Environment, Service
-from tests.api.conftest import Api
 
 DEPLOY = "/api/releases/{}/deploy-preview/"
 PROMOTE = "/api/releases/{}/promote-preview/"
@@ -24,16 +23,6 @@ POLICY = ["policy:change-window:weekday"]
 
 def at(template: str, release_id: str, query: dict | None = None) -> str:
     return template.format(release_id) + (f"?{urlencode(query)}" if query else "")
-
-
-@pytest.fixture
-def api(db):
-    return Api
-
-
-@pytest.fixture
-def deployer(db):
-    return Api("deployer")
 
 
 @pytest.fixture
