@@ -80,6 +80,26 @@ def cpctl(config_home):
 
 
 @pytest.fixture
+def cpctl_here(config_home):
+    """The same as `cpctl`, run in this process by click's test runner rather than as a new process: the
+    commands' code and the live server are the same, without starting Python for every command. The console
+    script itself is run by the rollout, terminal and README tests."""
+    from click.testing import CliRunner
+
+    from cpctl.cli import cli
+
+    def run(*args, url=None, role="deployer", **extra) -> Result:
+        env = dict.fromkeys(k for k in os.environ if k.startswith(("CONTROLPLANE_", "NO_COLOR", "FORCE_COLOR")))
+        env |= {"COLUMNS": None, "XDG_CONFIG_HOME": str(config_home), "CONTROLPLANE_URL": url}
+        env |= {"CONTROLPLANE_TOKEN": TOKENS[role] if role else None, **extra}
+        result = CliRunner().invoke(cli, list(args), env=env, prog_name="cpctl")
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+@pytest.fixture
 def terminal(config_home):
     """`terminal(*args, url=…, answer="y")`: run cpctl on a pseudo-terminal, as a person at a shell does,
     typing `answer` when it asks; (exit code, everything it showed)."""
@@ -115,7 +135,13 @@ def terminal(config_home):
 
 
 @pytest.fixture
-def plane(committed_demo, web, worker):  # noqa: F811 - pytest fixtures by name
+def server(committed_demo, web):  # noqa: F811 - pytest fixtures by name
+    """The web server alone on the demo data, for what starts no run: its URL."""
+    return web()
+
+
+@pytest.fixture
+def plane(server, worker):  # noqa: F811
     """A running control plane (web server and worker) on the demo data: its URL."""
     worker()
-    return web()
+    return server

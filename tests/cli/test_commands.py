@@ -7,12 +7,24 @@ import select
 import stat
 import subprocess
 
+import pytest
+
 from incidents.models import Incident
 from releases.models import Release
 from tests.cli.conftest import CPCTL, cpctl_env, new_incident, new_release
 from tests.conftest import TOKENS
 
 ANSI = "\x1b["
+
+
+@pytest.fixture
+def cpctl(cpctl_here):
+    return cpctl_here  # in this process: these tests run some sixty commands
+
+
+@pytest.fixture
+def plane(server):  # no worker: only test_runs_logs deploys, and starts one
+    return server
 
 
 def test_whoami(plane, cpctl):
@@ -199,7 +211,8 @@ def test_audit_follow_prints_the_backlog_then_streams_new_events_as_json_lines(p
         process.wait()
 
 
-def test_runs_logs(plane, cpctl):
+def test_runs_logs(plane, worker, cpctl):
+    worker()
     run = cpctl("deploy", "rel-123", "--yes", url=plane)  # Active already: a conflict, no run
     assert run.code == 5
     made = cpctl(

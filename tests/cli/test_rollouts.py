@@ -59,11 +59,11 @@ def test_a_failing_step_exits_1_naming_the_step(committed_demo, web, worker, cpc
     confirmed_by(deployed.out, release_id, "release.fail")
 
 
-def test_without_a_terminal_or_yes_it_refuses_and_changes_nothing(plane, cpctl):
-    release_id = create(cpctl, plane)
+def test_without_a_terminal_or_yes_it_refuses_and_changes_nothing(server, cpctl):
+    release_id = create(cpctl, server)
     events = AuditEvent.objects.count()
 
-    refused = cpctl("deploy", release_id, url=plane)
+    refused = cpctl("deploy", release_id, url=server)
 
     assert refused.code == 2
     assert "no terminal to confirm on, so nothing was changed; pass --yes" in refused.err
@@ -74,18 +74,18 @@ def test_without_a_terminal_or_yes_it_refuses_and_changes_nothing(plane, cpctl):
     assert not WorkflowRun.objects.filter(release_id=release_id).exists()
     assert AuditEvent.objects.count() == events
 
-    promotion = cpctl("promote", "rel-123", "--to", "env-prod", url=plane)
+    promotion = cpctl("promote", "rel-123", "--to", "env-prod", url=server)
     assert promotion.code == 2
     assert "nothing: the first in env-prod" in promotion.err and "policy:change-window:weekday" in promotion.err
     assert not Release.objects.filter(environment_id="env-prod").exists()
     assert AuditEvent.objects.count() == events
 
 
-def test_the_confirmation_on_a_terminal_says_what_changes_and_no_keeps_it_unchanged(plane, cpctl, terminal):
-    release_id = create(cpctl, plane)
+def test_the_confirmation_on_a_terminal_says_what_changes_and_no_keeps_it_unchanged(server, cpctl, terminal):
+    release_id = create(cpctl, server)
     events = AuditEvent.objects.count()
 
-    code, coloured = terminal("deploy", release_id, url=plane, answer="n")
+    code, coloured = terminal("deploy", release_id, url=server, answer="n")
     shown = plain(coloured)
 
     assert code == 2, shown
@@ -114,28 +114,28 @@ def test_yes_on_a_terminal_rolls_out_with_a_spinner_and_step_progress(committed_
     confirmed_by(shown, release_id, "release.activate")
 
 
-def test_a_viewer_deploy_exits_3_and_changes_nothing(plane, cpctl):
-    release_id = create(cpctl, plane)
+def test_a_viewer_deploy_exits_3_and_changes_nothing(server, cpctl):
+    release_id = create(cpctl, server)
 
-    refused = cpctl("deploy", release_id, "--yes", url=plane, role="viewer")
+    refused = cpctl("deploy", release_id, "--yes", url=server, role="viewer")
 
     assert refused.code == 3
     assert "release.deploy needs the deployer role; dev-viewer has viewer." in refused.err
     assert Release.objects.get(pk=release_id).status == "Draft"
 
 
-def test_refusals_are_conflicts_and_unknown_releases_not_found(plane, cpctl):
-    again = cpctl("deploy", "rel-123", "--yes", url=plane)  # Active already
+def test_refusals_are_conflicts_and_unknown_releases_not_found(server, cpctl):
+    again = cpctl("deploy", "rel-123", "--yes", url=server)  # Active already
     assert again.code == 5
     assert again.err == "error: release rel-123 is Active: it cannot move to Promoting; it is final.\n"
 
-    same = cpctl("promote", "rel-123", "--to", "env-staging", "--yes", url=plane)
+    same = cpctl("promote", "rel-123", "--to", "env-staging", "--yes", url=server)
     assert same.code == 5 and "already in env-staging" in same.err
 
-    missing = cpctl("deploy", "rel-nope", "--yes", url=plane)
+    missing = cpctl("deploy", "rel-nope", "--yes", url=server)
     assert missing.code == 4 and "error:" in missing.err
 
-    unknown_env = cpctl("promote", "rel-123", "--to", "env-nope", "--yes", url=plane)
+    unknown_env = cpctl("promote", "rel-123", "--to", "env-nope", "--yes", url=server)
     assert unknown_env.code == 2 and "env-nope" in unknown_env.err
 
 
