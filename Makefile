@@ -14,7 +14,7 @@ ENV_FILE ?= .env
 
 OP_DIR := tests/oidc_provider
 
-.PHONY: run serve check-port test bench install migrate lint clean
+.PHONY: run serve check-port test test-full bench install migrate lint clean
 
 # Written once; an edited .env is kept.
 $(ENV_FILE):
@@ -64,8 +64,15 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
+# The suite on TEST_PROCESSES processes (pytest-xdist; it mostly waits on servers, browsers and databases, so
+# more processes than cores), property tests in the quick Hypothesis profile. `make test-full` (and .ci/run):
+# the full profile. One file by hand: `.venv/bin/pytest tests/...` (one process, quick profile).
+TEST_PROCESSES ?= 3
 test: lint $(ENV_FILE) $(OP_DIR)/node_modules/.installed $(CHROMIUM)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup
+
+test-full: export HYPOTHESIS_PROFILE := full
+test-full: test
 
 # Benchmarks (not timed tests): figures go to docs/performance.md.
 bench: install

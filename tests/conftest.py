@@ -1,16 +1,65 @@
 import itertools
+import os
+import signal
 import uuid
 
+import hypothesis
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import transaction
 
 from releases.models import Release
 from services.models import Environment, Service
+from tests.environment import TOKENS, stop_everything
+from tests.live import browser, chromium, committed_demo, kept_web_servers, web, worker  # noqa: F401 - fixtures
 
 _numbers = itertools.count(1)
 
-# Dev tokens for the suite, one per role (never the ones in var/dev-tokens.json).
-TOKENS = {role: f"test-{role}-token-0123456789" for role in ("viewer", "deployer", "admin")}
+
+# Property tests run the quick profile in `make test`, the full one in `.ci/run` and `make test-full`
+# (HYPOTHESIS_PROFILE=full). Derandomized in both: the same examples every run, no example database in the tree.
+hypothesis.settings.register_profile(
+    "full", max_examples=100, stateful_step_count=30, deadline=None, derandomize=True, database=None
+)
+hypothesis.settings.register_profile(
+    "quick", hypothesis.settings.get_profile("full"), max_examples=20, stateful_step_count=12
+)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
+
+
+def examples(full: int) -> int:
+    """A property's examples: `full` in the full profile, as many fewer in the loaded one as its share of the
+    full one's examples (a costly property states its own depth, and the profile still governs it)."""
+    share = hypothesis.settings.default.max_examples / hypothesis.settings.get_profile("full").max_examples
+    return max(1, round(full * share))
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    # `timeout make test` and a closed terminal send SIGTERM / SIGHUP, which would end Python without
+    # teardown: handled like Ctrl-C, so every fixture still stops the servers, workers and browsers it started.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupted)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the marks
+def pytest_collection_modifyitems(items):
+    """Under xdist (`make test`), tests that share a process run on one worker: a module's tests on the live
+    server (its kept web servers), and the browser tests (one Chromium)."""
+    for item in items:
+        needs = getattr(item, "fixturenames", ())
+        if "browser" in needs:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+        elif "kept_web_servers" in needs:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def pytest_unconfigure(config):
+    stop_everything()  # whatever an interrupted teardown did not reach
 
 
 @pytest.fixture(autouse=True)
@@ -92,9 +141,22 @@ def make_release(db, make_service):
 
 @pytest.fixture
 def demo(db):
-    from django.core.management import call_command
-
     call_command("loaddata", "fixtures/demo.json", verbosity=0)
+
+
+def loaded_once(name: str, build=lambda: None):
+    """A module-scoped autouse fixture `name`: the demo fixture and then `build()` (its value), loaded once for
+    the module in a transaction rolled back after the module's last test (Django's setUpTestData). Each test's
+    own writes roll back to it as usual; it saves a fixture load per test."""
+
+    @pytest.fixture(scope="module", autouse=True, name=name)
+    def data(django_db_setup, django_db_blocker):
+        with django_db_blocker.unblock(), transaction.atomic():
+            call_command("loaddata", "fixtures/demo.json", verbosity=0)
+            yield build()
+            transaction.set_rollback(True)
+
+    return data
 
 
 def refused(fn, field=None, contains=""):

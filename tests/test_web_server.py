@@ -16,7 +16,7 @@ from django.db import connection
 
 from tests.conftest import TOKENS
 from tests.environment import clean_environment, wait_for, web_server
-from tests.workflows.conftest import committed_demo, database_url  # noqa: F401 (a fixture)
+from tests.live import database_url
 
 POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 

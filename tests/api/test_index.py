@@ -2,15 +2,15 @@
 
 import datetime as dt
 
-import pytest
 from django.utils import timezone
 
 from incidents import lifecycle as incidents
 from incidents.models import Incident
 from releases import lifecycle
 from releases.models import Release
+from tests.conftest import loaded_once
 
-pytestmark = pytest.mark.usefixtures("demo")
+demo = loaded_once("demo")  # every test here runs on the demo data, loaded once for the module
 
 
 def entry(viewer, service_id="svc-demo"):

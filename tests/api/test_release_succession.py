@@ -7,9 +7,9 @@ import pytest
 
 from releases import runs
 from releases.models import Release, WorkflowRun
-from tests.conftest import sign_in
+from tests.conftest import loaded_once, sign_in
 
-pytestmark = pytest.mark.usefixtures("demo")
+demo = loaded_once("demo")  # every test here runs on the demo data, loaded once for the module
 
 READ_ONLY = "is read-only: it changes only when a release of the service activates in the environment."
 

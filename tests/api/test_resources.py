@@ -6,8 +6,9 @@ from audit.models import AuditEvent
 from releases import lifecycle
 from releases.models import Release
 from services.models import Environment, Service
+from tests.conftest import loaded_once
 
-pytestmark = pytest.mark.usefixtures("demo")
+demo = loaded_once("demo")  # every test here runs on the demo data, loaded once for the module
 
 
 # --- environments ---

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-pytestmark = pytest.mark.usefixtures("demo")
+from tests.conftest import loaded_once
+
+demo = loaded_once("demo")  # every test here runs on the demo data, loaded once for the module
 
 ROLES = [None, "viewer", "deployer", "admin"]
 RANK = {None: 0, "viewer": 1, "deployer": 2, "admin": 3}

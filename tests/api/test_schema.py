@@ -14,7 +14,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from controlplane.wsgi import application
-from tests.conftest import TOKENS
+from tests.conftest import TOKENS, examples
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -33,9 +33,7 @@ def demo_data(demo):
 
 @schema.parametrize()
 @settings(
-    max_examples=12,
-    derandomize=True,  # the same examples on every run
-    deadline=None,
+    max_examples=examples(12),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_api_conforms_to_its_schema(case, demo_data):

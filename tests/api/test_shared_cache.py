@@ -4,7 +4,6 @@ a key prefix of its own, so parallel runs and other control planes on the same R
 import json
 import logging
 import socket
-import time
 import urllib.request
 import uuid
 
@@ -18,8 +17,8 @@ from controlplane.settings import shared_cache
 from overview import services_index
 from tests.conftest import TOKENS
 from tests.environment import clean_environment, free_port, web_server
+from tests.live import process_env
 from tests.test_configuration import manage
-from tests.workflows.conftest import process_env
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 INDEX = "/api/services/index/"
@@ -118,12 +117,11 @@ def test_without_redis_the_index_still_answers_computed(down, request, settings,
     settings.CACHES = {"default": shared_cache(url, f"test-{uuid.uuid4().hex}")}
     monkeypatch.setattr(services_index, "_cache_paused_until", 0.0)
     caplog.set_level(logging.WARNING, logger="overview.services_index")
-    started = time.monotonic()
     for _ in range(3):
         response = viewer.get(INDEX)
         assert response.status_code == 200 and response.json() == expected
-    # One warning, one wait (at most the socket timeout): after a failure the cache rests for a while.
-    assert time.monotonic() - started < 2
+    # One warning, one failed call (a hanging Redis fails it at the socket timeout, else the test hangs until
+    # pytest-timeout fails it): after a failure the cache rests for a while.
     (warning,) = [r for r in caplog.records if r.name == "overview.services_index"]
     assert "services index cache unavailable" in warning.getMessage()
 

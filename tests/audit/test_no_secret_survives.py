@@ -27,6 +27,7 @@ from releases import engine
 from releases.models import RunLogEntry, WorkflowRun
 from tests.api.conftest import Api
 from tests.audit.leaks import FOUND, embedded, leaks, short_leaks, url
+from tests.conftest import examples
 
 _numbers = itertools.count(1)
 
@@ -124,9 +125,7 @@ def form_errors(response) -> str:
 
 @pytest.mark.parametrize("outcome", ["output", "step fails", "crash"])
 @hypothesis_settings(
-    max_examples=6,
-    deadline=None,
-    derandomize=True,
+    max_examples=examples(6),
     phases=[Phase.explicit, Phase.generate],  # no shrinking: an example fails with a message naming the leak
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TOKENS
-from tests.workflows.conftest import committed_demo, web, worker  # noqa: F401 - the live server's fixtures
 
 CPCTL = Path(sys.executable).parent / "cpctl"  # the console script the project's pip install puts there
 ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -135,13 +134,13 @@ def terminal(config_home):
 
 
 @pytest.fixture
-def server(committed_demo, web):  # noqa: F811 - pytest fixtures by name
+def server(committed_demo, web):
     """The web server alone on the demo data, for what starts no run: its URL."""
     return web()
 
 
 @pytest.fixture
-def plane(server, worker):  # noqa: F811
+def plane(server, worker):
     """A running control plane (web server and worker) on the demo data: its URL."""
     worker()
     return server

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.environment import clean_environment, web_server
-from tests.workflows.conftest import ROOT, database_url
+from tests.live import ROOT, database_url
 
 SCRIPT = ROOT / "tests" / "corpus" / "bad_inputs.py"
 TOKEN = "corpus-admin-token-0123456789"

@@ -6,7 +6,6 @@ import re
 
 import pytest
 from django.apps import apps
-from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,23 +17,11 @@ from releases.models import Release, WorkflowRun
 from services import lifecycle as service_lifecycle
 from services.models import Environment, Service
 from tests.api.conftest import Api
+from tests.conftest import loaded_once
 
 # --- what the tests share (test_queries.py, test_roles.py and test_parity.py use these too) ---
 
 
-def loaded_once(name: str, build=lambda: None):
-    """A module-scoped autouse fixture `name`: the demo fixture and then `build()` (its value), loaded once for
-    the module in a transaction rolled back after the module's last test (Django's setUpTestData). Each test's
-    own writes roll back to it as usual; it saves a fixture load per test."""
-
-    @pytest.fixture(scope="module", autouse=True, name=name)
-    def data(django_db_setup, django_db_blocker):
-        with django_db_blocker.unblock(), transaction.atomic():
-            call_command("loaddata", "fixtures/demo.json", verbosity=0)
-            yield build()
-            transaction.set_rollback(True)
-
-    return data
 
 
 # Each mutation: its arguments' types and what its payload is asked for.

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.environment import start_process, stop_group
+
 PROVIDER_DIR = Path(__file__).parent.parent / "oidc_provider"
 CLIENT_ID, CLIENT_SECRET, AUDIENCE = "controlplane-test", "test-client-secret-not-a-real-one", "controlplane"
 REDIRECT_URI = "http://testserver/oidc/callback/"
@@ -59,7 +61,7 @@ def provider():
         "OP_AUDIENCE": AUDIENCE,
         "OP_ACCOUNTS": __import__("json").dumps(ACCOUNTS),
     }
-    process = subprocess.Popen(
+    process = start_process(
         ["node", str(PROVIDER_DIR / "server.mjs")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     issuer = f"http://127.0.0.1:{port}"
@@ -75,8 +77,7 @@ def provider():
                 raise RuntimeError(f"the test OpenID Provider did not start: {output}") from e
             time.sleep(0.1)
     yield Provider(issuer, process)
-    process.terminate()
-    process.wait(timeout=10)
+    stop_group(process)
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ from releases import lifecycle, runs, workflows
 from releases.models import Release, WorkflowRun
 from services import lifecycle as archiving
 from services.models import Environment, Service
+from tests.conftest import examples
 
 ENVIRONMENTS = ["env-dev", "env-stage", "env-prod"]
 INITIAL_LINKS = {"svc-a": ENVIRONMENTS, "svc-b": ["env-dev", "env-stage"]}
@@ -614,15 +615,11 @@ class ReadModel(RuleBasedStateMachine):
 
 
 def test_read_model_follows_every_history(db):
-    # About 10-20 s on SQLite (more on PostgreSQL). Derandomized, like the suite's other properties: the same
-    # sequences every run, and no example database written into the tree.
+    # About 10-20 s on SQLite in the full profile (more on PostgreSQL).
     run_state_machine_as_test(
         ReadModel,
         settings=settings(
-            max_examples=40,
-            stateful_step_count=30,
-            deadline=None,
-            derandomize=True,
+            max_examples=examples(40),
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         ),
     )

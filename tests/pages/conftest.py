@@ -9,9 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import TOKENS
-from tests.workflows.conftest import committed_demo, web, worker  # noqa: F401 - the live server's fixtures
+from tests.live import CHROMIUM
 
-CHROMIUM = "/usr/bin/chromium"  # installed by `make test`; never a browser download
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 WIDTHS = {"wide": 1400, "narrow": 390}
 
@@ -22,16 +21,6 @@ document.addEventListener("securitypolicyviolation", (e) =>
 """
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (make test installs it)")
-
-
-@pytest.fixture
-def browser():
-    from playwright import sync_api
-
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 class Watched:

@@ -10,6 +10,7 @@ from controlplane.errors import Conflict
 from releases import runs, workflows
 from releases.models import Release, WorkflowRun
 from services.models import Environment, Service
+from tests.conftest import examples
 
 ENVIRONMENTS = ["env-a", "env-b", "env-prod"]
 
@@ -104,5 +105,5 @@ class Releases(RuleBasedStateMachine):
 
 def test_no_sequence_reaches_a_forbidden_state(db):
     run_state_machine_as_test(
-        Releases, settings=settings(max_examples=40, stateful_step_count=25, deadline=None, derandomize=True)
+        Releases, settings=settings(max_examples=examples(40))
     )

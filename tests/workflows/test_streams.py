@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import socket
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -24,9 +23,9 @@ from tests.environment import wait_for
 class Stream:
     """One open stream, read as a client would, line by line."""
 
-    def __init__(self, url: str, path: str, role: str | None = "viewer", headers=None, method="GET"):
+    def __init__(self, url: str, path: str, role: str | None = "viewer", headers=None, method="GET", timeout=30):
         parsed = urllib.parse.urlparse(url)
-        self.conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+        self.conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
         auth = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
         self.conn.request(method, path, headers={**auth, **(headers or {})})
         self.response = self.conn.getresponse()
@@ -83,17 +82,15 @@ def open_streams(url, role="viewer") -> dict:
 
 
 def test_the_first_bytes_arrive_before_any_event(committed_demo, web):
-    url = web()
-    started = time.monotonic()
-    stream = Stream(url, "/api/audit-events/stream")
+    # Read with a socket timeout under the 15 s keep-alive: a preamble that waited for an event or the
+    # keep-alive would time the read out.
+    stream = Stream(web(), "/api/audit-events/stream", timeout=10)
     preamble = stream.lines(4)
-    waited = time.monotonic() - started
     stream.close()
     assert stream.status == 200 and stream.response.getheader("Content-Type") == "text/event-stream"
     assert stream.response.getheader("Cache-Control") == "no-cache"
     head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
     assert preamble == ["retry: 3000", f"id: {head}", ": connected", ""]  # it starts at the tail
-    assert waited < 10, "the preamble must not wait for an event or the keep-alive (15 s)"
 
 
 def test_head_answers_at_once_with_the_streams_headers(committed_demo, web):
@@ -151,19 +148,27 @@ def test_an_audit_stream_sees_what_the_worker_commits_and_only_what_its_filters_
     assert [e["seq"] for e in seen] == sorted(e["seq"] for e in seen)
 
 
+def listening() -> bool:
+    """A connection of the test database's is waiting for notifications (the feed's, once it is up)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN %%'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
 def test_on_postgresql_a_commit_wakes_the_feed_without_waiting_for_a_poll(committed_demo, web):
     if connection.vendor != "postgresql":
         pytest.skip("SQLite has no notifications: the feed polls")
     url = web(CONTROLPLANE_STREAM_POLL_SECONDS=120)
     stream = Stream(url, "/api/audit-events/stream")
     stream.preamble()
-    time.sleep(0.5)  # the listener is up (it wakes the feed once on connecting)
-    started = time.monotonic()
+    wait_for(listening, 10, "the server's feed to LISTEN")
     Api("admin").post("/api/environments/", {"name": "notified"})
+    # The stream's socket times out after 30 s, long before the 120 s poll: only NOTIFY delivers in time.
     events = audit_data(stream.events(until=kind("audit")))
     stream.close()
     assert events[0]["metadata"]["name"] == "notified"
-    assert time.monotonic() - started < 20, "delivered by NOTIFY, not by the 120 s poll"
 
 
 def test_an_idle_stream_that_ends_resumes_from_its_starting_id_and_misses_nothing(committed_demo, web):
@@ -240,9 +245,9 @@ def test_an_open_stream_holds_no_thread(committed_demo, web):
     streams = [Stream(url, "/api/audit-events/stream", role=role) for role in ("viewer", "deployer") for _ in range(15)]
     for stream in streams:
         stream.preamble()
-    time.sleep(0.5)
     assert open_streams(url)["open"] == 30
-    assert threads() <= before + 3, "30 streams wait on queues (and one feed thread), not in 30 threads"
+    # Each stream's catch-up ran in a request thread; once it waits on its queue it lets the thread go.
+    wait_for(lambda: threads() <= before + 3, 10, "30 streams to wait on queues (and one feed thread), not in threads")
     Api("admin").post("/api/environments/", {"name": "threadless"})
     assert all(audit_data(s.events(until=kind("audit")))[0]["metadata"]["name"] == "threadless" for s in streams)
     for stream in streams:
@@ -257,16 +262,15 @@ def exited(pid: int) -> bool:
 
 
 def test_stopping_the_server_ends_its_streams_at_once(committed_demo, web, tmp_path):
-    url = web()
+    url = web(own=True)
     streams = [Stream(url, "/api/audit-events/stream"), Stream(url, "/api/workflow-runs/run-456/logs/stream?after=99")]
     stream = streams[0]
     stream.preamble()
     pid = open_streams(url)["pid"]
-    started = time.monotonic()
     os.kill(pid, signal.SIGTERM)
     assert stream.events() == []  # the stream ends: the client reconnects, to another process
     wait_for(lambda: exited(pid), 10, "the server to exit")
-    assert time.monotonic() - started < 4, "not held until uvicorn's 5 s graceful-shutdown timeout"
+    # Not held until uvicorn's 5 s graceful-shutdown timeout, which it would log, cancelling the streams.
     assert "graceful shutdown exceeded" not in (tmp_path / "web-1.log").read_text()
     for s in streams:
         s.close()
