@@ -63,8 +63,9 @@ def main():
         "XDG_CONFIG_HOME": tmp,
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, cwd=ROOT, check=True)
-    subprocess.run([*manage, "load_demo"], env=env, cwd=ROOT, check=True, capture_output=True)
+    # No system checks while preparing data (the server runs them when it starts).
+    subprocess.run([*manage, "migrate", "-v0", "--skip-checks"], env=env, cwd=ROOT, check=True)
+    subprocess.run([*manage, "load_demo", "--skip-checks"], env=env, cwd=ROOT, check=True, capture_output=True)
     worker = subprocess.Popen([*manage, "worker", "-v0"], env=env, cwd=ROOT)
     try:
         with web_server(env) as port:
