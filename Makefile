@@ -74,17 +74,19 @@ test: lint $(ENV_FILE) $(OP_DIR)/node_modules/.installed $(CHROMIUM)
 test-full: export HYPOTHESIS_PROFILE := full
 test-full: test
 
-# Benchmarks (not timed tests): figures go to docs/performance.md.
+# Benchmarks (not timed tests): figures go to docs/performance.md. Each runs as a module of the bench package
+# (a script's folder first on the path would let bench/graphql.py shadow graphql-core); the suite runs each
+# once at a tiny size (tests/test_bench.py).
 bench: install
-	$(BIN)/python bench/audit.py
-	$(BIN)/python bench/audit.py --postgres
-	$(BIN)/python bench/api.py
-	$(BIN)/python bench/graphql.py
-	$(BIN)/python bench/pages.py
-	$(BIN)/python bench/workflows.py
-	$(BIN)/python bench/streams.py
-	$(BIN)/python bench/streams.py --postgres
-	$(BIN)/python bench/cli.py
+	$(BIN)/python -m bench.audit
+	$(BIN)/python -m bench.audit --postgres
+	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.graphql
+	$(BIN)/python -m bench.pages
+	$(BIN)/python -m bench.workflows
+	$(BIN)/python -m bench.streams
+	$(BIN)/python -m bench.streams --postgres
+	$(BIN)/python -m bench.cli
 
 clean:
 	rm -rf $(VENV) var

@@ -1,11 +1,13 @@
 """Benchmark: the REST API under the production server (`manage.py web`, uvicorn) on large seeded datasets.
 
-Usage: python bench/api.py [--sizes 2000x3x50,20000x3x10] [--seconds 8] [--rounds 3] [--concurrency 4]
-                          [--workers 2] [--no-write]
-       python bench/api.py --services 200 --environments 3 --releases 50   (one size; the others default)
+Usage: python -m bench.api [--sizes 2000x3x50,20000x3x10] [--seconds 8] [--rounds 3] [--concurrency 4]
+                          [--workers 2] [--data-dir var/bench] [--no-write]
+       python -m bench.api --services 200 --environments 3 --releases 50   (one size; the others default)
+
+Run from the checkout's root, as every benchmark (`make bench` runs them all).
 
 At each size (services x environments x releases per service and environment), on its own SQLite database
-seeded once by `manage.py seed` under var/bench/ and reused while the file exists:
+seeded once by `manage.py seed` under var/bench/ (or --data-dir) and reused while the file exists:
 
 - times `manage.py rebuild_read_models` and `manage.py check_read_models` on that database (subprocesses,
   wall clock, Django's start included; `manage.py version` gives that start alone);
@@ -35,11 +37,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.servers import web_server
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.servers import web_server  # noqa: E402
-
+DATA_DIR = ROOT / "var" / "bench"
 MANAGE = [sys.executable, str(ROOT / "manage.py")]
 DEFAULT_SIZES = "2000x3x50,20000x3x10"
 BY = "\N{MULTIPLICATION SIGN}"
@@ -79,7 +80,8 @@ def parse_args():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="web processes (manage.py web --workers)")
-    parser.add_argument("--no-write", action="store_true")
+    add_data_dir(parser)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
     if any(v is not None for v in (args.services, args.environments, args.releases)):
         args.sizes = [(args.services or 2000, args.environments or 3, args.releases or 50)]
@@ -88,14 +90,24 @@ def parse_args():
     return args
 
 
+def add_data_dir(parser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, default=DATA_DIR, help="where the seeded databases are kept (default var/bench)"
+    )
+
+
+def warm_up_seconds(args) -> float:
+    """Requests to each target before measuring it: a second, or one round's worth when rounds are shorter."""
+    return min(1.0, args.seconds)
+
+
 def label(size) -> str:
     services, environments, releases = size
     return f"{services:,} {BY} {environments} {BY} {releases}"
 
 
-def seeded_database(size, env) -> Path:
+def seeded_database(size, env, folder: Path = DATA_DIR) -> Path:
     services, environments, releases = size
-    folder = ROOT / "var" / "bench"
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / f"api-{services}x{environments}x{releases}.sqlite3"
     if not db.exists():
@@ -103,9 +115,10 @@ def seeded_database(size, env) -> Path:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{partial}{suffix}").unlink(missing_ok=True)
         seed_env = {**env, "DATABASE_URL": f"sqlite:///{partial}"}
-        subprocess.run([*MANAGE, "migrate", "-v0"], env=seed_env, check=True)
+        # No system checks while preparing data (the server runs them when it starts).
+        subprocess.run([*MANAGE, "migrate", "-v0", "--skip-checks"], env=seed_env, check=True)
         started = time.perf_counter()
-        seed = [f"--services={services}", f"--environments={environments}", f"--releases={releases}"]
+        seed = [f"--services={services}", f"--environments={environments}", f"--releases={releases}", "--skip-checks"]
         subprocess.run([*MANAGE, "seed", *seed], env=seed_env, check=True)
         print(f"{label(size)}: seeded in {time.perf_counter() - started:.0f}s", flush=True)
         # Fold the WAL in, so the database is one file.
@@ -222,7 +235,7 @@ def run_targets(args, env, token, targets, prepare=None) -> dict:
     with web_server(env, args.workers) as port:
         targets = {**targets, **(prepare(port) if prepare else {})}
         for path in targets.values():  # warm up each worker's caches and connections
-            measure(port, path, token, 1.0, args.concurrency)
+            measure(port, path, token, warm_up_seconds(args), args.concurrency)
         samples = {key: ([], []) for key in targets}
         for _ in range(args.rounds):
             for key, path in targets.items():
@@ -238,7 +251,7 @@ def run_targets(args, env, token, targets, prepare=None) -> dict:
 
 def bench_size(args, size, env, token) -> dict:
     services = size[0]
-    db = seeded_database(size, env)
+    db = seeded_database(size, env, args.data_dir)
     env = {**env, "DATABASE_URL": f"sqlite:///{db}"}
     times = read_model_times(env)
     print(

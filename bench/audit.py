@@ -1,6 +1,6 @@
 """Benchmark: changes per second with the audit writer on, against the same changes with it off.
 
-Usage: python bench/audit.py [--postgres] [--rounds N] [--changes N]
+Usage: python -m bench.audit [--postgres] [--rounds N] [--changes N] [--no-write]
 Runs on a fresh database (a temporary SQLite file, or with --postgres a temporary database on the local
 server at 127.0.0.1:5432), alternating rounds with the writer on and off so both see the same machine,
 and writes the figures to docs/performance.md.
@@ -9,13 +9,8 @@ and writes the figures to docs/performance.md.
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def parse_args():

@@ -1,6 +1,6 @@
 """Benchmark: what `cpctl` costs a person at a terminal, against the same work done by hand in the same run.
 
-Usage: python bench/cli.py [--rounds 15] [--no-write]
+Usage: python -m bench.cli [--rounds 15] [--no-write]
 
 On a fresh SQLite database with the demo data, the production web server and one worker (zero step delay):
 - a read: `cpctl whoami` against `curl` of `/api/me/`, each a new process, as a shell runs them;
@@ -20,11 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.report import write_section
+from bench.servers import web_server
 
-from bench.report import write_section  # noqa: E402
-from bench.servers import web_server  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TOKEN = "bench-deployer-token-0123456789"
 CPCTL = Path(sys.executable).parent / "cpctl"
@@ -49,7 +48,7 @@ def poll_deploy(url: str, release_id: str) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="cp-bench-cli-")
@@ -64,8 +63,9 @@ def main():
         "XDG_CONFIG_HOME": tmp,
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, cwd=ROOT, check=True)
-    subprocess.run([*manage, "load_demo"], env=env, cwd=ROOT, check=True, capture_output=True)
+    # No system checks while preparing data (the server runs them when it starts).
+    subprocess.run([*manage, "migrate", "-v0", "--skip-checks"], env=env, cwd=ROOT, check=True)
+    subprocess.run([*manage, "load_demo", "--skip-checks"], env=env, cwd=ROOT, check=True, capture_output=True)
     worker = subprocess.Popen([*manage, "worker", "-v0"], env=env, cwd=ROOT)
     try:
         with web_server(env) as port:

@@ -1,13 +1,13 @@
 """Benchmark: the services index through GraphQL and through REST, under the production server, side by side.
 
-Usage: python bench/graphql.py [--sizes 2000x3x50,20000x3x10] [--seconds 8] [--rounds 3] [--concurrency 4]
-                              [--workers 2] [--no-write]
-       python bench/graphql.py --profile [--sizes 2000x3x50] [--requests 400]   (in-process, no server)
+Usage: python -m bench.graphql [--sizes 2000x3x50,20000x3x10] [--seconds 8] [--rounds 3] [--concurrency 4]
+                              [--workers 2] [--data-dir var/bench] [--no-write]
+       python -m bench.graphql --profile [--sizes 2000x3x50] [--requests 400]   (in-process, no server)
 
 At each size, on bench/api.py's seeded SQLite database (var/bench/api-*.sqlite3, seeded by `manage.py seed` the
-first time), `manage.py web` (uvicorn, DEBUG off, as bench/api.py serves it) is started twice: with the index
-cache on, then off (CONTROLPLANE_INDEX_CACHE=0). Each run measures, rounds alternating, against the same
-server and data:
+first time; --data-dir as there), `manage.py web` (uvicorn, DEBUG off, as bench/api.py serves it) is started
+twice: with the index cache on, then off (CONTROLPLANE_INDEX_CACHE=0). Each run measures, rounds alternating,
+against the same server and data:
 
 - the floors: `GET /api/me/` and GraphQL's `{ me { actor role authMethod } }`;
 - the services index: `GET /api/services/index/?pageSize=50` and `servicesIndex(first: 50)` asking for every
@@ -27,17 +27,20 @@ import json
 import os
 import secrets
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this file's folder comes first on the path, where this module would shadow the graphql
-# package itself: the project's root instead.
-sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
-
-from bench.api import BY, DEFAULT_SIZES, label, measure, parse_size, seeded_database, server_env  # noqa: E402
-from bench.servers import web_server  # noqa: E402
+from bench.api import (
+    BY,
+    DEFAULT_SIZES,
+    add_data_dir,
+    label,
+    measure,
+    parse_size,
+    seeded_database,
+    server_env,
+    warm_up_seconds,
+)
+from bench.servers import web_server
 
 AIM = 0.8  # GraphQL's requests/s over REST's, for the services index
 
@@ -105,7 +108,8 @@ def parse_args():
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="web processes (manage.py web --workers)")
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL", ""), help="REDIS_URL for the servers")
-    parser.add_argument("--no-write", action="store_true")
+    add_data_dir(parser)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     parser.add_argument("--profile", action="store_true", help="in-process timings and a call tree; no server")
     parser.add_argument("--requests", type=int, default=400, help="--profile: of each target, alternating")
     args = parser.parse_args()
@@ -136,7 +140,7 @@ def server_run(args, env, token, keys) -> dict:
     with web_server(env, args.workers) as port:
         for key in keys:
             check(port, token, key)
-            measure(port, TARGETS[key][1], token, 1.0, args.concurrency, body=TARGETS[key][2])  # warm up
+            measure(port, TARGETS[key][1], token, warm_up_seconds(args), args.concurrency, body=TARGETS[key][2])
         samples = {key: ([], []) for key in keys}
         for _ in range(args.rounds):
             for key in keys:
@@ -152,7 +156,7 @@ def server_run(args, env, token, keys) -> dict:
 
 
 def bench_size(args, size, env, token) -> dict:
-    db = seeded_database(size, env)
+    db = seeded_database(size, env, args.data_dir)
     env = {**env, "DATABASE_URL": f"sqlite:///{db}"}
     loads = [os.getloadavg()[0]]
     print(f"{label(size)}: load average {loads[-1]:.2f} before the cache-on run", flush=True)
@@ -226,7 +230,7 @@ def profile(args, env, token) -> None:
     """Both index pages through Django's test client, DEBUG off as under the server (with DEBUG on,
     graphene-django adds its debug middleware to every field), alternating; medians; the GraphQL page's parts
     timed one by one; a pyinstrument call tree of it."""
-    db = seeded_database(args.sizes[0], env)
+    db = seeded_database(args.sizes[0], env, args.data_dir)
     os.environ.update({**env, "DATABASE_URL": f"sqlite:///{db}", "ALLOWED_HOSTS": "testserver"})
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
     import django

@@ -1,10 +1,11 @@
 """Benchmark: the dashboard's pages under the production server, against the floor, in the same run.
 
-Usage: python bench/pages.py [--sizes 2000x3x50] [--seconds 8] [--rounds 3] [--concurrency 4] [--workers 2]
-                             [--no-write]
+Usage: python -m bench.pages [--sizes 2000x3x50] [--seconds 8] [--rounds 3] [--concurrency 4] [--workers 2]
+                             [--data-dir var/bench] [--no-write]
 
 At each size, on bench/api.py's seeded SQLite database (var/bench/api-*.sqlite3, seeded by `manage.py seed` the
-first time), `manage.py web` (uvicorn, DEBUG off) is started once and measured, rounds alternating:
+first time; --data-dir as there), `manage.py web` (uvicorn, DEBUG off) is started once and measured, rounds
+alternating:
 
 - the floors: `GET /healthz` (no credentials, no query) and `GET /api/me/` (the bearer token, no query);
 - the services index, `GET /` (50 services a page, one column per environment, the summary tiles);
@@ -19,14 +20,9 @@ import argparse
 import json
 import secrets
 import statistics
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
-
-from bench.api import BY, get, label, measure, parse_size, seeded_database, server_env  # noqa: E402
-from bench.servers import web_server  # noqa: E402
+from bench.api import BY, add_data_dir, get, label, measure, parse_size, seeded_database, server_env, warm_up_seconds
+from bench.servers import web_server
 
 FLOORS = ("healthz", "me")
 
@@ -38,7 +34,8 @@ def parse_args():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="web processes (manage.py web --workers)")
-    parser.add_argument("--no-write", action="store_true")
+    add_data_dir(parser)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
     args.sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     return args
@@ -60,7 +57,7 @@ def targets(port, token) -> dict:
 
 
 def bench_size(args, size, env, token) -> dict:
-    db = seeded_database(size, env)
+    db = seeded_database(size, env, args.data_dir)
     env = {**env, "DATABASE_URL": f"sqlite:///{db}"}
     with web_server(env, args.workers) as port:
         paths = targets(port, token)
@@ -68,7 +65,7 @@ def bench_size(args, size, env, token) -> dict:
             status, body = get(port, path, token)
             if status != 200:
                 raise SystemExit(f"{path}: {status} {body[:300]!r}")
-            measure(port, path, token, 1.0, args.concurrency)  # warm up
+            measure(port, path, token, warm_up_seconds(args), args.concurrency)
         samples = {key: ([], []) for key in paths}
         for _ in range(args.rounds):
             for key, (_, path) in paths.items():

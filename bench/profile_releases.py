@@ -1,7 +1,10 @@
 """Profile the 50-row release list in-process, against the framework's floor `/api/me/`.
 
-Usage: DATABASE_URL=sqlite:///var/profile/p200.sqlite3 python bench/profile_releases.py [--service svc-seed-00100]
+Usage: DATABASE_URL=sqlite:///var/profile/p200.sqlite3 python -m bench.profile_releases [--service svc-seed-00100]
                                 [--url PATH] [--requests 500] [--reconnect] [--profile] [--explain]
+       python -m bench.profile_releases --size 200x3x50 [--data-dir var/bench] ...
+
+--size profiles bench/api.py's database of that size instead of DATABASE_URL's (seeding it the first time).
 
 --url profiles another path the same way (the services index: CONTROLPLANE_INDEX_CACHE=0 to see it computed).
 
@@ -17,12 +20,12 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
+from bench.api import add_data_dir, parse_size, seeded_database
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 TOKEN = "profile-viewer-token-0123456789"
 
@@ -35,10 +38,15 @@ def parse_args():
     parser.add_argument("--reconnect", action="store_true", help="a new database connection per request")
     parser.add_argument("--profile", action="store_true", help="a pyinstrument call tree of the list")
     parser.add_argument("--explain", action="store_true", help="the plan of each query of the list")
+    parser.add_argument("--size", type=parse_size, help="bench/api.py's database of this size, e.g. 200x3x50")
+    add_data_dir(parser)
     return parser.parse_args()
 
 
-def setup():
+def setup(args):
+    if args.size:
+        db = seeded_database(args.size, {**os.environ, "CONTROLPLANE_AUDIT_LOG": ""}, args.data_dir)
+        os.environ["DATABASE_URL"] = f"sqlite:///{db}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
     os.environ.setdefault("DEBUG", "1")
     os.environ["CONTROLPLANE_DEV_MODE"] = "1"
@@ -73,7 +81,7 @@ def explain(connection, sql: str, params) -> str:
 
 def main():
     args = parse_args()
-    setup()
+    setup(args)
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext

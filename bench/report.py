@@ -8,7 +8,9 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 HEADER = """# Performance
 
 Figures from `make bench` (`bench/`). Each benchmark runs the thing measured and its baseline in the same
-run, on the same machine, so the ratio is what matters; absolute numbers depend on the machine.
+run, on the same machine, so the ratio is what matters; absolute numbers depend on the machine. One benchmark
+alone runs as a module from the checkout's root, `python -m bench.api` (`--help` for its options, `--no-write`
+to print its figures without writing them here); the suite runs each once at a tiny size (`tests/test_bench.py`).
 """
 
 

@@ -25,12 +25,12 @@ def web_server(env: dict, workers: int = 1):
         [sys.executable, str(ROOT / "manage.py"), "web", f"127.0.0.1:{port}", f"--workers={workers}"], cwd=ROOT, env=env
     )
     try:
-        for _ in range(150):
+        for _ in range(600):
             try:
                 http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
                 break
             except OSError:
-                time.sleep(0.2)
+                time.sleep(0.05)
         yield port
     finally:
         process.terminate()

@@ -1,8 +1,10 @@
 """Benchmark: one web process holding 1,000 open audit streams.
 
-Usage: python bench/streams.py [--streams 1000] [--seconds 8] [--events 10] [--postgres] [--no-write]
+Usage: python -m bench.streams [--streams 1000] [--seconds 8] [--events 10] [--postgres] [--data-dir var/bench]
+                               [--no-write]
 
-The production server (`manage.py web`, one process, DEBUG off) serves a fresh database with the demo data.
+The production server (`manage.py web`, one process, DEBUG off) serves a fresh database with the demo data
+(var/bench/streams.sqlite3, or in --data-dir; with --postgres a temporary database on 127.0.0.1:5432).
 Another process (this script, re-run with --hold) opens the streams, 20 per principal (the default limit)
 from 50 viewer tokens, and notes when each event arrives on each stream. In the same run this script
 measures:
@@ -30,10 +32,10 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.api import add_data_dir
+from bench.servers import web_server
 
-from bench.servers import web_server  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PER_PRINCIPAL = 20  # CONTROLPLANE_STREAMS_PER_PRINCIPAL's default, left as it is
 
@@ -44,7 +46,8 @@ def parse_args():
     parser.add_argument("--seconds", type=float, default=8.0, help="per /api/me/ measurement")
     parser.add_argument("--events", type=int, default=10)
     parser.add_argument("--postgres", action="store_true", help="on the local PostgreSQL server (LISTEN/NOTIFY)")
-    parser.add_argument("--no-write", action="store_true")
+    add_data_dir(parser)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     parser.add_argument("--hold", help=argparse.SUPPRESS)  # internal: PORT, the holder process
     return parser.parse_args()
 
@@ -83,8 +86,9 @@ async def hold(port: int, tokens: list[str]) -> None:
             if task.done() and task.exception():
                 raise task.exception()
     print("ready", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # until told to report
-    print(json.dumps(arrivals), flush=True)
+    # Each line on stdin asks for the arrivals so far; the end of stdin ends the holder.
+    while await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline):
+        print(json.dumps(arrivals), flush=True)
 
 
 # --- The measuring side ---
@@ -154,46 +158,64 @@ def measure(args, database_url: str) -> dict:
         "DATABASE_URL": database_url,
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
-    subprocess.run([*manage, "load_demo"], env=env, check=True, stdout=subprocess.DEVNULL)
+    # No system checks while preparing data (the server runs them when it starts).
+    subprocess.run([*manage, "migrate", "-v0", "--skip-checks"], env=env, check=True)
+    subprocess.run([*manage, "load_demo", "--skip-checks"], env=env, check=True, stdout=subprocess.DEVNULL)
     with web_server(env) as port:
-        me_latencies(port, admin, 1.0)  # warm up
+        me_latencies(port, admin, min(1.0, args.seconds))  # warm up
         pid = request(port, "GET", "/api/streams/", admin)["pid"]
         before = me_latencies(port, admin, args.seconds)
         rss_before = rss_kib(pid)
         # Several principals, PER_PRINCIPAL each: the default limits hold.
         holder_tokens = [viewers[i // PER_PRINCIPAL] for i in range(args.streams)]
         holder = subprocess.Popen(
-            [sys.executable, __file__, "--hold", str(port)],
+            [sys.executable, "-m", "bench.streams", "--hold", str(port)],
+            cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             env={**env, "BENCH_TOKENS": json.dumps(holder_tokens)},
         )
-        started = time.perf_counter()
-        if holder.stdout.readline().strip() != "ready":
-            raise SystemExit("the holder did not open its streams")
-        opened_in = time.perf_counter() - started
-        open_now = request(port, "GET", "/api/streams/", admin)["open"]
-        assert open_now == args.streams, f"{open_now} streams open, not {args.streams}"
-        time.sleep(1)
-        rss_with = rss_kib(pid)
-        during = me_latencies(port, admin, args.seconds)
-        committed = {}
-        for n in range(args.events):
-            sent = time.time()
-            made = request(port, "POST", "/api/environments/", admin, {"name": f"bench-{n}-{secrets.token_hex(3)}"})
-            (event,) = request(port, "GET", f"/api/audit-events/?subjectId={made['id']}", admin)["results"]
-            committed[sent] = event["seq"]
-            time.sleep(0.5 + random.random())  # at varied moments of the feed's polling
-        time.sleep(2)
-        holder.stdin.write("report\n")
-        holder.stdin.flush()
-        arrivals = {int(k): v for k, v in json.loads(holder.stdout.readline()).items()}
-        holder.stdin.close()
-        holder.terminate()
-        holder.wait(timeout=30)
-        time.sleep(1)
+        try:
+            started = time.perf_counter()
+            if holder.stdout.readline().strip() != "ready":
+                raise SystemExit("the holder did not open its streams")
+            opened_in = time.perf_counter() - started
+            open_now = request(port, "GET", "/api/streams/", admin)["open"]
+            assert open_now == args.streams, f"{open_now} streams open, not {args.streams}"
+            time.sleep(1)
+            rss_with = rss_kib(pid)
+            during = me_latencies(port, admin, args.seconds)
+            committed = {}
+            for n in range(args.events):
+                if n:
+                    time.sleep(0.5 + random.random())  # at varied moments of the feed's polling
+                sent = time.time()
+                name = f"bench-{n}-{secrets.token_hex(3)}"
+                made = request(port, "POST", "/api/environments/", admin, {"name": name})
+                (event,) = request(port, "GET", f"/api/audit-events/?subjectId={made['id']}", admin)["results"]
+                committed[sent] = event["seq"]
+
+            def arrivals_so_far() -> dict[int, list[float]]:
+                holder.stdin.write("report\n")
+                holder.stdin.flush()
+                return {int(k): v for k, v in json.loads(holder.stdout.readline()).items()}
+
+            # Until every event is on every stream, or 10 s after the last (the shortfall is then reported below).
+            deadline = time.perf_counter() + 10
+            while True:
+                arrivals = arrivals_so_far()
+                delivered = all(len(arrivals.get(seq, ())) >= args.streams for seq in committed.values())
+                if delivered or time.perf_counter() > deadline:
+                    break
+                time.sleep(0.25)
+            holder.stdin.close()
+        finally:
+            holder.terminate()
+            holder.wait(timeout=30)
+        deadline = time.perf_counter() + 1  # the server notices the clients left
+        while request(port, "GET", "/api/streams/", admin)["open"] and time.perf_counter() < deadline:
+            time.sleep(0.05)
         after = me_latencies(port, admin, args.seconds)
         left_open = request(port, "GET", "/api/streams/", admin)["open"]
     deliveries = []
@@ -246,9 +268,8 @@ def main():
 
         databases = temporary_postgres()
     else:
-        folder = ROOT / "var" / "bench"
-        folder.mkdir(parents=True, exist_ok=True)
-        db = folder / "streams.sqlite3"
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        db = args.data_dir / "streams.sqlite3"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         databases = nullcontext(f"sqlite:///{db}")

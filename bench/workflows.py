@@ -1,6 +1,6 @@
 """Benchmark: deploys through the real worker, with zero step delay.
 
-Usage: python bench/workflows.py [--deploys 200] [--services 50] [--workers 2]
+Usage: python -m bench.workflows [--deploys 200] [--services 50] [--workers 2] [--no-write]
 
 Creates the services and a Draft release per deploy on a fresh SQLite database, starts N worker
 processes, then requests the deploys (through the domain operation the REST endpoint calls) and
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def main():
@@ -26,7 +25,7 @@ def main():
     parser.add_argument("--deploys", type=int, default=200)
     parser.add_argument("--services", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="cp-bench-workflows-")
