@@ -61,3 +61,12 @@ def is_race(exc: IntegrityError) -> bool:
     if diag is not None:
         return getattr(diag, "constraint_name", None) in RACE_PRONE_CONSTRAINTS
     return str(exc) in _SQLITE_UNIQUE
+
+
+# A race lost, in one wording for every door (REST, GraphQL, pages, and the CLI, which prints the server's).
+RACE = "the change conflicts with another one made at the same time; reload and retry."
+
+
+def race_conflict(exc: IntegrityError) -> Conflict | None:
+    """`exc` as the Conflict it is when two requests raced (a 409), or None when it is a bug (a 500)."""
+    return Conflict(RACE) if is_race(exc) else None

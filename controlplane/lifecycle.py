@@ -6,7 +6,7 @@ without an action (a workflow run's, which is not audited row by row) sends no s
 
 from django.db import IntegrityError, transaction
 
-from controlplane.errors import Conflict, is_race
+from controlplane.errors import RACE, Conflict, is_race
 from controlplane.models import StatusMachine
 from controlplane.signals import action_performed
 
@@ -38,7 +38,7 @@ def move(
                 if not is_race(e):
                     raise  # a rule validation missed: a bug, not a conflict
                 # A uniqueness rule on the target state (one Promoting release per environment, say).
-                raise TransitionRefused(on_integrity_error or f"{obj} cannot move to {target} now.") from None
+                raise TransitionRefused(on_integrity_error or RACE) from None
             if moved:
                 break
         else:

@@ -272,6 +272,17 @@ class StatusMachine(models.Model):
                 )
             return super().save(*args, **kwargs)
 
+    @property
+    def allowed_moves(self) -> tuple[str, ...]:
+        """The states it can move to from the one it is in, by `TRANSITIONS` (none once it is final): what a
+        door asks before offering a move, rather than knowing the machine itself."""
+        return self.TRANSITIONS[getattr(self, self.STATUS_FIELD)]
+
+    def move_refusal(self, target: str) -> str | None:
+        """Why a move to `target` would be refused as it stands (the move's own 409 message), or None."""
+        current = getattr(self, self.STATUS_FIELD)
+        return None if target in self.TRANSITIONS[current] else self.transition_refusal(current, target)
+
     def transition_refusal(self, current: str, target: str) -> str:
         allowed = self.TRANSITIONS[current]
         then = f"it can move to {' or '.join(allowed)}" if allowed else "it is final"

@@ -23,7 +23,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The dashboard's pages, each app its own (docs/pages.md).
     path("", include("overview.urls")),
-    path("", include("services.urls")),
     path("", include("releases.urls")),
     path("", include("incidents.urls")),
     path("", include("audit.urls")),

@@ -442,7 +442,7 @@ def incident_table(found: list[dict]):
 
 
 @command(cli)
-@click.option("--open", "only_open", is_flag=True, help="Only open ones (triggered or acknowledged).")
+@click.option("--open", "only_open", is_flag=True, help="Only open ones (not resolved yet).")
 @click.option("--severity", type=click.Choice(list(render.SEVERITIES)))
 @click.option("--service", "service_id")
 @click.option("--status", type=click.Choice(["triggered", "acknowledged", "resolved"]))

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-# RFC 0001: severity drives CLI highlighting.
+# Severity drives CLI highlighting (docs/cli.md).
 SEVERITY = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan"}
 SEVERITIES = ("critical", "high", "medium", "low")  # highest first
 STATUS = {

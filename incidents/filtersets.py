@@ -1,7 +1,7 @@
 import django_filters as filters
 
 from controlplane.api.filters import BooleanFilter, FilterSet
-from incidents.models import Incident, IncidentStatus, Severity
+from incidents.models import OPEN, Incident, IncidentStatus, Severity
 
 
 class IncidentFilterSet(FilterSet):
@@ -15,5 +15,4 @@ class IncidentFilterSet(FilterSet):
         fields = ["serviceId", "severity", "status", "open"]
 
     def filter_open(self, queryset, name, value):
-        resolved = {"status": IncidentStatus.RESOLVED}
-        return queryset.exclude(**resolved) if value else queryset.filter(**resolved)
+        return queryset.filter(OPEN) if value else queryset.exclude(OPEN)

@@ -25,6 +25,11 @@ class Severity(models.TextChoices):
 
 SEVERITIES = list(Severity.values)  # lowest to highest
 
+# What "open" means for an incident, once: not resolved yet. The `open` filter of the lists (REST, GraphQL,
+# the incidents page), the partial index, and the read model's counts (`overview.deployment_state` compiles it
+# into its SQL; the services index, a service's page and the confirmations read them) all use it.
+OPEN = ~Q(status=IncidentStatus.RESOLVED)
+
 
 class Incident(StatusMachine, Entity):
     ID_PREFIX = "inc-"
@@ -74,13 +79,9 @@ class Incident(StatusMachine, Entity):
         ]
         indexes = [
             # Open incidents per service (the services index counts them by severity).
-            models.Index(fields=["service", "severity"], condition=~Q(status="resolved"), name="incident_open_idx"),
+            models.Index(fields=["service", "severity"], condition=OPEN, name="incident_open_idx"),
             models.Index(fields=["service", "-started_at"], name="incident_service_idx"),
         ]
-
-    @property
-    def is_open(self) -> bool:
-        return self.status != self.Status.RESOLVED
 
     def clean(self):
         super().clean()

@@ -22,11 +22,22 @@ from incidents.filtersets import IncidentFilterSet
 from incidents.models import Incident, IncidentStatus, Severity
 
 PAGE_SIZE = 50
+CREATE_FIELDS = ("serviceId", "severity", "title", "link", "startedAt")
+# The moves the pages offer: (domain function, target status, permission, verb). Which an incident allows
+# is its own say (`allowed_moves`), which a principal may make the permission table's.
 MOVES = {
     "acknowledge": (lifecycle.acknowledge, IncidentStatus.ACKNOWLEDGED, "incident.acknowledge", "Acknowledge"),
     "resolve": (lifecycle.resolve, IncidentStatus.RESOLVED, "incident.resolve", "Resolve"),
 }
-CREATE_FIELDS = ("serviceId", "severity", "title", "link", "startedAt")
+
+
+def _offered(principal, incident: Incident) -> list[tuple[str, str]]:
+    """(URL name, verb) of each move the incident allows now and the principal may make, in MOVES' order."""
+    return [
+        (f"incidents:{move}", verb)
+        for move, (_, target, action, verb) in MOVES.items()
+        if target in incident.allowed_moves and can(principal, action)
+    ]
 
 
 def _cursor(incident: Incident) -> str:
@@ -82,12 +93,14 @@ def _page(request) -> dict:
 
 def _context(request, **extra) -> dict:
     principal = request.principal
+    page = _page(request)
+    for incident in page["incidents"]:
+        incident.offered_moves = _offered(principal, incident)
     return {
         "principal": principal,
         "can_create": can(principal, "incident.create"),
-        "can_move": can(principal, "incident.acknowledge"),
-        "deployer_role": "deployer",
-        **_page(request),
+        "can_move": any(can(principal, action) for _, _, action, _ in MOVES.values()),
+        **page,
         **extra,
     }
 
@@ -161,9 +174,8 @@ def incident_move(request, pk: str, move: str):
         else:
             messages.success(request, f"{incident.pk} moved to {incident.status}.")
             return redirect(f"{reverse('incidents:list')}#{incident.pk}")
-    elif target not in Incident.TRANSITIONS[incident.status]:
-        problem = incident.transition_refusal(incident.status, target)
-        status = 409
+    elif refusal := incident.move_refusal(target):
+        problem, status = refusal, 409
     context = {
         "principal": principal,
         "incident": incident,

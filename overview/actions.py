@@ -13,7 +13,7 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from controlplane import converters  # noqa: F401 - registers <id:…>
-from controlplane.errors import Conflict, describe, is_race
+from controlplane.errors import Conflict, describe, race_conflict
 from controlplane.identity.roles import can, refusal
 from controlplane.identity.views import refused, sign_in_first
 from overview import previews
@@ -30,9 +30,10 @@ def _attempt(start) -> tuple[object, str | None, int]:
     except Conflict as error:
         return None, str(error), 409
     except IntegrityError as error:
-        if not is_race(error):
+        race = race_conflict(error)
+        if race is None:
             raise
-        return None, "Another rollout of this service to this environment started at the same time.", 409
+        return None, str(race), 409
 
 
 def _page(request, preview, action, error=None, status=200, environment_id=""):

@@ -23,7 +23,7 @@ from django.db.models.signals import m2m_changed, post_save
 
 from audit.models import AuditChainHead, AuditEvent
 from controlplane.signals import action_performed, fixture_loaded
-from incidents.models import SEVERITIES, Incident, IncidentStatus
+from incidents.models import OPEN, SEVERITIES, Incident
 from overview.models import DeploymentState, ServiceState
 from releases.models import Release, ReleaseStatus, WorkflowRun
 from services.models import Service
@@ -69,9 +69,12 @@ SERVICE_COLUMNS = (
     "highest_open_severity",
     "audit_tail_seq",
 )
+INCIDENTS = Incident._meta.db_table
+# `{open}`: `incidents.models.OPEN` compiled to SQL (`_open_incidents`), so the counts mean what "open" means
+# everywhere else rather than a copy of the rule.
 _OPEN = ",\n".join(
-    f"(SELECT COUNT(*) FROM {Incident._meta.db_table} i WHERE i.service_id = s.id "
-    f"AND i.status <> '{IncidentStatus.RESOLVED.value}' AND i.severity = '{severity}') AS open_{severity}"
+    f"(SELECT COUNT(*) FROM {INCIDENTS} WHERE {INCIDENTS}.service_id = s.id "
+    f"AND {{open}} AND {INCIDENTS}.severity = '{severity}') AS open_{severity}"
     for severity in SEVERITIES
 )
 _HIGHEST = " ".join(f"WHEN open_{s} > 0 THEN '{s}'" for s in reversed(SEVERITIES))
@@ -84,6 +87,18 @@ FROM (
 ) counted
 WHERE 1 = 1
 """  # the outer WHERE: SQLite parses `INSERT … SELECT … ON CONFLICT` only with one
+
+
+def _open_incidents() -> tuple[str, list]:
+    """`incidents.models.OPEN` as a condition on the incidents table, with its parameters."""
+    query = Incident.objects.filter(OPEN).query
+    return query.get_compiler(connection=connection).compile(query.where)
+
+
+def _services(where: str, params) -> tuple[str, list]:
+    """SERVICES for the services `where` selects, and its parameters (the open condition's, once per severity)."""
+    condition, condition_params = _open_incidents()
+    return SERVICES.format(where=where, open=condition), [*condition_params * len(SEVERITIES), *params]
 
 
 def _upsert(model, columns, key, select: str, params) -> None:
@@ -124,7 +139,7 @@ def _upsert_deployments(where: str, params) -> None:
 
 
 def _upsert_services(where: str, params) -> None:
-    _upsert(ServiceState, SERVICE_COLUMNS, ("service_id",), SERVICES.format(where=where), params)
+    _upsert(ServiceState, SERVICE_COLUMNS, ("service_id",), *_services(where, params))
 
 
 @transaction.atomic
@@ -228,7 +243,7 @@ def differences() -> list[str]:
                 SERVICE_COLUMNS,
                 1,
                 _stored(ServiceState, SERVICE_COLUMNS),
-                _rows(SERVICES.format(where="1 = 1")),
+                _rows(*_services("1 = 1", [])),
             ),
         ]
 

@@ -8,7 +8,7 @@ compares it with a recomputation. Rows are not history: they are rewritten freel
 from django.db import models
 
 from audit.models import AuditEvent
-from incidents.models import Severity
+from incidents.models import SEVERITIES, Severity
 from releases.models import Release
 from services.models import Environment, Service
 
@@ -66,3 +66,7 @@ class ServiceState(models.Model):
 
     def __str__(self) -> str:
         return self.service_id
+
+    @property
+    def open_total(self) -> int:
+        return sum(getattr(self, f"open_{severity}") for severity in SEVERITIES)

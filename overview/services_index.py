@@ -1,4 +1,4 @@
-"""The services index (RFC 0001, derived views): for each service, per environment its latest and its
+"""The services index (docs/domain.md, "Derived views"): for each service, per environment its latest and its
 current release, its open incidents by severity, and a pointer to the tail of its audit trail.
 
 Read from the deployment-state read model (`overview.models`), as plain values (no model instances, no

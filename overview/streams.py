@@ -21,7 +21,7 @@ from django.views.decorators.http import require_safe
 from audit.filtersets import AuditEventFilterSet
 from audit.models import AuditEvent
 from controlplane.api.params import resume_point, resume_point_refusal
-from controlplane.identity.roles import can
+from controlplane.identity.roles import can, refusal
 from overview import feed as changes
 from overview.limits import Place, admit, open_streams
 from releases.models import RunLogEntry, RunState, WorkflowRun
@@ -39,7 +39,7 @@ def _refused(request):
         response["WWW-Authenticate"] = 'Bearer realm="controlplane"'
         return response
     if not can(request.principal, "read"):
-        return JsonResponse({"detail": "read needs the viewer role."}, status=403)
+        return JsonResponse({"detail": refusal(request.principal, "read")}, status=403)
     return resume_point_refusal(request)
 
 

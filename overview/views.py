@@ -22,11 +22,11 @@ from controlplane import adapters
 from controlplane.api.pagination import CursorPage
 from controlplane.identity.views import sign_in_first
 from controlplane.models import ID_PATTERN
-from incidents.models import SEVERITIES, Incident, IncidentStatus
+from incidents.models import SEVERITIES, Incident
 from overview import services_index
 from overview.models import DeploymentState, ServiceState
 from releases import runs
-from releases.models import Release, ReleaseStatus, RunKind, RunState, WorkflowRun
+from releases.models import Release, ReleaseStatus, RunState, WorkflowRun
 from services.filtersets import ServiceFilterSet
 from services.models import Environment, Service
 
@@ -83,7 +83,7 @@ def _tiles() -> dict:
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     week_ago = now - timedelta(days=7)
     runs = WorkflowRun.objects.filter(started_at__gte=min(today, week_ago)).aggregate(
-        today=Count("pk", filter=Q(started_at__gte=today, kind__in=[RunKind.DEPLOY, RunKind.PROMOTE])),
+        today=Count("pk", filter=Q(started_at__gte=today)),
         failed=Count("pk", filter=Q(started_at__gte=week_ago, state=RunState.FAILED)),
         finished=Count("pk", filter=Q(started_at__gte=week_ago, state__in=[RunState.SUCCEEDED, RunState.FAILED])),
     )
@@ -238,10 +238,12 @@ def service_detail(request, service_id: str):
     the current and previous releases, its recent releases, incidents and audit tail, and charts."""
     if request.principal is None:
         return sign_in_first(request)
-    service = Service.objects.prefetch_related("environments").filter(pk=service_id).first()
+    service = Service.objects.select_related("state").prefetch_related("environments").filter(pk=service_id).first()
     if service is None:
         raise Http404("No such service.")
     environments = list(service.environments.all())
+    # Every open incident of the service, from the read model (the incidents listed are only the latest).
+    state = getattr(service, "state", None)
     deployments = {
         d.environment_id: d
         for d in DeploymentState.objects.filter(service_id=service_id).select_related("current", "latest", "promoting")
@@ -281,7 +283,7 @@ def service_detail(request, service_id: str):
         "rows": rows,
         "releases": releases,
         "incidents": incidents,
-        "open_incidents": [i for i in incidents if i.status != IncidentStatus.RESOLVED],
+        "open_incidents": state.open_total if state else 0,
         "audit": audit,
         "charts": _charts(service_id, environments),
         "recent": RECENT,

@@ -127,6 +127,21 @@ class Release(StatusMachine, Entity):
             ),
         ]
 
+    @property
+    def deployable(self) -> bool:
+        """A deploy is its rollout's start (→ Promoting), so only a release that can move there (a Draft)."""
+        return self.Status.PROMOTING in self.allowed_moves
+
+    def promotion_refusal(self) -> str | None:
+        """A promotion copies an Active release into another environment: why this one cannot be, or None."""
+        if self.status != self.Status.ACTIVE:
+            return f"release {self.pk} is {self.status}: only an Active release can be promoted."
+        return None
+
+    @property
+    def promotable(self) -> bool:
+        return self.promotion_refusal() is None
+
     def clean(self):
         super().clean()
         errors: dict[str, list[str]] = {}

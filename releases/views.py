@@ -9,11 +9,11 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from controlplane.errors import is_race
+from controlplane.errors import race_conflict
 from controlplane.identity.roles import can, refusal
 from controlplane.identity.views import refused, sign_in_first
 from releases.api import ReleaseSerializer
-from releases.models import Release, ReleaseStatus, RunLogEntry, RunState, WorkflowRun
+from releases.models import Release, RunLogEntry, RunState, WorkflowRun
 
 LOGS = Prefetch("logs", queryset=RunLogEntry.objects.order_by("ts", "id"))
 
@@ -31,7 +31,7 @@ def _summary_context(request, release: Release) -> dict:
     context = {"release": release, "principal": principal, "request": request}
     context["can_deploy"] = can(principal, "release.deploy")
     context["can_promote"] = can(principal, "release.promote")
-    if release.status == ReleaseStatus.ACTIVE:
+    if release.promotable:
         context["promote_to"] = list(
             release.service.environments.exclude(pk=release.environment_id).values_list("pk", "name")
         )
@@ -107,9 +107,10 @@ def release_new(request):
             except ValidationError as error:
                 errors = serializer.api_errors(error)
             except IntegrityError as error:
-                if not is_race(error):
+                race = race_conflict(error)
+                if race is None:
                     raise
-                errors = {"nonFieldErrors": ["Another request changed this at the same time; try again."]}
+                errors = {"nonFieldErrors": [str(race)]}
             else:
                 return redirect("releases:release", release_id=release.pk)
         else:

@@ -1,4 +1,4 @@
-"""Deploy and promote (decisions.md): the state changes that start a rollout.
+"""Deploy and promote (docs/domain.md, "Deploy and promote"): the state changes that start a rollout.
 
 Starting is synchronous and race-safe (a compare-and-swap on the release's status, one Promoting
 release per service and environment). The rollout itself runs in the background worker
@@ -34,9 +34,7 @@ def _start(release: Release, kind: str, action: str, source: Release | None = No
 def deploy_refusal(release: Release) -> str | None:
     """Why `deploy(release)` would be refused as things stand (it is not Draft, or another release is promoting
     there), or None: what a confirmation says instead of what would happen."""
-    if ReleaseStatus.PROMOTING not in Release.TRANSITIONS[release.status]:
-        return release.transition_refusal(release.status, ReleaseStatus.PROMOTING)
-    return _busy(release.service_id, release.environment_id)
+    return release.move_refusal(ReleaseStatus.PROMOTING) or _busy(release.service_id, release.environment_id)
 
 
 def _busy(service_id: str, environment_id: str) -> str | None:
@@ -66,8 +64,8 @@ def promotion_target(environment_id: str) -> Environment:
 
 def promote_refusal(release: Release, environment: Environment) -> str | None:
     """Why `promote(release, environment)` would be refused as they stand, or None."""
-    if release.status != ReleaseStatus.ACTIVE:
-        return f"release {release.id} is {release.status}: only an Active release can be promoted."
+    if refusal := release.promotion_refusal():
+        return refusal
     if environment.pk == release.environment_id:
         return f"release {release.id} is already in {environment.pk}; promote it to another environment."
     return _busy(release.service_id, environment.pk)

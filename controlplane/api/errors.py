@@ -10,7 +10,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from controlplane.api.base import DomainSerializer
 from controlplane.api.parsers import printable
-from controlplane.errors import Conflict, describe, is_race
+from controlplane.errors import Conflict, describe, race_conflict
 
 
 class ConflictError(APIException):
@@ -56,10 +56,12 @@ def api_exception(exc: Exception, serializer_class=None) -> APIException | None:
     if isinstance(exc, Conflict):
         exc = ConflictError(str(exc))
     elif isinstance(exc, IntegrityError):
-        if not is_race(exc):
-            return None  # a 500, logged by Django with its traceback
-        # A database constraint caught what validation could not see: a concurrent change.
-        exc = ConflictError("the change conflicts with another one made at the same time; reload and retry.")
+        # A database constraint caught what validation could not see: a concurrent change. Anything else is
+        # a 500, logged by Django with its traceback.
+        race = race_conflict(exc)
+        if race is None:
+            return None
+        exc = ConflictError(str(race))
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge("the request body is too large.")
     elif isinstance(exc, Http404):

@@ -39,9 +39,14 @@ PERMISSIONS: dict[str, Role] = {
 }
 
 
+def needed(action: str) -> Role:
+    """The least role that may do `action`: what a page names beside a button it disables."""
+    return PERMISSIONS[action]
+
+
 def can(principal, action: str) -> bool:
-    return principal is not None and principal.role is not None and principal.role >= PERMISSIONS[action]
+    return principal is not None and principal.role is not None and principal.role >= needed(action)
 
 
 def refusal(principal, action: str) -> str:
-    return f"{action} needs the {PERMISSIONS[action]} role; {principal.actor} has {principal.role or 'none'}."
+    return f"{action} needs the {needed(action)} role; {principal.actor} has {principal.role or 'none'}."

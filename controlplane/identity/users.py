@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 
 from controlplane.identity.context import Principal
-from controlplane.identity.roles import Role
+from controlplane.identity.roles import can
 
 
 def username_for(principal: Principal) -> str:
@@ -12,7 +12,7 @@ def username_for(principal: Principal) -> str:
 def user_for(principal: Principal):
     """The Django user behind a principal (the admin and sessions need one), kept in step with the role."""
     user_model = get_user_model()
-    is_admin = principal.role >= Role.ADMIN
+    is_admin = can(principal, "admin.access")
     user, created = user_model.objects.get_or_create(
         username=username_for(principal), defaults={"is_staff": is_admin, "is_superuser": is_admin}
     )

@@ -14,13 +14,13 @@ from rest_framework.views import APIView
 from controlplane.identity import devtokens, oidc
 from controlplane.identity.context import current_principal
 from controlplane.identity.errors import IdentityRefused
-from controlplane.identity.roles import can, refusal
+from controlplane.identity.roles import Role, can, needed, refusal
 from controlplane.identity.sessions import remember
 
 
 class MeSerializer(serializers.Serializer):
     actor = serializers.CharField()
-    role = serializers.ChoiceField(choices=["viewer", "deployer", "admin"])
+    role = serializers.ChoiceField(choices=[str(role) for role in Role])
     authMethod = serializers.ChoiceField(choices=["devToken", "oidc"])
 
 
@@ -43,7 +43,8 @@ def login_page(request, error: str = "", status: int = 200):
     principal = request.principal
     next_url = _next_url(request)
     if not error and principal and next_url.startswith("/admin/") and not can(principal, "admin.access"):
-        error, status = f"Signed in as {principal.actor} ({principal.role}): the admin needs the admin role.", 403
+        role = needed("admin.access")
+        error, status = f"Signed in as {principal.actor} ({principal.role}): the admin needs the {role} role.", 403
     if not error and request.GET.get("failed") == "oidc":
         error, status = "The sign-in with OIDC did not complete; try again.", 401
     context = {

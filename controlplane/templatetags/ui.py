@@ -1,5 +1,6 @@
 """What every page shows the same way (docs/pages.md): severity and status badges, times, shas, the
-navigation. One place, so a severity has one colour and a status one badge on every page."""
+navigation, the role an action needs. One place, so a severity has one colour and a status one badge on every
+page."""
 
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -8,7 +9,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from controlplane.identity.roles import can
+from controlplane.identity.roles import can, needed
 
 register = template.Library()
 
@@ -38,6 +39,12 @@ def navigation(request, principal):
         if can(principal, permission)
     ]
     return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}" aria-current="{}">{}</a></li>', items))
+
+
+@register.simple_tag
+def role_for(action: str) -> str:
+    """The role `action` needs, from the permission table: `needs the {% role_for "release.deploy" %} role`."""
+    return str(needed(action))
 
 
 @register.simple_tag

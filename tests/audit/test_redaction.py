@@ -16,11 +16,11 @@ from controlplane.identity.context import acting_as
 from controlplane.redaction import REDACTED, is_secret_shaped, redact, redact_text, refusal, secrets_in
 from releases.lifecycle import begin_rollout
 from releases.models import RunLogEntry, WorkflowRun
-from tests.audit.leaks import CONFIGURED, FOUND, embedded, leaks
+from tests.audit.leaks import CONFIGURED, FOUND, embedded
 from tests.conftest import examples
 from tests.environment import cost_ratio
 
-# The key names decisions.md lists, written out here rather than taken from the implementation.
+# The key names the spec lists (README, "Audit trail"), written out here rather than taken from the implementation.
 SECRET_KEY_NAMES = re.compile(
     r"secret|token|password|passwd|pwd|api[-_]?key|access[-_]?key|private[-_]?key|credential|authorization|cookie|session",
     re.IGNORECASE,
@@ -152,7 +152,7 @@ def test_span_examples(text, expected):
     assert redact_text(expected, secrets=[CONFIGURED]) == expected  # redacting twice changes nothing
 
 
-def test_examples_from_decisions_md():
+def test_examples_from_the_spec():
     document = {
         "serviceId": "svc-demo",
         "adapter": {"response": {"Token": "t0ps3cret", "headers": {"authorization": "Bearer abc.def"}}},
@@ -255,10 +255,38 @@ def test_detection_finds_exactly_what_redaction_replaces(case):
         assert bool(secrets_in(value, secrets=[CONFIGURED])) == is_secret_shaped(value, secrets=[CONFIGURED])
 
 
-@settings(max_examples=examples(100))
-@given(leaks)
-def test_redacted_text_holds_no_secret_any_more(leak):
-    assert secrets_in(redact_text(leak.text, secrets=[CONFIGURED]), secrets=[CONFIGURED]) == []
+# What a reader of a run log or an audit event sees, written out by hand: each kind of secret in the shape it
+# arrives in, and what is left of the text. (Judged against these strings, not the redactor's own detector,
+# which would agree with whatever the redactor does.)
+SEEN_AFTER_REDACTION = [
+    ("pushed ASIAY34FZKBOKMUTVV7A to the bucket", "pushed [REDACTED] to the bucket"),
+    ("auth with bearer t0k3n-abc then done", "auth with [REDACTED] then done"),
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", "Authorization: [REDACTED]"),
+    ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIA\n-----END EC PRIVATE KEY-----\nnext line", "[REDACTED]\nnext line"),
+    ("git clone ssh://git:ghp_x1y2@github.com/a/b.git", "git clone ssh://REDACTED@github.com/a/b.git"),
+    ('curl "https://h.example.com/x?a=1;sig=abc123&b=2"', 'curl "https://h.example.com/x?a=1;sig=[REDACTED]&b=2"'),
+    (f"token={CONFIGURED}; retrying", "token=[REDACTED]; retrying"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SEEN_AFTER_REDACTION)
+def test_what_a_reader_sees_once_a_secret_is_redacted(text, expected):
+    assert redact_text(text, secrets=[CONFIGURED]) == expected
+
+
+def test_secret_named_keys_lose_their_values_whatever_the_values_are():
+    document = {
+        "tokens": ["a", "b"],
+        "db": {"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI", "host": "db.internal", "port": 5432},
+        "Set-Cookie": {"sid": "x"},
+        "note": "password rotation done",
+    }
+    assert redact(document, secrets=[]) == {
+        "tokens": REDACTED,
+        "db": {"AWS_SECRET_ACCESS_KEY": REDACTED, "host": "db.internal", "port": 5432},
+        "Set-Cookie": REDACTED,
+        "note": "password rotation done",
+    }
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ demo = loaded_once("demo")
 
 ROLES = ["viewer", "deployer", "admin"]
 RANK = {"viewer": 1, "deployer": 2, "admin": 3}
-# Each mutation: the permission it asks for and the least role that has it (decisions.md, Identity and roles).
+# Each mutation: the permission it asks for and the least role that has it (docs/domain.md, "Roles").
 NEEDS = {
     "serviceCreate": ("service.create", "admin"),
     "serviceUpdate": ("service.update", "admin"),

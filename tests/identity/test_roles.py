@@ -6,7 +6,7 @@ from controlplane.identity.context import Principal
 from controlplane.identity.roles import PERMISSIONS, Role, can
 from tests.conftest import bearer, sign_in
 
-# decisions.md, "Identity and roles": what each role may do.
+# docs/domain.md, "Roles": what each role may do.
 EXPECTED = {
     "viewer": {"read"},
     "deployer": {
@@ -25,7 +25,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("role", ["viewer", "deployer", "admin"])
-def test_each_role_may_do_exactly_what_decisions_md_says(role):
+def test_each_role_may_do_exactly_what_the_domain_says(role):
     principal = Principal(actor="someone", role=Role.parse(role), auth_method="devToken")
     assert {action for action in PERMISSIONS if can(principal, action)} == EXPECTED[role]
 

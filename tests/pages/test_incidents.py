@@ -96,6 +96,21 @@ def test_acknowledge_and_resolve_after_a_confirmation(triggered):
     assert f"{triggered.pk} moved to resolved." in deployer.get("/incidents/").content.decode()
 
 
+def test_each_row_offers_the_moves_its_incident_allows_now(triggered):
+    deployer = user("deployer")
+
+    def offered() -> list[str]:
+        page = deployer.get("/incidents/").content.decode()
+        row = re.search(rf'<tr id="{triggered.pk}">.*?</tr>', page, re.S).group(0)
+        return re.findall(rf'href="/incidents/{triggered.pk}/(\w+)/">', row)
+
+    assert offered() == ["acknowledge", "resolve"]
+    lifecycle.acknowledge(triggered)
+    assert offered() == ["resolve"]
+    lifecycle.resolve(triggered)
+    assert offered() == []
+
+
 def test_a_conflict_is_a_message_not_a_500(triggered):
     deployer = user("deployer")
     confirm = deployer.get(f"/incidents/{triggered.pk}/acknowledge/")  # the confirmation was shown, then …

@@ -6,13 +6,14 @@ import itertools
 import re
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from controlplane.api.errors import api_exception
 from incidents.models import Incident
 from overview import previews
-from releases import lifecycle
+from releases import lifecycle, workflows
 from releases.models import Release, RunLogEntry, WorkflowRun
 from tests.conftest import sign_in
 
@@ -228,6 +229,24 @@ def test_promote_creates_the_new_release_and_goes_to_it(deployer, staged):
     target = Release.objects.get(service=release.service, environment=prod)
     assert response.status_code == 302 and response["Location"] == f"/releases/{target.pk}/"
     assert target.status == "Promoting"
+
+
+def test_a_race_lost_reads_on_the_page_as_the_api_words_it(deployer, staged, monkeypatch):
+    """Two deploys of one service to one environment at the same moment: the loser's page says what REST's
+    409 says, not a wording of its own."""
+    release, _, prod = staged
+    draft = Release(service=release.service, environment=prod, sha="abcdef1", version="2")
+    draft.save()
+    race = IntegrityError("UNIQUE constraint failed: releases_release.service_id, releases_release.environment_id")
+
+    def lost(release):
+        raise race
+
+    monkeypatch.setattr(workflows, "deploy", lost)
+    response = deployer.post(f"/releases/{draft.pk}/deploy/")
+    said = "the change conflicts with another one made at the same time; reload and retry."
+    assert response.status_code == 409 and said in response.content.decode()
+    assert api_exception(race).detail == said
 
 
 def test_the_create_form_shows_the_domains_messages_by_field(deployer, staged):

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from incidents import lifecycle as incidents
+from incidents.models import Incident
 from releases import lifecycle
 from releases.models import Release, WorkflowRun
 from tests.api.test_queries import grow
@@ -23,6 +25,19 @@ def test_a_service_page(client):
     assert html.count('<svg class="chart"') == 3  # runs per day in alpha and beta, the failure rate
     assert "median lead time" in html
     assert 'method="post" action="/logout/"' in html and html.count('method="post"') == 1  # nothing to write here
+
+
+@pytest.mark.django_db
+def test_a_service_page_counts_every_open_incident_not_only_those_listed(client, monkeypatch):
+    from overview import views
+
+    grow(1)  # svc-0 with one open incident
+    monkeypatch.setattr(views, "RECENT", 2)
+    for n in range(3):
+        Incident(service_id="svc-0", severity="low", link=f"https://pd.example.com/{n}").save()
+    incidents.resolve(Incident.objects.get(link="https://pd.example.com/2"))  # the newest: resolved
+    html = sign_in(client, "viewer").get("/services/svc-0/").content.decode()
+    assert '<a href="/incidents/?serviceId=svc-0&amp;open=true">3 open incidents</a>' in html
 
 
 @pytest.mark.django_db

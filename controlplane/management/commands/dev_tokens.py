@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from controlplane.identity import devtokens
+from controlplane.identity.roles import Role, needed
 
 
 class Command(BaseCommand):
@@ -14,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--base-url", default=f"http://127.0.0.1:{settings.PORT}")
         parser.add_argument(
             "--role",
-            choices=["viewer", "deployer", "admin"],
+            choices=[str(role) for role in Role],
             help="Print only the demo token of this role, bare, for a script: "
             "export CONTROLPLANE_TOKEN=$(python manage.py dev_tokens --role deployer)",
         )
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         self.stdout.write("Try:")
         self.stdout.write(f'  curl -H "Authorization: Bearer {example}" {base_url}/api/me/')
         self.stdout.write(f"  sign in at {base_url}/login/ with one of these tokens (an admin one opens /admin/)")
-        deployer = generated_for("deployer") or "$TOKEN"
+        deployer = generated_for(str(needed("release.deploy"))) or "$TOKEN"  # cpctl deploys with it
         cpctl = f"CONTROLPLANE_URL={base_url} CONTROLPLANE_TOKEN={deployer}; .venv/bin/cpctl services"
         self.stdout.write(f"  export {cpctl}")
 

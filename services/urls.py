@@ -1,4 +1,0 @@
-"""The pages of `services` (docs/pages.md)."""
-
-app_name = "services"
-urlpatterns: list = []
