@@ -1,18 +1,67 @@
+"""The audit trail's filters, defined once: each a query parameter, the event's field it reads and how it
+matches. The REST list's FilterSet, GraphQL's `auditEvents` arguments, the audit page's form and the audit
+stream (its catch-up in SQL, the change feed's match in memory) are all made from `FILTERS`."""
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import django_filters as filters
 
 from audit.models import AuditEvent
 from controlplane.api.filters import FilterSet, TimeFilter
 
 
-class AuditEventFilterSet(FilterSet):
-    actor = filters.CharFilter()
-    action = filters.CharFilter()
-    subjectType = filters.CharFilter(field_name="subject_type")
-    subjectId = filters.CharFilter(field_name="subject_id")
-    serviceId = filters.CharFilter(field_name="service_id")
-    since = TimeFilter(field_name="ts", lookup_expr="gte", label="Events at or after (RFC 3339)")
-    until = TimeFilter(field_name="ts", lookup_expr="lt", label="Events before (RFC 3339)")
+@dataclass(frozen=True)
+class AuditFilter:
+    param: str  # the query parameter (GraphQL's argument, in snake case there)
+    field: str  # the event's field
+    kind: str  # "text", "id" or "time"
+    lookup: str = "exact"  # as SQL reads it; `matches` reads the same in memory
+    description: str = ""
 
-    class Meta:
-        model = AuditEvent
-        fields = ["actor", "action", "subjectType", "subjectId", "serviceId", "since", "until"]
+
+FILTERS = (
+    AuditFilter("actor", "actor", "text"),
+    AuditFilter("action", "action", "text", description="<noun>.<verb>: service.create, release.activate, …"),
+    AuditFilter("subjectType", "subject_type", "text"),
+    AuditFilter("subjectId", "subject_id", "id"),
+    AuditFilter("serviceId", "service_id", "id"),
+    AuditFilter("since", "ts", "time", "gte", "Events at or after (RFC 3339)."),
+    AuditFilter("until", "ts", "time", "lt", "Events before (RFC 3339)."),
+)
+PARAMS = tuple(f.param for f in FILTERS)
+# The ones a stream of what is new takes: a time range filters a list, not what has not happened yet.
+STREAM_PARAMS = tuple(f.param for f in FILTERS if f.kind != "time")
+FIELDS = tuple(dict.fromkeys(f.field for f in FILTERS))  # what `matches` reads of an event
+_IN_MEMORY = {"exact": operator.eq, "gte": operator.ge, "lt": operator.lt}
+
+
+def _filter(definition: AuditFilter):
+    label = definition.description or None
+    if definition.kind == "time":
+        return TimeFilter(field_name=definition.field, lookup_expr=definition.lookup, label=label)
+    return filters.CharFilter(field_name=definition.field, lookup_expr=definition.lookup, label=label)
+
+
+AuditEventFilterSet = type(
+    "AuditEventFilterSet",
+    (FilterSet,),
+    {
+        **{f.param: _filter(f) for f in FILTERS},
+        "Meta": type("Meta", (), {"model": AuditEvent, "fields": list(PARAMS)}),
+        "__doc__": "The audit list's filters (FILTERS), in SQL.",
+        "__module__": __name__,
+    },
+)
+
+
+def matches(applied: dict) -> Callable[[dict], bool]:
+    """The filters `applied` (a valid AuditEventFilterSet's cleaned data), matched in memory against an
+    event's FIELDS: what the FilterSet's query selects, for events the change feed hands out."""
+    tests = [
+        (f.field, _IN_MEMORY[f.lookup], applied[f.param])
+        for f in FILTERS
+        if applied.get(f.param) not in (None, "")  # django-filter skips an empty value too
+    ]
+    return lambda fields: all(test(fields[field], value) for field, test, value in tests)

@@ -1,8 +1,9 @@
 """The audit trail over GraphQL: its events, oldest first by sequence number, and a service's events."""
 
 import graphene
+from graphene.utils.str_converters import to_snake_case
 
-from audit.filtersets import AuditEventFilterSet
+from audit.filtersets import FILTERS, AuditEventFilterSet
 from audit.models import AuditEvent
 from controlplane.graphql.types import (
     AFTER,
@@ -63,18 +64,16 @@ class ServiceAuditEvents:
 extend(ServiceType, ServiceAuditEvents)
 
 
+_ARGUMENT_TYPES = {"text": graphene.String, "id": graphene.ID, "time": DateTime}
+
+
 class Query(graphene.ObjectType):
     audit_events = graphene.Field(
         graphene.NonNull(AuditEventConnection),
         first=FIRST,
         after=AFTER,
-        actor=graphene.String(),
-        action=graphene.String(),
-        subject_type=graphene.String(),
-        subject_id=graphene.ID(),
-        service_id=graphene.ID(),
-        since=DateTime(description="At or after (RFC 3339)."),
-        until=DateTime(description="Before (RFC 3339)."),
+        # The audit list's filters (audit.filtersets.FILTERS), as REST names them in snake case.
+        **{to_snake_case(f.param): _ARGUMENT_TYPES[f.kind](description=f.description or None) for f in FILTERS},
         description="Oldest first, by sequence number.",
     )
 

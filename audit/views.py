@@ -9,12 +9,14 @@ from urllib.parse import urlencode
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from audit.filtersets import AuditEventFilterSet
+from audit.filtersets import PARAMS, AuditEventFilterSet
 from audit.models import AuditEvent
 from controlplane.identity.views import sign_in_first
+from controlplane.keyset import Keyset
 
 PAGE_SIZE = 50
-FILTERS = ("actor", "action", "subjectType", "subjectId", "serviceId", "since", "until")
+# Newest first; "Older" is the next page's signed cursor (an odd one reads as the first page).
+NEWEST_FIRST = Keyset(AuditEvent, ("-seq",), "page:audit")
 # Where an event's subject has its page (audit.js keeps the same table for events that arrive live).
 SUBJECT_PAGES = {"Service": "/services/{}/", "Release": "/releases/{}/", "Environment": "/environments/{}/"}
 
@@ -33,36 +35,27 @@ def run_of(event: AuditEvent) -> str:
     return run_id if isinstance(run_id, str) else ""
 
 
-def _before(value: str) -> int | None:
-    """The "Older" key: a sequence number in ASCII digits (str.isdigit admits "²", which int() refuses), else
-    None (the first page)."""
-    return int(value) if value.isascii() and value.isdigit() else None
-
-
 @require_safe
 def audit_list(request):
     if request.principal is None:
         return sign_in_first(request)
     params = request.GET.copy()
-    before = _before(params.pop("before", [""])[-1])
-    filterset = AuditEventFilterSet(params, queryset=AuditEvent.objects.order_by("-seq"))
-    rows, more = [], False
+    before = params.pop("before", [""])[-1]
+    filterset = AuditEventFilterSet(params, queryset=AuditEvent.objects.all())
+    rows, paged, older = [], False, ""
     if filterset.is_valid():
-        queryset = filterset.qs
-        if before is not None:
-            queryset = queryset.filter(seq__lt=before)
-        rows = list(queryset[: PAGE_SIZE + 1])
-        more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+        page, paged = NEWEST_FIRST.page_from(filterset.qs, PAGE_SIZE, before)
+        rows = page.rows
+        older = page.next_cursor() or ""
     query = params.urlencode()
-    older = ""
-    if more:
-        params["before"] = str(rows[-1].seq)
+    if older:
+        params["before"] = older
         older = f"?{params.urlencode()}"
     applied = filterset.form.cleaned_data if filterset.is_valid() else {}
     context = {
         "principal": request.principal,
         "form": filterset.form,
-        "values": {name: request.GET.get(name, "") for name in FILTERS},
+        "values": {name: request.GET.get(name, "") for name in PARAMS},
         # What audit.js matches incoming events against: only the filters that applied, as the list read them.
         "live_filters": json.dumps(
             {
@@ -73,7 +66,7 @@ def audit_list(request):
         ),
         "events": [(event, subject_page(event), run_of(event)) for event in rows],
         "older": older,
-        "paged": before is not None,
+        "paged": paged,
         "valid": filterset.is_valid(),
         "query": query,
     }

@@ -10,7 +10,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import click
-from rich.panel import Panel
 from rich.text import Text
 
 from cpctl import __version__, config, render
@@ -349,33 +348,11 @@ def rollout(app: App, action: str, release_id: str, env_id: str | None, yes: boo
 
 
 def confirm(app: App, action: str, preview: dict) -> None:
-    """Say what will change, then ask on the terminal; without one, refuse (exit 2): nothing has been changed."""
-    where, service_id = preview["envId"], preview["serviceId"]
-    what = f"{preview['releaseId']} ({preview['version']}, {preview['sha'][:7]}) of {service_id}"
-    incidents = render.open_incidents(preview["openIncidents"])
-    app.out.err.print(
-        Panel(
-            render.key_values(
-                [
-                    ("Release", what + (", as a new release" if action == "promote" else "")),
-                    (
-                        "Replaces",
-                        f"{preview['replaces']} in {where}"
-                        if preview["replaces"]
-                        else f"nothing: the first in {where}",
-                    ),
-                    (
-                        "Incidents",
-                        incidents.append(f" open on {service_id}") if preview["openIncidents"] else "none open",
-                    ),
-                    ("Policy refs", ", ".join(preview["policyRefs"]) or "none"),
-                ]
-            ),
-            title=f"{action} {preview['releaseId']} to {where}",
-            title_align="left",
-            expand=False,
-        )
-    )
+    """Say what will change, then ask on the terminal; without one, refuse (exit 2): nothing has been changed.
+    What will change is the server's own sentence (the preview's `text`, the dashboard's confirmation): said
+    again here, it could come to say something else."""
+    where = preview["envId"]
+    app.out.err.print(Text(preview["text"]), soft_wrap=True)  # one line, as sent: a terminal wraps it
     if not sys.stdin.isatty():
         raise Failure(USAGE, f"no terminal to confirm on, so nothing was changed; pass --yes to {action} anyway.")
     try:

@@ -3,8 +3,6 @@
 A thin door: the list reads through IncidentFilterSet, a create goes through the REST serializer (so its
 messages are the domain's), acknowledge and resolve through incidents.lifecycle, each after a confirmation."""
 
-from datetime import UTC, datetime
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -15,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from controlplane.errors import Conflict
 from controlplane.identity.roles import can
 from controlplane.identity.views import refused, sign_in_first
-from controlplane.models import ID_PATTERN
+from controlplane.keyset import Keyset
 from incidents import lifecycle
 from incidents.api import IncidentSerializer
 from incidents.filtersets import IncidentFilterSet
@@ -40,50 +38,29 @@ def _offered(principal, incident: Incident) -> list[tuple[str, str]]:
     ]
 
 
-def _cursor(incident: Incident) -> str:
-    return f"{incident.started_at.isoformat()}~{incident.pk}"
-
-
-def _key(before: str) -> tuple[datetime | None, str]:
-    """(started_at, id) from an "Older" key, or (None, "") when it is not one this page issued: a time without
-    its offset (which Django would read in the server's zone, with a warning) or one outside the years a
-    datetime holds once moved to UTC (an OverflowError in the query)."""
-    started, _, pk = before.partition("~")
-    if not ID_PATTERN.fullmatch(pk):  # not an incident's id (a NUL byte would be a 500 on PostgreSQL)
-        return None, ""
-    try:
-        when = datetime.fromisoformat(started) if started and pk else None
-        if when is not None and when.utcoffset() is None:
-            return None, ""
-        return (when.astimezone(UTC), pk) if when is not None else (None, "")
-    except (ValueError, OverflowError):
-        return None, ""
+# Newest first; "Older" is the next page's signed cursor (an odd one reads as the first page).
+NEWEST_FIRST = Keyset(Incident, ("-started_at", "-id"), "page:incidents")
 
 
 def _page(request) -> dict:
-    """One page of the filtered list, newest first, keyset-paged by (started_at, id): `before` is the last
-    row's key. An unreadable key reads as the first page."""
+    """One page of the filtered list, newest first: `before` is the cursor of the page's last row."""
     params = request.GET.copy()
-    when, pk = _key(params.pop("before", [""])[-1])
-    filterset = IncidentFilterSet(params, queryset=Incident.objects.order_by("-started_at", "-id"))
-    rows, more = [], False
+    before = params.pop("before", [""])[-1]
+    filterset = IncidentFilterSet(params, queryset=Incident.objects.all())
+    rows, paged, older = [], False, ""
     if filterset.is_valid():
-        queryset = filterset.qs
-        if when is not None:
-            queryset = queryset.filter(started_at__lte=when).exclude(started_at=when, id__gte=pk)
-        rows = list(queryset[: PAGE_SIZE + 1])
-        more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+        page, paged = NEWEST_FIRST.page_from(filterset.qs, PAGE_SIZE, before)
+        rows, older = page.rows, page.next_cursor() or ""
     query = params.urlencode()
-    older = ""
-    if more:
-        params["before"] = _cursor(rows[-1])
+    if older:
+        params["before"] = older
         older = f"?{params.urlencode()}"
     return {
         "filterset": filterset,
         "form": filterset.form,
         "incidents": rows,
         "older": older,
-        "paged": when is not None,
+        "paged": paged,
         "query": query,
         "fragment": reverse("incidents:fragment") + (f"?{request.GET.urlencode()}" if request.GET else ""),
         "severities": Severity.values,

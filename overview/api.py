@@ -16,7 +16,6 @@ from controlplane.api.errors import api_exception
 from controlplane.errors import Conflict
 from incidents.models import Severity
 from overview import previews, services_index
-from releases import workflows
 from releases.api import PromoteSerializer, ReleaseSerializer
 from releases.models import Release
 from services.filtersets import ServiceFilterSet
@@ -137,8 +136,7 @@ class PromotePreviewView(_Preview):
         query.is_valid(raise_exception=True)
         release = get_object_or_404(Release, pk=release_id)
         try:
-            environment = workflows.promotion_target(query.validated_data["envId"])
-            preview = previews.promote_preview(release, environment, checked=True)
+            preview = previews.promote_preview(release, query.validated_data["envId"])
         except DjangoValidationError as error:
             # Named in the release resource's fields (envId), as the POST names them.
             raise api_exception(error, ReleaseSerializer) from None

@@ -23,6 +23,7 @@ import operator
 import signal
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import reduce
@@ -32,6 +33,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
+from audit.filtersets import FIELDS as AUDIT_FIELDS
 from audit.mirror import line as audit_line
 from audit.models import AuditEvent
 from controlplane.timestamps import rfc3339
@@ -52,22 +54,19 @@ def sse(kind: str, data: str, event_id: int | None = None) -> bytes:
     return f"{head}event: {kind}\ndata: {data}\n\n".encode()
 
 
-AUDIT_FILTER_FIELDS = ("actor", "action", "subject_type", "subject_id", "service_id")
-
-
 @dataclass(frozen=True)
 class Item:
     kind: str  # "audit" or "log"
     id: int
     frame: bytes
     run_id: str | None  # a log entry's run; for an audit event, the run its metadata names (a run's end)
-    fields: dict  # an audit event's values of AUDIT_FILTER_FIELDS
+    fields: dict  # an audit event's values of the fields its filters read (audit.filtersets.FIELDS)
 
 
 def audit_item(event: AuditEvent) -> Item:
     # The same record as the JSON Lines mirror (and the audit list), hash included.
     frame = sse("audit", audit_line(event).decode().strip(), event.seq)
-    fields = {f: getattr(event, f) for f in AUDIT_FILTER_FIELDS}
+    fields = {f: getattr(event, f) for f in AUDIT_FIELDS}
     return Item("audit", event.seq, frame, (event.metadata or {}).get("runId"), fields)
 
 
@@ -85,11 +84,11 @@ CLOSING = object()  # queued when the server is stopping: it ends, and its clien
 
 
 class Subscription:
-    """One open stream: the audit trail (optionally only events whose fields equal `audit_filter`'s values),
-    or one run's log."""
+    """One open stream: the audit trail (only the events `audit_match` admits, made from the audit list's
+    filters by audit.filtersets.matches), or one run's log."""
 
-    def __init__(self, audit_filter: dict | None = None, run_id: str | None = None):
-        self.audit_filter = audit_filter or {}
+    def __init__(self, audit_match: Callable[[dict], bool] | None = None, run_id: str | None = None):
+        self.audit_match = audit_match or (lambda fields: True)
         self.run_id = run_id
         self.queue: asyncio.Queue = asyncio.Queue()
         self.behind = False
@@ -97,7 +96,7 @@ class Subscription:
     def wants(self, item: Item) -> bool:
         if self.run_id is not None:
             return item.kind == "log" and item.run_id == self.run_id
-        return item.kind == "audit" and all(item.fields[k] == v for k, v in self.audit_filter.items())
+        return item.kind == "audit" and self.audit_match(item.fields)
 
     def offer(self, entry) -> None:
         if self.behind:

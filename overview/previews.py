@@ -81,12 +81,9 @@ def deploy_preview(release: Release) -> Preview:
     return _preview("deploy", release, release.environment, workflows.deploy_refusal(release))
 
 
-def promote_preview(release: Release, environment: Environment, checked: bool = False) -> Preview:
+def promote_preview(release: Release, environment: Environment | str) -> Preview:
     """What `releases.workflows.promote(release, environment)` will do: a new release of the same service, sha
-    and version in `environment`, rolled out there. `checked`: unless it would be refused anyway, also raise
-    the ValidationError the new release's save would (an environment not linked to the service, or archived),
-    in the order `promote()` meets them."""
-    preview = _preview("promote", release, environment, workflows.promote_refusal(release, environment))
-    if checked and not preview.refusal:
-        workflows.check_promotion(release, environment)
-    return preview
+    and version in `environment`, rolled out there. Unless it would be refused anyway, raises the
+    ValidationError the POST would (an unknown environment; one not linked to the service, or archived)."""
+    environment, refusal = workflows.promotion(release, environment)
+    return _preview("promote", release, environment, refusal)

@@ -18,19 +18,17 @@ from django.db import connection
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_safe
 
-from audit.filtersets import AuditEventFilterSet
+from audit import filtersets as audit_filters
 from audit.models import AuditEvent
 from controlplane.api.params import resume_point, resume_point_refusal
 from controlplane.identity.roles import can, refusal
+from controlplane.keyset import Keyset, Position
 from overview import feed as changes
 from overview.limits import Place, admit, open_streams
 from releases.models import RunLogEntry, RunState, WorkflowRun
 
 RETRY_MS = 3000  # how long a client waits before reconnecting after a stream ends
 KEEPALIVE = b": keep-alive\n\n"
-# The audit list's filters a stream takes: exact values, by query parameter (model field names in the feed).
-AUDIT_STREAM_FILTERS = {"actor": "actor", "action": "action", "subjectType": "subject_type"}
-AUDIT_STREAM_FILTERS |= {"subjectId": "subject_id", "serviceId": "service_id"}
 
 
 def _refused(request):
@@ -82,6 +80,12 @@ def _release_request_thread() -> None:
     executor = contexts.pop(context, None)
     if executor is not None:
         executor.shutdown(wait=False)
+
+
+# A stream's catch-up reads the one pagination's order and batches (controlplane.keyset), from a resume point
+# that stays a plain id: Server-Sent Events' Last-Event-ID is the client's, not a cursor this server signs.
+LOG_ORDER = Keyset(RunLogEntry, ("id",), "stream:log")
+TRAIL_ORDER = Keyset(AuditEvent, ("seq",), "stream:audit")
 
 
 async def _pages(read_page, after: int):
@@ -168,7 +172,7 @@ async def run_log(request, run_id):
         state = await sync_to_async(_run_state)(run_id)
 
         def read_page(after):
-            entries = RunLogEntry.objects.filter(run_id=run_id, pk__gt=after).order_by("pk")[: changes.BATCH]
+            entries = LOG_ORDER.rows(RunLogEntry.objects.filter(run_id=run_id), changes.BATCH, Position([after]))
             return [(e.pk, changes.log_item(e).frame) for e in entries]
 
         async for pair in _pages(read_page, start):
@@ -188,12 +192,16 @@ async def audit_events(request):
     refused = _refused(request)
     if refused:
         return refused
-    unsupported = sorted(set(request.GET) - {*AUDIT_STREAM_FILTERS, "after"})
+    unsupported = sorted(set(request.GET) - {*audit_filters.STREAM_PARAMS, "after"})
     if unsupported:  # `since` filters the list, not a stream of what is new: refused, not silently ignored
-        rule = f"is not a filter of the stream (it takes {', '.join(AUDIT_STREAM_FILTERS)} and after)."
+        rule = f"is not a filter of the stream (it takes {', '.join(audit_filters.STREAM_PARAMS)} and after)."
         return JsonResponse({param: [rule] for param in unsupported}, status=400)
-    wanted = {param: request.GET[param] for param in AUDIT_STREAM_FILTERS if request.GET.get(param)}
-    events = AuditEventFilterSet(wanted, queryset=AuditEvent.objects.all()).qs  # the list's own filters
+    wanted = {param: request.GET[param] for param in audit_filters.STREAM_PARAMS if request.GET.get(param)}
+    # The list's own filters: in SQL for the catch-up, and the same definition matched in memory for the feed.
+    filterset = audit_filters.AuditEventFilterSet(wanted, queryset=AuditEvent.objects.all())
+    if not filterset.is_valid():
+        return JsonResponse({k: [str(m) for m in v] for k, v in filterset.errors.items()}, status=400)
+    events = filterset.qs
     resumed = bool(request.headers.get("Last-Event-ID") or request.GET.get("after"))
     after = resume_point(request, 0)
 
@@ -203,13 +211,15 @@ async def audit_events(request):
 
     async def catch_up(start):
         def read_page(after):
-            return [(e.seq, changes.audit_item(e).frame) for e in events.filter(seq__gt=after)[: changes.BATCH]]
+            return [
+                (e.seq, changes.audit_item(e).frame) for e in TRAIL_ORDER.rows(events, changes.BATCH, Position([after]))
+            ]
 
         async for pair in _pages(read_page, start):
             yield pair
 
-    audit_filter = {AUDIT_STREAM_FILTERS[param]: value for param, value in wanted.items()}
-    return _open(request, changes.Subscription(audit_filter=audit_filter), start_of, catch_up)
+    match = audit_filters.matches(filterset.form.cleaned_data)
+    return _open(request, changes.Subscription(audit_match=match), start_of, catch_up)
 
 
 @require_safe

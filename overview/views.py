@@ -14,19 +14,17 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
-from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
 
 from audit.models import AuditEvent
 from controlplane import adapters
-from controlplane.api.pagination import CursorPage
 from controlplane.identity.views import sign_in_first
+from controlplane.keyset import START, Keyset, NotACursor
 from controlplane.models import ID_PATTERN
 from incidents.models import SEVERITIES, Incident
 from overview import services_index
 from overview.models import DeploymentState, ServiceState
-from releases import runs
-from releases.models import Release, ReleaseStatus, RunState, WorkflowRun
+from releases import metrics, runs
+from releases.models import Release, ReleaseStatus, WorkflowRun
 from services.filtersets import ServiceFilterSet
 from services.models import Environment, Service
 
@@ -34,6 +32,9 @@ INDEX_PAGE_SIZE = 50
 RECENT = 20  # releases, incidents and audit events on a service's page
 CHART_DAYS = 30
 ENVIRONMENT_PAGE_SIZE = 100
+# The one pagination (controlplane.keyset): the index by name, an environment's services by name.
+INDEX_ORDER = Keyset(Service, ("name", "id"), "page:index")
+ENVIRONMENT_ORDER = Keyset(DeploymentState, ("service__name", "service_id"), "page:environment")
 
 
 # --- the services index ---
@@ -84,12 +85,11 @@ def _tiles() -> dict:
     week_ago = now - timedelta(days=7)
     runs = WorkflowRun.objects.filter(started_at__gte=min(today, week_ago)).aggregate(
         today=Count("pk", filter=Q(started_at__gte=today)),
-        failed=Count("pk", filter=Q(started_at__gte=week_ago, state=RunState.FAILED)),
-        finished=Count("pk", filter=Q(started_at__gte=week_ago, state__in=[RunState.SUCCEEDED, RunState.FAILED])),
+        **metrics.failure_counts(Q(started_at__gte=week_ago)),
     )
     open_ = ServiceState.objects.aggregate(**{s: Sum(f"open_{s}") for s in SEVERITIES})
     by_severity = [(s, open_[s] or 0) for s in reversed(SEVERITIES)]
-    rate = round(100 * runs["failed"] / runs["finished"]) if runs["finished"] else None
+    rate = metrics.change_failure_rate(runs["failed"], runs["finished"])
     return {
         "deploys_today": runs["today"],
         "failure_rate": rate,
@@ -121,37 +121,34 @@ def index(request):
     queryset = filterset.qs
     if request.GET.get("incidents") == "open":
         queryset = queryset.exclude(state__highest_open_severity="")
-    pager, drf_request = CursorPage(), Request(request)
-    pager.page_size = INDEX_PAGE_SIZE
     try:
-        rows = pager.paginate_queryset(_index_rows(queryset), drf_request, view=_IndexOrder)
-    except ValidationError:
+        position = INDEX_ORDER.position(request.GET["cursor"]) if "cursor" in request.GET else START
+    except NotACursor:
         context = {"principal": request.principal, "columns": columns, "entries": [], "query": request.GET}
         context["errors"] = {"cursor": ["is not a page cursor this page issued; start from the first page."]}
         return render(request, "overview/index.html", context, status=400)
+    page = INDEX_ORDER.page(_index_rows(queryset), INDEX_PAGE_SIZE, position)
     context = {
         "principal": request.principal,
         "columns": columns,
-        "entries": _with_cells(_entries(rows), columns),
+        "entries": _with_cells(_entries(page.rows), columns),
         "tiles": _tiles(),
         "query": request.GET,
         "adapters": adapters.names(),
         "environments": columns,
-        "next": _relative(pager.get_next_link()),
-        "previous": _relative(pager.get_previous_link()),
+        "next": _link(request, page.next_cursor()),
+        "previous": _link(request, page.previous_cursor()),
     }
     return render(request, "overview/index.html", context)
 
 
-class _IndexOrder:
-    ordering = ("name", "id")
-
-
-def _relative(url: str | None) -> str | None:
-    if not url:
+def _link(request, cursor: str | None) -> str | None:
+    """This page with the filters it was given, at `cursor`."""
+    if cursor is None:
         return None
-    _, _, rest = url.partition("://")
-    return "/" + rest.partition("/")[2]
+    params = request.GET.copy()
+    params["cursor"] = cursor
+    return f"{request.path}?{params.urlencode()}"
 
 
 def _index_row(request, columns):
@@ -189,11 +186,7 @@ def _charts(service_id: str, environments: list) -> dict:
         WorkflowRun.objects.filter(release__service_id=service_id, started_at__gte=since)
         .annotate(day=TruncDate("started_at"))
         .values("day", "release__environment_id")
-        .annotate(
-            runs=Count("pk"),
-            failed=Count("pk", filter=Q(state=RunState.FAILED)),
-            finished=Count("pk", filter=Q(state__in=[RunState.SUCCEEDED, RunState.FAILED])),
-        )
+        .annotate(runs=Count("pk"), **metrics.failure_counts())
     )
     per_env: dict = {}
     failed: dict = {}
@@ -206,7 +199,8 @@ def _charts(service_id: str, environments: list) -> dict:
         {"environment": env, "chart": _bar_chart([(d.isoformat(), per_env.get(env.id, {}).get(d, 0)) for d in days])}
         for env in environments
     ]
-    rate = [(d.isoformat(), round(100 * failed[d] / finished[d]) if finished.get(d) else 0) for d in days]
+    # A day without a finished run is an empty bar.
+    rate = [(d.isoformat(), metrics.change_failure_rate(failed.get(d, 0), finished.get(d, 0)) or 0) for d in days]
     total_failed, total_finished = sum(failed.values()), sum(finished.values())
     lead = [
         (activated - created).total_seconds()
@@ -218,7 +212,7 @@ def _charts(service_id: str, environments: list) -> dict:
         "days": CHART_DAYS,
         "deploys": deploys,
         "failure": _bar_chart(rate),
-        "failure_total": round(100 * total_failed / total_finished) if total_finished else None,
+        "failure_total": metrics.change_failure_rate(total_failed, total_finished),
         "lead_median": _duration(statistics.median(lead)) if lead else None,
         "lead_count": len(lead),
     }
@@ -309,9 +303,6 @@ def environments(request):
     return render(request, "overview/environments.html", {"principal": request.principal, "environments": rows})
 
 
-MAX_PAGE = 100_000  # pages of ENVIRONMENT_PAGE_SIZE services: far beyond any environment
-
-
 @require_safe
 def environment_detail(request, environment_id: str):
     """`/environments/<id>/`: which release of which service runs there, a page of services at a time."""
@@ -320,23 +311,18 @@ def environment_detail(request, environment_id: str):
     environment = Environment.objects.filter(pk=environment_id).first()
     if environment is None:
         raise Http404("No such environment.")
-    raw = request.GET.get("page", "1")
-    # ASCII digits only, and a page the database can address (a huge one overflows its integers).
-    page = min(max(int(raw), 1), MAX_PAGE) if raw.isascii() and raw.isdigit() else 1
-    start = (page - 1) * ENVIRONMENT_PAGE_SIZE
-    deployments = list(
-        DeploymentState.objects.filter(environment_id=environment_id)
-        .select_related("service", "current", "latest", "promoting")
-        .order_by("service__name", "service_id")[start : start + ENVIRONMENT_PAGE_SIZE + 1]
+    deployments = DeploymentState.objects.filter(environment_id=environment_id).select_related(
+        "service", "current", "latest", "promoting"
     )
-    more = len(deployments) > ENVIRONMENT_PAGE_SIZE
+    cursor = request.GET.get("cursor", "")
+    page, _ = ENVIRONMENT_ORDER.page_from(deployments, ENVIRONMENT_PAGE_SIZE, cursor)
     context = {
         "principal": request.principal,
         "environment": environment,
-        "deployments": deployments[:ENVIRONMENT_PAGE_SIZE],
-        "page": page,
-        "next": page + 1 if more else None,
-        "previous": page - 1 if page > 1 else None,
+        "deployments": page.rows,
+        "cursor": cursor,  # the live fragment reads this page again
+        "next": page.next_cursor(),
+        "previous": page.previous_cursor(),
         "statuses": ReleaseStatus,
     }
     live = request.GET.get("fragment") == "live"

@@ -1,11 +1,10 @@
-from django.db.models import Prefetch, Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from controlplane.api.base import Choice, DomainViewSet, EntitySerializer, StrictSerializer, String, Timestamp
-from releases import workflows
+from releases import timeline, workflows
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
 from releases.models import Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
 
@@ -70,7 +69,7 @@ class WorkflowRunSerializer(serializers.Serializer):
         return data
 
 
-RUNS = WorkflowRun.objects.prefetch_related(Prefetch("logs", queryset=RunLogEntry.objects.order_by("ts", "id")))
+RUNS = WorkflowRun.objects.prefetch_related(timeline.LOGS)
 
 
 class PromoteSerializer(StrictSerializer):
@@ -107,15 +106,13 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainVie
     @action(detail=True, methods=["post"])
     def promote(self, request, pk=None):
         """Take an Active release to another environment: a new release there, with a Promote run (202)."""
-        return accepted(workflows.promote(self.get_object(), workflows.promotion_target(self.body["envId"])))
+        return accepted(workflows.promote(self.get_object(), self.body["envId"]))
 
     @extend_schema(responses=WorkflowRunSerializer(many=True))
     @action(detail=True)
     def timeline(self, request, pk=None):
         """The release's workflow runs, its own and the promotions made from it, in time order."""
-        release = self.get_object()
-        runs = RUNS.filter(Q(release=release) | Q(source_release=release)).order_by("started_at", "id")
-        return Response(WorkflowRunSerializer(runs, many=True).data)
+        return Response(WorkflowRunSerializer(timeline.runs(self.get_object(), with_logs=True), many=True).data)
 
 
 class WorkflowRunViewSet(DomainViewSet):

@@ -2,7 +2,7 @@
 runs in the worker, as REST's do), and the releases of a service and an environment."""
 
 import graphene
-from django.db.models import F, Q, Window
+from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 from graphql import GraphQLError
@@ -30,6 +30,7 @@ from releases import workflows
 from releases.api import ReleaseSerializer
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
 from releases.models import LogLevel, Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
+from releases.timeline import by_release as timelines
 from services.models import Environment, Service
 from services.schema import EnvironmentType, ServiceType
 
@@ -85,22 +86,11 @@ class ReleaseType(graphene.ObjectType):
 
     @staticmethod
     def resolve_runs(release, info):
-        return [run for run in batched(release, "timeline", _timelines, default=[]) if run.release_id == release.pk]
+        return [run for run in batched(release, "timeline", timelines, default=[]) if run.release_id == release.pk]
 
     @staticmethod
     def resolve_timeline(release, info):
-        return batched(release, "timeline", _timelines, default=[])
-
-
-def _timelines(releases) -> dict:
-    ids = [r.pk for r in releases]
-    result: dict[str, list] = {}
-    for run in WorkflowRun.objects.filter(Q(release_id__in=ids) | Q(source_release_id__in=ids)).order_by(
-        "started_at", "id"
-    ):
-        for owner in {run.release_id, run.source_release_id} & set(ids):
-            result.setdefault(owner, []).append(run)
-    return result
+        return batched(release, "timeline", timelines, default=[])
 
 
 class RunLogEntryType(graphene.ObjectType):
@@ -327,7 +317,7 @@ class ReleasePromote(DomainMutation):
 
     @classmethod
     def perform(cls, id, env_id):
-        run = workflows.promote(get_object_or_404(Release, pk=id), workflows.promotion_target(env_id))
+        run = workflows.promote(get_object_or_404(Release, pk=id), env_id)
         return {"release": run.release, "run": run}
 
 

@@ -4,7 +4,6 @@ the domain's). Deploy and promote, whose confirmations cross apps, are in `overv
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from django.db.models import Prefetch, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
@@ -12,10 +11,9 @@ from django.views.decorators.http import require_http_methods, require_safe
 from controlplane.errors import race_conflict
 from controlplane.identity.roles import can, refusal
 from controlplane.identity.views import refused, sign_in_first
+from releases import timeline
 from releases.api import ReleaseSerializer
-from releases.models import Release, RunLogEntry, RunState, WorkflowRun
-
-LOGS = Prefetch("logs", queryset=RunLogEntry.objects.order_by("ts", "id"))
+from releases.models import Release, RunState, WorkflowRun
 
 
 def release_or_404(release_id: str) -> Release:
@@ -39,11 +37,7 @@ def _summary_context(request, release: Release) -> dict:
 
 
 def _timeline_context(request, release: Release) -> dict:
-    runs = (
-        WorkflowRun.objects.filter(Q(release=release) | Q(source_release=release))
-        .prefetch_related(LOGS)
-        .order_by("started_at", "id")
-    )
+    runs = timeline.runs(release, with_logs=True)
     return {"release": release, "runs": list(runs), "request": request, "Running": RunState.RUNNING}
 
 
@@ -77,7 +71,7 @@ def release_timeline(request, release_id):
 def run_detail(request, run_id):
     if request.principal is None:
         return sign_in_first(request)
-    run = WorkflowRun.objects.select_related("release").prefetch_related(LOGS).filter(pk=run_id).first()
+    run = WorkflowRun.objects.select_related("release").prefetch_related(timeline.LOGS).filter(pk=run_id).first()
     if run is None:
         raise Http404(f"No workflow run {run_id}.")
     context = {"run": run, "principal": request.principal, "Running": RunState.RUNNING}

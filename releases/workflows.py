@@ -76,17 +76,32 @@ def _promoted(release: Release, environment: Environment) -> Release:
     return Release(service_id=release.service_id, environment=environment, sha=release.sha, version=release.version)
 
 
-def check_promotion(release: Release, environment: Environment) -> None:
+def _check_promotion(release: Release, environment: Environment) -> None:
     """The ValidationError saving the promotion's new release would raise (an environment not linked to the
     service, or archived), raised without saving: a preview answers as `promote()` would. Uniqueness and the
     constraints are the write's own (a new id; a Draft release meets none of their conditions): left to it."""
     _promoted(release, environment).full_clean(validate_unique=False, validate_constraints=False)
 
 
+def promotion(release: Release, environment: Environment | str) -> tuple[Environment, str | None]:
+    """What `promote(release, environment)` would meet now, in its order, without writing: the target (an id's
+    unknown environment is its ValidationError), why it would be refused as things stand (or None), and, unless
+    refused, the ValidationError of the new release's rules. What a confirmation says, in one call."""
+    if isinstance(environment, str):
+        environment = promotion_target(environment)
+    refusal = promote_refusal(release, environment)
+    if refusal is None:
+        _check_promotion(release, environment)
+    return environment, refusal
+
+
 @transaction.atomic
-def promote(release: Release, environment: Environment) -> WorkflowRun:
-    """Take an Active release to another environment: a new release record (same service, sha and
-    version), Draft → Promoting there, with a Promote run that names its source (`release.promote`)."""
+def promote(release: Release, environment: Environment | str) -> WorkflowRun:
+    """Take an Active release to another environment (given by id, or found): a new release record (same
+    service, sha and version), Draft → Promoting there, with a Promote run that names its source
+    (`release.promote`)."""
+    if isinstance(environment, str):
+        environment = promotion_target(environment)
     release.refresh_from_db()
     problem = promote_refusal(release, environment)
     if problem:

@@ -253,8 +253,8 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         queryset = self.filter_queryset(self.get_queryset())
         columns = getattr(self.get_serializer_class(), "plain_columns", lambda: None)()
         if columns is not None and self.paginator is not None:
-            position = self.paginator.get_ordering(request, queryset, self)[0].lstrip("-")  # a page's bookmark
-            queryset = queryset.values(*dict.fromkeys([column for _, column, _ in columns] + [position]))
+            keys = [o.lstrip("-") for o in self.paginator.get_ordering(request, queryset, self)]  # a page's bookmark
+            queryset = queryset.values(*dict.fromkeys([column for _, column, _ in columns] + keys))
         page = self.paginate_queryset(queryset)
         if page is None:
             return Response(self.get_serializer(queryset, many=True).data)

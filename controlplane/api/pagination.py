@@ -1,22 +1,22 @@
 from django.conf import settings
-from django.core import signing
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.pagination import CursorPagination
 from rest_framework.utils.urls import replace_query_param
 
 from controlplane.api.params import whole_number
+from controlplane.keyset import CURSOR_REFUSED, END, START, Keyset, NotACursor
 
-CURSOR_REFUSED = "is not a cursor this API issued."
+__all__ = ["CURSOR_REFUSED", "CursorPage"]
+
 TAIL = "tail"
 
 
 class CursorPage(CursorPagination):
-    """Cursor pages: stable under inserts, and as fast on the last page as on the first.
-
-    Cursors are signed (django.core.signing, with the SECRET_KEY) and bound to the list that issued them,
-    so a cursor the API did not issue, or issued for another list, is a 400 naming `cursor`, whatever it
-    holds; no forged position ever reaches a query. `pageSize` is a whole number from 1 to the maximum.
-    """
+    """REST's door onto the one pagination (controlplane.keyset): `{next, previous, results}`, each link a
+    signed cursor bound to the list that issued it (its path), so a cursor the API did not issue, or issued
+    for another list, is a 400 naming `cursor`, whatever it holds. `pageSize` is a whole number from 1 to the
+    maximum; `tail=true` starts at the list's end. DRF's CursorPagination is kept for its response and
+    schema only: its offset-and-position cursors are not used."""
 
     page_size_query_param = "pageSize"
 
@@ -32,20 +32,26 @@ class CursorPage(CursorPagination):
             return self.page_size
         return whole_number(raw, self.page_size_query_param, 1, self.max_page_size)
 
-    def _salt(self) -> str:
-        return f"controlplane.api.cursor:{self.request.path}"
+    def keyset(self, request, queryset, view) -> Keyset:
+        return Keyset(queryset.model, self.get_ordering(request, queryset, view), f"api:{request.path}")
 
-    def decode_cursor(self, request):
+    def paginate_queryset(self, queryset, request, view=None):
+        size = self.get_page_size(request)
+        self.base_url = request.build_absolute_uri()
+        self.keyset_ = self.keyset(request, queryset, view)
+        self.current = self.keyset_.page(queryset, size, self.position(request))
+        return self.current.rows
+
+    def position(self, request):
         encoded = request.query_params.get(self.cursor_query_param)
         if encoded is None:
             # `tail=true`: the list's last page first, still in the list's order, with `previous` to read back
             # (`cpctl audit` shows the newest events of an oldest-first trail).
-            return Cursor(offset=0, reverse=True, position=None) if self._tail(request) else None
+            return END if self._tail(request) else START
         try:
-            offset, reverse, position = signing.loads(encoded, salt=self._salt())
-        except (signing.BadSignature, ValueError, TypeError):
+            return self.keyset_.position(encoded)
+        except NotACursor:
             raise ValidationError({self.cursor_query_param: [CURSOR_REFUSED]}) from None
-        return Cursor(offset=offset, reverse=reverse, position=position)
 
     def _tail(self, request) -> bool:
         raw = request.query_params.get(TAIL, "false")
@@ -53,9 +59,16 @@ class CursorPage(CursorPagination):
             raise ValidationError({TAIL: ["must be true or false."]})
         return raw == "true"
 
-    def encode_cursor(self, cursor):
-        token = signing.dumps([cursor.offset, cursor.reverse, cursor.position], salt=self._salt())
-        return replace_query_param(self.base_url, self.cursor_query_param, token)
+    def _link(self, cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        return replace_query_param(self.base_url, self.cursor_query_param, cursor)
+
+    def get_next_link(self):
+        return self._link(self.current.next_cursor())
+
+    def get_previous_link(self):
+        return self._link(self.current.previous_cursor())
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)

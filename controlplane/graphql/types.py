@@ -1,5 +1,6 @@
 """What every app's schema shares: scalars, errors as data, mutations as thin doors onto the domain,
-connections with signed keyset cursors, and relations loaded in batches (docs/graphql.md).
+connections (GraphQL's door onto the one pagination, controlplane.keyset), and relations loaded in batches
+(docs/graphql.md).
 
 Nothing here knows an entity: each domain app's `schema.py` builds its types from these pieces, and
 `controlplane/graphql/schema.py` composes them.
@@ -11,10 +12,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import graphene
-from django.conf import settings
-from django.core import signing
 from django.db import models, transaction
-from django.db.models import F, Q, Window
+from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 from graphene.types.utils import yank_fields_from_attrs
@@ -25,9 +24,11 @@ from graphql.utilities import value_from_ast_untyped
 from rest_framework.exceptions import APIException
 
 from controlplane.api.errors import api_exception
-from controlplane.api.pagination import CURSOR_REFUSED
 from controlplane.identity.context import current_principal
 from controlplane.identity.roles import can, refusal
+from controlplane.keyset import AFTER as AFTER_KEY
+from controlplane.keyset import CURSOR_REFUSED, START, Keyset, NotACursor, Position
+from controlplane.keyset import page_size as keyset_page_size
 from controlplane.timestamps import rfc3339
 
 # --- scalars ---
@@ -326,49 +327,22 @@ class _Edge:
         return self._keyset.cursor(self.node)
 
 
-class Keyset:
-    """A list's order and its cursors: a cursor holds the last node's ordering values, signed and bound to
-    the list (its GraphQL field), so a forged or borrowed one is refused before it reaches a query. Pages
-    stay stable under inserts and cost the same deep into a list as at its start."""
+def _after(keyset: Keyset, cursor: str) -> Position:
+    """The position an `after` cursor names; GraphQL pages are read forwards only."""
+    try:
+        return keyset.position(cursor, directions=(AFTER_KEY,))
+    except NotACursor:
+        raise GraphQLError(f"after: {CURSOR_REFUSED}", extensions={"code": "INVALID", "field": "after"}) from None
 
-    def __init__(self, model: type[models.Model], ordering: tuple[str, ...], name: str):
-        self.ordering = ordering
-        self.columns = tuple(field.lstrip("-") for field in ordering)
-        self.times = {c for c in self.columns if isinstance(model._meta.get_field(c), models.DateTimeField)}
-        self.salt = f"controlplane.graphql.cursor:{name}"
 
-    def cursor(self, node) -> str:
-        read = node.__getitem__ if isinstance(node, dict) else node.__getattribute__
-        values = [read(c).isoformat() if c in self.times else read(c) for c in self.columns]
-        return signing.dumps(values, salt=self.salt, compress=False)
-
-    def after(self, cursor: str) -> Q:
-        try:
-            values = signing.loads(cursor, salt=self.salt)
-            if not isinstance(values, list) or len(values) != len(self.columns):
-                raise ValueError
-            pairs = zip(self.columns, values, strict=True)
-            values = [datetime.datetime.fromisoformat(v) if c in self.times else v for c, v in pairs]
-        except (signing.BadSignature, ValueError, TypeError):
-            raise GraphQLError(f"after: {CURSOR_REFUSED}", extensions={"code": "INVALID", "field": "after"}) from None
-        # Past the cursor in the list's order: (a, b) > (x, y) as a > x OR (a = x AND b > y), per direction.
-        condition = Q()
-        for position in reversed(range(len(self.ordering))):
-            column, descending = self.columns[position], self.ordering[position].startswith("-")
-            beyond = Q(**{f"{column}__{'lt' if descending else 'gt'}": values[position]})
-            condition = (
-                beyond if position == len(self.ordering) - 1 else beyond | (Q(**{column: values[position]}) & condition)
-            )
-        return condition
-
-    def page(self, rows: list, first: int, build: Callable[[list], list] | None = None) -> dict:
-        """A connection of the first `first` of `rows` (read one beyond, to know whether more follow), each
-        node made by `build` when given."""
-        nodes = rows[:first]
-        return {
-            "edges": [_Edge(node, self) for node in (build(nodes) if build else nodes)],
-            "page_info": _PageInfo(self, nodes, len(rows) > first),
-        }
+def connection_of(keyset: Keyset, rows: list, first: int, build: Callable[[list], list] | None = None) -> dict:
+    """A connection of the first `first` of `rows` (read one beyond, to know whether more follow), each node
+    made by `build` when given."""
+    nodes = rows[:first]
+    return {
+        "edges": [_Edge(node, keyset) for node in (build(nodes) if build else nodes)],
+        "page_info": _PageInfo(keyset, nodes, len(rows) > first),
+    }
 
 
 class _PageInfo:
@@ -388,25 +362,19 @@ class _PageInfo:
 
 
 def page_size(first) -> int:
-    if first is None:
-        return settings.API_PAGE_SIZE
-    high = settings.API_MAX_PAGE_SIZE
-    if not 1 <= first <= high:
-        raise GraphQLError(
-            f"first: must be a whole number from 1 to {high}.", extensions={"code": "INVALID", "field": "first"}
-        )
-    return first
+    try:
+        return keyset_page_size(first)
+    except ValueError as exc:
+        raise GraphQLError(f"first: {exc}", extensions={"code": "INVALID", "field": "first"}) from None
 
 
 def paginate(queryset, keyset: Keyset, first=None, after=None, build=None) -> dict:
     """One page of `queryset` in the keyset's order, its nodes siblings (or made by `build` from rows)."""
     size = page_size(first)
-    if after is not None:
-        queryset = queryset.filter(keyset.after(after))
-    rows = list(queryset.order_by(*keyset.ordering)[: size + 1])
+    rows = keyset.rows(queryset, size + 1, START if after is None else _after(keyset, after))
     if rows and isinstance(rows[0], models.Model):
         Siblings(rows[:size])
-    return keyset.page(rows, size, build)
+    return connection_of(keyset, rows, size, build)
 
 
 def paginate_each(queryset, keyset: Keyset, parent: str, parents: list, first=None, after=None) -> dict:
@@ -416,14 +384,14 @@ def paginate_each(queryset, keyset: Keyset, parent: str, parents: list, first=No
     size = page_size(first)
     queryset = queryset.filter(**{f"{parent}__in": [p.pk for p in parents]}).annotate(_parent=F(parent))
     if after is not None:
-        queryset = queryset.filter(keyset.after(after))
+        queryset = queryset.filter(keyset.beyond(_after(keyset, after).values))
     ranked = queryset.annotate(
         _rank=Window(RowNumber(), partition_by=F("_parent"), order_by=[_order(o) for o in keyset.ordering])
     )
     rows: dict[Any, list] = {p.pk: [] for p in parents}
     for row in ranked.filter(_rank__lte=size + 1).order_by("_parent", *keyset.ordering):
         rows[row._parent].append(row)
-    return {pk: keyset.page(found, size) for pk, found in rows.items()}
+    return {pk: connection_of(keyset, found, size) for pk, found in rows.items()}
 
 
 def _order(field: str):

@@ -4,6 +4,7 @@ that confirms the outcome, and the exit codes a script relies on."""
 import re
 
 from audit.models import AuditEvent
+from overview import previews
 from releases.models import Release, WorkflowRun
 from tests.cli.conftest import new_release, plain
 
@@ -68,15 +69,17 @@ def test_without_a_terminal_or_yes_it_refuses_and_changes_nothing(server, cpctl)
     assert refused.code == 2
     assert "no terminal to confirm on, so nothing was changed; pass --yes" in refused.err
     # It still said what would have happened.
-    assert f"{release_id} (2024.10.02, 4f2a9c1) of svc-demo" in refused.err
-    assert "rel-123 in env-staging" in refused.err
+    # It still said what would have happened: the server's own sentence (the preview's text), as sent.
+    assert previews.deploy_preview(Release.objects.get(pk=release_id)).text in refused.err
+    assert f"{release_id} (2024.10.02, 4f2a9c1) replaces rel-123 in env-staging" in refused.err
     assert Release.objects.get(pk=release_id).status == "Draft"
     assert not WorkflowRun.objects.filter(release_id=release_id).exists()
     assert AuditEvent.objects.count() == events
 
     promotion = cpctl("promote", "rel-123", "--to", "env-prod", url=server)
     assert promotion.code == 2
-    assert "nothing: the first in env-prod" in promotion.err and "policy:change-window:weekday" in promotion.err
+    assert "becomes the first release of svc-demo in env-prod" in promotion.err
+    assert "policy refs: policy:change-window:weekday" in promotion.err
     assert not Release.objects.filter(environment_id="env-prod").exists()
     assert AuditEvent.objects.count() == events
 
@@ -89,9 +92,9 @@ def test_the_confirmation_on_a_terminal_says_what_changes_and_no_keeps_it_unchan
     shown = plain(coloured)
 
     assert code == 2, shown
-    assert "rel-123 in env-staging" in shown  # what it replaces
-    assert "1 high open on svc-demo" in shown  # the demo's open incident, by severity
-    assert "policy:change-window" not in shown and "none" in shown  # staging has no policy refs
+    assert "replaces rel-123 in env-staging" in shown  # what it replaces
+    assert "svc-demo has 1 open incident (highest: high)" in shown  # the demo's open incident
+    assert "policy refs: none" in shown  # staging has no policy refs
     assert "Deploy " + release_id + " to env-staging? [y/N]" in shown
     assert "not confirmed: nothing was changed." in shown
     assert Release.objects.get(pk=release_id).status == "Draft"

@@ -68,7 +68,7 @@ def test_older_pages_by_sequence_number(demo):
     for n in range(60):
         record("service.update", "Service", "svc-demo", {"n": n}, service_id="svc-demo")
     first = viewer().get("/audit/?serviceId=svc-demo").content.decode()
-    older = re.search(r'href="(\?[^"]*before=\d+)" rel="next"', first).group(1).replace("&amp;", "&")
+    older = re.search(r'href="(\?[^"]*before=[^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
     second = viewer().get(f"/audit/{older}").content.decode()
     assert len(seqs(first)) == 50 and max(seqs(second)) < min(seqs(first))
     assert len(seqs(first)) + len(seqs(second)) == AuditEvent.objects.filter(service_id="svc-demo").count()
