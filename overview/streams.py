@@ -20,7 +20,7 @@ from django.views.decorators.http import require_safe
 
 from audit.filtersets import AuditEventFilterSet
 from audit.models import AuditEvent
-from controlplane.api.params import resume_point, resume_point_refusal
+from controlplane.api.params import RESUME_QUERY, resume_point, stream_refusal
 from controlplane.identity.roles import can
 from overview import feed as changes
 from overview.limits import Place, admit, open_streams
@@ -33,14 +33,24 @@ AUDIT_STREAM_FILTERS = {"actor": "actor", "action": "action", "subjectType": "su
 AUDIT_STREAM_FILTERS |= {"subjectId": "subject_id", "serviceId": "service_id"}
 
 
-def _refused(request):
+def _refused(request, takes=(), where="this endpoint"):
+    """401 or 403 for who is asking, then a 400 for the query (`controlplane.api.params`), or None."""
     if request.principal is None:
         response = JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="controlplane"'
         return response
     if not can(request.principal, "read"):
         return JsonResponse({"detail": "read needs the viewer role."}, status=403)
-    return resume_point_refusal(request)
+    return stream_refusal(request, takes, where)
+
+
+def _beyond(resumed: tuple[str, int] | None, head: int, what: str) -> JsonResponse | None:
+    """A resume point past the last id there is: no id the stream sent, so whatever comes next would never
+    be sent either (it is not after the point). A 400 naming the parameter, as for a malformed one."""
+    if resumed is None or resumed[1] <= head:
+        return None
+    name, _ = resumed
+    return JsonResponse({name: [f"is after {what} ({head}): resume from an id the stream sent."]}, status=400)
 
 
 def _over_limit(which: str) -> JsonResponse:
@@ -156,12 +166,17 @@ async def _events(subscription, start_of, catch_up, place):
 
 @require_safe
 async def run_log(request, run_id):
-    refused = _refused(request)
+    refused = _refused(request, (RESUME_QUERY,), "a run's log stream")
     if refused:
         return refused
     if not await WorkflowRun.objects.filter(pk=run_id).aexists():
         return JsonResponse({"detail": "No such workflow run."}, status=404)
-    after = resume_point(request, 0)  # by default the whole log
+    resumed = resume_point(request)
+    if resumed and resumed[1]:
+        beyond = _beyond(resumed, await sync_to_async(changes.log_head)(run_id), "the run's last log entry")
+        if beyond:
+            return beyond
+    after = resumed[1] if resumed else 0  # by default the whole log
 
     async def catch_up(start):
         # The state first: every entry written before the run ended is read after it.
@@ -185,21 +200,21 @@ def _run_state(run_id: str) -> str:
 
 @require_safe
 async def audit_events(request):
-    refused = _refused(request)
+    # `since` filters the list, not a stream of what is new: refused, not silently ignored.
+    refused = _refused(request, (*AUDIT_STREAM_FILTERS, RESUME_QUERY), "the audit stream")
     if refused:
         return refused
-    unsupported = sorted(set(request.GET) - {*AUDIT_STREAM_FILTERS, "after"})
-    if unsupported:  # `since` filters the list, not a stream of what is new: refused, not silently ignored
-        rule = f"is not a filter of the stream (it takes {', '.join(AUDIT_STREAM_FILTERS)} and after)."
-        return JsonResponse({param: [rule] for param in unsupported}, status=400)
-    wanted = {param: request.GET[param] for param in AUDIT_STREAM_FILTERS if request.GET.get(param)}
+    wanted = {param: request.GET[param] for param in AUDIT_STREAM_FILTERS if param in request.GET}
     events = AuditEventFilterSet(wanted, queryset=AuditEvent.objects.all()).qs  # the list's own filters
-    resumed = bool(request.headers.get("Last-Event-ID") or request.GET.get("after"))
-    after = resume_point(request, 0)
+    resumed = resume_point(request)
+    if resumed and resumed[1]:
+        beyond = _beyond(resumed, await sync_to_async(changes.audit_head)(), "the audit trail's head")
+        if beyond:
+            return beyond
 
     def start_of(feed):
         # A new subscriber starts at the tail (the feed's position); a reconnecting one after its id.
-        return after if resumed else feed.audit_seq
+        return resumed[1] if resumed else feed.audit_seq
 
     async def catch_up(start):
         def read_page(after):
@@ -214,20 +229,18 @@ async def audit_events(request):
 
 @require_safe
 def status(request):
-    """This web process's open streams (places held, and subscriptions to its change feed), the caller's,
-    and the limits."""
-    refused = _refused(request)
+    """The caller's open streams in this web process and the limits; for admins, the process's own figures too
+    (all its open streams, its change feed's subscriptions, its pid): operational internals, not a viewer's."""
+    refused = _refused(request, (), "the streams' status")
     if refused:
         return refused
     total, by_principal = open_streams()
     limits = settings.CONTROLPLANE_STREAMS
-    return JsonResponse(
-        {
-            "open": total,
-            "subscriptions": changes.subscriptions(),
-            "yours": by_principal.get(request.principal.actor, 0),
-            "perPrincipalLimit": limits["perPrincipal"],
-            "serverLimit": limits["max"],
-            "pid": os.getpid(),
-        }
-    )
+    answer = {
+        "yours": by_principal.get(request.principal.actor, 0),
+        "perPrincipalLimit": limits["perPrincipal"],
+        "serverLimit": limits["max"],
+    }
+    if can(request.principal, "admin.access"):
+        answer |= {"open": total, "subscriptions": changes.subscriptions(), "pid": os.getpid()}
+    return JsonResponse(answer)

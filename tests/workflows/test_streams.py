@@ -75,7 +75,7 @@ def audit_data(events):
     return [json.loads(e["data"]) for e in events if e.get("event") == "audit"]
 
 
-def open_streams(url, role="viewer") -> dict:
+def open_streams(url, role="admin") -> dict:
     with urllib.request.urlopen(
         urllib.request.Request(f"{url}/api/streams/", headers={"Authorization": f"Bearer {TOKENS[role]}"})
     ) as response:
@@ -258,7 +258,7 @@ def exited(pid: int) -> bool:
 
 def test_stopping_the_server_ends_its_streams_at_once(committed_demo, web, tmp_path):
     url = web()
-    streams = [Stream(url, "/api/audit-events/stream"), Stream(url, "/api/workflow-runs/run-456/logs/stream?after=99")]
+    streams = [Stream(url, "/api/audit-events/stream"), Stream(url, "/api/workflow-runs/run-456/logs/stream?after=1")]
     stream = streams[0]
     stream.preamble()
     pid = open_streams(url)["pid"]
@@ -285,3 +285,10 @@ def test_stopping_the_server_ends_its_streams_at_once(committed_demo, web, tmp_p
 def test_refusals(committed_demo, client, path, role, status):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {TOKENS[role]}"} if role else {}
     assert client.get(path, **headers).status_code == status
+
+
+def test_the_streams_status_shows_a_viewer_their_own_and_an_admin_the_process(db, client):
+    viewer = client.get("/api/streams/", HTTP_AUTHORIZATION=f"Bearer {TOKENS['viewer']}").json()
+    assert viewer == {"yours": 0, "perPrincipalLimit": 20, "serverLimit": 2000}
+    admin = client.get("/api/streams/", HTTP_AUTHORIZATION=f"Bearer {TOKENS['admin']}").json()
+    assert admin == {**viewer, "open": 0, "subscriptions": 0, "pid": os.getpid()}
