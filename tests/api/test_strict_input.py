@@ -587,6 +587,18 @@ def test_query_checks_come_after_identity(api):
     assert api(None).get("/api/workflow-runs/run-456/logs/stream?x=1").status_code == 401
 
 
+def test_an_incident_link_in_url_characters_and_a_start_not_in_the_future(admin):
+    body = refused_with(admin.post("/api/incidents/", {**INCIDENT, "link": 'https://pd.example.com/"1"'}), "link")
+    assert body == {
+        "link": ["must be an absolute http(s) URL to the source system; write '\"' percent-encoded, as %22."]
+    }
+    body = refused_with(
+        admin.post("/api/incidents/", {**INCIDENT, "startedAt": "2999-01-01T00:00:00+02:00"}), "startedAt"
+    )
+    assert body == {"startedAt": ["may be at most 5 minutes ahead of the server's clock."]}
+    assert not Incident.objects.filter(service_id="svc-demo", link__contains='"').exists()
+
+
 # --- 13. integrity errors ---
 
 

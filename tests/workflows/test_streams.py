@@ -202,9 +202,9 @@ def test_over_the_per_principal_cap_is_429_and_a_closed_stream_gives_its_place_b
     assert over.status == 429 and over.response.getheader("Retry-After") == "1"
     assert "At most 2 open streams per principal" in json.load(over.response)["detail"]
     assert Stream(url, "/api/audit-events/stream", role="deployer").status == 200  # another principal
-    assert open_streams(url)["yours"] == 2
+    assert open_streams(url, "viewer")["yours"] == 2
     held.pop().close()
-    wait_for(lambda: open_streams(url)["yours"] == 1, 10, "the closed stream's place to be given back")
+    wait_for(lambda: open_streams(url, "viewer")["yours"] == 1, 10, "the closed stream's place to be given back")
     assert Stream(url, "/api/audit-events/stream").status == 200
 
 
