@@ -233,6 +233,7 @@ MIDDLEWARE = [
     # Who is asking (bearer token or signed-in session), before CSRF so bearer requests skip it.
     "controlplane.identity.middleware.IdentityMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "controlplane.security.PageFormsMiddleware",  # after CSRF: a forged request is a 403 first
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

@@ -1,5 +1,6 @@
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.http import require_safe
 
@@ -19,6 +20,22 @@ def _api_or_page(request, status: int, detail: str, page_view, **kwargs):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": detail}, status=status)
     return page_view(request, **kwargs)
+
+
+def api_not_found(request):
+    """The end of the API's routes: JSON whatever DEBUG says. A path a slash would complete is said to be one
+    (CommonMiddleware's redirect never comes for a path that resolves)."""
+    detail = "Not found."
+    if not request.path_info.endswith("/") and _is_route(f"{request.path_info}/"):
+        detail = f"Not found; API paths end in a slash: {request.path}/."
+    return JsonResponse({"detail": detail}, status=404)
+
+
+def _is_route(path: str) -> bool:
+    try:
+        return resolve(path).func is not api_not_found
+    except Resolver404:
+        return False
 
 
 def not_found(request, exception=None):

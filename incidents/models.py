@@ -1,13 +1,45 @@
+import re
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.deconstruct import deconstructible
 
 from controlplane.models import Entity, StatusMachine, one_of, require_aware, set_exactly_when, unknown
 from services.models import Service
 
-source_link = URLValidator(schemes=["http", "https"], message="must be an absolute http(s) URL to the source system.")
+# How far ahead of the server's clock an incident may start: the source system's clock may run a little fast.
+STARTS_AHEAD_AT_MOST = timedelta(minutes=5)
+
+
+@deconstructible
+class SourceLink(URLValidator):
+    """An absolute http(s) URL, as URLs are written: URLValidator takes any character but a space after the host,
+    and `"`, `<` or a lone `%` are not URL characters until percent-encoded (RFC 3986). Non-ASCII letters are
+    let be (internationalised links)."""
+
+    message = "must be an absolute http(s) URL to the source system."
+    NOT_IN_URLS = re.compile(r'[\x00-\x20\x7f"<>\\^`{|}]|%(?![0-9A-Fa-f]{2})')
+
+    def __init__(self):
+        super().__init__(schemes=["http", "https"])
+
+    def __call__(self, value):
+        super().__call__(value)
+        unencoded = self.NOT_IN_URLS.search(value)
+        if unencoded:
+            character = unencoded.group()
+            shown = f"'{character}'" if character.isprintable() else f"U+{ord(character):04X}"
+            raise ValidationError(
+                f"{self.message[:-1]}; write {shown} percent-encoded, as {quote(character, safe='')}.", code="invalid"
+            )
+
+
+source_link = SourceLink()
 
 
 class IncidentStatus(models.TextChoices):
@@ -83,10 +115,19 @@ class Incident(StatusMachine, Entity):
             models.Index(fields=["service", "-started_at"], name="incident_service_idx"),
         ]
 
+    def _starts_ahead(self) -> bool:
+        started = self.started_at
+        if not isinstance(started, datetime) or timezone.is_naive(started):
+            return False  # refused for that already
+        return started > timezone.now() + STARTS_AHEAD_AT_MOST
+
     def clean(self):
         super().clean()
         errors: dict[str, list[str]] = {}
         self.started_at = require_aware(self.started_at, "started_at", errors)
+        if self._state.adding and self._starts_ahead():
+            ahead = int(STARTS_AHEAD_AT_MOST.total_seconds() // 60)
+            errors.setdefault("started_at", []).append(f"may be at most {ahead} minutes ahead of the server's clock.")
         service = Service.objects.filter(pk=self.service_id).first()
         if self._state.adding and service and service.is_archived and not self.restoring:
             errors["service"] = [f"service {service.pk!r} is archived."]

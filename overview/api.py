@@ -6,12 +6,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controlplane.api.base import Choice, String
+from controlplane.api.base import Choice, StrictQuery, String
 from controlplane.api.errors import api_exception
 from controlplane.errors import Conflict
 from incidents.models import Severity
@@ -22,7 +21,7 @@ from services.filtersets import ServiceFilterSet
 from services.models import Service
 
 
-class ServicesIndexView(GenericAPIView):
+class ServicesIndexView(StrictQuery, GenericAPIView):
     queryset = Service.objects.all()
     filterset_class = ServiceFilterSet
     ordering = ("name", "id")
@@ -66,32 +65,22 @@ class PreviewSerializer(serializers.Serializer):
         return data
 
 
-class _Preview(APIView):
+class _Preview(StrictQuery, APIView):
     """A read with the permission of the action it previews: whoever cannot deploy is told so before asking
-    what a deploy would do (403 naming the role, as the POST answers)."""
+    what a deploy would do (403 naming the role, as the POST answers). Its query is checked as every API
+    view's (StrictQuery): a misspelt parameter would otherwise preview something other than what was meant."""
 
     http_method_names = ["get", "head"]
     previewed = ""  # "deploy" or "promote"
-    takes: tuple[str, ...] = ()  # its query parameters
+    blank = True  # an empty envId is refused as the POST's body refuses it, in the same words
+
+    @property
+    def where(self):
+        return f"the {self.previewed} preview"
 
     @property
     def action_permissions(self):
         return dict.fromkeys(("GET", "HEAD"), f"release.{self.previewed}")
-
-    def query(self, request) -> dict[str, str]:
-        # Refused rather than ignored, as the audit stream refuses what it does not take: a misspelt
-        # parameter would otherwise preview something other than what was meant.
-        takes = ", ".join(self.takes) or "none"
-        errors = {
-            name: [f"is not a parameter of the {self.previewed} preview (it takes {takes})."]
-            if name not in self.takes
-            else ["is given more than once."]
-            for name, values in request.query_params.lists()
-            if name not in self.takes or len(values) > 1
-        }
-        if errors:
-            raise ValidationError(errors)
-        return request.query_params.dict()
 
     def answer(self, preview: previews.Preview) -> Response:
         if preview.refusal:
@@ -114,7 +103,6 @@ class DeployPreviewView(_Preview):
     @extend_schema(operation_id="releases_deploy_preview", responses=PREVIEW_RESPONSES)
     def get(self, request, release_id):
         """What `POST …/deploy/` would do now, or (409) why it would be refused. Writes nothing."""
-        self.query(request)
         release = get_object_or_404(Release.objects.select_related("environment"), pk=release_id)
         return self.answer(previews.deploy_preview(release))
 
@@ -132,7 +120,7 @@ class PromotePreviewView(_Preview):
         """What `POST …/promote/` with this `envId` would do now, or why it would be refused: the same 400s
         and 409 in the same order (its body, the release, the environment, the release's status, the new
         release's rules). Writes nothing."""
-        query = PromoteSerializer(data=self.query(request))  # the POST's own body rules: envId required
+        query = PromoteSerializer(data=request.query_params.dict())  # the POST's own body rules: envId required
         query.is_valid(raise_exception=True)
         release = get_object_or_404(Release, pk=release_id)
         try:

@@ -142,9 +142,9 @@ class ChangeFeed:
             sub.offer(CLOSING)
         async with self.starting:
             if self.task is None:
-                self.audit_seq = await self._db(_audit_head)
+                self.audit_seq = await self._db(audit_head)
             if sub.run_id is not None and sub.run_id not in self.run_seen:
-                self.run_seen[sub.run_id] = await self._db(_log_head, sub.run_id)
+                self.run_seen[sub.run_id] = await self._db(log_head, sub.run_id)
             self._count(sub, +1)
             if self.task is None:
                 self.task = asyncio.create_task(self._run(), context=contextvars.Context())
@@ -252,11 +252,11 @@ def _close_connection() -> None:
     connection.close()  # the calling thread's (the feed's)
 
 
-def _audit_head() -> int:
+def audit_head() -> int:
     return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
 
 
-def _log_head(run_id: str) -> int:
+def log_head(run_id: str) -> int:
     return RunLogEntry.objects.filter(run_id=run_id).order_by("-pk").values_list("pk", flat=True).first() or 0
 
 

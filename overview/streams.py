@@ -20,7 +20,7 @@ from django.views.decorators.http import require_safe
 
 from audit import filtersets as audit_filters
 from audit.models import AuditEvent
-from controlplane.api.params import resume_point, resume_point_refusal
+from controlplane.api.params import RESUME_QUERY, resume_point, stream_refusal
 from controlplane.identity.roles import can, refusal
 from controlplane.keyset import Keyset, Position
 from overview import feed as changes
@@ -31,14 +31,24 @@ RETRY_MS = 3000  # how long a client waits before reconnecting after a stream en
 KEEPALIVE = b": keep-alive\n\n"
 
 
-def _refused(request):
+def _refused(request, takes=(), where="this endpoint"):
+    """401 or 403 for who is asking, then a 400 for the query (`controlplane.api.params`), or None."""
     if request.principal is None:
         response = JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="controlplane"'
         return response
     if not can(request.principal, "read"):
         return JsonResponse({"detail": refusal(request.principal, "read")}, status=403)
-    return resume_point_refusal(request)
+    return stream_refusal(request, takes, where)
+
+
+def _beyond(resumed: tuple[str, int] | None, head: int, what: str) -> JsonResponse | None:
+    """A resume point past the last id there is: no id the stream sent, so whatever comes next would never
+    be sent either (it is not after the point). A 400 naming the parameter, as for a malformed one."""
+    if resumed is None or resumed[1] <= head:
+        return None
+    name, _ = resumed
+    return JsonResponse({name: [f"is after {what} ({head}): resume from an id the stream sent."]}, status=400)
 
 
 def _over_limit(which: str) -> JsonResponse:
@@ -160,12 +170,17 @@ async def _events(subscription, start_of, catch_up, place):
 
 @require_safe
 async def run_log(request, run_id):
-    refused = _refused(request)
+    refused = _refused(request, (RESUME_QUERY,), "a run's log stream")
     if refused:
         return refused
     if not await WorkflowRun.objects.filter(pk=run_id).aexists():
         return JsonResponse({"detail": "No such workflow run."}, status=404)
-    after = resume_point(request, 0)  # by default the whole log
+    resumed = resume_point(request)
+    if resumed and resumed[1]:
+        beyond = _beyond(resumed, await sync_to_async(changes.log_head)(run_id), "the run's last log entry")
+        if beyond:
+            return beyond
+    after = resumed[1] if resumed else 0  # by default the whole log
 
     async def catch_up(start):
         # The state first: every entry written before the run ended is read after it.
@@ -189,25 +204,25 @@ def _run_state(run_id: str) -> str:
 
 @require_safe
 async def audit_events(request):
-    refused = _refused(request)
+    # `since` filters the list, not a stream of what is new: refused, not silently ignored.
+    refused = _refused(request, (*audit_filters.STREAM_PARAMS, RESUME_QUERY), "the audit stream")
     if refused:
         return refused
-    unsupported = sorted(set(request.GET) - {*audit_filters.STREAM_PARAMS, "after"})
-    if unsupported:  # `since` filters the list, not a stream of what is new: refused, not silently ignored
-        rule = f"is not a filter of the stream (it takes {', '.join(audit_filters.STREAM_PARAMS)} and after)."
-        return JsonResponse({param: [rule] for param in unsupported}, status=400)
-    wanted = {param: request.GET[param] for param in audit_filters.STREAM_PARAMS if request.GET.get(param)}
+    wanted = {param: request.GET[param] for param in audit_filters.STREAM_PARAMS if param in request.GET}
     # The list's own filters: in SQL for the catch-up, and the same definition matched in memory for the feed.
     filterset = audit_filters.AuditEventFilterSet(wanted, queryset=AuditEvent.objects.all())
     if not filterset.is_valid():
         return JsonResponse({k: [str(m) for m in v] for k, v in filterset.errors.items()}, status=400)
     events = filterset.qs
-    resumed = bool(request.headers.get("Last-Event-ID") or request.GET.get("after"))
-    after = resume_point(request, 0)
+    resumed = resume_point(request)
+    if resumed and resumed[1]:
+        beyond = _beyond(resumed, await sync_to_async(changes.audit_head)(), "the audit trail's head")
+        if beyond:
+            return beyond
 
     def start_of(feed):
         # A new subscriber starts at the tail (the feed's position); a reconnecting one after its id.
-        return after if resumed else feed.audit_seq
+        return resumed[1] if resumed else feed.audit_seq
 
     async def catch_up(start):
         def read_page(after):
@@ -224,20 +239,18 @@ async def audit_events(request):
 
 @require_safe
 def status(request):
-    """This web process's open streams (places held, and subscriptions to its change feed), the caller's,
-    and the limits."""
-    refused = _refused(request)
+    """The caller's open streams in this web process and the limits; for admins, the process's own figures too
+    (all its open streams, its change feed's subscriptions, its pid): operational internals, not a viewer's."""
+    refused = _refused(request, (), "the streams' status")
     if refused:
         return refused
     total, by_principal = open_streams()
     limits = settings.CONTROLPLANE_STREAMS
-    return JsonResponse(
-        {
-            "open": total,
-            "subscriptions": changes.subscriptions(),
-            "yours": by_principal.get(request.principal.actor, 0),
-            "perPrincipalLimit": limits["perPrincipal"],
-            "serverLimit": limits["max"],
-            "pid": os.getpid(),
-        }
-    )
+    answer = {
+        "yours": by_principal.get(request.principal.actor, 0),
+        "perPrincipalLimit": limits["perPrincipal"],
+        "serverLimit": limits["max"],
+    }
+    if can(request.principal, "admin.access"):
+        answer |= {"open": total, "subscriptions": changes.subscriptions(), "pid": os.getpid()}
+    return JsonResponse(answer)

@@ -11,6 +11,7 @@ from rest_framework.fields import SkipField, get_attribute
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
+from controlplane.api import params
 from controlplane.timestamps import parse_rfc3339, rfc3339
 
 NOT_A_STRING = "must be a string."
@@ -222,7 +223,31 @@ class BlankAsNullField(String):
 _PLAIN_FIELDS = (String, Choice, Timestamp, BlankAsNullField, serializers.BooleanField)
 
 
-class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class StrictQuery:
+    """For every API view: its query parameters are each one it takes, given once, not empty
+    (`controlplane.api.params`), checked after authentication and permissions, before anything reads them. A
+    list takes its filters and its pages' parameters; anything else takes `takes`, by default none."""
+
+    takes: tuple[str, ...] = ()
+    where = "this endpoint"
+    blank = False  # True where another rule of the view's own says what an empty value is
+
+    def query_parameters(self) -> tuple[str, ...]:
+        names = list(self.takes)
+        # A viewset's list (its detail routes and actions neither filter nor page), or a plain list view.
+        if getattr(self, "action", "list") == "list":
+            if getattr(self, "filterset_class", None) is not None:
+                names += self.filterset_class.base_filters
+            if getattr(self, "paginator", None) is not None:
+                names += self.paginator.query_parameters()
+        return tuple(names)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        params.checked(request.query_params, self.query_parameters(), self.where, self.blank)
+
+
+class DomainViewSet(StrictQuery, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Read access for viewers; subclasses add write mixins and name their actions' permissions.
 
     Every write that is not a create or an update (`…/deploy/`, `…/promote/`, `…/resolve/`, DELETE, …)

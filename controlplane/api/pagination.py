@@ -23,6 +23,9 @@ class CursorPage(CursorPagination):
     def __init__(self):
         self.page_size, self.max_page_size = settings.API_PAGE_SIZE, settings.API_MAX_PAGE_SIZE
 
+    def query_parameters(self) -> tuple[str, ...]:
+        return (self.cursor_query_param, self.page_size_query_param, TAIL)
+
     def get_ordering(self, request, queryset, view):
         return tuple(getattr(view, "ordering", ("-pk",)))
 

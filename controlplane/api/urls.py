@@ -1,9 +1,12 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from audit.api import AuditEventViewSet
-from controlplane import converters  # noqa: F401 - registers <id:…>
+from controlplane import (
+    converters,  # noqa: F401 - registers <id:…>
+    views,
+)
 from controlplane.api import schema  # noqa: F401 - registers the OpenAPI extensions
 from controlplane.identity.views import MeView
 from incidents.api import IncidentViewSet
@@ -36,4 +39,7 @@ urlpatterns = [
     # The split view serves its initialiser as a script file, so the page needs no inline script (CSP).
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include(router.urls)),
+    # Whatever else is under /api/ (an id outside the id pattern, say): the API's JSON 404, in DEBUG too, where
+    # Django's own 404 for a path that matches nothing is an HTML page.
+    re_path(r"", views.api_not_found, name="not-found"),
 ]

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from controlplane.api.base import StrictQuery
 from controlplane.identity import devtokens, oidc
 from controlplane.identity.context import current_principal
 from controlplane.identity.errors import IdentityRefused
@@ -24,7 +25,7 @@ class MeSerializer(serializers.Serializer):
     authMethod = serializers.ChoiceField(choices=["devToken", "oidc"])
 
 
-class MeView(APIView):
+class MeView(StrictQuery, APIView):
     """Who the caller is, as the request context records it: `{"actor", "role", "authMethod"}`."""
 
     @extend_schema(responses=MeSerializer)

@@ -79,6 +79,31 @@ def test_unknown_resources_are_404(viewer):
         assert viewer.get(url).status_code == 404
 
 
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/services/SVC-DEMO/",
+        "/api/releases/rel_123/timeline/",
+        "/api/incidents/inc-%00/acknowledge/",
+        "/api/workflow-runs/RUN-456/logs/stream",
+        "/api/nothing/",
+    ],
+)
+def test_a_path_outside_the_id_pattern_is_the_apis_json_404_debug_or_not(admin, settings, debug, url):
+    settings.DEBUG = debug  # Django's own 404 for a path that matches nothing is an HTML page in DEBUG
+    for method in ("get", "post", "delete"):
+        response = getattr(admin, method)(url)
+        assert (response.status_code, response["Content-Type"]) == (404, "application/json"), method
+        assert response.json() == {"detail": "Not found."}
+
+
+def test_an_api_path_missing_its_slash_is_a_404_that_says_so(admin):
+    response = admin.post("/api/environments", {"name": "qa"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found; API paths end in a slash: /api/environments/."}
+
+
 def test_unknown_method_is_405(admin):
     response = admin.put("/api/audit-events/1/", {"actor": "x"})
     assert response.status_code == 405

@@ -30,6 +30,8 @@ UNKNOWN = ["is not a field of this resource."]
 CURSOR = ["is not a cursor this API issued."]
 PAGE_SIZE = ["must be a whole number from 1 to 500."]
 RESUME = ["must be a whole number from 0 to 9223372036854775807."]
+TWICE = ["is given more than once."]
+EMPTY = ["is empty: give a value, or leave the parameter out."]
 
 SERVICE = {"name": "S", "repo": "github.com/a/s", "adapters": {"deployments": ["aws"]}}
 ENVIRONMENT = {"name": "qa"}
@@ -206,12 +208,11 @@ FORGED = [
     b64("o=-1"),
     b64("r=x"),
     "not-base64!",
-    "",
     "A" * 20_000,
 ]
 
 
-@pytest.mark.parametrize("cursor", FORGED, ids=lambda c: c[:20] or "empty")
+@pytest.mark.parametrize("cursor", FORGED, ids=lambda c: c[:20])
 @pytest.mark.parametrize("url", LISTS)
 def test_a_cursor_the_api_did_not_issue_is_400(viewer, url, cursor):
     refused_with(viewer.get(f"{url}?cursor={cursor}"), "cursor", CURSOR)
@@ -258,9 +259,7 @@ def test_next_and_previous_links_walk_the_whole_list(viewer, admin, url, key):
 # --- 5. pageSize ---
 
 
-@pytest.mark.parametrize(
-    "size", ["-1", "0", "abc", "1.5", "", "501", "1e23", "\uff15", "²", " 5", "5 ", "+5", "9" * 5000]
-)
+@pytest.mark.parametrize("size", ["-1", "0", "abc", "1.5", "501", "1e23", "\uff15", "²", " 5", "5 ", "+5", "9" * 5000])
 @pytest.mark.parametrize("url", ["/api/audit-events/", "/api/services/", "/api/services/index/"])
 def test_page_size_is_a_whole_number_from_1_to_500(viewer, url, size):
     refused_with(viewer.get(f"{url}?pageSize={quote(size)}"), "pageSize", PAGE_SIZE)
@@ -495,7 +494,111 @@ def test_a_stream_resume_point_is_a_whole_number_in_range(viewer, url, point):
     refused_with(viewer.get(url, HTTP_LAST_EVENT_ID=point), "Last-Event-ID", RESUME)
 
 
-# --- 12. integrity errors ---
+def test_a_stream_resumed_past_the_last_id_there_is_is_refused(viewer):
+    # Nothing after it would ever be sent: the next event's id is not after the point.
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    beyond = ["is after the audit trail's head ({}): resume from an id the stream sent."]
+    stream = "/api/audit-events/stream"
+    refused_with(viewer.get(f"{stream}?after={head + 1}"), "after", [beyond[0].format(head)])
+    refused_with(viewer.get(stream, HTTP_LAST_EVENT_ID="999999"), "Last-Event-ID", [beyond[0].format(head)])
+    assert viewer.client.head(f"{stream}?after={head}").status_code == 200  # the head itself: from there on
+    log = "/api/workflow-runs/run-456/logs/stream"
+    last = ["is after the run's last log entry (1): resume from an id the stream sent."]
+    refused_with(viewer.get(f"{log}?after=2"), "after", last)
+    refused_with(viewer.get(log, HTTP_LAST_EVENT_ID="999999"), "Last-Event-ID", last)
+    assert viewer.client.head(log, HTTP_LAST_EVENT_ID="1").status_code == 200
+
+
+# --- 12. query parameters: each one the endpoint takes, given once, not empty ---
+
+# Every parameter of every list: its filters, then its pages'.
+PAGES = ["cursor", "pageSize", "tail"]
+LIST_PARAMETERS = {
+    "/api/services/": ["name", "q", "adapter", "envId", "archived", *PAGES],
+    "/api/services/index/": ["name", "q", "adapter", "envId", "archived", *PAGES],
+    "/api/environments/": ["name", "region", "cluster", "archived", *PAGES],
+    "/api/releases/": ["serviceId", "envId", "status", "sha", "version", "isCurrent", *PAGES],
+    "/api/workflow-runs/": ["releaseId", "serviceId", "envId", "kind", "state", "actor", *PAGES],
+    "/api/incidents/": ["serviceId", "severity", "status", "open", *PAGES],
+    "/api/audit-events/": ["actor", "action", "subjectType", "subjectId", "serviceId", "since", "until", *PAGES],
+}
+# What takes no parameter at all: a resource, an action's read, who you are, the streams' status.
+TAKES_NONE = [
+    "/api/services/svc-demo/",
+    "/api/releases/rel-123/",
+    "/api/releases/rel-123/timeline/",
+    "/api/workflow-runs/run-456/",
+    "/api/incidents/inc-789/",
+    "/api/audit-events/1/",
+    "/api/me/",
+    "/api/streams/",
+]
+STREAMS_TAKE = {
+    "/api/workflow-runs/run-456/logs/stream": ["after"],
+    "/api/audit-events/stream": ["actor", "action", "subjectType", "subjectId", "serviceId", "after"],
+}
+# A valid value for each parameter, to give twice.
+VALUES = {"archived": "all", "adapter": "k8s", "status": "Active", "kind": "Deploy", "state": "Running"}
+VALUES |= {"severity": "high", "open": "true", "isCurrent": "true", "since": "2024-01-01T00:00:00Z"}
+VALUES |= {"until": "2030-01-01T00:00:00Z", "pageSize": "5", "tail": "true", "after": "0"}
+
+
+def every_parameter():
+    return [(url, name) for url, names in (LIST_PARAMETERS | STREAMS_TAKE).items() for name in names]
+
+
+@pytest.mark.parametrize(("url", "name"), every_parameter())
+def test_a_parameter_given_twice_is_refused_not_read_as_its_last_value(admin, url, name):
+    value = quote(VALUES.get(name, "x"))
+    refused_with(admin.get(f"{url}?{name}={value}&{name}={value}"), name, TWICE)
+
+
+@pytest.mark.parametrize(("url", "name"), every_parameter())
+def test_an_empty_parameter_is_refused_not_read_as_no_filter(admin, url, name):
+    refused_with(admin.get(f"{url}?{name}="), name, EMPTY)
+
+
+@pytest.mark.parametrize("url", [*LIST_PARAMETERS, *STREAMS_TAKE, *TAKES_NONE])
+def test_a_parameter_the_endpoint_does_not_take_is_refused_naming_what_it_takes(admin, url):
+    takes = ", ".join((LIST_PARAMETERS | STREAMS_TAKE).get(url, [])) or "none"
+    body = refused_with(admin.get(f"{url}?pagesize=5"), "pagesize")  # a misspelling, say
+    assert body == {"pagesize": [body["pagesize"][0]]}
+    assert body["pagesize"][0].startswith("is not a parameter of ") and body["pagesize"][0].endswith(
+        f"(it takes {takes})."
+    )
+
+
+def test_a_timeline_is_not_paged_so_a_page_size_is_refused(viewer):
+    body = refused_with(viewer.get("/api/releases/rel-123/timeline/?pageSize=null"), "pageSize")
+    assert body == {"pageSize": ["is not a parameter of this endpoint (it takes none)."]}
+
+
+def test_every_parameter_given_once_is_taken(admin):
+    for url, names in LIST_PARAMETERS.items():
+        values = VALUES | ({"status": "triggered"} if url == "/api/incidents/" else {})
+        query = "&".join(f"{name}={quote(values.get(name, 'x'))}" for name in names if name != "cursor")
+        response = admin.get(f"{url}?{query}")
+        assert response.status_code == 200, (url, response.content)
+
+
+def test_query_checks_come_after_identity(api):
+    assert api(None).get("/api/incidents/?severity=").status_code == 401
+    assert api(None).get("/api/workflow-runs/run-456/logs/stream?x=1").status_code == 401
+
+
+def test_an_incident_link_in_url_characters_and_a_start_not_in_the_future(admin):
+    body = refused_with(admin.post("/api/incidents/", {**INCIDENT, "link": 'https://pd.example.com/"1"'}), "link")
+    assert body == {
+        "link": ["must be an absolute http(s) URL to the source system; write '\"' percent-encoded, as %22."]
+    }
+    body = refused_with(
+        admin.post("/api/incidents/", {**INCIDENT, "startedAt": "2999-01-01T00:00:00+02:00"}), "startedAt"
+    )
+    assert body == {"startedAt": ["may be at most 5 minutes ahead of the server's clock."]}
+    assert not Incident.objects.filter(service_id="svc-demo", link__contains='"').exists()
+
+
+# --- 13. integrity errors ---
 
 
 def test_each_race_prone_constraint_exists_in_the_schema():

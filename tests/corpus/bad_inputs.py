@@ -196,6 +196,9 @@ LINK_BAD = [
     ("link-scheme-only", "https://"),
     ("link-space-in-host", "http://exa mple.com/"),
     ("link-mailto", "mailto:a@example.com"),
+    ("link-double-quote", 'https://pd.example.com/i/"1"'),
+    ("link-angle-bracket", "https://pd.example.com/i/<b>"),
+    ("link-lone-percent", "https://pd.example.com/i/100%"),
 ]
 ADAPTERS_BAD = [
     ("adapters-empty", {"deployments": []}),
@@ -374,7 +377,8 @@ def resources():
             "startedAt",
             "2024-01-01T00:00:00Z",
             required=False,
-            semantic=[(f"time-{label}", v, None) for label, v in BAD_TIMES],
+            # More than 5 minutes ahead of the server's clock, as well as not RFC 3339.
+            semantic=[(f"time-{label}", v, None) for label, v in [*BAD_TIMES, ("year-2999", "2999-01-01T00:00:00Z")]],
         ),
     ]
     return [
@@ -1129,8 +1133,87 @@ TEXT_FILTERS = {
 }
 
 
-def query_cases():
+# Every filter of every list, and a valid value for each (for a parameter given twice).
+LIST_FILTERS = {
+    "/api/services/": ["name", "q", "adapter", "envId", "archived"],
+    "/api/services/index/": ["name", "q", "adapter", "envId", "archived"],
+    "/api/environments/": ["name", "region", "cluster", "archived"],
+    "/api/releases/": ["serviceId", "envId", "status", "sha", "version", "isCurrent"],
+    "/api/workflow-runs/": ["releaseId", "serviceId", "envId", "kind", "state", "actor"],
+    "/api/incidents/": ["serviceId", "severity", "status", "open"],
+    "/api/audit-events/": ["actor", "action", "subjectType", "subjectId", "serviceId", "since", "until"],
+}
+VALID_VALUES = {"archived": "all", "adapter": "k8s", "kind": "Deploy", "state": "Running", "severity": "high"}
+VALID_VALUES |= {"open": "true", "isCurrent": "true", "since": "2024-01-01T00:00:00Z", "until": "2030-01-01T00:00:00Z"}
+VALID_VALUES |= {"status": "Active", "pageSize": "5", "tail": "true"}
+# Parameters no list takes: misspellings and other APIs' paging.
+UNKNOWN_PARAMS = [("colour", "red"), ("pagesize", "5"), ("page", "2"), ("limit", "5"), ("offset", "5")]
+# Reads that take no parameter at all (a resource, the timeline, who you are, the streams' status).
+TAKE_NONE = [
+    "/api/services/@@svc@@/",
+    "/api/releases/@@rel_upd@@/",
+    "/api/releases/@@rel_upd@@/timeline/",
+    "/api/incidents/@@inc_upd@@/",
+    "/api/audit-events/1/",
+    "/api/me/",
+    "/api/streams/",
+]
+
+
+def query_parameter_cases():
+    """Each parameter a list takes, given once and not empty; none it does not take."""
     out = []
+    for path, filters in LIST_FILTERS.items():
+        for name in [*filters, "cursor", "tail"]:  # an empty pageSize is among PAGE_SIZES
+            out.append(Case("lists: empty values", f"{path} {name}=", "GET", f"{path}?{name}="))
+        for name in [*filters, "pageSize", "tail"]:
+            value = q("triggered" if (path, name) == ("/api/incidents/", "status") else VALID_VALUES.get(name, "x"))
+            out.append(
+                Case(
+                    "lists: repeated parameters", f"{path} {name} twice", "GET", f"{path}?{name}={value}&{name}={value}"
+                )
+            )
+        out.append(
+            Case("lists: repeated parameters", f"{path} tail true and false", "GET", f"{path}?tail=true&tail=false")
+        )
+        for name, value in UNKNOWN_PARAMS:
+            out.append(Case("lists: unknown parameters", f"{path} {name}={value}", "GET", f"{path}?{name}={value}"))
+    for path in TAKE_NONE:
+        out.append(Case("reads: unknown parameters", f"{path} x=1", "GET", f"{path}?x=1"))
+    out.append(Case("reads: unknown parameters", "timeline pageSize=null", "GET", f"{TAKE_NONE[2]}?pageSize=null"))
+    out.append(Case("reads: unknown parameters", "streams' status pid=1", "GET", "/api/streams/?pid=1"))
+    for path in ("/api/services/SVC-UPPER/", "/api/releases/rel_1/timeline/", "/api/incidents/inc-%C3%A9/"):
+        out.append(Case("bad ids in the path", f"GET {path}", "GET", path, expect=frozenset({404})))
+    return out
+
+
+def page_form_cases():
+    """The pages' forms: a field given twice is refused (400), never read as its last value."""
+    form = (("Content-Type", "application/x-www-form-urlencoded"),)
+    incident = "serviceId=@@svc@@&severity=low&severity=critical&link=https%3A%2F%2Fpd.example.com%2F1"
+    release = "serviceId=@@svc@@&envId=@@env_a@@&sha=abcdef1&sha=abcdef2&version=1"
+    return [
+        Case(
+            "page forms: repeated fields", "/incidents/ severity twice", "GET", "/incidents/?severity=high&severity=low"
+        ),
+        Case("page forms: repeated fields", "/audit/ actor twice", "GET", "/audit/?actor=a&actor=b"),
+        Case("page forms: repeated fields", "/ q twice", "GET", "/?q=a&q=b"),
+        Case(
+            "page forms: repeated fields",
+            "/incidents/new/ severity twice",
+            "POST",
+            "/incidents/new/",
+            incident.encode(),
+            form,
+        ),
+        Case(
+            "page forms: repeated fields", "/releases/new/ sha twice", "POST", "/releases/new/", release.encode(), form
+        ),
+    ]
+
+
+def query_cases():
+    out = query_parameter_cases() + page_form_cases()
     for path in LISTS:
         for label, value in PAGE_SIZES:
             out.append(Case("lists: pageSize", f"{path} pageSize={label}", "GET", f"{path}?pageSize={q(value)}"))
@@ -1157,8 +1240,11 @@ RESUME_QUERY = [
     ("arabic-indic-digits", "\u0661\u0662"),
     ("5000-nines", "9" * 5000),
     ("nul", "1\x00"),
+    ("beyond-the-head", "999999999999"),  # no id the stream sent: nothing after it would ever come
+    ("empty", ""),
 ]
 RESUME_HEADER = [
+    ("beyond-the-head", b"999999999999"),
     ("superscript-two", "\u00b2".encode("latin-1")),
     ("arabic-indic-digits", "\u0661\u0662".encode()),
     ("fullwidth-digits", "\uff11\uff12".encode()),
@@ -1197,6 +1283,15 @@ def stream_cases():
                     stream=True,
                     needs=needs,
                 )
+            )
+        for label, query in [
+            ("after twice", "after=1&after=2"),
+            ("unknown parameter", "since=2024-01-01T00%3A00%3A00Z"),
+            ("misspelt parameter", "After=1"),
+            ("empty filter", "actor="),
+        ]:
+            out.append(
+                Case("streams: parameters", f"{name} {label}", "GET", f"{path}?{query}", stream=True, needs=needs)
             )
     out.append(
         Case(

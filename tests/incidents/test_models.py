@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+import time_machine
 
 from audit.models import AuditEvent
 from controlplane.errors import Conflict
@@ -35,6 +36,77 @@ def test_severity_is_one_of_four(incident):
 @pytest.mark.parametrize("link", ["ftp://example.com/x", "/incidents/1", "javascript:alert(1)", "example.com/x", ""])
 def test_link_must_be_an_absolute_http_url(incident, link):
     refused(incident(link=link).save, "link")
+
+
+@pytest.mark.parametrize(
+    ("link", "write"),
+    [
+        ('https://pd.example.com/i/"1"', "write '\"' percent-encoded, as %22."),
+        ("https://pd.example.com/i/<script>", "write '<' percent-encoded, as %3C."),
+        ("https://pd.example.com/i/a|b", "write '|' percent-encoded, as %7C."),
+        ("https://pd.example.com/i/{1}", "write '{' percent-encoded, as %7B."),
+        ("https://pd.example.com/i/a\\b", "write '\\' percent-encoded, as %5C."),
+        ("https://pd.example.com/i/100%", "write '%' percent-encoded, as %25."),
+        ("https://pd.example.com/i/%zz", "write '%' percent-encoded, as %25."),
+        ("https://pd.example.com/i/a\x01", "write U+0001 percent-encoded, as %01."),
+    ],
+)
+def test_a_link_holds_only_url_characters(incident, link, write):
+    refused(incident(link=link).save, "link", f"must be an absolute http(s) URL to the source system; {write}")
+
+
+@pytest.mark.parametrize(
+    "link", ["https://pd.example.com/i/%22quoted%22?q=a%20b#top", "https://pd.example.com/i/m\u00fcnchen"]
+)
+def test_percent_encoded_and_international_links_are_taken(incident, link):
+    incident(link=link).save()
+    assert Incident.objects.get().link == link
+
+
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+PLUS_TWO = dt.timezone(dt.timedelta(hours=2))
+
+
+@pytest.mark.parametrize(
+    ("started_at", "taken"),
+    [
+        (NOW + dt.timedelta(minutes=5), True),
+        (NOW + dt.timedelta(minutes=5, seconds=1), False),
+        ((NOW + dt.timedelta(minutes=5)).astimezone(PLUS_TWO), True),  # 14:05+02:00 is 12:05 UTC
+        ((NOW + dt.timedelta(minutes=5, seconds=1)).astimezone(PLUS_TWO), False),
+        (dt.datetime(2999, 1, 1, tzinfo=dt.UTC), False),
+        (NOW - dt.timedelta(days=365), True),
+    ],
+)
+def test_an_incident_starts_at_most_five_minutes_ahead_of_the_clock(incident, started_at, taken):
+    with time_machine.travel(NOW, tick=False):
+        inc = incident(started_at=started_at)
+        if taken:
+            inc.save()
+            assert Incident.objects.get().started_at == started_at
+        else:
+            refused(inc.save, "started_at", "may be at most 5 minutes ahead of the server's clock.")
+            assert not Incident.objects.exists()
+
+
+def test_the_clock_is_read_in_utc_whatever_the_servers_time_zone(incident, settings):
+    settings.TIME_ZONE = "America/Los_Angeles"  # 04:00 there when it is 12:00 UTC
+    with time_machine.travel(NOW, tick=False):
+        incident(started_at=dt.datetime(2026, 3, 1, 4, 4, tzinfo=dt.timezone(dt.timedelta(hours=-8)))).save()
+        refused(
+            incident(started_at=dt.datetime(2026, 3, 1, 4, 6, tzinfo=dt.timezone(dt.timedelta(hours=-8)))).save,
+            "started_at",
+        )
+
+
+def test_the_start_rule_is_for_new_incidents_a_stored_one_stays_editable(incident):
+    with time_machine.travel(NOW, tick=False):
+        inc = incident(started_at=NOW + dt.timedelta(minutes=4))
+        inc.save()
+    with time_machine.travel(NOW - dt.timedelta(hours=1), tick=False):  # the clock went back an hour
+        inc.title = "renamed"
+        inc.save()
+    assert Incident.objects.get().title == "renamed"
 
 
 def test_status_is_not_set_by_create_or_edit(incident):

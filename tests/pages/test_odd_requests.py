@@ -5,7 +5,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import Resolver404, resolve
 
+from controlplane.views import api_not_found
+from incidents.models import Incident
 from releases import workflows
+from releases.models import Release
 from tests.conftest import sign_in
 
 NUL_PATHS = [
@@ -25,6 +28,9 @@ NUL_PATHS = [
 
 @pytest.mark.parametrize("path", NUL_PATHS)
 def test_a_path_id_that_is_not_an_id_resolves_to_no_view(path):
+    if path.startswith("/api/"):  # the API's last route: its JSON 404, which reads nothing
+        assert resolve(path).func is api_not_found
+        return
     with pytest.raises(Resolver404):
         resolve(path)
 
@@ -48,3 +54,35 @@ def test_the_promote_confirmation_and_the_incident_pages_read_it_as_unknown(clie
     assert client.get("/releases/rel-123/promote/", {"envId": "env-\x00"}).status_code == 400
     for path in ("/incidents/", "/incidents/fragment/"):
         assert client.get(path, {"before": "2024-01-01T00:00:00+00:00~inc-\x00"}).status_code == 200
+
+
+# A field given twice is a 400 page naming it, never read as its last value; an empty field is a form's "any".
+TWICE = [
+    ("get", "/", {"q": ["demo", "other"]}, "q"),
+    ("get", "/incidents/", {"severity": ["high", "low"]}, "severity"),
+    ("get", "/incidents/fragment/", {"before": ["a", "b"]}, "before"),
+    ("get", "/audit/", {"actor": ["a", "b"]}, "actor"),
+    ("get", "/environments/env-prod/", {"page": ["1", "2"]}, "page"),
+    ("get", "/releases/rel-123/promote/", {"envId": ["env-staging", "env-prod"]}, "envId"),
+    ("post", "/incidents/new/", {"serviceId": "svc-demo", "severity": ["low", "critical"]}, "severity"),
+    ("post", "/releases/new/", {"serviceId": "svc-demo", "envId": "env-prod", "sha": ["abcdef1", "abcdef2"]}, "sha"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path", "data", "name"), TWICE, ids=[f"{m} {p} {n}" for m, p, _, n in TWICE])
+def test_a_page_field_given_twice_is_a_400_naming_it(client, demo, method, path, data, name):
+    sign_in(client, "deployer")
+    before = (Incident.objects.count(), Release.objects.count())
+    response = getattr(client, method)(path, {**data, "version": "1", "link": "https://pd.example.com/1"})
+    assert response.status_code == 400
+    assert f"{name}: is given more than once." in response.content.decode()
+    assert (Incident.objects.count(), Release.objects.count()) == before
+
+
+@pytest.mark.django_db
+def test_a_pages_empty_fields_are_no_filter(client, demo):
+    sign_in(client, "viewer")
+    assert client.get("/incidents/", {"serviceId": "", "severity": "", "status": ""}).status_code == 200
+    assert client.get("/audit/", {"actor": "", "since": ""}).status_code == 200
+    assert client.get("/", {"q": "", "envId": ""}).status_code == 200

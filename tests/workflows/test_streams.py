@@ -74,7 +74,7 @@ def audit_data(events):
     return [json.loads(e["data"]) for e in events if e.get("event") == "audit"]
 
 
-def open_streams(url, role="viewer") -> dict:
+def open_streams(url, role="admin") -> dict:
     with urllib.request.urlopen(
         urllib.request.Request(f"{url}/api/streams/", headers={"Authorization": f"Bearer {TOKENS[role]}"})
     ) as response:
@@ -207,9 +207,9 @@ def test_over_the_per_principal_cap_is_429_and_a_closed_stream_gives_its_place_b
     assert over.status == 429 and over.response.getheader("Retry-After") == "1"
     assert "At most 2 open streams per principal" in json.load(over.response)["detail"]
     assert Stream(url, "/api/audit-events/stream", role="deployer").status == 200  # another principal
-    assert open_streams(url)["yours"] == 2
+    assert open_streams(url, "viewer")["yours"] == 2
     held.pop().close()
-    wait_for(lambda: open_streams(url)["yours"] == 1, 10, "the closed stream's place to be given back")
+    wait_for(lambda: open_streams(url, "viewer")["yours"] == 1, 10, "the closed stream's place to be given back")
     assert Stream(url, "/api/audit-events/stream").status == 200
 
 
@@ -263,7 +263,7 @@ def exited(pid: int) -> bool:
 
 def test_stopping_the_server_ends_its_streams_at_once(committed_demo, web, tmp_path):
     url = web(own=True)
-    streams = [Stream(url, "/api/audit-events/stream"), Stream(url, "/api/workflow-runs/run-456/logs/stream?after=99")]
+    streams = [Stream(url, "/api/audit-events/stream"), Stream(url, "/api/workflow-runs/run-456/logs/stream?after=1")]
     stream = streams[0]
     stream.preamble()
     pid = open_streams(url)["pid"]
@@ -289,3 +289,10 @@ def test_stopping_the_server_ends_its_streams_at_once(committed_demo, web, tmp_p
 def test_refusals(committed_demo, client, path, role, status):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {TOKENS[role]}"} if role else {}
     assert client.get(path, **headers).status_code == status
+
+
+def test_the_streams_status_shows_a_viewer_their_own_and_an_admin_the_process(db, client):
+    viewer = client.get("/api/streams/", HTTP_AUTHORIZATION=f"Bearer {TOKENS['viewer']}").json()
+    assert viewer == {"yours": 0, "perPrincipalLimit": 20, "serverLimit": 2000}
+    admin = client.get("/api/streams/", HTTP_AUTHORIZATION=f"Bearer {TOKENS['admin']}").json()
+    assert admin == {**viewer, "open": 0, "subscriptions": 0, "pid": os.getpid()}
