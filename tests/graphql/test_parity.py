@@ -222,6 +222,18 @@ CASES = [
         "envId",
     ),
     case(
+        "blank environment on promote",
+        _action("releasePromote", "/api/releases/rel-123/promote/", id="rel-123", envId=""),
+        "INVALID",
+        "envId",
+    ),
+    case(
+        "environment with a NUL byte on promote",
+        _action("releasePromote", "/api/releases/rel-123/promote/", id="rel-123", envId="env-prod\x00"),
+        "INVALID",
+        "envId",
+    ),
+    case(
         "promote to an environment not linked",
         _action("releasePromote", "/api/releases/rel-123/promote/", id="rel-123", envId="env-qa"),
         "INVALID",
