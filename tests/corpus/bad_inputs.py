@@ -228,6 +228,7 @@ ENV_REFS_BAD = [
     ("environments-nested-list", [["@@env_a@@"]]),
     ("environments-wrong-type-id", ["@@svc@@"]),
     ("environments-surrogate-id", ["\ud800"]),
+    ("environments-nul-id", ["@@env_a@@\x00"]),
 ]
 POLICY_BAD = [
     ("policy-malformed", ["nope"]),

@@ -195,6 +195,12 @@ CASES = [
         "environments",
     ),
     case(
+        "environment id with a NUL byte",  # a 500 on PostgreSQL, both ways, when it reached the query
+        _create("serviceCreate", SERVICES, SERVICE, environments=["env-prod", "env-staging\x00"]),
+        "INVALID",
+        "environments",
+    ),
+    case(
         "environment listed twice",
         _create("serviceCreate", SERVICES, SERVICE, environments=["env-prod", "env-prod"]),
         "INVALID",
