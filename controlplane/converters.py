@@ -5,11 +5,11 @@ PostgreSQL refuses in a query with a 500) is a 404 before a view runs. Registere
 from django.urls import register_converter
 from django.urls.converters import StringConverter
 
-from controlplane.models import ID_PATTERN
+from controlplane.models import ID_REGEX
 
 
 class EntityIdConverter(StringConverter):
-    regex = ID_PATTERN.pattern.removeprefix("^").removesuffix("$")
+    regex = ID_REGEX
 
 
 register_converter(EntityIdConverter, "id")

@@ -18,7 +18,9 @@ from django.utils import timezone
 from controlplane.errors import AppendOnly, Conflict, DeletionRefused
 from controlplane.redaction import configured_secrets, redact, refusal, secrets_in
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+# What an entity id is; REST's URLs, the pages' and GraphQL's lookups refuse anything else unasked.
+ID_REGEX = r"[a-z0-9][a-z0-9-]{1,62}"
+ID_PATTERN = re.compile(rf"^{ID_REGEX}$")
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _ID_RANDOM_LENGTH = 12
 

@@ -12,6 +12,7 @@ from controlplane.graphql.types import (
     Move,
     Update,
     batched,
+    by_id,
     choice,
     connection,
     enum_of,
@@ -85,7 +86,7 @@ extend(ServiceType, ServiceIncidents)
 
 
 class Query(graphene.ObjectType):
-    incident = graphene.Field(IncidentType, id=graphene.ID(required=True))
+    incident = by_id(IncidentType, Incident)
     incidents = graphene.Field(
         graphene.NonNull(IncidentConnection),
         first=FIRST,
@@ -94,10 +95,6 @@ class Query(graphene.ObjectType):
         **FILTERS,
         description="Newest first.",
     )
-
-    @staticmethod
-    def resolve_incident(root, info, id):
-        return Incident.objects.filter(pk=id).first()
 
     @staticmethod
     def resolve_incidents(root, info, first=None, after=None, **filters):

@@ -4,7 +4,6 @@ runs in the worker, as REST's do), and the releases of a service and an environm
 import graphene
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
-from django.shortcuts import get_object_or_404
 from graphql import GraphQLError
 
 from controlplane.graphql.types import (
@@ -17,17 +16,20 @@ from controlplane.graphql.types import (
     Keyset,
     Update,
     batched,
+    by_id,
+    checked,
     choice,
     connection,
     enum_of,
     extend,
     filtered,
+    found,
     key_of,
     paginate,
     paginate_each,
 )
 from releases import workflows
-from releases.api import ReleaseSerializer
+from releases.api import PromoteSerializer, ReleaseSerializer
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
 from releases.models import LogLevel, Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
 from releases.timeline import by_release as timelines
@@ -219,7 +221,7 @@ extend(EnvironmentType, EnvironmentReleases)
 
 
 class Query(graphene.ObjectType):
-    release = graphene.Field(ReleaseType, id=graphene.ID(required=True))
+    release = by_id(ReleaseType, Release)
     releases = graphene.Field(
         graphene.NonNull(ReleaseConnection),
         first=FIRST,
@@ -232,7 +234,7 @@ class Query(graphene.ObjectType):
         is_current=graphene.Boolean(),
         description="Newest first.",
     )
-    workflow_run = graphene.Field(WorkflowRunType, id=graphene.ID(required=True))
+    workflow_run = by_id(WorkflowRunType, WorkflowRun)
     workflow_runs = graphene.Field(
         graphene.NonNull(WorkflowRunConnection),
         first=FIRST,
@@ -247,16 +249,8 @@ class Query(graphene.ObjectType):
     )
 
     @staticmethod
-    def resolve_release(root, info, id):
-        return Release.objects.filter(pk=id).first()
-
-    @staticmethod
     def resolve_releases(root, info, first=None, after=None, **filters):
         return paginate(filtered(ReleaseFilterSet, Release.objects.all(), filters), RELEASES, first, after)
-
-    @staticmethod
-    def resolve_workflow_run(root, info, id):
-        return WorkflowRun.objects.filter(pk=id).first()
 
     @staticmethod
     def resolve_workflow_runs(root, info, first=None, after=None, **filters):
@@ -300,7 +294,7 @@ class ReleaseDeploy(DomainMutation):
 
     @classmethod
     def perform(cls, id):
-        return {"run": workflows.deploy(get_object_or_404(Release, pk=id))}
+        return {"run": workflows.deploy(found(Release, id))}
 
 
 class ReleasePromote(DomainMutation):
@@ -317,7 +311,9 @@ class ReleasePromote(DomainMutation):
 
     @classmethod
     def perform(cls, id, env_id):
-        run = workflows.promote(get_object_or_404(Release, pk=id), env_id)
+        # REST's body for the same action, so the same rules and words (a blank envId), checked first as there.
+        target = checked(PromoteSerializer, {"envId": env_id})["envId"]
+        run = workflows.promote(found(Release, id), target)
         return {"release": run.release, "run": run}
 
 

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from controlplane import adapters
 from controlplane.api.base import BlankAsNullField, DomainViewSet, EntitySerializer, String, Timestamp
+from controlplane.models import ID_PATTERN
 from services import lifecycle
 from services.filtersets import EnvironmentFilterSet, ServiceFilterSet
 from services.models import Environment, Service
@@ -85,6 +86,8 @@ class EnvironmentRefsField(serializers.Field):
                 item = item.get("id")
             if not isinstance(item, str) or not item:
                 problems.append(f"{position}: {self.ENTRY}")
+            elif not ID_PATTERN.fullmatch(item):  # unknown without a query (PostgreSQL refuses a NUL byte in one)
+                problems.append(f"{position}: unknown environment {item!r}.")
             elif item in ids:
                 problems.append(f"{position}: lists environment {item!r} more than once.")
             ids.append(item)

@@ -13,6 +13,7 @@ from controlplane.graphql.types import (
     Move,
     Update,
     batched,
+    by_id,
     connection,
     filtered,
     key_of,
@@ -132,7 +133,7 @@ ARCHIVED = graphene.String(description="false (the default): in use; true: only 
 
 
 class Query(graphene.ObjectType):
-    service = graphene.Field(ServiceType, id=graphene.ID(required=True))
+    service = by_id(ServiceType, Service)
     services = graphene.Field(
         graphene.NonNull(ServiceConnection),
         first=FIRST,
@@ -143,7 +144,7 @@ class Query(graphene.ObjectType):
         env_id=graphene.ID(description="Only services linked to this environment."),
         archived=ARCHIVED,
     )
-    environment = graphene.Field(EnvironmentType, id=graphene.ID(required=True))
+    environment = by_id(EnvironmentType, Environment)
     environments = graphene.Field(
         graphene.NonNull(EnvironmentConnection),
         first=FIRST,
@@ -155,16 +156,8 @@ class Query(graphene.ObjectType):
     )
 
     @staticmethod
-    def resolve_service(root, info, id):
-        return Service.objects.filter(pk=id).first()
-
-    @staticmethod
     def resolve_services(root, info, first=None, after=None, **filters):
         return paginate(filtered(ServiceFilterSet, Service.objects.all(), filters), SERVICES, first, after)
-
-    @staticmethod
-    def resolve_environment(root, info, id):
-        return Environment.objects.filter(pk=id).first()
 
     @staticmethod
     def resolve_environments(root, info, first=None, after=None, **filters):

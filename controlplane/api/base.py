@@ -12,6 +12,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from controlplane.api import params
+from controlplane.models import ID_REGEX
 from controlplane.timestamps import parse_rfc3339, rfc3339
 
 NOT_A_STRING = "must be a string."
@@ -255,7 +256,7 @@ class DomainViewSet(StrictQuery, mixins.ListModelMixin, mixins.RetrieveModelMixi
     (a StrictSerializer), or NoBody when the action takes none, so no action ignores what it is sent.
     The action reads the checked body from `self.body`."""
 
-    lookup_value_regex = "[a-z0-9][a-z0-9-]{1,62}"
+    lookup_value_regex = ID_REGEX  # anything else is a 404 before a query (a NUL byte would be a 500 on PostgreSQL)
     action_bodies: dict[str, type[StrictSerializer]] = {}
     _SERIALIZER_ACTIONS = frozenset({"create", "update", "partial_update"})  # their serializer checks the body
 

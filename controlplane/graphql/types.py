@@ -29,6 +29,7 @@ from controlplane.identity.roles import can, refusal
 from controlplane.keyset import AFTER as AFTER_KEY
 from controlplane.keyset import CURSOR_REFUSED, START, Keyset, NotACursor, Position
 from controlplane.keyset import page_size as keyset_page_size
+from controlplane.models import ID_PATTERN
 from controlplane.timestamps import rfc3339
 
 # --- scalars ---
@@ -102,6 +103,28 @@ def extend(object_type: type[graphene.ObjectType], extension: type) -> None:
     for name, value in extension.__dict__.items():
         if name.startswith("resolve_"):
             setattr(object_type, name, value)
+
+
+# --- entities by id ---
+
+
+def lookup(model: type[models.Model], id: str) -> models.QuerySet:
+    """The entity with this id, as a queryset: empty, without asking the database, when the id cannot be one
+    (outside the entity id pattern: a NUL byte, which PostgreSQL refuses in a query, or a lone surrogate,
+    which no database takes), as REST's URLs answer 404 for it."""
+    return model.objects.filter(pk=id) if ID_PATTERN.fullmatch(id) else model.objects.none()
+
+
+def by_id(object_type: type[graphene.ObjectType], model: type[models.Model]) -> graphene.Field:
+    """A root field `…(id: ID!)`: the entity with that id, or null."""
+    return graphene.Field(
+        object_type, id=graphene.ID(required=True), resolver=lambda root, info, id: lookup(model, id).first()
+    )
+
+
+def found(model: type[models.Model], id: str) -> models.Model:
+    """The entity a mutation acts on, or NOT_FOUND with REST's message for it."""
+    return get_object_or_404(lookup(model, id))
 
 
 # --- errors as data ---
@@ -219,7 +242,7 @@ class Update(Create):
 
     @classmethod
     def perform(cls, id, input):
-        entity = get_object_or_404(cls.serializer_class.Meta.model, pk=id)
+        entity = found(cls.serializer_class.Meta.model, id)
         return {cls.entity(): save(cls.serializer_class, given(input), entity)}
 
 
@@ -237,7 +260,7 @@ class Move(DomainMutation):
 
     @classmethod
     def perform(cls, id):
-        entity = get_object_or_404(cls.serializer_class.Meta.model, pk=id)
+        entity = found(cls.serializer_class.Meta.model, id)
         return {cls.entity(): cls.move(entity) or entity}
 
 
@@ -253,6 +276,13 @@ def _given(value):
     if isinstance(value, list):
         return [_given(item) for item in value]
     return plain(value)
+
+
+def checked(serializer_class, data: dict) -> dict:
+    """An action's arguments as REST's body for the action (`action_bodies`): the same rules, the same words."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 def save(serializer_class, data: dict, instance=None):

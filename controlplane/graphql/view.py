@@ -90,6 +90,18 @@ class Refused(HttpError):
         self.code = code
 
 
+def _strict(text: str, name: str | None = None):
+    """JSON text read as REST reads a body (`controlplane.api.parsers.loads`), refused with its message; `name`
+    says what the text is when it is not the body (`variables: …`)."""
+    try:
+        return loads(text)
+    except ParseError as exc:
+        problem = str(exc.detail)
+    except ValidationError as exc:
+        problem = "; ".join(f"{key}: {' '.join(map(str, value))}" for key, value in exc.detail.items())
+    raise Refused(400, f"{name}: {problem}" if name else problem)
+
+
 # GraphiQL's stylesheet (vendored in controlplane/static/graphiql/) carries its fonts as data: URLs.
 @method_decorator(csp_update({"font-src": [SELF, "data:"]}), name="render_graphiql")
 @method_decorator(csrf_exempt, name="dispatch")  # checked below for signed-in browsers, answered as GraphQL
@@ -131,19 +143,27 @@ class GraphQLView(GrapheneView):
             raise Refused(400, "the body is not UTF-8.") from None
         if content_type == "application/graphql":
             return {"query": text}
-        try:
-            data = loads(text)
-        except ParseError as exc:
-            raise Refused(400, str(exc.detail)) from None
-        except ValidationError as exc:
-            problems = "; ".join(f"{key}: {' '.join(map(str, value))}" for key, value in exc.detail.items())
-            raise Refused(400, problems) from None
+        data = _strict(text)
         if not isinstance(data, dict):
             raise Refused(400, "send one operation, a JSON object {query, variables, operationName}: no batches.")
         for name in ("query", "operationName"):
             if data.get(name) is not None and not isinstance(data[name], str):
                 raise Refused(400, f"{name} must be a string.")
         return data
+
+    @staticmethod
+    def get_graphql_params(request, data):
+        """graphene-django's, but `variables` sent as JSON text (in the query string, or as a string in a body)
+        are read by the same strict reader as a body: graphene-django's plain `json.loads` lets duplicate
+        keys, lone surrogates and any nesting through."""
+        query = request.GET.get("query") or data.get("query")
+        variables = request.GET.get("variables") or data.get("variables")
+        if variables and isinstance(variables, str):
+            variables = _strict(variables, "variables")
+        operation_name = request.GET.get("operationName") or data.get("operationName")
+        if operation_name == "null":
+            operation_name = None
+        return query, variables, operation_name, request.GET.get("id") or data.get("id")
 
     def get_response(self, request, data, show_graphiql=False):
         """graphene-django's, but an operation that asks only for `cached_fields` is answered from
@@ -179,7 +199,11 @@ class GraphQLView(GrapheneView):
         roots = operation.selection_set.selections
         if not all(isinstance(s, FieldNode) and s.name.value in self.cached_fields for s in roots):
             return None
-        return "graphql:" + orjson.dumps([query, variables, operation_name], option=orjson.OPT_SORT_KEYS).decode()
+        try:
+            key = orjson.dumps([query, variables, operation_name], option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits: not kept, and GraphQL refuses it as an Int
+            return None
+        return "graphql:" + key.decode()
 
     def execute_graphql_request(self, request, data, query, variables, operation_name, show_graphiql=False):
         """graphene-django's, with the limits, and documents parsed and checked against the schema once

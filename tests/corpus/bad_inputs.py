@@ -65,6 +65,7 @@ class Case:
     target: str | None = None  # the setup object a wrongful 2xx would change (it is then replaced)
     stream: bool = False  # read the status line only, then hang up
     needs: tuple[str, ...] = ()  # setup objects without which the case cannot run (skipped)
+    graphql: bool = False  # a /graphql/ case: its answer must be a refusal in GraphQL's terms (classify)
 
     def key(self):
         return (self.method, self.path, self.body, self.headers)
@@ -230,6 +231,7 @@ ENV_REFS_BAD = [
     ("environments-nested-list", [["@@env_a@@"]]),
     ("environments-wrong-type-id", ["@@svc@@"]),
     ("environments-surrogate-id", ["\ud800"]),
+    ("environments-nul-id", ["@@env_a@@\x00"]),
 ]
 POLICY_BAD = [
     ("policy-malformed", ["nope"]),
@@ -1306,11 +1308,283 @@ def stream_cases():
     return out
 
 
+# ------------------------------------------------------------------------------------------- GraphQL
+
+GRAPHQL = "/graphql/"
+# What each resource's update input takes (the rest of its fields are read-only there: no input field).
+GRAPHQL_UPDATABLE = {
+    "services": {"name", "repo", "adapters", "environments"},
+    "environments": {"name", "region", "cluster", "policyRefs"},
+    "releases": {"version"},
+    "incidents": {"title", "severity", "link"},
+}
+PAYLOAD = "{ errors { field code message } }"
+# GraphQL's input coercion makes a single value given for a list a list of one (the spec's "Input Coercion"
+# of lists): `deployments: "k8s"` is `["k8s"]`, a valid value, where REST refuses a string for a list.
+GRAPHQL_LIST_COERCED = {"adapters-string"}
+
+
+def noun(resource) -> str:
+    return resource["name"][:-1]  # services -> service
+
+
+def graphql_body(document: str, variables) -> bytes:
+    return dumps({"query": document, "variables": variables})
+
+
+def graphql_write(resource, op: str) -> str:
+    """The create or update mutation of a resource, its input (and id) as variables."""
+    n = noun(resource)
+    kind = f"{n.capitalize()}{op.capitalize()}Input!"
+    if op == "create":
+        return f"mutation($input: {kind}) {{ {n}Create(input: $input) {PAYLOAD} }}"
+    return f"mutation($id: ID!, $input: {kind}) {{ {n}Update(id: $id, input: $input) {PAYLOAD} }}"
+
+
+def graphql_controls_bodies():
+    """The valid inputs the GraphQL field cases break: (mutation field, body), each must be accepted."""
+    out = []
+    for resource in resources():
+        fields, n = resource["fields"], noun(resource)
+        create = {f.name: f.valid for f in fields if f.name != "id"}
+        out.append((f"{n}Create", graphql_body(graphql_write(resource, "create"), {"input": create})))
+        first = next(f for f in fields if f.name in GRAPHQL_UPDATABLE[resource["name"]])
+        variables = {"id": f"@@{resource['update_target']}@@", "input": {first.name: first.valid}}
+        out.append((f"{n}Update", graphql_body(graphql_write(resource, "update"), variables)))
+    return out
+
+
+def graphql_cases():
+    """The corpus's bad values sent through /graphql/ where GraphQL has the same argument or input field: a
+    clear refusal (a top-level error, a payload's `errors`, or null for an unknown id), never a 5xx or an
+    INTERNAL error, and nothing written."""
+    out = []
+
+    def case(category, name, document, variables, target=None, needs=()):
+        body = graphql_body(document, variables)
+        out.append(
+            Case(
+                f"graphql: {category}",
+                f"graphql {name}",
+                "POST",
+                GRAPHQL,
+                body,
+                target=target,
+                needs=needs,
+                graphql=True,
+            )
+        )
+
+    # Field values: each field of each create input broken in turn, and of each update input (which shares the
+    # create's input coercion: it gets the values of the right JSON type only).
+    wrong_types = {label for label, _ in WRONG_TYPES}
+    for resource in resources():
+        fields, n, rname = resource["fields"], noun(resource), resource["name"]
+        create = {f.name: f.valid for f in fields if f.name != "id"}
+        for f in fields:
+            values = (string_mutations(f) if f.string else []) + f.semantic
+            for label, value, _ in values:
+                if label in GRAPHQL_LIST_COERCED:
+                    continue
+                variables = {"input": {**create, f.name: value}}
+                case(
+                    "field values",
+                    f"{n}Create {f.name}={label}",
+                    graphql_write(resource, "create"),
+                    variables,
+                )
+                if f.name in GRAPHQL_UPDATABLE[rname] and label not in wrong_types:
+                    variables = {"id": f"@@{resource['update_target']}@@", "input": {f.name: value}}
+                    case(
+                        "field values",
+                        f"{n}Update {f.name}={label}",
+                        graphql_write(resource, "update"),
+                        variables,
+                        target=resource["update_target"],
+                    )
+        for label, template in ID_BAD:
+            variables = {"input": {**create, "id": template.format(p=resource["prefix"])}}
+            case("ids", f"{n}Create {label}", graphql_write(resource, "create"), variables)
+    # Ids a mutation acts on, and by-id queries: NOT_FOUND or null, with no query for what cannot be an id.
+    acting = [
+        ("service", "svc-", "env-", ["serviceArchive", "serviceRestore"]),
+        ("environment", "env-", "svc-", ["environmentArchive", "environmentRestore"]),
+        ("release", "rel-", "inc-", ["releaseDeploy"]),
+        ("incident", "inc-", "rel-", ["incidentAcknowledge", "incidentResolve"]),
+    ]
+    bad_ids = [*BAD_PATH_IDS, ("nul-id", "{p}demo\x00"), ("surrogate-id", "{p}\ud800"), ("empty-id", "")]
+    for n, p, other, mutations in acting:
+        for label, template in bad_ids:
+            ident = urllib.parse.unquote(template.format(p=p, P=p.upper(), other=other))
+            for mutation in mutations:
+                case(
+                    "ids",
+                    f"{mutation} {label}",
+                    f"mutation($id: ID!) {{ {mutation}(id: $id) {PAYLOAD} }}",
+                    {"id": ident},
+                )
+            case("ids", f"{n} {label}", f"query($id: ID!) {{ {n}(id: $id) {{ id }} }}", {"id": ident})
+            case(
+                "ids",
+                f"{n}Update {label}",
+                graphql_write({"name": f"{n}s"}, "update"),
+                {"id": ident, "input": {}},
+            )
+    case(
+        "ids",
+        "workflowRun nul-id",
+        "query($id: ID!) { workflowRun(id: $id) { id } }",
+        {"id": "run-x\x00"},
+    )
+    case(
+        "ids",
+        "releasePromote nul-id",
+        f'mutation($id: ID!) {{ releasePromote(id: $id, envId: "@@env_b@@") {PAYLOAD} }}',
+        {"id": "rel-x\x00"},
+    )
+    # Promote's envId, broken as REST's promote body is.
+    env = Field(
+        "envId",
+        "@@promote_env@@",
+        overlong="env-" + "a" * 60,
+        semantic=[
+            ("env-dangling", "env-corpus-missing", None),
+            ("env-unlinked", "@@env_c@@", None),
+            ("env-wrong-type", "@@svc@@", None),
+            ("env-upper-case", "ENV-PROD", None),
+            ("env-ref-object", {"id": "@@promote_env@@"}, None),
+        ],
+    )
+    promote = f'mutation($envId: ID!) {{ releasePromote(id: "@@rel_active@@", envId: $envId) {PAYLOAD} }}'
+    for label, value, _ in string_mutations(env) + env.semantic:
+        case(
+            "promote",
+            f"releasePromote envId={label}",
+            promote,
+            {"envId": value},
+            target="promote_env",
+            needs=("rel_active",),
+        )
+    # Lists: a NUL in each text filter, bad enum filters, page sizes and cursors.
+    lists = {
+        "services": ["name", "q", "envId"],
+        "servicesIndex": ["q", "envId"],
+        "environments": ["name", "region"],
+        "releases": ["serviceId", "envId", "sha"],
+        "workflowRuns": ["releaseId", "actor"],
+        "incidents": ["serviceId"],
+        "auditEvents": ["actor", "subjectId", "serviceId"],
+    }
+    node = {"auditEvents": "seq"}
+    for root, filters in lists.items():
+        shape = f"{{ edges {{ node {{ {node.get(root, 'id')} }} }} }}"
+        for name in filters:
+            case(
+                "lists",
+                f"{root} {name} with a NUL",
+                f"query($v: String) {{ {root}({name}: $v) {shape} }}".replace(
+                    "String", "ID" if "Id" in name else "String"
+                ),
+                {"v": "a\x00b"},
+            )
+        for label, value in PAGE_SIZES:
+            first = int(value) if value.isascii() and value.lstrip("-").isdigit() else value  # else a string
+            case("lists", f"{root} first={label}", f"query($n: Int) {{ {root}(first: $n) {shape} }}", {"n": first})
+        for label, value in CURSORS:
+            case(
+                "lists",
+                f"{root} after {label}",
+                f"query($a: String) {{ {root}(after: $a) {shape} }}",
+                {"a": urllib.parse.unquote(value)},
+            )
+    enums = [
+        ("incidents", "severity: sev1"),
+        ("incidents", "status: open"),
+        ("releases", "status: active"),
+        ("workflowRuns", "kind: deploy"),
+        ("services", 'archived: "maybe"'),
+        ("environments", 'archived: "yes"'),
+        ("services", 'adapter: "heroku"'),
+    ]
+    for root, argument in enums:
+        case("lists", f"{root} {argument}", f"{{ {root}({argument}) {{ edges {{ node {{ id }} }} }} }}", {})
+    # Variables sent as JSON text (a string in a body, or a GET's query string), read as strictly as a body.
+    create = f"mutation($input: IncidentCreateInput!) {{ incidentCreate(input: $input) {PAYLOAD} }}"
+    valid = {"serviceId": "@@svc@@", "severity": "high", "link": "https://pd.example.com/i/1"}
+    for label, text in [
+        ("duplicate-key", raw_object([("input", valid), ("input", {**valid, "severity": "low"})]).decode()),
+        ("duplicate-key-inside", '{"input": ' + raw_object([*valid.items(), ("severity", "low")]).decode() + "}"),
+        ("lone-surrogate", dumps({"input": {**valid, "title": "\ud800"}}).decode()),
+        ("surrogate-enum", dumps({"input": {**valid, "severity": "\ud800"}}).decode()),
+        ("surrogate-id", dumps({"input": {**valid, "serviceId": "\ud800"}}).decode()),
+        ("nested-300", '{"input": ' + nested(300) + "}"),
+        ("nested-10000", '{"input": ' + nested(10_000, kind="object") + "}"),
+        ("huge-float", '{"input": 1e999}'),
+        ("not-json", "{input"),
+        ("not-an-object", "[1]"),
+    ]:
+        body = dumps({"query": create, "variables": text})
+        out.append(Case("graphql: variables", f"graphql variables text {label}", "POST", GRAPHQL, body, graphql=True))
+    # The services index (whose answers are cached under a key made of the variables) by GET.
+    index = "query($q: String, $n: Int) { servicesIndex(q: $q, first: $n) { edges { node { id } } } }"
+    for label, text in [
+        ("duplicate-key", '{"q": "corpus-no-such-service", "q": "corpus"}'),
+        ("lone-surrogate", '{"q": "\\ud800"}'),
+        ("nested-300", '{"q": ' + nested(300) + "}"),
+        ("beyond-64-bits", '{"n": ' + "9" * 30 + "}"),
+        ("huge-float", '{"n": 1e999}'),
+        ("not-json", "{q"),
+        ("not-an-object", "[1]"),
+    ]:
+        path = f"{GRAPHQL}?query={q(index)}&variables={q(text)}"
+        out.append(Case("graphql: variables", f"graphql GET variables {label}", "GET", path, graphql=True))
+    body = dumps({"query": index, "variables": {"n": 10**30}})
+    out.append(Case("graphql: variables", "graphql variables beyond-64-bits", "POST", GRAPHQL, body, graphql=True))
+    # Documents beyond the limits: a connection inside fragments, aliased introspection.
+    inline = "auditEvents { ... on AuditEventConnection { edges { node { seq action ts actor } } } }"
+    named = "auditEvents { ...Page }"
+    documents = [
+        ("fragment-connection-flood", "{ " + " ".join(f"a{i}: {inline}" for i in range(300)) + " }"),
+        (
+            "named-fragment-connection-flood",
+            "{ "
+            + " ".join(f"a{i}: {named}" for i in range(300))
+            + " } fragment Page on AuditEventConnection { edges { node { seq action ts actor } } }",
+        ),
+        (
+            "aliased-introspection",
+            "{ " + " ".join(f"s{i}: __schema {{ types {{ name fields {{ name }} }} }}" for i in range(270)) + " }",
+        ),
+        (
+            "aliased-type-introspection",
+            "{ "
+            + " ".join(f't{i}: __type(name: "Query") {{ fields {{ name args {{ name }} }} }}' for i in range(1000))
+            + " }",
+        ),
+    ]
+    for label, document in documents:
+        out.append(
+            Case(
+                "graphql: limits",
+                f"graphql {label}",
+                "POST",
+                GRAPHQL,
+                dumps({"query": document}),
+                graphql=True,
+            )
+        )
+    # Bodies: the framing a REST body gets, as the request itself.
+    for c in framing_cases("graphql: ", "graphql", "POST", GRAPHQL, None, "query"):
+        out.append(Case(**{**c.__dict__, "graphql": True}))
+    return out
+
+
 def build_corpus() -> list[Case]:
     cases = []
     for resource in resources():
         cases += body_cases(resource)
     cases += action_cases() + path_id_cases() + method_cases() + query_cases() + stream_cases()
+    cases += graphql_cases()
     return cases
 
 
@@ -1665,6 +1939,8 @@ def run_action_controls(client: Client, fixtures: Fixtures) -> list[dict]:
 
 
 def classify(case: Case, answer: Answer) -> str:
+    if case.graphql and answer.status is not None and answer.status < 500:
+        return classify_graphql(answer)
     if answer.status is None:
         return "bad_2xx" if case.stream and "accepted" in answer.error else "no_answer"
     if answer.status >= 500:
@@ -1674,6 +1950,49 @@ def classify(case: Case, answer: Answer) -> str:
     if answer.status in case.expect:
         return "ok"
     return "unexpected"
+
+
+def classify_graphql(answer: Answer) -> str:
+    """A GraphQL answer refuses clearly with a top-level error, a payload's `errors`, or null for an unknown
+    id; an INTERNAL error is a 5xx by another name; an answer with data for bad input accepted it."""
+    try:
+        body = json.loads(answer.body)
+    except ValueError:
+        return "ok" if 400 <= answer.status < 500 else "unexpected"
+    if not isinstance(body, dict):
+        return "unexpected"
+    errors = body.get("errors") or []
+    if any((e.get("extensions") or {}).get("code") == "INTERNAL" for e in errors):
+        return "5xx"
+    if errors:
+        return "ok"
+    data = body.get("data")
+    for value in (data or {}).values():  # every root field, aliases included
+        if value is not None and not (isinstance(value, dict) and value.get("errors")):
+            return "bad_2xx"
+    return "ok" if data else "unexpected"
+
+
+def run_graphql_controls(client: Client, fixtures: Fixtures) -> list[dict]:
+    """The valid inputs the GraphQL field cases break must themselves be accepted."""
+    out = []
+    for root, body in graphql_controls_bodies():
+        answer = client.send("POST", GRAPHQL, fixtures.fill(body))
+        try:
+            payload = json.loads(answer.body)["data"][root]
+            ok = answer.status == 200 and payload["errors"] == []
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        out.append(
+            {
+                "method": "POST",
+                "path": f"{GRAPHQL} {root}",
+                "status": answer.status,
+                "ok": ok,
+                **({} if ok else {"body": answer.body[:200].decode("utf-8", "replace")}),
+            }
+        )
+    return out
 
 
 def run(args) -> dict:
@@ -1686,7 +2005,7 @@ def run(args) -> dict:
     fixtures = Fixtures(client, tag)
     started = time.monotonic()
     fixtures.setup()
-    controls = run_controls(client, fixtures)
+    controls = run_controls(client, fixtures) + run_graphql_controls(client, fixtures)
     head = AuditHead(client)
     audit_before = head.find()
     verify_before = run_verify(args.verify_cmd)

@@ -1,4 +1,4 @@
-"""The bad-input corpus (tests/corpus/bad_inputs.py) replayed against a real server process.
+"""The bad-input corpus (tests/corpus/bad_inputs.py), REST and /graphql/, replayed against a real server process.
 
 `manage.py web` (uvicorn) serves the committed test database (the demo data); the script runs as its own
 process, the way it runs against any server, and its report must show no 5xx, no 2xx for bad input,

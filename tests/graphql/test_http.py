@@ -112,6 +112,45 @@ def test_a_malformed_request_is_400_saying_why(body, says):
     assert says in json.dumps(response.json())
 
 
+def test_variables_sent_as_json_text_are_read_as_strictly_as_a_body(demo):
+    # graphene-django reads them with json.loads: a duplicate key slipped through (an incident was created
+    # from one), a lone surrogate or deep nesting was a 500.
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {TOKENS['deployer']}")
+    create = "mutation($input: IncidentCreateInput!) { incidentCreate(input: $input) { errors { message } } }"
+    duplicated = '{"input": {"serviceId": "svc-demo", "severity": "low", "link": "https://x.example", "link": "y"}}'
+    cases = [
+        (duplicated, "variables: input.link: appears more than once in the object; each key may appear once."),
+        (
+            json.dumps({"input": {"title": "J\ud800"}}),
+            "variables: input.title: contains a lone surrogate; text must be valid Unicode.",
+        ),
+        ("[" * 300 + "]" * 300, "variables: JSON nesting deeper than 32 levels."),
+    ]
+    before = Incident.objects.count()
+    for variables, says in cases:
+        for response in (
+            client.post("/graphql/", json.dumps({"query": create, "variables": variables}), "application/json"),
+            client.get(
+                "/graphql/",
+                {
+                    "query": "query($s: IncidentSeverity) { incidents(severity: $s) { edges { node { id } } } }",
+                    "variables": variables,
+                },
+            ),
+        ):
+            assert response.status_code == 400, response.content
+            assert response.json()["errors"] == [{"message": says, "extensions": {"code": "BAD_REQUEST"}}]
+    assert Incident.objects.count() == before
+
+
+def test_a_variable_beyond_64_bits_is_refused_as_an_int_not_a_500(graphql):
+    # The services index's cache key (orjson) cannot hold it: the answer is not kept, and GraphQL refuses it.
+    document = "query($n: Int) { servicesIndex(first: $n) { edges { node { id } } } }"
+    response = graphql("viewer").post(document, n=10**30)
+    assert response.status_code == 400
+    assert "Int cannot represent non 32-bit signed integer value" in response.json()["errors"][0]["message"]
+
+
 @pytest.mark.parametrize(
     ("send", "status", "error"),
     [

@@ -5,8 +5,10 @@ import json
 
 import pytest
 from django.test import Client
+from graphql import get_introspection_query, parse
 
 from controlplane.graphql.limits import measure
+from controlplane.graphql.schema import schema
 from tests.conftest import TOKENS
 
 pytestmark = pytest.mark.django_db
@@ -35,12 +37,10 @@ def refusal(response) -> str:
 
 
 def cost(document: str, **variables) -> int:
-    from graphql import parse
-
     ast = parse(document)
     fragments = {d.name.value: d for d in ast.definitions if hasattr(d, "type_condition")}
     operation = next(d for d in ast.definitions if not hasattr(d, "type_condition"))
-    return measure(operation.selection_set, fragments, variables).cost
+    return measure(schema.graphql_schema, operation, fragments, variables).cost
 
 
 def test_the_whole_index_at_500_fits_with_room(viewer, settings):
@@ -101,11 +101,47 @@ def test_depth_counts_through_fragments(viewer, settings):
     assert "nests fields 4 deep" in refusal(viewer.post(document))
 
 
-def test_introspection_is_not_counted(viewer, settings):
+def test_a_connection_inside_a_fragment_counts_its_page(viewer):
+    # The probe's flood: 300 aliases of a connection written inside an inline fragment returned 15,000 nodes,
+    # where the plain selection is refused. A field is what its type says, wherever it is written.
+    plain = "{ auditEvents { edges { node { seq action } } } }"
+    inline = "{ auditEvents { ... on AuditEventConnection { edges { node { seq action } } } } }"
+    named = "{ auditEvents { ...Page } } fragment Page on AuditEventConnection { edges { node { seq action } } }"
+    assert cost(plain) == cost(inline) == cost(named) == 1 + 50 * 4
+    flood = "{ " + " ".join(f"a{i}: {inline[2:-2]}" for i in range(300)) + " }"
+    assert "costs 60300, more than the limit" in refusal(viewer.post(flood))
+
+
+GRAPHIQL_INTROSPECTION = get_introspection_query(
+    descriptions=True, specified_by_url=True, directive_is_repeatable=True, input_value_deprecation=True
+)
+
+
+def test_introspection_costs_about_what_it_answers_and_graphiql_fits(viewer, settings):
+    answer = viewer(GRAPHIQL_INTROSPECTION)
+
+    def values(node) -> int:
+        if isinstance(node, dict):
+            return sum(1 + values(v) for v in node.values())
+        return sum(values(v) for v in node) if isinstance(node, list) else 0
+
+    # Its lists count the schema's average lengths: the standard query's cost is its answer's size.
+    assert abs(cost(GRAPHIQL_INTROSPECTION) - values(answer)) < values(answer) * 0.05
+    assert cost(GRAPHIQL_INTROSPECTION) < settings.GRAPHQL_MAX_COST / 3
+    # Its type references nest eight deep: introspection does not count towards the depth.
     settings.GRAPHQL_MAX_DEPTH = 3
-    settings.GRAPHQL_MAX_COST = 10
-    deep = "{ __schema { types { fields { type { ofType { ofType { ofType { name } } } } } } } }"
-    assert viewer(deep)["__schema"]["types"]
+    assert viewer(GRAPHIQL_INTROSPECTION) == answer
+
+
+def test_introspection_cannot_be_multiplied(viewer):
+    # 270 aliased __schema selections in 99 kB returned 22 MB.
+    aliased = "{ " + " ".join(f"s{i}: __schema {{ types {{ name fields {{ name }} }} }}" for i in range(270)) + " }"
+    assert "more than the limit" in refusal(viewer.post(aliased))
+    # __type(name:) counts the lists of the type it names, and aliases multiply it too.
+    query_type = '__type(name: "Query") { fields { name args { name } } }'
+    assert cost("{ " + query_type + " }") > 2 * len(schema.graphql_schema.query_type.fields)
+    aliased = "{ " + " ".join(f"t{i}: {query_type}" for i in range(1000)) + " }"
+    assert "more than the limit" in refusal(viewer.post(aliased))
 
 
 def test_a_document_over_the_size_limit_is_413(settings):
@@ -137,7 +173,8 @@ def test_fragments_spread_again_and_again_are_measured_once_each(viewer, monkeyp
     from controlplane.graphql import limits
 
     calls = []
-    monkeypatch.setattr(limits, "measure", lambda *args, **kwargs: calls.append(1) or measure(*args, **kwargs))
+    walk = limits.Measuring.measure
+    monkeypatch.setattr(limits.Measuring, "measure", lambda *args, **kwargs: calls.append(1) or walk(*args, **kwargs))
     chain = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(16))
     document = "{ ...F0 } " + chain + " fragment F16 on Query { me { actor } }"
     assert "costs 131072, more than the limit" in refusal(viewer.post(document))  # 2^16 x (me, actor)

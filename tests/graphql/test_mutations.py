@@ -6,7 +6,8 @@ import re
 
 import pytest
 from django.apps import apps
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -758,3 +759,25 @@ def test_the_audit_trail_records_a_mutation_as_it_records_the_rest_write(graphql
     assert [event[0] for event in over_graphql] == ACTIONS[name]
     assert {event[1] for event in over_graphql} == {f"dev-{role}"}  # the caller
     assert over_graphql == over_rest
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("serviceUpdate", {"input": {"name": "x"}}),
+        ("serviceArchive", {}),
+        ("environmentRestore", {}),
+        ("releaseUpdate", {"input": {"version": "x"}}),
+        ("releaseDeploy", {}),
+        ("releasePromote", {"envId": "env-staging"}),
+        ("incidentUpdate", {"input": {"title": "x"}}),
+        ("incidentResolve", {}),
+    ],
+)
+def test_an_id_with_a_nul_byte_is_not_found_without_a_query(admin, name, arguments):
+    # An INTERNAL error on PostgreSQL, which refuses a NUL byte in a query; REST's URLs answer 404 for it.
+    noun = re.match("[a-z]+", name).group().capitalize()
+    with CaptureQueriesContext(connection) as queries:
+        payload = mutate(admin, name, id="rel-123\x00", **arguments)
+    refused(payload, (None, "NOT_FOUND", f"No {noun} matches the given query."))
+    assert not [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]  # only the mutation's transaction

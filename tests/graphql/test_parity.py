@@ -195,6 +195,12 @@ CASES = [
         "environments",
     ),
     case(
+        "environment id with a NUL byte",  # a 500 on PostgreSQL, both ways, when it reached the query
+        _create("serviceCreate", SERVICES, SERVICE, environments=["env-prod", "env-staging\x00"]),
+        "INVALID",
+        "environments",
+    ),
+    case(
         "environment listed twice",
         _create("serviceCreate", SERVICES, SERVICE, environments=["env-prod", "env-prod"]),
         "INVALID",
@@ -218,6 +224,18 @@ CASES = [
     case(
         "unknown environment on promote",
         _action("releasePromote", "/api/releases/rel-123/promote/", id="rel-123", envId="env-nope"),
+        "INVALID",
+        "envId",
+    ),
+    case(
+        "blank environment on promote",
+        _action("releasePromote", "/api/releases/rel-123/promote/", id="rel-123", envId=""),
+        "INVALID",
+        "envId",
+    ),
+    case(
+        "environment with a NUL byte on promote",
+        _action("releasePromote", "/api/releases/rel-123/promote/", id="rel-123", envId="env-prod\x00"),
         "INVALID",
         "envId",
     ),

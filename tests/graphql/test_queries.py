@@ -671,6 +671,14 @@ def test_an_unknown_id_is_null(viewer, root, pk):
     assert viewer(f"query ($id: ID!) {{ {root}(id: $id) {{ id }} }}", id=pk) == {root: None}
 
 
+@pytest.mark.parametrize("root", ["service", "environment", "release", "workflowRun", "incident"])
+@pytest.mark.parametrize("pk", ["svc-demo\x00", "a" * 64, "UPPER"], ids=["nul", "too-long", "upper-case"])
+def test_an_id_that_cannot_be_one_is_null_without_a_query(viewer, root, pk, django_assert_num_queries):
+    # A NUL byte was an INTERNAL error on PostgreSQL, which refuses it in a query; REST's URLs answer 404.
+    with django_assert_num_queries(0):
+        assert viewer(f"query ($id: ID!) {{ {root}(id: $id) {{ id }} }}", id=pk) == {root: None}
+
+
 # --- pages ---
 
 PAGE = "query ($first: Int, $after: String) { %s(first: $first, after: $after%s) { %s } }"
