@@ -5,7 +5,6 @@ import re
 import signal
 import socket
 import subprocess
-import time
 import urllib.parse as urlparse
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.environment import start_process, stop_group
+from tests.environment import start_process, stop_group, wait_for
 
 PROVIDER_DIR = Path(__file__).parent.parent / "oidc_provider"
 CLIENT_ID, CLIENT_SECRET, AUDIENCE = "controlplane-test", "test-client-secret-not-a-real-one", "controlplane"
@@ -65,17 +64,20 @@ def provider():
         ["node", str(PROVIDER_DIR / "server.mjs")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     issuer = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"the test OpenID Provider did not start: {process.stdout.read().decode()}")
         try:
-            requests.get(f"{issuer}/.well-known/openid-configuration", timeout=1).raise_for_status()
-            break
-        except requests.RequestException as e:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                output = process.stdout.read().decode()
-                raise RuntimeError(f"the test OpenID Provider did not start: {output}") from e
-            time.sleep(0.1)
+            return requests.get(f"{issuer}/.well-known/openid-configuration", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(answers, timeout=30, what="the test OpenID Provider")
+    except BaseException:
+        stop_group(process)
+        raise
     yield Provider(issuer, process)
     stop_group(process)
 
