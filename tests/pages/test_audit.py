@@ -4,17 +4,21 @@ to its subject; live (audit.js on live.js's events) with pause and resume, in a 
 import html
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from audit.models import AuditEvent
 from audit.writer import record
+from controlplane.timestamps import rfc3339
 from tests.conftest import TOKENS, sign_in
 from tests.pages.conftest import CHROMIUM
 
@@ -49,19 +53,79 @@ def test_events_newest_first_each_linking_to_its_subject(demo):
         '/services/svc-demo/"',
     ):
         assert f'href="{href}' in page, href
-    assert "data-live-audit" in page and "controlplane/audit.js" in page and "controlplane/live.js" in page
+    assert "data-live-stream" in page and "controlplane/audit.js" in page and "controlplane/live.js" in page
 
 
-def test_filters_apply_and_are_handed_to_the_script(demo):
+def handed(page: str) -> dict:
+    """The first page's data attributes for audit.js and live.js (none when the page is not live)."""
+    section = re.search(r'<section id="audit-stream"([^>]*)>', page).group(1)
+    return {name: html.unescape(value) for name, value in re.findall(r'data-([a-z-]+)="([^"]*)"', section)}
+
+
+def test_filters_apply_and_the_page_names_the_stream_with_them(demo):
     record("service.update", "Service", "svc-demo", {}, service_id="svc-demo")
-    record("environment.update", "Environment", "env-prod", {})
-    page = viewer().get("/audit/?subjectType=Environment&since=2020-01-01T00:00:00Z").content.decode()
+    actor = record("environment.update", "Environment", "env-prod", {}).actor
+    client = viewer()
+    query = {"subjectType": "Environment", "actor": f" {actor}", "since": "2020-01-01T00:00:00Z", "until": ""}
+    page = client.get("/audit/", query).content.decode()
     rows = seqs(page)
     assert rows and all(AuditEvent.objects.get(seq=s).subject_type == "Environment" for s in rows)
-    filters = json.loads(html.unescape(re.search(r'data-filters="([^"]*)"', page).group(1)))
-    assert filters == {"subjectType": "Environment", "since": "2020-01-01T00:00:00+00:00"}
-    bad = viewer().get("/audit/?since=yesterday")
-    assert bad.status_code == 200 and "since:" in bad.content.decode() and "data-live-audit" not in bad.content.decode()
+    live = handed(page)
+    # The exact filters as the list read them (stripped; the empty one left out), for the server to match; a
+    # since already past bounds no new event, and no until leaves the window open.
+    stream = urlsplit(live["live-stream"])
+    assert stream.path == "/api/audit-events/stream"
+    assert parse_qs(stream.query) == {"subjectType": ["Environment"], "actor": [actor]}
+    assert live["live-start"] == live["live-end"] == ""
+    assert client.head(live["live-stream"]).status_code == 200  # a query the stream takes
+    assert "live-stream" not in handed(client.get("/audit/?since=yesterday").content.decode())  # not valid: still
+
+
+def test_the_window_for_new_events_comes_from_since_and_until(demo):
+    client = viewer()
+    ahead, behind = timezone.now() + timedelta(hours=1), timezone.now() - timedelta(hours=1)
+    later = handed(
+        client.get(
+            "/audit/", {"since": ahead.isoformat(), "until": (ahead + timedelta(hours=1)).isoformat()}
+        ).content.decode()
+    )
+    assert (later["live-start"], later["live-end"]) == (rfc3339(ahead), rfc3339(ahead + timedelta(hours=1)))
+    assert later["live-stream"] == "/api/audit-events/stream"  # no exact filter: the whole trail
+    # An until already past: no new event can match, so the page is a still list, with no stream and no Pause.
+    ended = client.get("/audit/", {"until": behind.isoformat()}).content.decode()
+    assert handed(ended) == {} and 'id="audit-pause"' not in ended and seqs(ended)
+    empty = client.get("/audit/", {"since": ahead.isoformat(), "until": ahead.isoformat()}).content.decode()
+    assert handed(empty) == {}
+
+
+def test_the_script_gets_the_links_the_rows_have(demo):
+    """data-pages' URL templates, filled in as audit.js fills them, make the rendered rows' links."""
+    record("deploy.create", "Release", "rel-123", {"runId": "run-9"}, service_id="svc-demo")
+    record("incident.acknowledge", "Incident", "inc-789", {}, service_id="svc-demo")
+    record("environment.update", "Environment", "env-prod", {})
+    record("service.update", "Service", "svc-demo", {}, service_id="svc-demo")
+    record("service.update", "Service", "svc 1/é", {}, service_id="svc 1/é")
+    record("thing.do", "Thing", "t-1", {})
+    page = viewer().get("/audit/").content.decode()
+    pages = json.loads(handed(page)["pages"])
+
+    def fill(template: str, fields: dict) -> str:  # audit.js's fill: {name} → encodeURIComponent(value)
+        return re.sub(r"\{(\w+)\}", lambda m: quote(fields.get(m.group(1)) or "", safe="!'()*"), template)
+
+    for event in AuditEvent.objects.filter(
+        action__in=("deploy.create", "incident.acknowledge", "environment.update", "service.update", "thing.do")
+    ):
+        fields = {"subjectId": event.subject_id, "serviceId": event.service_id, "runId": event.metadata.get("runId")}
+        cells = re.search(rf'<tr data-seq="{event.seq}">(.*?)</tr>', page, re.S).group(1)
+        expected = set()
+        if event.subject_type in pages["subject"]:
+            expected.add(fill(pages["subject"][event.subject_type], fields))
+        if fields["serviceId"]:
+            expected.add(fill(pages["service"], fields))
+        if fields["runId"]:
+            expected.add(fill(pages["run"], fields))
+        assert {html.unescape(h) for h in re.findall(r'href="([^"]*)"', cells)} == expected, event.action
+    assert 'href="/services/svc%201%2F%C3%A9/"' in page and 'href="/incidents/?serviceId=svc-demo#inc-789"' in page
 
 
 def test_older_pages_by_sequence_number(demo):
@@ -72,7 +136,7 @@ def test_older_pages_by_sequence_number(demo):
     second = viewer().get(f"/audit/{older}").content.decode()
     assert len(seqs(first)) == 50 and max(seqs(second)) < min(seqs(first))
     assert len(seqs(first)) + len(seqs(second)) == AuditEvent.objects.filter(service_id="svc-demo").count()
-    assert "data-live-audit" not in second  # an older page stays still
+    assert "data-live-stream" not in second  # an older page stays still
 
 
 @pytest.mark.parametrize("before", ["\u00b2", "abc", "-1", "99999999999999999999999999", "\u0661"])
@@ -148,6 +212,16 @@ def test_in_the_browser_events_arrive_live_filtered_and_pause_holds_them(watched
     expect(rows.first.get_by_role("link", name=held)).to_be_visible()
     expect(page.locator("#audit-held")).to_have_text("Resumed: 1 event held while paused added.")
     expect(rows).to_have_count(3)
+    # One stream, the audit stream with the page's filter: the server matches it.
+    streams = [url for url in user.requests if "/api/audit-events/stream" in url]
+    assert streams == [f"{base}/api/audit-events/stream?action=incident.create"]
+
+    # A page whose until is ahead takes new events (their times, as the stream sends them, are before it).
+    ahead = rfc3339(timezone.now() + timedelta(hours=1))
+    page.goto(f"{base}/audit/?action=incident.create&until={quote(ahead)}")
+    expect(page.locator("html")).to_have_attribute("data-live", "on")
+    fourth = create_incident(base, "fourth")
+    expect(rows.first.get_by_role("link", name=fourth)).to_be_visible()
 
     page.goto(f"{base}/audit/")  # the whole trail, the demo's events among them, each linking to its subject
     expect(page.locator("#audit-rows a[href='/releases/rel-123/']").first).to_be_visible()

@@ -1,41 +1,33 @@
-// The audit page (docs/pages.md): events that live.js dispatches as "live:audit" are added on top of the list
-// when the page's filters admit them; Pause holds them (and tells live.js, through data-live-paused, to stop
-// re-rendering) and Resume adds what was held, saying how many. Rows are built with textContent: event data
-// is never parsed as HTML. Without this script the page is a plain paged list.
+// The audit page (docs/pages.md): live.js opens the stream the page names (data-live-stream: the audit stream with
+// the page's exact filters, matched by the server) and dispatches its events as "live:audit"; they are added on
+// top of the list when their time is in the window the server left for new events (data-live-start/-end, from
+// the page's since and until), with the links the server's URL templates make (data-pages). Pause holds them
+// (and tells live.js, through data-live-paused, to stop re-rendering) and Resume adds what was held, saying how
+// many. Rows are built with textContent: event data is never parsed as HTML. Without this script the page is a
+// plain paged list.
 (function () {
   "use strict";
-  const stream = document.querySelector("#audit-stream[data-live-audit]");
+  const stream = document.querySelector("#audit-stream[data-live-stream]");
   if (!stream) return;
   const root = document.documentElement;
   const rows = document.getElementById("audit-rows");
   const button = document.getElementById("audit-pause");
   const held = document.getElementById("audit-held");
-  let filters = {};
-  try { filters = JSON.parse(stream.dataset.filters || "{}"); } catch (e) { filters = {}; }
-  const exact = { actor: "actor", action: "action", subjectType: "subjectType", subjectId: "subjectId", serviceId: "serviceId" };
-  const since = filters.since ? Date.parse(filters.since) : null;
-  const until = filters.until ? Date.parse(filters.until) : null;
+  let pages = {};
+  try { pages = JSON.parse(stream.dataset.pages || "{}"); } catch (e) { pages = {}; }
+  const start = stream.dataset.liveStart ? Date.parse(stream.dataset.liveStart) : -Infinity;
+  const end = stream.dataset.liveEnd ? Date.parse(stream.dataset.liveEnd) : Infinity;
   const seen = new Set(Array.from(rows.querySelectorAll("tr[data-seq]"), (row) => Number(row.dataset.seq)));
   let queue = [];
 
-  // The same table as audit/views.py's subject_page.
-  const pages = { Service: "/services/", Release: "/releases/", Environment: "/environments/" };
-  function subjectPage(event) {
-    if (event.subjectType === "Incident") {
-      const query = event.serviceId ? "serviceId=" + encodeURIComponent(event.serviceId) : "";
-      return "/incidents/?" + query + "#" + encodeURIComponent(event.subjectId);
-    }
-    return pages[event.subjectType] ? pages[event.subjectType] + encodeURIComponent(event.subjectId) + "/" : "";
+  function inWindow(event) {
+    const ts = Date.parse(event.ts);
+    return ts >= start && ts < end;
   }
 
-  function admits(event) {
-    for (const [name, key] of Object.entries(exact)) {
-      if (filters[name] !== undefined && event[key] !== filters[name]) return false;
-    }
-    const ts = Date.parse(event.ts);
-    if (since !== null && !(ts >= since)) return false;
-    if (until !== null && !(ts < until)) return false;
-    return true;
+  // A URL template of the server's ("/releases/{subjectId}/"), its fields filled in from the event's.
+  function fill(template, fields) {
+    return template.replace(/\{(\w+)\}/g, (_, name) => encodeURIComponent(fields[name] || ""));
   }
 
   function link(href, text) {
@@ -63,16 +55,17 @@
     time.textContent = "just now";
     const action = cell(event.action);
     action.className = "mono";
-    const href = subjectPage(event);
-    const subject = cell(event.subjectType + " ", href ? link(href, event.subjectId) : event.subjectId);
     const runId = (event.metadata || {}).runId;
-    if (typeof runId === "string" && runId) {
+    const fields = { subjectId: event.subjectId, serviceId: event.serviceId, runId: typeof runId === "string" ? runId : "" };
+    const page = (pages.subject || {})[event.subjectType];
+    const subject = cell(event.subjectType + " ", page ? link(fill(page, fields), event.subjectId) : event.subjectId);
+    if (fields.runId && pages.run) {
       const sub = document.createElement("span");
       sub.className = "sub";
-      sub.append("run ", link("/runs/" + encodeURIComponent(runId) + "/", runId));
+      sub.append("run ", link(fill(pages.run, fields), fields.runId));
       subject.append(sub);
     }
-    const service = event.serviceId ? cell(link("/services/" + encodeURIComponent(event.serviceId) + "/", event.serviceId)) : cell();
+    const service = event.serviceId && pages.service ? cell(link(fill(pages.service, fields), event.serviceId)) : cell();
     tr.append(seq, cell(time), cell(event.actor), action, subject, service);
     return tr;
   }
@@ -91,7 +84,7 @@
 
   document.addEventListener("live:audit", (message) => {
     const event = message.detail;
-    if (!event || typeof event.seq !== "number" || seen.has(event.seq) || !admits(event)) return;
+    if (!event || typeof event.seq !== "number" || seen.has(event.seq) || !inWindow(event)) return;
     if (paused()) {
       if (!queue.some((e) => e.seq === event.seq)) queue.push(event);
       held.textContent = queue.length + (queue.length === 1 ? " new event" : " new events") + " held while paused.";

@@ -1,4 +1,5 @@
-// Live updates for the server-rendered pages (docs/pages.md): one EventSource on the audit stream. An element
+// Live updates for the server-rendered pages (docs/pages.md): one EventSource on the audit stream, the one an
+// element's data-live-stream names (the audit page's, with its filters) or else the whole trail. An element
 // with data-live-src="<url of its fragment>" and data-live-match="<ids>" (space-separated; "*" for any) is
 // fetched again and replaced when an event names one of its ids (subject, service, source release, or
 // environment).
@@ -6,7 +7,7 @@
 // read-only, without this script.
 (function () {
   "use strict";
-  if (!window.EventSource || !document.querySelector("[data-live-src], [data-live-audit]")) return;
+  if (!window.EventSource || !document.querySelector("[data-live-src], [data-live-stream]")) return;
   const root = document.documentElement;
   const pending = new Set();
   let timer = null;
@@ -30,7 +31,8 @@
     pending.clear();
   }
 
-  const source = new EventSource("/api/audit-events/stream");
+  const named = document.querySelector("[data-live-stream]");
+  const source = new EventSource(named ? named.dataset.liveStream : "/api/audit-events/stream");
   source.addEventListener("open", () => { root.dataset.live = "on"; });
   source.addEventListener("error", () => { root.dataset.live = "reconnecting"; });
   source.addEventListener("audit", (message) => {
