@@ -113,6 +113,12 @@ class AuditEvent(DomainModel):
         return f"#{self.seq} {self.actor} {self.action} {self.subject_type}:{self.subject_id}"
 
 
+def trail_head() -> int:
+    """The sequence number of the trail's last event (0 while it is empty): where a reader who has read the
+    whole trail goes on from (a stream's start, the audit page's live rows)."""
+    return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
 def append(events: list[AuditEvent], batch_size: int = 5000) -> None:
     """Continue the trail with `events` (unsaved, in order): under the head's lock, each gets the next
     sequence number, a time never earlier than the one before, and its link in the hash chain. The one

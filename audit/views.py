@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from audit.filtersets import PARAMS, AuditEventFilterSet, what_is_new
-from audit.models import AuditEvent
+from audit.models import AuditEvent, trail_head
 from controlplane.identity.views import sign_in_first
 from controlplane.keyset import Keyset
 from controlplane.timestamps import rfc3339
@@ -58,17 +58,17 @@ def links(event: AuditEvent) -> dict:
     }
 
 
-def live(applied: dict) -> dict | None:
+def live(applied: dict, after: int) -> dict | None:
     """What the first page's script is handed, as data attributes, for the events still to come: the audit
-    stream with the page's exact filters (the server matches them), the window [start, end) its since and until
-    leave for a new event's time ("" where unbounded), and the pages' URL templates. None when no new event can
-    match (the page's until has passed): the page is not live."""
+    stream with the page's exact filters (the server matches them), resuming after `after`, the trail's head
+    when the page read it (the script connects a moment later: what was recorded in between arrives too), the
+    window [start, end) its since and until leave for a new event's time ("" where unbounded), and the pages'
+    URL templates. None when no new event can match (the page's until has passed): the page is not live."""
     new = what_is_new(applied, timezone.now())
     if new is None:
         return None
-    stream = reverse("audit-stream")
     return {
-        "stream": f"{stream}?{urlencode(new.stream_query)}" if new.stream_query else stream,
+        "stream": f"{reverse('audit-stream')}?{urlencode({**new.stream_query, 'after': after})}",
         "start": rfc3339(new.start) or "",
         "end": rfc3339(new.end) or "",
         "pages": json.dumps(PAGES),
@@ -82,8 +82,10 @@ def audit_list(request):
     params = request.GET.copy()
     before = params.pop("before", [""])[-1]
     filterset = AuditEventFilterSet(params, queryset=AuditEvent.objects.all())
-    rows, paged, older = [], False, ""
+    rows, paged, older, head = [], False, "", 0
     if filterset.is_valid():
+        # Read before the rows: an event recorded in between is listed and streamed (audit.js shows it once).
+        head = trail_head()
         page, paged = NEWEST_FIRST.page_from(filterset.qs, PAGE_SIZE, before)
         rows = page.rows
         older = page.next_cursor() or ""
@@ -95,7 +97,7 @@ def audit_list(request):
         "principal": request.principal,
         "form": filterset.form,
         "values": {name: request.GET.get(name, "") for name in PARAMS},
-        "live": live(filterset.form.cleaned_data) if filterset.is_valid() and not paged else None,
+        "live": live(filterset.form.cleaned_data, head) if filterset.is_valid() and not paged else None,
         "events": [(event, links(event), run_of(event)) for event in rows],
         "older": older,
         "paged": paged,

@@ -36,6 +36,7 @@ from django.db.models import Q
 from audit.filtersets import FIELDS as AUDIT_FIELDS
 from audit.mirror import line as audit_line
 from audit.models import AuditEvent
+from audit.models import trail_head as audit_head
 from controlplane.timestamps import rfc3339
 from controlplane.triggers import APPENDED_CHANNEL
 from releases.models import RunLogEntry, RunState, WorkflowRun
@@ -250,10 +251,6 @@ def _closing_on_error(fn, *args):
 
 def _close_connection() -> None:
     connection.close()  # the calling thread's (the feed's)
-
-
-def audit_head() -> int:
-    return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
 
 
 def log_head(run_id: str) -> int:

@@ -21,6 +21,7 @@ from audit.writer import record
 from controlplane.timestamps import rfc3339
 from tests.conftest import TOKENS, sign_in
 from tests.pages.conftest import CHROMIUM
+from tests.workflows.test_streams import Stream, audit_data, kind
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +76,8 @@ def test_filters_apply_and_the_page_names_the_stream_with_them(demo):
     # since already past bounds no new event, and no until leaves the window open.
     stream = urlsplit(live["live-stream"])
     assert stream.path == "/api/audit-events/stream"
-    assert parse_qs(stream.query) == {"subjectType": ["Environment"], "actor": [actor]}
+    head = str(AuditEvent.objects.order_by("-seq").first().seq)  # where the page read the trail: it goes on from there
+    assert parse_qs(stream.query) == {"subjectType": ["Environment"], "actor": [actor], "after": [head]}
     assert live["live-start"] == live["live-end"] == ""
     assert client.head(live["live-stream"]).status_code == 200  # a query the stream takes
     assert "live-stream" not in handed(client.get("/audit/?since=yesterday").content.decode())  # not valid: still
@@ -90,7 +92,8 @@ def test_the_window_for_new_events_comes_from_since_and_until(demo):
         ).content.decode()
     )
     assert (later["live-start"], later["live-end"]) == (rfc3339(ahead), rfc3339(ahead + timedelta(hours=1)))
-    assert later["live-stream"] == "/api/audit-events/stream"  # no exact filter: the whole trail
+    # No exact filter: the whole trail, from where the page read it.
+    assert later["live-stream"] == f"/api/audit-events/stream?after={AuditEvent.objects.order_by('-seq').first().seq}"
     # An until already past: no new event can match, so the page is a still list, with no stream and no Pause.
     ended = client.get("/audit/", {"until": behind.isoformat()}).content.decode()
     assert handed(ended) == {} and 'id="audit-pause"' not in ended and seqs(ended)
@@ -151,7 +154,7 @@ def test_event_data_is_escaped(demo):
     assert "<img src=x" not in page and "&lt;img src=x" in page
 
 
-AUDIT_PAGE = 3  # the session, its user, the page of events
+AUDIT_PAGE = 4  # the session, its user, the trail's head (where the live rows go on from), the page of events
 
 
 @pytest.mark.parametrize("path", ["/audit/", "/audit/?serviceId=svc-demo", "/audit/?before=40&action=service.update"])
@@ -167,6 +170,24 @@ def test_query_count_is_constant(demo, path):
     for n in range(120):
         record("service.update", "Service", "svc-demo", {"n": n}, service_id="svc-demo")
     assert small == count() == AUDIT_PAGE
+
+
+@pytest.mark.django_db(transaction=True)  # the real server sees committed rows only
+def test_an_event_between_the_page_and_its_stream_still_arrives(committed_demo, web):
+    """The page lists the trail as it read it; its script opens the stream it names a moment later. What was
+    recorded in that moment (a matching event, here) arrives on the stream: it starts where the page read."""
+    page = viewer().get("/audit/", {"action": "incident.create"}).content.decode()
+    shown = seqs(page)
+    stream_path = handed(page)["live-stream"]
+    between = record("incident.create", "Incident", "inc-between", {}, service_id="svc-demo")
+    record("incident.acknowledge", "Incident", "inc-between", {}, service_id="svc-demo")  # not for this page
+    # Opened as EventSource opens it; a stream that has nothing to send ends after a second.
+    stream = Stream(web(CONTROLPLANE_STREAM_MAX_SECONDS=1), stream_path)
+    assert stream.preamble() < between.seq
+    arrived = audit_data(stream.events(until=kind("audit")))
+    stream.close()
+    assert [(e["seq"], e["action"]) for e in arrived] == [(between.seq, "incident.create")]
+    assert between.seq not in shown
 
 
 def api(base: str, method: str, path: str, body: dict | None = None, role: str = "deployer") -> dict:
@@ -213,8 +234,8 @@ def test_in_the_browser_events_arrive_live_filtered_and_pause_holds_them(watched
     expect(page.locator("#audit-held")).to_have_text("Resumed: 1 event held while paused added.")
     expect(rows).to_have_count(3)
     # One stream, the audit stream with the page's filter: the server matches it.
-    streams = [url for url in user.requests if "/api/audit-events/stream" in url]
-    assert streams == [f"{base}/api/audit-events/stream?action=incident.create"]
+    (stream,) = [url for url in user.requests if "/api/audit-events/stream" in url]
+    assert stream.startswith(f"{base}/api/audit-events/stream?action=incident.create&after=")
 
     # A page whose until is ahead takes new events (their times, as the stream sends them, are before it).
     ahead = rfc3339(timezone.now() + timedelta(hours=1))
