@@ -209,11 +209,15 @@ def _wrappers(reference) -> int:
     return count
 
 
-def limits(variables: dict | None) -> type[ValidationRule]:
-    """A validation rule refusing an operation deeper than GRAPHQL_MAX_DEPTH or costlier than GRAPHQL_MAX_COST."""
+def limits(variables: dict | None, runs=None) -> type[ValidationRule]:
+    """A validation rule refusing an operation deeper than GRAPHQL_MAX_DEPTH or costlier than GRAPHQL_MAX_COST:
+    `runs`, the operation that will run (its node in the document validated), when there is one; else (no
+    operation named in a document of several, or a name none has: execution refuses it) each of them."""
 
     class Limits(ValidationRule):
         def enter_operation_definition(self, node, *_):
+            if runs is not None and node is not runs:
+                return  # another operation of the document (GraphiQL sends the editor's whole text): never run
             schema = self.context.schema
             if schema.get_root_type(node.operation) is None:
                 return  # refused by GraphQL's own validation (a subscription: this schema has none)

@@ -230,7 +230,7 @@ class GraphQLView(GrapheneView):
                 return None
             message = f"Can only perform a {operation.operation.value} operation from a POST request."
             raise Refused(405, message, "METHOD_NOT_ALLOWED", Allow="POST")
-        errors = [*_checked(schema, query, document), *validate(schema, document, (limits(variables),))]
+        errors = [*_checked(schema, query, document), *validate(schema, document, (limits(variables, operation),))]
         if errors:
             return ExecutionResult(errors=errors)
         try:

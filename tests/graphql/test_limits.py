@@ -195,3 +195,18 @@ def test_first_from_a_variable_counts_as_execution_reads_it(viewer, settings, de
         content_type="application/json",
     )
     assert "more than the limit" in refusal(response)
+
+
+def test_only_the_operation_that_runs_is_measured(viewer):
+    # GraphiQL sends the whole editor's document and names the operation to run: another one in it, over the
+    # limit, runs nothing and refuses nothing. Without a name, or with two operations and none named, all count.
+    flood = " ".join(f"a{i}: servicesIndex(first: 500) {{ edges {{ node {{ id name repo }} }} }}" for i in range(20))
+    document = f"query Small {{ me {{ actor }} }} query Flood {{ {flood} }}"
+    body = {"query": document, "operationName": "Small"}
+    response = viewer.client.post("/graphql/", json.dumps(body), content_type="application/json")
+    assert response.status_code == 200 and response.json() == {"data": {"me": {"actor": "dev-viewer"}}}
+    body["operationName"] = "Flood"
+    assert "operation 'Flood' costs" in refusal(
+        viewer.client.post("/graphql/", json.dumps(body), content_type="application/json")
+    )
+    assert "operation 'Flood' costs" in refusal(viewer.post(document))
