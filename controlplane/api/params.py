@@ -1,8 +1,9 @@
 """Query parameters and form fields, one check for all: every REST view, stream, preview and page form.
 
 A parameter is given at most once (a repeated one would otherwise silently take its last value), is one the
-endpoint takes when it says which it takes, and, over the API, is not empty (`?severity=` is no filter, and
-saying so is better than reading it as none; an HTML form sends its empty fields, so pages let them be).
+endpoint takes when it says which it takes, and, over the API, is not empty nor whitespace alone (`?severity=`
+is no filter, nor is `?actor=%20`, which a text filter reads stripped: saying so is better than reading it as
+none; an HTML form sends its empty fields, so pages let them be).
 Whole numbers (page sizes, stream resume points): ASCII digits only, within a stated range, or a 400 naming
 the parameter and the range."""
 
@@ -23,14 +24,15 @@ def refusals(
     data, takes: Collection[str] | None = None, where: str = "this endpoint", blank: bool = False
 ) -> dict[str, list[str]]:
     """What is wrong with `data` (a QueryDict: query parameters or form fields), by name: a name `takes` does not
-    list (when it is given), a name given more than once, an empty value unless `blank`. Empty when nothing is."""
+    list (when it is given), a name given more than once, an empty (or whitespace) value unless `blank`. Empty
+    when nothing is."""
     errors = {}
     for name, values in data.lists():
         if takes is not None and name not in takes:
             errors[name] = [f"is not a parameter of {where} (it takes {', '.join(takes) or 'none'})."]
         elif len(values) > 1:
             errors[name] = [GIVEN_TWICE]
-        elif not blank and not values[0]:
+        elif not blank and not values[0].strip():  # whitespace alone too: a text filter reads its value stripped
             errors[name] = [EMPTY]
     return errors
 
