@@ -1,12 +1,12 @@
 """The one pagination: keyset pages with signed cursors, for REST, GraphQL and the pages alike.
 
-A list has a fixed, total order (`ordering`, its last column unique). A page is the rows past a position in
-that order (or before it, reading back), at most `size` of them, read with one more to know whether more
-follow: one indexed query, as cheap deep in a list as at its start, and stable under inserts. A cursor is a
-row's ordering values, signed with the SECRET_KEY and bound to the list (its `name`), so a cursor forged,
-tampered with or issued for another list is refused before it reaches a query. Each door says a refusal its
-own way (REST a 400 naming `cursor`, GraphQL an error naming `after`, a page its first page); the rows,
-the order, the cursors and the limits are this module's.
+A list has a fixed, total order (`ordering`, its last column unique, none of its columns NULL). A page is
+the rows past a position in that order (or before it, reading back), at most `size` of them, read with one
+more to know whether more follow: one indexed query, as cheap deep in a list as at its start, and stable
+under inserts. A cursor is a row's ordering values, signed with the SECRET_KEY and bound to the list (its
+`name`), so a cursor forged, tampered with or issued for another list is refused before it reaches a query.
+Each door says a refusal its own way (REST a 400 naming `cursor`, GraphQL an error naming `after`, a page its
+first page); the rows, the order, the cursors and the limits are this module's.
 """
 
 import datetime
@@ -74,11 +74,18 @@ class Page:
 
 
 def _field(model: type[models.Model], path: str) -> models.Field:
-    """The field a column names, across relations (`service__name`)."""
+    """The field a column names, across relations (`service__name`). A column that can be NULL (a nullable
+    field, or one reached through a nullable relation) is refused: `beyond()` compares with < and >, which
+    no NULL passes, and SQLite and PostgreSQL put NULLs at opposite ends of an order."""
     *relations, name = path.split("__")
+    fields = []
     for relation in relations:
-        model = model._meta.get_field(relation).related_model
-    return model._meta.get_field(name)
+        fields.append(model._meta.get_field(relation))
+        model = fields[-1].related_model
+    fields.append(model._meta.get_field(name))
+    if any(field.null for field in fields):
+        raise ValueError(f"{path} can be NULL: a keyset orders by columns that never are.")
+    return fields[-1]
 
 
 class Keyset:
@@ -89,7 +96,8 @@ class Keyset:
         self.ordering = tuple(ordering)
         self.reversed = tuple(o[1:] if o.startswith("-") else f"-{o}" for o in self.ordering)
         self.columns = tuple(o.lstrip("-") for o in self.ordering)
-        self.times = {c for c in self.columns if isinstance(_field(model, c), models.DateTimeField)}
+        fields = {c: _field(model, c) for c in self.columns}  # each refused if it can be NULL
+        self.times = {c for c, field in fields.items() if isinstance(field, models.DateTimeField)}
         self.salt = f"controlplane.cursor:{name}"
 
     # --- cursors ---

@@ -24,10 +24,13 @@ def _api_or_page(request, status: int, detail: str, page_view, **kwargs):
 
 def api_not_found(request):
     """The end of the API's routes: JSON whatever DEBUG says. A path a slash would complete is said to be one
-    (CommonMiddleware's redirect never comes for a path that resolves)."""
-    detail = "Not found."
-    if not request.path_info.endswith("/") and _is_route(f"{request.path_info}/"):
+    (CommonMiddleware's redirect never comes for a path that resolves); so is a stream's path given with one
+    (streams end without: `/api/audit-events/stream`)."""
+    detail, path = "Not found.", request.path_info
+    if not path.endswith("/") and _is_route(f"{path}/"):
         detail = f"Not found; API paths end in a slash: {request.path}/."
+    elif path.endswith("/") and _is_route(path[:-1]):
+        detail = f"Not found; a stream's path ends without a slash: {request.path[:-1]}."
     return JsonResponse({"detail": detail}, status=404)
 
 

@@ -1,6 +1,7 @@
 """What every resource shares: strict serializers over the domain models, cursor pages, thin viewsets."""
 
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -8,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.fields import SkipField, get_attribute
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
@@ -224,11 +226,20 @@ class BlankAsNullField(String):
 _PLAIN_FIELDS = (String, Choice, Timestamp, BlankAsNullField, serializers.BooleanField)
 
 
+class _NoFormatParameter(DefaultContentNegotiation):
+    """DRF's negotiation without its `?format=` override: `format` is a query parameter like any other, refused by
+    name as one the endpoint does not take, rather than a 404 "Not found." for a resource that exists
+    (`?format=xml`) before the query is checked. The answer is JSON either way."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+
 class StrictQuery:
     """For every API view: its query parameters are each one it takes, given once, not empty
     (`controlplane.api.params`), checked after authentication and permissions, before anything reads them. A
     list takes its filters and its pages' parameters; anything else takes `takes`, by default none."""
 
+    content_negotiation_class = _NoFormatParameter
     takes: tuple[str, ...] = ()
     where = "this endpoint"
     blank = False  # True where another rule of the view's own says what an empty value is

@@ -47,10 +47,12 @@ class CursorPage(CursorPagination):
 
     def position(self, request):
         encoded = request.query_params.get(self.cursor_query_param)
+        # Checked whether or not a cursor is given (the links a tail page issues keep its `tail=true`).
+        tail = self._tail(request)
         if encoded is None:
             # `tail=true`: the list's last page first, still in the list's order, with `previous` to read back
             # (`cpctl audit` shows the newest events of an oldest-first trail).
-            return END if self._tail(request) else START
+            return END if tail else START
         try:
             return self.keyset_.position(encoded)
         except NotACursor:

@@ -346,6 +346,10 @@ def test_tail_starts_a_list_at_its_end_and_reads_back(viewer, admin):
     assert [r["id"] for r in oldest] == [Release.objects.order_by("created_at", "id").first().pk]
     refused = viewer.get("/api/audit-events/?tail=yes")
     assert refused.status_code == 400 and refused.json() == {"tail": ["must be true or false."]}
+    # With a cursor too (a tail page's own links keep its tail=true): never read as nothing.
+    assert viewer.get(last["previous"]).status_code == 200 and "tail=true" in last["previous"]
+    refused = viewer.get(last["previous"].replace("tail=true", "tail=yes"))
+    assert refused.status_code == 400 and refused.json() == {"tail": ["must be true or false."]}
 
 
 def test_audit_events_are_read_only(admin):

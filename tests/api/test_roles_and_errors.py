@@ -104,6 +104,28 @@ def test_an_api_path_missing_its_slash_is_a_404_that_says_so(admin):
     assert response.json() == {"detail": "Not found; API paths end in a slash: /api/environments/."}
 
 
+@pytest.mark.parametrize(
+    "url", ["/api/audit-events/stream/", "/api/workflow-runs/run-456/logs/stream/"], ids=["audit", "run log"]
+)
+def test_a_stream_path_given_a_final_slash_is_a_404_that_says_so(admin, url):
+    response = admin.get(url)
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"Not found; a stream's path ends without a slash: {url[:-1]}."}
+
+
+@pytest.mark.parametrize("value", ["json", "xml", "api"])
+@pytest.mark.parametrize("url", ["/api/services/", "/api/services/svc-demo/", "/api/me/", "/api/services/index/"])
+def test_format_is_a_parameter_like_any_other_never_a_404(viewer, url, value):
+    # DRF's ?format= override answered ?format=xml with "Not found." for a resource that exists.
+    response = viewer.get(f"{url}?format={value}")
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["format"] and "is not a parameter of this endpoint" in response.json()["format"][0]
+
+
+def test_the_schema_still_takes_its_format(viewer):
+    assert viewer.get("/api/schema/?format=json").json()["openapi"].startswith("3.")
+
+
 def test_unknown_method_is_405(admin):
     response = admin.put("/api/audit-events/1/", {"actor": "x"})
     assert response.status_code == 405
