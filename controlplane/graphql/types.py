@@ -24,6 +24,7 @@ from graphql.utilities import value_from_ast_untyped
 from rest_framework.exceptions import APIException
 
 from controlplane.api.errors import api_exception
+from controlplane.api.params import EMPTY
 from controlplane.identity.context import current_principal
 from controlplane.identity.roles import can, refusal
 from controlplane.keyset import AFTER as AFTER_KEY
@@ -433,8 +434,10 @@ def filtered(filterset_class, queryset, arguments: dict):
     messages."""
     data = {to_camel_case(name): plain(value) for name, value in arguments.items() if value is not None}
     filterset = filterset_class(data=data, queryset=queryset)
-    if not filterset.is_valid():
-        problems = {name: [str(m) for m in messages] for name, messages in filterset.errors.items()}
+    # As REST's query check: an empty (or whitespace) text filter is refused, not read as no filter at all.
+    problems = {name: [EMPTY] for name, value in data.items() if isinstance(value, str) and not value.strip()}
+    if problems or not filterset.is_valid():
+        problems |= {name: [str(m) for m in messages] for name, messages in filterset.errors.items()}
         text = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in problems.items())
         raise GraphQLError(text, extensions={"code": "INVALID", "fields": problems})
     return filterset.qs

@@ -186,6 +186,23 @@ def test_a_bad_filter_value_is_refused_with_rests_message(viewer):
     assert body["errors"][0]["extensions"]["fields"] == rest.json()
 
 
+
+@pytest.mark.parametrize(
+    ("document", "url"),
+    [
+        ('{ services(q: "") { edges { node { id } } } }', "/api/services/?q="),
+        ('{ auditEvents(actor: " ") { edges { node { seq } } } }', "/api/audit-events/?actor=%20"),
+        ('{ releases(sha: "\\t") { edges { node { id } } } }', "/api/releases/?sha=%09"),
+    ],
+)
+def test_an_empty_text_filter_is_refused_as_rest_refuses_it(viewer, document, url):
+    # Read as no filter at all, an empty filter would list everything the caller meant to narrow.
+    body = viewer.post(document).json()
+    rest = Api("viewer").get(url)
+    assert rest.status_code == 400
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"] == {"code": "INVALID", "fields": rest.json()}
+
 ENVIRONMENT = """
 query ($id: ID!) {
   environment(id: $id) {
