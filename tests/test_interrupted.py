@@ -11,13 +11,17 @@ import pytest
 
 from tests.environment import ROOT, alive, clean_environment, descendants, wait_for
 
+PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist"]
+
 
 @pytest.mark.parametrize("how", ["SIGTERM to the group", "SIGHUP", "SIGKILL"])
 def test_an_interrupted_suite_leaves_no_server_worker_or_browser(tmp_path, how):
     ready = tmp_path / "ready"
     env = clean_environment(tmp_path, DEBUG="1", INTERRUPTED_RUN_READY=str(ready), PYTEST_ADDOPTS="")
     suite = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "tests/interrupted_run.py"],
+        # Its own --basetemp: pytest otherwise keeps only the newest three numbered temporary folders, and would
+        # delete this suite's own while its tests use them.
+        [*PYTEST, f"--basetemp={tmp_path / 'inner'}", "tests/interrupted_run.py"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
