@@ -65,11 +65,11 @@ $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
 # The suite on TEST_PROCESSES processes (pytest-xdist; it mostly waits on servers, browsers and databases, so
-# more processes than cores), property tests in the quick Hypothesis profile. `make test-full` (and .ci/run):
+# more processes than cores), a module's tests on one process (its kept servers and data), property tests in the quick Hypothesis profile. `make test-full` (and .ci/run):
 # the full profile. One file by hand: `.venv/bin/pytest tests/...` (one process, quick profile).
 TEST_PROCESSES ?= 3
 test: lint $(ENV_FILE) $(OP_DIR)/node_modules/.installed $(CHROMIUM)
-	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadscope
 
 test-full: export HYPOTHESIS_PROFILE := full
 test-full: test

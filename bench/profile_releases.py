@@ -44,11 +44,11 @@ def parse_args():
 
 
 def setup(args):
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+    os.environ.setdefault("DEBUG", "1")  # before seeding too: its manage.py runs read it
     if args.size:
         db = seeded_database(args.size, {**os.environ, "CONTROLPLANE_AUDIT_LOG": ""}, args.data_dir)
         os.environ["DATABASE_URL"] = f"sqlite:///{db}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
-    os.environ.setdefault("DEBUG", "1")
     os.environ["CONTROLPLANE_DEV_MODE"] = "1"
     os.environ["CONTROLPLANE_DEV_TOKENS"] = json.dumps({TOKEN: {"id": "profile", "role": "viewer"}})
     os.environ.setdefault("CONTROLPLANE_AUDIT_LOG", str(ROOT / "var" / "profile" / "audit.log"))

@@ -46,18 +46,6 @@ def pytest_configure(config):
         signal.signal(signum, _interrupted)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the marks
-def pytest_collection_modifyitems(items):
-    """Under xdist (`make test`), tests that share a process run on one worker: a module's tests on the live
-    server (its kept web servers), and the browser tests (one Chromium)."""
-    for item in items:
-        needs = getattr(item, "fixturenames", ())
-        if "browser" in needs:
-            item.add_marker(pytest.mark.xdist_group("browser"))
-        elif "kept_web_servers" in needs:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-
-
 def pytest_unconfigure(config):
     stop_everything()  # whatever an interrupted teardown did not reach
 

@@ -14,12 +14,9 @@ from django.db import connection
 
 from tests.environment import ROOT, clean_environment, stop_group
 
-pytestmark = [
-    pytest.mark.xdist_group("bench"),
-    pytest.mark.skipif(
-        connection.vendor != "sqlite", reason="the benchmarks choose their own databases: run once, on SQLite"
-    ),
-]
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="the benchmarks choose their own databases: run once, on SQLite"
+)
 
 SIZE = "3x1x2"  # services x environments x releases: bench/api.py's seeded database, shared through --data-dir
 SERVED = ["--seconds", "0.1", "--rounds", "1", "--concurrency", "2", "--workers", "1"]  # 2 clients: 2 samples at least
