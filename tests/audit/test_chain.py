@@ -123,11 +123,12 @@ def write(tmp_path, objects):
 
 
 def test_a_restore_must_continue_the_trail(db, tmp_path):
+    head = list(AuditChainHead.objects.values())  # made by a migration; a flush empties it, the next write rebuilds it
     objects = copy.deepcopy(DEMO)
     next(o for o in objects if o["model"] == "audit.auditevent")["pk"] = 7
     with pytest.raises(CommandError, match=r"audit.AuditEvent\(pk=7\): seq: must continue the trail, which ends at 0"):
         call_command("loaddata", write(tmp_path, objects), verbosity=0)
-    assert not AuditEvent.objects.exists() and AuditChainHead.objects.get().seq == 0
+    assert not AuditEvent.objects.exists() and list(AuditChainHead.objects.values()) == head
 
 
 def test_a_restored_event_whose_hash_does_not_verify_is_refused(db, tmp_path):

@@ -25,8 +25,9 @@ def test_sequence_numbers_count_up_from_one_whatever_the_caller_says(db):
 
 @pytest.mark.parametrize("action", ["create", "Service.Create", "service.", "service create"])
 def test_action_is_noun_dot_verb(db, action):
+    head = list(AuditChainHead.objects.values())  # made by a migration; a flush empties it, the next write rebuilds it
     refused(event(action=action).save, "action", "<noun>.<verb>")
-    assert not AuditEvent.objects.exists() and AuditChainHead.objects.get().seq == 0
+    assert not AuditEvent.objects.exists() and list(AuditChainHead.objects.values()) == head
 
 
 def test_metadata_is_an_object(db):
