@@ -219,6 +219,7 @@ INSTALLED_APPS = [
     "incidents",
     "audit",
     "overview",  # the cross-app read side, above the domain apps
+    "policies",  # the Cedar gate over deploys, promotions and rollbacks (docs/policies.md)
 ]
 
 MIDDLEWARE = [
@@ -497,6 +498,18 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "incidents.models.Severity",
     },
 }
+
+# Policies (docs/policies.md): Cedar decides every deploy, promotion and rollback. An operator's own policies
+# (*.cedar files) are added from this folder; the roles that may break glass (override the built-in gates).
+CONTROLPLANE_POLICY_DIR = _str("CONTROLPLANE_POLICY_DIR").strip() or None
+CONTROLPLANE_BREAK_GLASS_ROLES = [
+    r.strip() for r in _str("CONTROLPLANE_BREAK_GLASS_ROLES", "admin").split(",") if r.strip()
+]
+if not set(CONTROLPLANE_BREAK_GLASS_ROLES) <= {"viewer", "deployer", "admin"}:
+    raise _refuse(
+        "CONTROLPLANE_BREAK_GLASS_ROLES", "must list roles among viewer, deployer, admin", "admin,deployer",
+        _str("CONTROLPLANE_BREAK_GLASS_ROLES"),
+    )
 
 # Workflow runs (deploy, promote) execute in a background worker: `manage.py worker`.
 CONTROLPLANE_WORKFLOWS = {

@@ -9,6 +9,7 @@ release per service and environment). The rollout itself runs in the background 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from controlplane import governance
 from controlplane.errors import Conflict
 from controlplane.identity.context import current_actor
 from controlplane.models import ID_PATTERN, new_id
@@ -18,11 +19,12 @@ from releases.tasks import execute_run
 from services.models import Environment
 
 
-def _start(release: Release, kind: str, action: str, source: Release | None = None) -> WorkflowRun:
+def _start(release: Release, kind: str, action: str, verdict, source: Release | None = None) -> WorkflowRun:
     run = WorkflowRun(
         id=new_id(WorkflowRun.ID_PREFIX), kind=kind, release=release, source_release=source, actor=current_actor()
     )
-    details = {"runId": run.id, **({"sourceReleaseId": source.id} if source else {})}
+    details = {"runId": run.id, **({"sourceReleaseId": source.id} if source else {}), "policy": verdict.metadata}
+    verdict.record()
     lifecycle.begin_rollout(release, action=action, details=details)
     # The task is written in this same transaction (django-tasks' database backend shares the database),
     # so the run and its task commit together or not at all; the run names its task for the recovery.
@@ -46,10 +48,14 @@ def _busy(service_id: str, environment_id: str) -> str | None:
     return lifecycle.busy_refusal(service_id, environment_id) if promoting.exists() else None
 
 
-@transaction.atomic
-def deploy(release: Release) -> WorkflowRun:
-    """Draft → Promoting in the release's own environment, with a Deploy run (`deploy.create`)."""
-    return _start(release, RunKind.DEPLOY, "deploy.create")
+def deploy(release: Release, break_glass: dict | None = None) -> WorkflowRun:
+    """Draft → Promoting in the release's own environment, with a Deploy run (`deploy.create`), once the
+    policies allow it (`controlplane.governance`; break-glass overrides the built-in gates)."""
+    if refusal := deploy_refusal(release):
+        raise Conflict(refusal)
+    verdict = governance.check("deploy", environment=release.environment, release=release, break_glass=break_glass)
+    with transaction.atomic():
+        return _start(release, RunKind.DEPLOY, "deploy.create", verdict)
 
 
 def promotion_target(environment_id: str) -> Environment:
@@ -95,17 +101,23 @@ def promotion(release: Release, environment: Environment | str) -> tuple[Environ
     return environment, refusal
 
 
-@transaction.atomic
-def promote(release: Release, environment: Environment | str) -> WorkflowRun:
+def promote(release: Release, environment: Environment | str, break_glass: dict | None = None) -> WorkflowRun:
     """Take an Active release to another environment (given by id, or found): a new release record (same
     service, sha and version), Draft → Promoting there, with a Promote run that names its source
-    (`release.promote`)."""
+    (`release.promote`), once the policies allow it."""
     if isinstance(environment, str):
         environment = promotion_target(environment)
     release.refresh_from_db()
     problem = promote_refusal(release, environment)
     if problem:
         raise Conflict(problem)
-    target = _promoted(release, environment)
-    target.save()
-    return _start(target, RunKind.PROMOTE, "release.promote", source=release)
+    _check_promotion(release, environment)
+    verdict = governance.check("promote", environment=environment, source=release, break_glass=break_glass)
+    with transaction.atomic():
+        release.refresh_from_db()
+        problem = promote_refusal(release, environment)
+        if problem:
+            raise Conflict(problem)
+        target = _promoted(release, environment)
+        target.save()
+        return _start(target, RunKind.PROMOTE, "release.promote", verdict, source=release)

@@ -1,11 +1,13 @@
 import re
+import zoneinfo
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from controlplane import adapters
-from controlplane.models import Archivable, Entity
+from controlplane.models import Archivable, Entity, require_aware
+from services import policy_refs
 
 ENVIRONMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 PRODUCTION_NAMES = ("prod", "production")
@@ -70,8 +72,176 @@ class Environment(Archivable, Entity):
                 errors["policy_refs"] = [f"{ref!r} is not of the form 'policy:<kind>[:<arg>...]'." for ref in bad]
             elif len(set(self.policy_refs)) != len(self.policy_refs):
                 errors["policy_refs"] = ["lists a policy more than once."]
+            else:
+                problems = self._policy_ref_problems()
+                if problems:
+                    errors["policy_refs"] = problems
         if errors:
             raise ValidationError(errors)
+
+    def _policy_ref_problems(self) -> list[str]:
+        """Each ref must be in the catalogue (services.policy_refs) and name a window or environment that exists."""
+        problems, parsed = [], []
+        for text in self.policy_refs:
+            try:
+                parsed.append(policy_refs.parse(text))
+            except ValueError as exc:
+                problems.append(str(exc))
+        windows = {ref.window for ref in parsed if ref.kind == "change-window"}
+        known = set(ChangeWindow.objects.filter(name__in=windows).values_list("name", flat=True)) if windows else set()
+        for ref in parsed:
+            if ref.kind == "change-window" and ref.window not in known:
+                problems.append(f"{ref.text!r}: unknown change window {ref.window!r}.")
+            elif ref.kind == "requires":
+                if ref.environment == self.pk:
+                    problems.append(f"{ref.text!r}: an environment cannot require itself.")
+                elif not Environment.objects.filter(pk=ref.environment).exists():
+                    problems.append(f"{ref.text!r}: unknown environment {ref.environment!r}.")
+        for kind in ("incident-gate", "approval"):
+            if sum(ref.kind == kind for ref in parsed) > 1:
+                problems.append(f"names policy:{kind} more than once; keep one.")
+        return problems
+
+
+HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # ISO weekdays 1-7
+
+
+def minutes(hhmm: str) -> int:
+    """ "09:30" → 570; "24:00" (a window's end only) → 1440."""
+    hours, mins = hhmm.split(":")
+    return int(hours) * 60 + int(mins)
+
+
+def day_list(days) -> str:
+    """[1, 2, 3, 4, 5] → "Mon–Fri"; [1, 3, 7] → "Mon, Wed, Sun"."""
+    days = sorted(days)
+    if len(days) > 2 and days == list(range(days[0], days[-1] + 1)):
+        return f"{WEEKDAYS[days[0] - 1]}–{WEEKDAYS[days[-1] - 1]}"
+    return ", ".join(WEEKDAYS[d - 1] for d in days)
+
+
+class ChangeWindow(Entity):
+    """When deploys and promotions may reach the environments whose refs name it (`policy:change-window:<name>`):
+    on the listed ISO weekdays, from `start` to `end` in the window's own time zone. An `end` before `start`
+    crosses midnight (the day is the one it starts on); `end` may be "24:00"."""
+
+    ID_PREFIX = "cw-"
+    REFUSES_SECRETS = True
+
+    name = models.CharField(max_length=63, help_text="Lower-case letters, digits and dashes; unique. Refs name it.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # (after created_at: in the class body this name shadows django.utils.timezone)
+    timezone = models.CharField(max_length=64, help_text="An IANA time zone name, like Europe/Berlin.")
+    days = models.JSONField(help_text="ISO weekdays it opens on, 1 (Monday) to 7 (Sunday).")
+    start = models.CharField(max_length=5, help_text='"HH:MM", local time.')
+    end = models.CharField(max_length=5, help_text='"HH:MM" or "24:00", local time; before start: crosses midnight.')
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["name"], name="%(app_label)s_%(class)s_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def summary(self) -> str:
+        """ "Mon–Fri 09:00–17:00 Europe/Berlin": what a refusal and a page say about it."""
+        return f"{day_list(self.days)} {self.start}–{self.end} {self.timezone}"
+
+    def clean(self):
+        super().clean()
+        errors: dict[str, list[str]] = {}
+        if self.name and not ENVIRONMENT_NAME.match(self.name):
+            errors["name"] = ["must be 1-63 lower-case letters, digits or dashes, starting with a letter or digit."]
+        elif self.stored("name") and self.name != self.stored("name"):
+            users = _environments_naming(self.stored("name"))
+            if users:
+                errors["name"] = [f"is named by the policy refs of {', '.join(users)}; change those first."]
+        if not valid_zone(self.timezone):
+            errors["timezone"] = [f"{self.timezone!r} is not an IANA time zone name (like Europe/Berlin)."]
+        if (
+            not isinstance(self.days, list)
+            or not self.days
+            or not all(type(d) is int and 1 <= d <= 7 for d in self.days)
+            or len(set(self.days)) != len(self.days)
+        ):
+            errors["days"] = ["must list ISO weekdays 1 (Monday) to 7 (Sunday), each once, at least one."]
+        else:
+            self.days = sorted(self.days)
+        if not isinstance(self.start, str) or not HHMM.match(self.start):
+            errors["start"] = ['must be a time "HH:MM" from 00:00 to 23:59.']
+        if not isinstance(self.end, str) or not (HHMM.match(self.end) or self.end == "24:00"):
+            errors["end"] = ['must be a time "HH:MM" from 00:00 to 24:00.']
+        elif "start" not in errors and minutes(self.start) == minutes(self.end) % 1440:
+            errors["end"] = ['must differ from start (for whole days: start "00:00", end "24:00").']
+        if errors:
+            raise ValidationError(errors)
+
+
+def _environments_naming(window: str) -> list[str]:
+    ref = f"policy:change-window:{window}"
+    return sorted(pk for pk, refs in Environment.objects.values_list("pk", "policy_refs") if ref in (refs or ()))
+
+
+def valid_zone(name) -> bool:
+    if not isinstance(name, str) or not name or name != name.strip() or name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return name in zoneinfo.available_timezones() or name == "UTC"
+
+
+class Freeze(Entity):
+    """While it runs (startsAt ≤ now < endsAt), nothing but rollbacks reaches the environments it names."""
+
+    ID_PREFIX = "frz-"
+    REFUSES_SECRETS = True
+
+    title = models.CharField(max_length=200)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    env_ids = models.JSONField(help_text="The environments it freezes (ids).")
+    reason = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-starts_at", "id"]
+        indexes = [models.Index(fields=["ends_at"], name="freeze_ends_idx")]
+
+    def __str__(self) -> str:
+        return self.id
+
+    def clean(self):
+        super().clean()
+        errors: dict[str, list[str]] = {}
+        if not self.title.strip():
+            errors["title"] = ["must not be blank."]
+        self.starts_at = require_aware(self.starts_at, "starts_at", errors)
+        self.ends_at = require_aware(self.ends_at, "ends_at", errors)
+        if self.starts_at and self.ends_at and "starts_at" not in errors and "ends_at" not in errors:
+            if self.ends_at <= self.starts_at:
+                errors["ends_at"] = ["must be after startsAt."]
+        if not isinstance(self.env_ids, list) or not self.env_ids or not all(isinstance(e, str) for e in self.env_ids):
+            errors["env_ids"] = ["must list one or more environment ids."]
+        elif len(set(self.env_ids)) != len(self.env_ids):
+            errors["env_ids"] = ["lists an environment more than once."]
+        else:
+            known = set(Environment.objects.filter(pk__in=self.env_ids).values_list("pk", flat=True))
+            missing = [e for e in self.env_ids if e not in known]
+            if missing:
+                errors["env_ids"] = [f"unknown environment {', '.join(map(repr, missing))}."]
+        if errors:
+            raise ValidationError(errors)
+
+    def covers(self, environment_id: str, at) -> bool:
+        return environment_id in self.env_ids and self.starts_at <= at < self.ends_at
 
 
 class Service(Archivable, Entity):

@@ -5,17 +5,26 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import Http404
 from rest_framework import status
-from rest_framework.exceptions import APIException, ErrorDetail, NotFound, ValidationError
+from rest_framework.exceptions import APIException, ErrorDetail, NotFound, PermissionDenied, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from controlplane.api.base import DomainSerializer
 from controlplane.api.parsers import printable
 from controlplane.errors import Conflict, describe, race_conflict
+from controlplane.governance import Forbidden, PolicyDenied
 
 
 class ConflictError(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
+
+
+class PolicyConflict(ConflictError):
+    """A policy's refusal: the sentence, and the decision (who denied it, why, when it would next be allowed)."""
+
+    def __init__(self, refusal: PolicyDenied):
+        super().__init__()
+        self.detail = {"detail": str(refusal), "decision": refusal.decision}
 
 
 class PayloadTooLarge(APIException):
@@ -53,8 +62,14 @@ def api_exception(exc: Exception, serializer_class=None) -> APIException | None:
     """`exc` as the API states it (its status and messages), or None for a bug. REST and GraphQL both ask
     here, so a rule broken through either says the same. A model rule is named in `serializer_class`'s
     field names when it is a DomainSerializer."""
-    if isinstance(exc, Conflict):
+    if isinstance(exc, PolicyDenied):
+        # Its audit event is written once the transaction that refused it has ended (this is after it).
+        exc.settle()
+        exc = PolicyConflict(exc)
+    elif isinstance(exc, Conflict):
         exc = ConflictError(str(exc))
+    elif isinstance(exc, Forbidden):
+        exc = PermissionDenied(str(exc))
     elif isinstance(exc, IntegrityError):
         # A database constraint caught what validation could not see: a concurrent change. Anything else is
         # a 500, logged by Django with its traceback.
