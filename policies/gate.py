@@ -282,7 +282,8 @@ def evaluate(s: Situation, at: datetime) -> tuple[list[Denial], list[str]]:
     for policy, message in outcomes[0].errors:
         denials.append(Denial(policy.name, f"evaluation error in {policy.file}: {message}", overridable=False))
     for policy in outcomes[0].forbidden_by:
-        denials.append(Denial(policy.name, policy.reason or f"forbidden by {policy.name} ({policy.file})", overridable=False))
+        reason = policy.reason or f"forbidden by {policy.name} ({policy.file})"
+        denials.append(Denial(policy.name, reason, overridable=False))
     window_denials = []
     for (name, _), outcome in zip(gates, outcomes[1:], strict=True):
         for policy, message in outcome.errors:

@@ -1,3 +1,4 @@
+import functools
 import re
 import zoneinfo
 
@@ -105,6 +106,7 @@ class Environment(Archivable, Entity):
 
 HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # ISO weekdays 1-7
+DASH = "\u2013"  # the en dash of "Mon-Fri 09:00-17:00" as pages and refusals print it
 
 
 def minutes(hhmm: str) -> int:
@@ -114,10 +116,10 @@ def minutes(hhmm: str) -> int:
 
 
 def day_list(days) -> str:
-    """[1, 2, 3, 4, 5] → "Mon–Fri"; [1, 3, 7] → "Mon, Wed, Sun"."""
+    """[1, 2, 3, 4, 5] → "Mon-Fri" (an en dash); [1, 3, 7] → "Mon, Wed, Sun"."""
     days = sorted(days)
     if len(days) > 2 and days == list(range(days[0], days[-1] + 1)):
-        return f"{WEEKDAYS[days[0] - 1]}–{WEEKDAYS[days[-1] - 1]}"
+        return f"{WEEKDAYS[days[0] - 1]}{DASH}{WEEKDAYS[days[-1] - 1]}"
     return ", ".join(WEEKDAYS[d - 1] for d in days)
 
 
@@ -150,8 +152,8 @@ class ChangeWindow(Entity):
 
     @property
     def summary(self) -> str:
-        """ "Mon–Fri 09:00–17:00 Europe/Berlin": what a refusal and a page say about it."""
-        return f"{day_list(self.days)} {self.start}–{self.end} {self.timezone}"
+        """ "Mon-Fri 09:00-17:00 Europe/Berlin" (en dashes): what a refusal and a page say about it."""
+        return f"{day_list(self.days)} {self.start}{DASH}{self.end} {self.timezone}"
 
     def clean(self):
         super().clean()
@@ -188,6 +190,11 @@ def _environments_naming(window: str) -> list[str]:
     return sorted(pk for pk, refs in Environment.objects.values_list("pk", "policy_refs") if ref in (refs or ()))
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 def valid_zone(name) -> bool:
     if not isinstance(name, str) or not name or name != name.strip() or name.startswith(("/", ".")) or ".." in name:
         return False
@@ -195,7 +202,7 @@ def valid_zone(name) -> bool:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return False
-    return name in zoneinfo.available_timezones() or name == "UTC"
+    return name in _zones() or name == "UTC"
 
 
 class Freeze(Entity):
@@ -225,9 +232,9 @@ class Freeze(Entity):
             errors["title"] = ["must not be blank."]
         self.starts_at = require_aware(self.starts_at, "starts_at", errors)
         self.ends_at = require_aware(self.ends_at, "ends_at", errors)
-        if self.starts_at and self.ends_at and "starts_at" not in errors and "ends_at" not in errors:
-            if self.ends_at <= self.starts_at:
-                errors["ends_at"] = ["must be after startsAt."]
+        both = self.starts_at and self.ends_at and "starts_at" not in errors and "ends_at" not in errors
+        if both and self.ends_at <= self.starts_at:
+            errors["ends_at"] = ["must be after startsAt."]
         if not isinstance(self.env_ids, list) or not self.env_ids or not all(isinstance(e, str) for e in self.env_ids):
             errors["env_ids"] = ["must list one or more environment ids."]
         elif len(set(self.env_ids)) != len(self.env_ids):
