@@ -6,13 +6,12 @@ import uuid
 import hypothesis
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
 from django.db import transaction
 
 from releases.models import Release
 from services.models import Environment, Service
 from tests.environment import TOKENS, stop_everything
-from tests.live import browser, chromium, committed_demo, kept_web_servers, web, worker  # noqa: F401 - fixtures
+from tests.live import browser, chromium, committed_demo, kept_web_servers, load_demo, web, worker  # noqa: F401 - fixtures
 
 _numbers = itertools.count(1)
 
@@ -129,7 +128,13 @@ def make_release(db, make_service):
 
 @pytest.fixture
 def demo(db):
-    call_command("loaddata", "fixtures/demo.json", verbosity=0)
+    load_demo()
+
+
+@pytest.fixture
+def shipped_demo(db):
+    """The demo exactly as `make run` loads it (for tests that freeze time)."""
+    load_demo(as_shipped=True)
 
 
 def loaded_once(name: str, build=lambda: None):
@@ -140,7 +145,7 @@ def loaded_once(name: str, build=lambda: None):
     @pytest.fixture(scope="module", autouse=True, name=name)
     def data(django_db_setup, django_db_blocker):
         with django_db_blocker.unblock(), transaction.atomic():
-            call_command("loaddata", "fixtures/demo.json", verbosity=0)
+            load_demo()
             yield build()
             transaction.set_rollback(True)
 

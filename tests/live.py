@@ -22,6 +22,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from services.models import ChangeWindow
 from tests.environment import TOKENS, start_process, stop_group, web_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,10 +52,23 @@ def process_env(**env) -> dict:
     }
 
 
+ALL_WEEK = {"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "24:00"}
+
+
+def load_demo(as_shipped: bool = False):
+    """The demo data. Its env-prod opens only in the `weekday` change window (Mon-Fri 09:00-17:00 Berlin), so
+    unless `as_shipped`, the window is opened all week: a test that is not about policies must not pass or fail
+    by the hour it runs at (tests/policies freeze time over the demo as shipped)."""
+    call_command("loaddata", "fixtures/demo.json", verbosity=0)
+    if not as_shipped:
+        ChangeWindow.objects.filter(name="weekday").update(**ALL_WEEK)
+
+
 @pytest.fixture
 def committed_demo(transactional_db):
-    """The demo data, committed, so another process (the server, the worker) sees it."""
-    call_command("loaddata", "fixtures/demo.json", verbosity=0)
+    """The demo data, committed, so another process (the server, the worker) sees it (its change window open
+    all week: `load_demo`)."""
+    load_demo()
 
 
 @pytest.fixture
@@ -137,3 +151,7 @@ def browser(chromium):
     asyncio._set_running_loop(loop)
     yield launched
     asyncio._set_running_loop(None)
+
+
+# env-prod's policy refs in the demo (fixtures/demo.json), as tests that read it expect them.
+DEMO_PROD_REFS = ["policy:change-window:weekday", "policy:requires:env-staging", "policy:incident-gate:critical"]

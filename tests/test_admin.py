@@ -63,17 +63,19 @@ def test_production_environment_without_region_is_a_form_error(staff):
 
 
 def test_malformed_policy_ref_is_a_form_error(staff):
-    response = staff.post(admin_url(Environment, "add"), {"name": "qa", "policy_refs": "policy:ok\nnot-a-policy"})
+    response = staff.post(
+        admin_url(Environment, "add"), {"name": "qa", "policy_refs": "policy:incident-gate\nnot-a-policy"}
+    )
     assert response.status_code == 200
     assert "&#x27;not-a-policy&#x27; is not of the form" in response.content.decode()
 
 
 def test_environment_created_from_the_admin(staff):
     response = staff.post(
-        admin_url(Environment, "add"), {"name": "qa", "policy_refs": "policy:change-window:weekday\n"}
+        admin_url(Environment, "add"), {"name": "qa", "policy_refs": "policy:incident-gate:critical\n"}
     )
     assert response.status_code == 302
-    assert Environment.objects.get(name="qa").policy_refs == ["policy:change-window:weekday"]
+    assert Environment.objects.get(name="qa").policy_refs == ["policy:incident-gate:critical"]
 
 
 def test_release_in_an_unlinked_environment_is_a_form_error(staff):

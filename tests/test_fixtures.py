@@ -14,6 +14,7 @@ from incidents.models import Incident
 from releases.models import Release, RunLogEntry, WorkflowRun
 from services.models import Environment, Service
 from tests.api.conftest import Api
+from tests.live import DEMO_PROD_REFS
 
 DEMO = json.loads((Path(__file__).parent.parent / "fixtures" / "demo.json").read_text())
 
@@ -39,7 +40,7 @@ def test_demo_loads_with_every_rfc_example(demo):
         "env-staging",
         "env-prod",
     }
-    assert Environment.objects.get(pk="env-prod").policy_refs == ["policy:change-window:weekday"]
+    assert Environment.objects.get(pk="env-prod").policy_refs == DEMO_PROD_REFS
     release = Release.objects.get(pk="rel-123")
     assert (release.status, release.sha, release.environment_id) == ("Active", "9f3b7de", "env-staging")
     run = WorkflowRun.objects.get(pk="run-456")

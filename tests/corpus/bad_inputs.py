@@ -324,7 +324,7 @@ def resources():
             required=False,
             string=False,
             semantic=structure_mutations("list") + [(label, value, None) for label, value in POLICY_BAD],
-            alt=["policy:freeze"],
+            alt=["policy:incident-gate"],
         ),
     ]
     rel_fields = [

@@ -19,6 +19,7 @@ from services import lifecycle as service_lifecycle
 from services.models import Environment, Service
 from tests.api.conftest import Api
 from tests.conftest import loaded_once
+from tests.live import DEMO_PROD_REFS
 
 # --- what the tests share (test_queries.py, test_roles.py and test_parity.py use these too) ---
 
@@ -247,7 +248,7 @@ def test_environment_create(admin):
             "name": "prod-eu",
             "region": "eu-west-1",
             "cluster": "eu-1",
-            "policyRefs": ["policy:a:b"],
+            "policyRefs": ["policy:approval:2"],
         },
     )
     assert payload["environment"] == {
@@ -255,7 +256,7 @@ def test_environment_create(admin):
         "name": "prod-eu",
         "region": "eu-west-1",
         "cluster": "eu-1",
-        "policyRefs": ["policy:a:b"],
+        "policyRefs": ["policy:approval:2"],
         "archived": False,
         "archivedAt": None,
     }
@@ -280,7 +281,7 @@ def test_environment_update_changes_only_the_given_fields(admin):
         "name": "prod",
         "region": "us-east-1",
         "cluster": "prod-2",
-        "policyRefs": ["policy:change-window:weekday"],
+        "policyRefs": DEMO_PROD_REFS,
         "archived": False,
         "archivedAt": None,
     }

@@ -18,6 +18,7 @@ from services import lifecycle as service_lifecycle
 from services.models import Environment, Service
 from tests.api.conftest import Api
 from tests.graphql.test_mutations import loaded_once
+from tests.live import DEMO_PROD_REFS
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def build_world() -> dict:
     """Beside the demo (svc-demo in staging and prod; rel-123 Active in staging with run-456 by alice; inc-789
     acknowledged, high): qa, three more services (one archived), releases in every status, incidents in every
     status, and a promotion from rel-123 to prod still running with a log."""
-    qa = Environment(id="env-qa", name="qa", region="eu-west-1", cluster="qa-1", policy_refs=["policy:freeze"])
+    qa = Environment(id="env-qa", name="qa", region="eu-west-1", cluster="qa-1", policy_refs=["policy:incident-gate"])
     qa.save()
     api = Service(id="svc-api", name="API", repo="github.com/acme/api", deployment_adapters=["k8s"])
     api.save()
@@ -225,7 +226,7 @@ def test_environment_and_its_relations(viewer):
     assert (prod["region"], prod["cluster"], prod["policyRefs"]) == (
         "us-east-1",
         "prod-cluster",
-        ["policy:change-window:weekday"],
+        DEMO_PROD_REFS,
     )
     assert nodes(prod["services"]) == [{"id": "svc-demo"}, {"id": "svc-web"}]  # by name
     assert nodes(prod["currentReleases"]) == [{"id": "rel-p2", "serviceId": "svc-demo"}]
@@ -483,7 +484,7 @@ def test_audit_events_oldest_first_with_their_metadata(viewer):
         "name": "qa",
         "region": "eu-west-1",
         "cluster": "qa-1",
-        "policyRefs": ["policy:freeze"],
+        "policyRefs": ["policy:incident-gate"],
     }
 
 

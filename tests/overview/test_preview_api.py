@@ -1,7 +1,7 @@
 """`GET /api/releases/{id}/deploy-preview/` and `…/promote-preview/?envId=`: what the dashboard's confirmation
 says (overview.previews), over REST for the CLI, answering as the POST would (403, 400, 409) and writing nothing.
 
-The demo data: svc-demo, linked to env-staging and env-prod (policy:change-window:weekday); rel-123 Active and
+The demo data: svc-demo, linked to env-staging and env-prod (three policy refs); rel-123 Active and
 current in env-staging; inc-789, high and open."""
 
 from urllib.parse import urlencode
@@ -15,10 +15,11 @@ from releases import lifecycle
 from releases.models import Release, WorkflowRun
 from services import lifecycle as services_lifecycle
 from services.models import Environment, Service
+from tests.live import DEMO_PROD_REFS
 
 DEPLOY = "/api/releases/{}/deploy-preview/"
 PROMOTE = "/api/releases/{}/promote-preview/"
-POLICY = ["policy:change-window:weekday"]
+POLICY = DEMO_PROD_REFS
 
 
 def at(template: str, release_id: str, query: dict | None = None) -> str:
@@ -65,7 +66,7 @@ def test_a_deploy_preview_says_what_it_replaces_the_open_incidents_and_the_polic
         "highestSeverity": "high",
         "policyRefs": POLICY,
         "text": f"{draft_in_prod.pk} (2024.10.02, 4f2a9c1) replaces {current_in_prod.pk} in env-prod; svc-demo has "
-        "2 open incidents (highest: high); policy refs: policy:change-window:weekday",
+        "2 open incidents (highest: high); policy refs: " + ", ".join(POLICY),
     }
     assert list(response.json()["openIncidents"]) == ["low", "high"]  # lowest first, as the dashboard lists them
     assert response.json()["text"] == previews.deploy_preview(draft_in_prod).text
@@ -77,7 +78,7 @@ def test_a_first_release_replaces_nothing_and_with_no_incident_open_the_highest_
     assert (body["replaces"], body["openIncidents"], body["highestSeverity"]) == (None, {}, None)
     assert body["text"] == (
         f"{draft_in_prod.pk} (2024.10.02, 4f2a9c1) becomes the first release of svc-demo in env-prod; "
-        "svc-demo has no open incidents; policy refs: policy:change-window:weekday"
+        "svc-demo has no open incidents; policy refs: " + ", ".join(POLICY)
     )
 
 
@@ -97,7 +98,7 @@ def test_a_promote_preview_names_the_release_it_promotes_from_and_where_it_goes(
         "policyRefs": POLICY,
         "text": "rel-123 (2024.10.01, 9f3b7de), promoted from env-staging as a new release, becomes the first "
         "release of svc-demo in env-prod; svc-demo has 1 open incident (highest: high); "
-        "policy refs: policy:change-window:weekday",
+        "policy refs: " + ", ".join(POLICY),
     }
 
 

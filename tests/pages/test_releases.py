@@ -33,7 +33,7 @@ def activate(release: Release, logs: int = 2) -> WorkflowRun:
 def staged(make_environment, make_service, make_release):
     """A service linked to staging and prod (prod with a policy ref), and an Active release in staging."""
     staging = make_environment(name="stage-x")
-    prod = make_environment(name="live-x", policy_refs=["policy:change-window:weekday"])
+    prod = make_environment(name="live-x", policy_refs=["policy:incident-gate:critical"])
     service = make_service(environments=[staging, prod])
     release = make_release(service=service, environment=staging, sha="4f2a9c1", version="2024.10.02")
     activate(release)
@@ -70,7 +70,7 @@ def test_a_promotion_names_open_incidents_the_highest_severity_and_policy_refs(s
     service = current.service_id
     assert previews.promote_preview(current, prod).text == (
         f"{current.pk} (2024.10.02, 4f2a9c1), promoted from {staging.pk} as a new release, replaces {in_prod.pk} "
-        f"in {prod.pk}; {service} has 2 open incidents (highest: high); policy refs: policy:change-window:weekday"
+        f"in {prod.pk}; {service} has 2 open incidents (highest: high); policy refs: policy:incident-gate:critical"
     )
 
 
@@ -224,7 +224,7 @@ def test_a_confirmation_the_domain_would_refuse_says_so_and_offers_no_button(dep
 def test_promote_creates_the_new_release_and_goes_to_it(deployer, staged):
     release, _, prod = staged
     confirmation = deployer.get(f"/releases/{release.pk}/promote/?envId={prod.pk}").content.decode()
-    assert "policy:change-window:weekday" in confirmation
+    assert "policy:incident-gate:critical" in confirmation
     response = deployer.post(f"/releases/{release.pk}/promote/", {"envId": prod.pk})
     target = Release.objects.get(service=release.service, environment=prod)
     assert response.status_code == 302 and response["Location"] == f"/releases/{target.pk}/"
@@ -372,7 +372,7 @@ def test_create_deploy_and_promote_follow_the_runs_live(web, worker, watched):
     preview = page.inner_text("#preview-text")
     assert f"{release_id} (2026.11.27, c0ffee1), promoted from env-staging as a new release," in preview
     assert "becomes the first release of svc-demo in env-prod" in preview
-    assert preview.endswith("policy refs: policy:change-window:weekday")
+    assert preview.endswith("policy refs: policy:incident-gate:critical")
     user.screenshots("release-confirm-promote")
     page.get_by_role("button", name="Promote to env-prod").click()
     page.wait_for_url(re.compile(r"/releases/rel-[a-z0-9-]+/$"))

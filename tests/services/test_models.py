@@ -187,9 +187,29 @@ def test_environment_name_is_unique(make_environment):
     refused(Environment(name="qa").save, "name", "already exists")
 
 
-@pytest.mark.parametrize("ref", ["policy:change-window:weekday", "policy:two-person", "policy:region:eu-*:strict"])
-def test_well_formed_policy_refs_are_accepted(db, ref):
+@pytest.mark.parametrize(
+    "ref", ["policy:incident-gate", "policy:incident-gate:critical", "policy:approval:2", "policy:requires:env-base:2h"]
+)
+def test_catalogued_policy_refs_are_accepted(db, ref):
+    Environment(id="env-base", name="base").save()
     Environment(name="qa", policy_refs=[ref]).save()
+
+
+@pytest.mark.parametrize(
+    ("ref", "rule"),
+    [
+        ("policy:two-person", "unknown policy kind 'two-person'; the kinds are change-window, incident-gate"),
+        ("policy:change-window:weekday", "unknown change window 'weekday'."),
+        ("policy:requires:env-nowhere", "unknown environment 'env-nowhere'."),
+        ("policy:incident-gate:severe", "takes at most one severity, one of low, medium, high, critical."),
+        ("policy:requires:env-base:2w", "soak '2w' is not a duration like 30m, 2h or 1d."),
+        ("policy:approval:0", "takes a number of approvals from 1 to 10"),
+        ("policy:approval:11", "takes a number of approvals from 1 to 10"),
+    ],
+)
+def test_refs_outside_the_catalogue_are_refused_naming_them(db, ref, rule):
+    Environment(id="env-base", name="base").save()
+    refused(Environment(name="qa", policy_refs=[ref]).save, "policy_refs", f"{ref!r}: {rule}")
 
 
 @pytest.mark.parametrize("ref", ["change-window", "policy:", "policy:Change", "policy:a::b", "policy:a:b c", 7])
