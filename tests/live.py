@@ -22,7 +22,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from services.models import ChangeWindow
+from services.models import ChangeWindow, Environment
 from tests.environment import TOKENS, start_process, stop_group, web_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,16 +52,20 @@ def process_env(**env) -> dict:
     }
 
 
+# env-prod's policy refs as `load_demo` leaves them for tests that are not about policies.
+DEMO_PROD_REFS = ["policy:change-window:weekday"]
 ALL_WEEK = {"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "24:00"}
 
 
 def load_demo(as_shipped: bool = False):
-    """The demo data. Its env-prod opens only in the `weekday` change window (Mon-Fri 09:00-17:00 Berlin), so
-    unless `as_shipped`, the window is opened all week: a test that is not about policies must not pass or fail
-    by the hour it runs at (tests/policies freeze time over the demo as shipped)."""
+    """The demo data. Unless `as_shipped`, env-prod's gates are opened for a test that is not about policies: it
+    must not pass or fail by the hour it runs at (the `weekday` window is opened all week), and it may deploy a
+    release made in env-prod and open a critical incident (only the window ref is kept). tests/policies use the
+    demo as shipped, with time frozen."""
     call_command("loaddata", "fixtures/demo.json", verbosity=0)
     if not as_shipped:
         ChangeWindow.objects.filter(name="weekday").update(**ALL_WEEK)
+        Environment.objects.filter(pk="env-prod").update(policy_refs=DEMO_PROD_REFS)
 
 
 @pytest.fixture
@@ -152,6 +156,3 @@ def browser(chromium):
     yield launched
     asyncio._set_running_loop(None)
 
-
-# env-prod's policy refs in the demo (fixtures/demo.json), as tests that read it expect them.
-DEMO_PROD_REFS = ["policy:change-window:weekday", "policy:requires:env-staging", "policy:incident-gate:critical"]

@@ -335,7 +335,14 @@ def test_entities_users_write_refuse_secrets_and_records_the_system_writes_do_no
     from django.apps import apps
 
     refusing = {m._meta.label for m in apps.get_models() if getattr(m, "REFUSES_SECRETS", False)}
-    assert refusing == {"services.Service", "services.Environment", "releases.Release", "incidents.Incident"}
+    assert refusing == {
+        "services.Service",
+        "services.Environment",
+        "services.ChangeWindow",
+        "services.Freeze",
+        "releases.Release",
+        "incidents.Incident",
+    }
 
 
 @pytest.mark.django_db

@@ -145,6 +145,7 @@ def test_loading_a_fixture_is_one_event_and_restores_its_own_events(trail):
     assert (load.seq, load.action, load.actor, load.subject_id) == (2, "fixture.load", "system:loaddata", "demo.json")
     assert load.metadata["objects"] == {
         "audit.auditevent": 1,
+        "services.changewindow": 1,
         "incidents.incident": 1,
         "releases.release": 1,
         "releases.runlogentry": 1,

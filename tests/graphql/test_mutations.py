@@ -294,7 +294,7 @@ def test_environment_update_changes_only_the_given_fields(admin):
 
 def test_environment_update_refused_changes_nothing(admin):
     before = stored()
-    payload = mutate(admin, "environmentUpdate", id="env-prod", input={"region": None, "policyRefs": ["policy:x"]})
+    payload = mutate(admin, "environmentUpdate", id="env-prod", input={"region": None, "policyRefs": ["policy:incident-gate"]})
     refused(payload, ("region", "INVALID", "is required for a production environment ('prod')."))
     refused(
         mutate(admin, "environmentUpdate", id="env-nope", input={"cluster": "x"}),
