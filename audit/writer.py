@@ -1,7 +1,7 @@
 """The audit writer: one event per change of a domain entity, in the change's own transaction.
 
-- saves of services, environments, releases and incidents: `<noun>.create`, `.update` (with the
-  changed fields), `.archive`, `.restore`;
+- saves of services, environments, releases, incidents, change windows and freezes: `<noun>.create`,
+  `.update` (with the changed fields), `.archive`, `.restore` (`changewindow.create`, `freeze.update`, ...);
 - linking services and environments, from either side: `service.link` / `service.unlink`;
 - domain actions, which change state with `QuerySet.update()` and so send no save signal, announce
   themselves with `controlplane.signals.action_performed` (`deploy.create`, `release.activate`, ...);
@@ -23,9 +23,9 @@ from controlplane.identity.context import current_actor
 from controlplane.signals import action_performed, fixture_loaded
 from incidents.models import Incident
 from releases.models import Release
-from services.models import Environment, Service
+from services.models import ChangeWindow, Environment, Freeze, Service
 
-AUDITED = (Service, Environment, Release, Incident)
+AUDITED = (Service, Environment, Release, Incident, ChangeWindow, Freeze)
 # What identifies a subject beyond its id, repeated in every event about it (the RFC's example shape).
 CONTEXT_FIELDS = {Release: ("service_id", "environment_id", "sha", "version"), Incident: ("service_id", "severity")}
 API_NAMES = {"environment_id": "envId", "deployment_adapters": "adapters"}

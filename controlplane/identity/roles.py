@@ -35,6 +35,10 @@ PERMISSIONS: dict[str, Role] = {
     "environment.create": Role.ADMIN,
     "environment.update": Role.ADMIN,
     "environment.archive": Role.ADMIN,
+    "changewindow.create": Role.ADMIN,
+    "changewindow.update": Role.ADMIN,
+    "freeze.create": Role.ADMIN,
+    "freeze.update": Role.ADMIN,
     "admin.access": Role.ADMIN,
 }
 
