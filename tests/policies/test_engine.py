@@ -130,6 +130,27 @@ def test_break_glass_does_not_override_an_operator_policy(operator_policies, dem
     assert [d["policy"] for d in caught.value.decision["deniedBy"]] == ["no-bob-on-demo"]
 
 
+NO_BREAK_GLASS_INTO_PROD = """@id("no-break-glass-into-production")
+@reason("break-glass does not reach production environments")
+forbid (principal, action, resource) when { context.breakGlass && resource.production };
+"""
+
+
+def test_an_operator_policy_sees_break_glass_in_the_context(
+    operator_policies, make_environment, make_service, make_release
+):
+    operator_policies(NO_BREAK_GLASS_INTO_PROD)
+    prod = make_environment(name="prod-eu", region="eu-west-1", cluster="eu-1")
+    release = make_release(service=make_service(environments=[prod]), environment=prod)
+    with as_actor("alice", Role.ADMIN):
+        with pytest.raises(PolicyDenied) as caught:
+            gate.gate("deploy", environment=prod, release=release, break_glass=BREAK_GLASS)
+        assert caught.value.decision["deniedBy"] == [
+            {"policy": "no-break-glass-into-production", "reason": "break-glass does not reach production environments"}
+        ]
+        assert gate.gate("deploy", environment=prod, release=release).metadata["allowed"]  # without it
+
+
 # --- files that do not load: one line naming file and line ---
 
 
