@@ -1,6 +1,6 @@
 """Benchmark: what the policy gate costs, in process and on a deploy or promote request.
 
-Usage: python -m bench.policies [--decisions 2000] [--rounds 40] [--no-write]
+Usage: python -m bench.policies [--decisions 2000] [--rounds 60] [--no-write]
 
 On a fresh SQLite database with the demo data:
 
@@ -44,7 +44,7 @@ AIMS = {"decision": 1.0, "ratio": 1.2}  # ms median in process; with/without pol
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decisions", type=int, default=2000, help="in-process decisions of each kind")
-    parser.add_argument("--rounds", type=int, default=40, help="requests of each kind against the server")
+    parser.add_argument("--rounds", type=int, default=60, help="requests of each kind against the server")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     return parser.parse_args()
 

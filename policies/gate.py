@@ -261,10 +261,10 @@ def _reason(s: Situation, name: str, at: datetime) -> tuple[str, datetime | None
         )
     # requires
     if s.source_environment != ref.environment:
-        where = f"from {s.source_environment}" if s.source_environment else f"created in {s.environment.pk}"
+        where = f"comes from {s.source_environment}" if s.source_environment else f"was created in {s.environment.pk}"
         return (
             f"{s.environment.pk} is reached only by promotion from a release Active in {ref.environment} "
-            f"(this release comes {where})",
+            f"(this release {where})",
             None,
         )
     if s.source_active_since is None:

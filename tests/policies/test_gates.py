@@ -161,7 +161,7 @@ def test_a_release_created_in_the_environment_itself_is_refused(staging_and_prod
             {
                 "policy": f"policy:requires:{staging.pk}:2h",
                 "reason": f"{prod.pk} is reached only by promotion from a release Active in {staging.pk} "
-                f"(this release comes created in {prod.pk})",
+                f"(this release was created in {prod.pk})",
             }
         ],
         "nextAllowedAt": None,
