@@ -182,6 +182,12 @@ def over_http(port: int, token: str, envs: dict[str, str], per_round: list[dict[
     return samples
 
 
+def load_note() -> str:
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    shared = " (other work shared the machine: absolute times are inflated, the ratios less so)" if load > cores else ""
+    return f"Load average at the end of the run: {load:.1f} on {cores} cores{shared}."
+
+
 def verdict(value: float, aim: str) -> str:
     return "met" if value <= AIMS[aim] else "missed"
 
@@ -241,6 +247,8 @@ def main():
                 f" {median[f'{kind}-gated']:.1f} ms | {ratios[kind]:.2f} |"
                 for kind in ("deploy", "promote")
             ),
+            "",
+            load_note(),
             "",
             f"Aims: a decision ≤ {AIMS['decision']:.0f} ms median in process"
             f" ({verdict(median['allowed'], 'decision')});"
