@@ -87,6 +87,7 @@ bench: install
 	$(BIN)/python -m bench.streams
 	$(BIN)/python -m bench.streams --postgres
 	$(BIN)/python -m bench.cli
+	$(BIN)/python -m bench.policies
 
 clean:
 	rm -rf $(VENV) var

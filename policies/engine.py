@@ -73,18 +73,22 @@ class Book:
 
 
 def _line_of(text: str, message: str) -> int:
-    """Cedar's parse errors do not carry a line; find the first line the offending token could be on."""
-    token = re.search(r"`([^`]+)`", message)
-    if token:
-        for number, line in enumerate(text.splitlines(), 1):
-            if token.group(1) in line and not line.lstrip().startswith("//"):
+    """Cedar's parse errors carry no line: the first line whose prefix of the file fails with the same message
+    is where the offending token is (a prefix cut before it either parses or ends too early)."""
+    lines = text.splitlines(keepends=True)
+    for number in range(1, len(lines) + 1):
+        try:
+            cedarpy.PolicySet.from_str("".join(lines[:number]))
+        except ValueError as exc:
+            if str(exc).splitlines()[0] == message:
                 return number
     return 1
 
 
 def _policy_lines(text: str) -> list[int]:
     """The line each policy starts on (its effect keyword), in order."""
-    return [text.count("\n", 0, m.start()) + 1 for m in re.finditer(r"^\s*(permit|forbid)\s*\(", text, re.MULTILINE)]
+    effects = re.finditer(r"^\s*(permit|forbid)\s*\(", text, re.MULTILINE)
+    return [text.count("\n", 0, m.start(1)) + 1 for m in effects]
 
 
 def _read(folder: Path, builtin: bool, schema: str) -> list[tuple[str, str, list[Policy]]]:

@@ -116,6 +116,7 @@ class Situation:
     highest_incident: str
     source_environment: str
     source_active_since: datetime | None
+    break_glass: bool = False  # asked with a break-glass reason (an operator's policy may refuse on it)
 
 
 def situation(
@@ -198,7 +199,7 @@ def _request(s: Situation, at: datetime, **gate) -> dict:
             "highestOpenSeverity": SEVERITY_RANK[s.highest_severity],
             "sourceEnvironment": s.source_environment,
             "sourceActiveSince": _seconds(s.source_active_since),
-            "breakGlass": False,
+            "breakGlass": s.break_glass,
             **gate,
         },
     }
@@ -260,7 +261,7 @@ def _reason(s: Situation, name: str, at: datetime) -> tuple[str, datetime | None
         )
     # requires
     if s.source_environment != ref.environment:
-        where = f"comes from {s.source_environment}" if s.source_environment else f"was made in {s.environment.pk}"
+        where = f"comes from {s.source_environment}" if s.source_environment else f"was created in {s.environment.pk}"
         return (
             f"{s.environment.pk} is reached only by promotion from a release Active in {ref.environment} "
             f"(this release {where})",
@@ -387,6 +388,7 @@ def gate(
     reason = check_break_glass(principal, break_glass)
     subject = source or release
     s = situation(action, environment, subject.service_id if subject else "", release, source, principal)
+    s.break_glass = reason is not None
     decision = decide(s)
     if not decision.allowed and reason is not None and all(d.overridable for d in decision.denied_by):
         decision.overridden, decision.denied_by, decision.allowed = decision.denied_by, [], True

@@ -38,6 +38,10 @@ BENCHMARKS = {
     "streams": (["--streams", "2", "--seconds", "0.1", "--events", "1"], r"\*\*SQLite.*\*\*: 2 streams opened in"),
     "streams --postgres": (["--streams", "2", "--seconds", "0.1", "--events", "1"], r"\*\*PostgreSQL.*: 2 streams"),
     "cli": (["--rounds", "1"], r"\| cpctl deploy --yes \| \d+ ms \| \d+ ms \|"),
+    "policies": (
+        ["--decisions", "20", "--rounds", "2"],
+        r"decision, allowed: [\d.]+ ms median.*\n.*deploy request: .* ratio",
+    ),
 }
 SEEDED = ("api", "graphql", "pages", "profile_releases", "streams")  # those that take --data-dir
 WRITES_NOTHING = ("profile_releases",)  # no --no-write: it never writes
