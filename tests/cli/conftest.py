@@ -146,7 +146,6 @@ def plane(server, worker):
     return server
 
 
-
 @pytest.fixture
 def prod_open_all_hours(committed_demo):
     """The demo's env-prod without its change window (`weekday`, Mon-Fri 09:00-17:00 Europe/Berlin), for a test

@@ -169,11 +169,13 @@ def test_explain_a_rollback_into_a_frozen_environment_out_of_hours_is_allowed(se
 
 
 def test_explain_as_json_is_the_endpoints_answer_and_its_errors_are_the_servers(server, cpctl):
-    found = cpctl("policy", "explain", "env-prod", "--at", "2026-12-12T12:00:00Z", "-o", "json", url=server)
+    promotion = ("--service", "svc-demo", "--action", "promote", "--at", "2026-12-12T12:00:00Z")
+    found = cpctl("policy", "explain", "env-prod", *promotion, "-o", "json", url=server)
 
     assert found.code == 0, found.err
     answer = found.json()
     assert answer["allowed"] is False and answer["nextAllowedAt"] == "2026-12-14T08:00:00Z"
+    assert answer["deniedBy"] == [{"policy": "policy:change-window:weekday", "reason": f"outside weekday ({WEEKDAY})"}]
     assert [w["name"] for w in answer["windows"]] == ["weekday"]
     assert answer["windows"][0]["timezone"] == "Europe/Berlin" and answer["windows"][0]["open"] is False
 
