@@ -13,7 +13,7 @@ import click
 from rich.text import Text
 
 from cpctl import __version__, config, render
-from cpctl.client import FAILED, SERVER, USAGE, Client, Failure, api
+from cpctl.client import FAILED, SERVER, USAGE, Client, Failure, PolicyRefused, api
 from cpctl.follow import follow, log_line
 
 OUTCOMES = {"release.activate": "Active", "release.fail": "Failed"}
@@ -64,7 +64,7 @@ def command(group, name: str | None = None, **kwargs):
             try:
                 code = function(app, **options)
             except Failure as e:
-                app.out.error(e.message)
+                failed(app, e)
                 sys.exit(e.code)
             except KeyboardInterrupt:
                 app.out.err.print("interrupted")
@@ -76,6 +76,19 @@ def command(group, name: str | None = None, **kwargs):
     return decorate
 
 
+def failed(app: App, failure: Failure) -> None:
+    """A failure as one `error:` line on stderr. A policy's refusal adds when the action is next allowed, in
+    UTC and in the zones of the environment's windows; with `-o json`, its body (the sentence and the decision)
+    is also the JSON document on stdout, for a script to wait on `decision.nextAllowedAt`."""
+    refusal = failure if isinstance(failure, PolicyRefused) else None
+    if refusal is not None and app.out.json:
+        app.out.emit(refusal.body)
+    app.out.error(failure.message)
+    if refusal is not None and refusal.decision.get("nextAllowedAt"):
+        shown = render.opening(refusal.decision["nextAllowedAt"], refusal.zones)
+        app.out.err.print(Text(f"next allowed: {shown}"), soft_wrap=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cpctl")
 def cli():
@@ -83,7 +96,7 @@ def cli():
 
     Configure it with CONTROLPLANE_URL and CONTROLPLANE_TOKEN, or `cpctl login`.
     Exit codes: 0 done, 1 the operation failed, 2 usage or confirmation refused, 3 not authenticated or
-    not allowed, 4 not found, 5 conflict, 6 server or network error.
+    not allowed, 4 not found, 5 conflict or refused by policy, 6 server or network error.
     """
 
 
@@ -280,39 +293,67 @@ def release_show(app, release_id):
 # --- deploy and promote ---
 
 
+def rollout_options(function):
+    """The options deploy and promote share."""
+    function = click.option(
+        "--break-glass",
+        "break_glass",
+        metavar="REASON",
+        help="Override what the policies refuse (windows, freezes, incident gates, promotion order), with this "
+        "reason (10-500 characters). Allowed to the roles in CONTROLPLANE_BREAK_GLASS_ROLES; audited as "
+        "policy.override.",
+    )(function)
+    function = click.option(
+        "--follow/--no-follow", default=True, help="Follow the run to its end (default), or return at once."
+    )(function)
+    return click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")(function)
+
+
 @command(cli)
 @click.argument("release_id")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--follow/--no-follow", default=True, help="Follow the run to its end (default), or return at once.")
-def deploy(app, release_id, yes, follow):
+@rollout_options
+def deploy(app, release_id, yes, follow, break_glass):
     """Roll a Draft release out to its own environment, and follow it until the audit trail records the outcome."""
-    return rollout(app, "deploy", release_id, None, yes, follow)
+    return rollout(app, "deploy", release_id, None, yes, follow, break_glass)
 
 
 @command(cli)
 @click.argument("release_id")
 @click.option("--to", "env_id", required=True, help="The environment to promote to.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--follow/--no-follow", default=True, help="Follow the run to its end (default), or return at once.")
-def promote(app, release_id, env_id, yes, follow):
+@rollout_options
+def promote(app, release_id, env_id, yes, follow, break_glass):
     """Take an Active release to another environment (a new release there), and follow it to its outcome."""
-    return rollout(app, "promote", release_id, env_id, yes, follow)
+    return rollout(app, "promote", release_id, env_id, yes, follow, break_glass)
 
 
-def rollout(app: App, action: str, release_id: str, env_id: str | None, yes: bool, follow_run: bool) -> int:
+def rollout(
+    app: App,
+    action: str,
+    release_id: str,
+    env_id: str | None,
+    yes: bool,
+    follow_run: bool,
+    break_glass: str | None = None,
+) -> int:
     client, out = app.client, app.out
     # What will change, said by the server (the dashboard's confirmation, over REST). A refusal, a missing
     # release or a role that may not do it ends here, before anything is asked or changed.
     preview = client.get(api("releases", release_id, f"{action}-preview"), envId=env_id)
     if not yes:
-        confirm(app, action, preview)
+        confirm(app, action, preview, break_glass)
     # Listen before acting: once connected, every audit event committed later reaches this stream, so the one
     # recording the outcome cannot slip by however fast the run is.
     outcomes = client.events("/api/audit-events/stream", {"serviceId": preview["serviceId"], "subjectType": "Release"})
     if follow_run:
         next(outcomes)  # the connected block: the stream's position
-    body = {"envId": env_id} if action == "promote" else None
-    run = client.post(api("releases", release_id, action), body)
+    body = {"envId": env_id} if action == "promote" else {}
+    if break_glass is not None:
+        body["breakGlass"] = {"reason": break_glass}
+    try:
+        run = client.post(api("releases", release_id, action), body or None)
+    except PolicyRefused as refusal:
+        refusal.zones = window_zones(client, preview["envId"], preview["serviceId"], action, refusal.decision)
+        raise
     if not follow_run:
         if out.json:
             return out.emit(run)
@@ -324,14 +365,15 @@ def rollout(app: App, action: str, release_id: str, env_id: str | None, yes: boo
         out.err.print(Text(f"{run['id']} started: {title}", style="bold"))
     try:
         progress = follow(client, run["id"], out, title)
-        event = outcome(outcomes, run["releaseId"])
+        event, override = outcome(outcomes, run["releaseId"], release_id)
     except (KeyboardInterrupt, Failure):  # only the following stops: the run is the server's
         out.err.print(f"Stopped following; {run['id']} goes on. Follow it: cpctl runs logs {run['id']} --follow")
         raise
     state = OUTCOMES[event["action"]]
     if out.json:
         final = client.get(api("workflow-runs", run["id"]))
-        out.emit({"run": final, "release": client.get(api("releases", run["releaseId"])), "auditEvent": event})
+        result = {"run": final, "release": client.get(api("releases", run["releaseId"])), "auditEvent": event}
+        out.emit(result | ({"policyOverride": override} if override else {}))
     else:
         where = f"{run['releaseId']} is {state} in {preview['envId']}"
         if state == "Active":
@@ -344,10 +386,25 @@ def rollout(app: App, action: str, release_id: str, env_id: str | None, yes: boo
                     f"{where}: run {run['id']} failed{at}{why}. Confirmed by audit event #{event['seq']}."
                 )
             )
+        if override:
+            overridden = override["metadata"].get("overridden") or ()
+            overrode = ", ".join(d["policy"] for d in overridden) or "nothing refused it"
+            out.out.print(f"Break-glass recorded as audit event #{override['seq']} (overrode: {overrode}).")
     return 0 if state == "Active" else FAILED
 
 
-def confirm(app: App, action: str, preview: dict) -> None:
+def window_zones(client: Client, env_id: str, service_id: str, action: str, decision: dict) -> list[str]:
+    """The time zones to show a refusal's next opening in: its environment's windows' (the policy endpoint's
+    answer names them); none when that cannot be read, and the opening is shown in UTC alone."""
+    try:
+        found = client.get(api("environments", env_id, "policy"), serviceId=service_id, action=action)
+    except Failure:
+        return []
+    windows = found.get("windows") if isinstance(found, dict) else None
+    return render.window_zones(decision, windows if isinstance(windows, list) else [])
+
+
+def confirm(app: App, action: str, preview: dict, break_glass: str | None = None) -> None:
     """Say what will change, then ask on the terminal; without one, refuse (exit 2): nothing has been changed.
     What will change is the server's own sentence (the preview's `text`, the dashboard's confirmation): said
     again here, it could come to say something else."""
@@ -356,23 +413,77 @@ def confirm(app: App, action: str, preview: dict) -> None:
     if not sys.stdin.isatty():
         raise Failure(USAGE, f"no terminal to confirm on, so nothing was changed; pass --yes to {action} anyway.")
     try:
-        confirmed = click.confirm(f"{action.capitalize()} {preview['releaseId']} to {where}?", default=False, err=True)
+        glass = ", breaking glass" if break_glass is not None else ""
+        question = f"{action.capitalize()} {preview['releaseId']} to {where}{glass}?"
+        confirmed = click.confirm(question, default=False, err=True)
     except click.Abort:  # Ctrl-C or Ctrl-D at the question: a no
         confirmed = False
     if not confirmed:
         raise Failure(USAGE, "not confirmed: nothing was changed.")
 
 
-def outcome(events, release_id: str) -> dict:
-    """The audit event that records how the rollout ended (`release.activate` or `release.fail`)."""
+def outcome(events, release_id: str, asked_for: str) -> tuple[dict, dict | None]:
+    """The audit event that records how the rollout ended (`release.activate` or `release.fail`), and the
+    `policy.override` that break-glass wrote with the action, if it did (its subject is the release asked for:
+    the one deployed, or promoted from)."""
     deadline = datetime.now(UTC) + timedelta(seconds=OUTCOME_WAIT_SECONDS)
+    override = None
     for event in events:
         data = event.data or {}
+        if data.get("subjectId") == asked_for and data.get("action") == "policy.override":
+            override = data
         if data.get("subjectId") == release_id and data.get("action") in OUTCOMES:
-            return data
+            return data, override
         if datetime.now(UTC) > deadline:
             break
     raise Failure(SERVER, f"the run ended, but no audit event recorded the outcome of {release_id} in time.")
+
+
+# --- policies ---
+
+
+@cli.group()
+def policy():
+    """Policies: whether an action is allowed into an environment, why not, and until when."""
+
+
+@command(policy, "explain")
+@click.argument("env_id")
+@click.option("--service", "service_id", help="The service the action is for (its incidents, its releases).")
+@click.option("--action", type=click.Choice(["deploy", "promote", "rollback"]), default="deploy", show_default=True)
+@click.option("--at", help="At this instant, past or future (RFC 3339, e.g. 2026-12-12T12:00:00Z); default now.")
+def policy_explain(app, env_id, service_id, action, at):
+    """Whether ACTION into ENV would be allowed (now, or --at): what denies it, when it is next allowed (in UTC
+    and in each window's zone), and each change window: open or closed, and until when. Exit 0 either way."""
+    found = app.client.get(api("environments", env_id, "policy"), serviceId=service_id, action=action, at=at)
+    if app.out.json:
+        return app.out.emit(found)
+    out, windows = app.out, found.get("windows") or []
+    what = f"{action.capitalize()}{f' of {service_id}' if service_id else ''} into {env_id}"
+    out.out.print(Text(f"{what} {f'at {at}' if at else 'now'}: ").append_text(render.allowed(found["allowed"])))
+    rows = []
+    if not found["allowed"]:
+        opens = found["nextAllowedAt"]
+        shown = render.opening(opens, render.window_zones(found, windows)) if opens else "not by time alone"
+        rows.append(("Next allowed", shown))
+    rows.append(("Evaluated", ", ".join(found.get("evaluated") or ()) or "no policy applies"))
+    out.show(render.key_values(rows))
+    if found["deniedBy"]:
+        denied = render.table("DENIED BY", "REASON")
+        for d in found["deniedBy"]:
+            denied.add_row(d["policy"], d["reason"])
+        out.out.print()
+        out.show(denied)
+    if windows:
+        grid = render.table("WINDOW", "SCHEDULE", "NOW", "NEXT CHANGE")
+        for w in windows:
+            state = Text("open", style="green") if w["open"] else Text("closed", style="yellow")
+            verb = "closes" if w["open"] else "opens"
+            change = f"{verb} {render.opening(w['nextChangeAt'], [w['timezone']])}" if w["nextChangeAt"] else "never"
+            grid.add_row(w["name"], w["summary"], state, change)
+        out.out.print()
+        out.show(grid)
+    return 0
 
 
 # --- runs ---

@@ -30,6 +30,17 @@ class Failure(Exception):
         self.code, self.message = code, message
 
 
+class PolicyRefused(Failure):
+    """A policy's refusal (a `409` with a `decision`): its sentence, and the decision, which says who denied it
+    and when it would next be allowed (docs/policies.md). `zones` are the time zones the next opening is also
+    shown in (the environment's windows'), when the command knows them."""
+
+    def __init__(self, message: str, body: dict):
+        super().__init__(CONFLICT, message)
+        self.body, self.decision = body, body["decision"]
+        self.zones: list[str] = []
+
+
 @dataclass(frozen=True)
 class Event:
     """One Server-Sent Event: `name` is empty for a block that only moves the stream's position (`id`), as
@@ -60,12 +71,28 @@ def _field_messages(body, field: str = "") -> list[str]:
 
 
 def failure(response: httpx.Response) -> Failure:
+    refusal = policy_refusal(response)
+    if refusal is not None:
+        return refusal
     message = server_message(response)
     if response.status_code == 401:
         message += " (set CONTROLPLANE_TOKEN, or run `cpctl login`)"
     elif response.status_code == 429 and "Retry-After" in response.headers:
         message += f" (retry after {response.headers['Retry-After']} s)"
     return Failure(STATUS_EXIT.get(response.status_code, SERVER), message)
+
+
+def policy_refusal(response: httpx.Response) -> PolicyRefused | None:
+    """A `409` whose body carries a policy's decision (`{"detail": sentence, "decision": {...}}`), else None."""
+    if response.status_code != 409:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("detail"), str) and isinstance(body.get("decision"), dict):
+        return PolicyRefused(body["detail"], body)
+    return None
 
 
 def api(*parts: str) -> str:

@@ -8,6 +8,9 @@ Tables and results go to stdout; progress, confirmations and errors to stderr, s
 import json
 import os
 import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from rich.console import Console
@@ -127,3 +130,36 @@ def key_values(rows: list[tuple[str, object]]) -> Table:
     for key, value in rows:
         grid.add_row(key, value if isinstance(value, Text) else Text(str(value) if value not in (None, "") else "—"))
     return grid
+
+
+def moment(ts: str, zone: str = "UTC") -> str | None:
+    """An RFC 3339 instant as a person reads it in `zone` (an IANA name): `Mon 2026-12-07 09:00 Europe/Berlin`,
+    to the second only when it has seconds. The zone's rules are this machine's (zoneinfo); None for a zone it
+    does not know."""
+    try:
+        local = datetime.fromisoformat(ts).astimezone(UTC if zone == "UTC" else ZoneInfo(zone))
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
+    shown = "%a %Y-%m-%d %H:%M:%S" if local.second else "%a %Y-%m-%d %H:%M"
+    return f"{local.strftime(shown)} {zone}"
+
+
+def opening(ts: str | None, zones: Iterable[str] = ()) -> str:
+    """When something next happens, in UTC and in each zone: `Mon 2026-12-07 08:00 UTC · Mon 2026-12-07 09:00
+    Europe/Berlin`; `—` for never (no time alone gets there)."""
+    if not ts:
+        return "—"
+    shown = [moment(ts, zone) for zone in dict.fromkeys(["UTC", *zones])]
+    return " · ".join(s for s in shown if s) or ts
+
+
+def window_zones(decision: dict, windows: list[dict]) -> list[str]:
+    """The zones a decision's next opening is shown in: its denied windows', else every window's of the
+    environment (`windows` as the policy endpoint lists them)."""
+    denied = {d.get("policy") for d in decision.get("deniedBy") or ()}
+    chosen = [w for w in windows if w.get("ref") in denied] or windows
+    return list(dict.fromkeys(w["timezone"] for w in chosen if w.get("timezone")))
+
+
+def allowed(value: bool) -> Text:
+    return Text("allowed", style="green") if value else Text("denied", style="bold red")

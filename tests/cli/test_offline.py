@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from cpctl import client, config
+from cpctl import client, config, render
 from cpctl.cli import since_time
 from cpctl.follow import Progress
 
@@ -72,6 +72,67 @@ def response(status: int, body) -> httpx.Response:
 def test_the_servers_message_and_the_exit_code(status, body, code, message):
     failure = client.failure(response(status, body))
     assert (failure.code, failure.message) == (code, message)
+
+
+DASH = "\u2013"  # an en dash, as the server words a window
+WEEKDAY = f"Mon{DASH}Fri 09:00{DASH}17:00 Europe/Berlin"
+REFUSAL = {
+    "detail": f"Refused by policy (policy:change-window:weekday: outside weekday ({WEEKDAY})). "
+    "It is next allowed at 2026-12-07T08:00:00Z.",
+    "decision": {
+        "allowed": False,
+        "deniedBy": [
+            {
+                "policy": "policy:change-window:weekday",
+                "reason": f"outside weekday ({WEEKDAY})",
+            }
+        ],
+        "nextAllowedAt": "2026-12-07T08:00:00Z",
+    },
+}
+
+
+def test_a_policy_refusal_is_exit_5_with_the_sentence_and_the_decision():
+    refusal = client.failure(response(409, REFUSAL))
+    assert isinstance(refusal, client.PolicyRefused)
+    assert (refusal.code, refusal.message) == (client.CONFLICT, REFUSAL["detail"])
+    assert refusal.decision == REFUSAL["decision"] and refusal.body == REFUSAL
+    # Any other conflict stays one: a 409 without a decision is not a policy's.
+    assert type(client.failure(response(409, {"detail": "incident inc-1 is resolved."}))) is client.Failure
+
+
+@pytest.mark.parametrize(
+    ("instant", "zone", "shown"),
+    [
+        ("2026-12-07T08:00:00Z", "Europe/Berlin", "Mon 2026-12-07 09:00 Europe/Berlin"),  # winter, +01:00
+        ("2026-03-30T07:00:00Z", "Europe/Berlin", "Mon 2026-03-30 09:00 Europe/Berlin"),  # after the spring change
+        ("2026-10-26T08:00:00Z", "Europe/Berlin", "Mon 2026-10-26 09:00 Europe/Berlin"),  # after the autumn change
+        ("2026-03-09T13:00:00Z", "America/New_York", "Mon 2026-03-09 09:00 America/New_York"),  # EDT, -04:00
+        ("2026-11-02T14:00:00Z", "America/New_York", "Mon 2026-11-02 09:00 America/New_York"),  # EST, -05:00
+        ("2026-12-07T03:30:00Z", "Asia/Kolkata", "Mon 2026-12-07 09:00 Asia/Kolkata"),  # +05:30
+        ("2026-12-06T19:15:00Z", "Pacific/Chatham", "Mon 2026-12-07 09:00 Pacific/Chatham"),  # +13:45, a day ahead
+        ("2026-12-07T08:00:30+00:00", "UTC", "Mon 2026-12-07 08:00:30 UTC"),  # seconds only when there are some
+        ("2026-12-07T08:00:00Z", "Mars/Olympus_Mons", None),  # a zone this machine does not know
+    ],
+)
+def test_an_instant_in_a_zone(instant, zone, shown):
+    assert render.moment(instant, zone) == shown
+
+
+def test_the_next_opening_in_utc_and_in_the_windows_zones():
+    assert render.opening("2026-12-07T08:00:00Z", ["Europe/Berlin", "Europe/Berlin", "Asia/Kolkata"]) == (
+        "Mon 2026-12-07 08:00 UTC · Mon 2026-12-07 09:00 Europe/Berlin · Mon 2026-12-07 13:30 Asia/Kolkata"
+    )
+    assert render.opening("2026-12-07T08:00:00Z") == "Mon 2026-12-07 08:00 UTC"
+    assert render.opening(None, ["Europe/Berlin"]) == "—"  # no time alone opens it
+
+    berlin = {"ref": "policy:change-window:weekday", "timezone": "Europe/Berlin"}
+    kolkata = {"ref": "policy:change-window:india", "timezone": "Asia/Kolkata"}
+    # The denied windows' zones; when no window denied it (a freeze), every window's of the environment.
+    assert render.window_zones(REFUSAL["decision"], [kolkata, berlin]) == ["Europe/Berlin"]
+    frozen = {"deniedBy": [{"policy": "freeze:frz-1", "reason": "frozen"}]}
+    assert render.window_zones(frozen, [kolkata, berlin]) == ["Asia/Kolkata", "Europe/Berlin"]
+    assert render.window_zones(frozen, []) == []
 
 
 def entry(message, level="info", **meta):
