@@ -24,8 +24,6 @@ from tests.live import DEMO_PROD_REFS
 # --- what the tests share (test_queries.py, test_roles.py and test_parity.py use these too) ---
 
 
-
-
 # Each mutation: its arguments' types and what its payload is asked for.
 SERVICE = "service { id name repo adapters { deployments } environments { id } archived archivedAt }"
 ENVIRONMENT = "environment { id name region cluster policyRefs archived archivedAt }"
@@ -294,7 +292,9 @@ def test_environment_update_changes_only_the_given_fields(admin):
 
 def test_environment_update_refused_changes_nothing(admin):
     before = stored()
-    payload = mutate(admin, "environmentUpdate", id="env-prod", input={"region": None, "policyRefs": ["policy:incident-gate"]})
+    payload = mutate(
+        admin, "environmentUpdate", id="env-prod", input={"region": None, "policyRefs": ["policy:incident-gate"]}
+    )
     refused(payload, ("region", "INVALID", "is required for a production environment ('prod')."))
     refused(
         mutate(admin, "environmentUpdate", id="env-nope", input={"cluster": "x"}),
