@@ -1,4 +1,4 @@
-""""Why not, and until when?": the gate's decision for an action that has not been asked for, at any instant.
+""" "Why not, and until when?": the gate's decision for an action that has not been asked for, at any instant.
 
 One function for every door (REST `…/environments/{id}/policy/`, GraphQL `Environment.policy`, the pages and
 `cpctl policy explain`): it picks what the action would be decided on, then asks the gate with `explain=True`
@@ -24,7 +24,8 @@ def promotion_source(environment: Environment, service_id: str) -> Release | Non
     if not service_id:
         return None
     current = Release.objects.filter(service_id=service_id, status=Release.Status.ACTIVE, is_current=True)
-    required = next((r.environment for r in policy_refs.parse_all(environment.policy_refs) if r.kind == "requires"), None)
+    refs = policy_refs.parse_all(environment.policy_refs)
+    required = next((ref.environment for ref in refs if ref.kind == "requires"), None)
     if required is not None:
         current = current.filter(environment_id=required)
     else:
@@ -32,7 +33,9 @@ def promotion_source(environment: Environment, service_id: str) -> Release | Non
     return current.order_by("-activated_at", "-id").first()
 
 
-def explain(environment: Environment, service_id: str = "", action: str = "deploy", at: datetime | None = None) -> Decision:
+def explain(
+    environment: Environment, service_id: str = "", action: str = "deploy", at: datetime | None = None
+) -> Decision:
     """The decision on `action` ("deploy", "promote", "rollback") of `service_id` into `environment` at `at`
     (now by default; any past or future instant), by the current principal, with each window's state.
 

@@ -1,9 +1,10 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from controlplane.api.base import Choice, DomainViewSet, EntitySerializer, StrictSerializer, String, Timestamp
+from controlplane.api.schema import GATED_CONFLICT
 from releases import timeline, workflows
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
 from releases.models import Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
@@ -72,8 +73,29 @@ class WorkflowRunSerializer(serializers.Serializer):
 RUNS = WorkflowRun.objects.prefetch_related(timeline.LOGS)
 
 
+class BreakGlassSerializer(StrictSerializer):
+    reason = String(help_text="Why the policies are overridden: 10-500 characters, kept in the audit trail.")
+
+
+BREAK_GLASS_HELP = (
+    "Override the policies (windows, freezes, incident gates, promotion order; never roles), for the roles in "
+    "CONTROLPLANE_BREAK_GLASS_ROLES. Audited as policy.override."
+)
+
+
+class DeploySerializer(StrictSerializer):
+    breakGlass = BreakGlassSerializer(required=False, help_text=BREAK_GLASS_HELP)
+
+
 class PromoteSerializer(StrictSerializer):
     envId = String(help_text="The environment to promote to.")
+    breakGlass = BreakGlassSerializer(required=False, help_text=BREAK_GLASS_HELP)
+
+
+GATED = {
+    202: WorkflowRunSerializer,
+    409: OpenApiResponse(GATED_CONFLICT, description="Refused: the release's state, or a policy (with its decision)."),
+}
 
 
 def accepted(run: WorkflowRun) -> Response:
@@ -94,19 +116,22 @@ class ReleaseViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainVie
         "deploy": "release.deploy",
         "promote": "release.promote",
     }
-    action_bodies = {"promote": PromoteSerializer}  # deploy takes no body
+    action_bodies = {"deploy": DeploySerializer, "promote": PromoteSerializer}
 
-    @extend_schema(request=None, responses={202: WorkflowRunSerializer})
+    @extend_schema(request=DeploySerializer, responses=GATED)
     @action(detail=True, methods=["post"])
     def deploy(self, request, pk=None):
-        """Roll a Draft release out to its environment: Draft → Promoting, with a Deploy run (202)."""
-        return accepted(workflows.deploy(self.get_object()))
+        """Roll a Draft release out to its environment: Draft → Promoting, with a Deploy run (202), once the
+        policies allow it (409 with the decision otherwise). The body may be empty."""
+        return accepted(workflows.deploy(self.get_object(), break_glass=self.body.get("breakGlass")))
 
-    @extend_schema(request=PromoteSerializer, responses={202: WorkflowRunSerializer})
+    @extend_schema(request=PromoteSerializer, responses=GATED)
     @action(detail=True, methods=["post"])
     def promote(self, request, pk=None):
-        """Take an Active release to another environment: a new release there, with a Promote run (202)."""
-        return accepted(workflows.promote(self.get_object(), self.body["envId"]))
+        """Take an Active release to another environment: a new release there, with a Promote run (202), once
+        the policies allow it (409 with the decision otherwise)."""
+        release = self.get_object()
+        return accepted(workflows.promote(release, self.body["envId"], break_glass=self.body.get("breakGlass")))
 
     @extend_schema(responses=WorkflowRunSerializer(many=True))
     @action(detail=True)

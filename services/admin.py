@@ -4,7 +4,7 @@ from django.contrib import admin
 from controlplane import adapters
 from controlplane.admin import ArchivedFilter, DomainAdmin, DomainModelForm, LinesField, lifecycle_action
 from services import lifecycle
-from services.models import Environment, Service, environment_links_problem
+from services.models import WEEKDAYS, ChangeWindow, Environment, Freeze, Service, environment_links_problem
 
 archive = lifecycle_action(lifecycle.archive, "Archive selected")
 restore = lifecycle_action(lifecycle.restore, "Restore selected")
@@ -81,3 +81,45 @@ class ServiceAdmin(DomainAdmin):
     @admin.display(boolean=True, ordering="archived_at")
     def archived(self, obj):
         return obj.is_archived
+
+
+class ChangeWindowForm(DomainModelForm):
+    days = forms.TypedMultipleChoiceField(
+        coerce=int, choices=list(enumerate(WEEKDAYS, 1)), widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ChangeWindow
+        fields = ["id", "name", "timezone", "days", "start", "end"]
+
+
+@admin.register(ChangeWindow)
+class ChangeWindowAdmin(DomainAdmin):
+    form = ChangeWindowForm
+    list_display = ["id", "name", "summary"]
+    search_fields = ["id", "name", "timezone"]
+
+
+def _environment_choices():
+    return [(env.pk, f"{env.name} ({env.pk})") for env in Environment.objects.order_by("name")]
+
+
+class FreezeForm(DomainModelForm):
+    env_ids = forms.MultipleChoiceField(
+        label="Environments", choices=_environment_choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = Freeze
+        fields = ["id", "title", "starts_at", "ends_at", "env_ids", "reason"]
+
+
+@admin.register(Freeze)
+class FreezeAdmin(DomainAdmin):
+    form = FreezeForm
+    list_display = ["id", "title", "starts_at", "ends_at", "environments"]
+    search_fields = ["id", "title"]
+
+    @admin.display(description="environments")
+    def environments(self, obj):
+        return ", ".join(obj.env_ids)

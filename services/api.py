@@ -7,8 +7,8 @@ from controlplane import adapters
 from controlplane.api.base import BlankAsNullField, DomainViewSet, EntitySerializer, String, Timestamp
 from controlplane.models import ID_PATTERN
 from services import lifecycle
-from services.filtersets import EnvironmentFilterSet, ServiceFilterSet
-from services.models import Environment, Service
+from services.filtersets import ChangeWindowFilterSet, EnvironmentFilterSet, FreezeFilterSet, ServiceFilterSet
+from services.models import ChangeWindow, Environment, Freeze, Service
 
 
 class EnvironmentSerializer(EntitySerializer):
@@ -157,4 +157,68 @@ class ServiceViewSet(ArchivingViewSet):
         "partial_update": "service.update",
         "destroy": "service.archive",
         "restore": "service.archive",
+    }
+
+
+class Weekday(serializers.IntegerField):
+    """A JSON number that is a whole number: "1", 1.0 and true are refused, never turned into 1. Which
+    numbers are weekdays is the window's own rule."""
+
+    default_error_messages = {"not_a_number": "must be a whole number."}
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("not_a_number")
+        return data
+
+
+class ChangeWindowSerializer(EntitySerializer):
+    name = String(help_text="Lower-case letters, digits and dashes; unique. `policy:change-window:<name>` names it.")
+    timezone = String(help_text="An IANA time zone name, like Europe/Berlin.")
+    days = serializers.ListField(child=Weekday(), help_text="ISO weekdays it opens on, 1 (Monday) to 7 (Sunday).")
+    start = String(help_text='"HH:MM", local time.')
+    end = String(help_text='"HH:MM" or "24:00", local time; before start: the window crosses midnight.')
+    createdAt = Timestamp(source="created_at", read_only=True)
+
+    class Meta:
+        model = ChangeWindow
+
+
+class FreezeSerializer(EntitySerializer):
+    title = String()
+    startsAt = Timestamp(source="starts_at")
+    endsAt = Timestamp(source="ends_at", help_text="After startsAt. The freeze holds from startsAt until endsAt.")
+    envIds = serializers.ListField(child=String(), source="env_ids", help_text="The environments it freezes.")
+    reason = String(required=False, allow_blank=True)
+    createdAt = Timestamp(source="created_at", read_only=True)
+
+    class Meta:
+        model = Freeze
+
+
+class EntityViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainViewSet):
+    """Create and update; never deleted (no DELETE: 405, as for releases and incidents)."""
+
+
+class ChangeWindowViewSet(EntityViewSet):
+    queryset = ChangeWindow.objects.all()
+    serializer_class = ChangeWindowSerializer
+    filterset_class = ChangeWindowFilterSet
+    ordering = ("name",)
+    action_permissions = {
+        "create": "change-window.create",
+        "update": "change-window.update",
+        "partial_update": "change-window.update",
+    }
+
+
+class FreezeViewSet(EntityViewSet):
+    queryset = Freeze.objects.all()
+    serializer_class = FreezeSerializer
+    filterset_class = FreezeFilterSet
+    ordering = ("-starts_at", "-id")
+    action_permissions = {
+        "create": "freeze.create",
+        "update": "freeze.update",
+        "partial_update": "freeze.update",
     }

@@ -3,7 +3,8 @@ from django.db.models import Q
 
 from controlplane import adapters
 from controlplane.api.filters import FilterSet
-from services.models import Environment, Service
+from controlplane.models import ID_PATTERN
+from services.models import ChangeWindow, Environment, Freeze, Service
 
 
 class ArchivedFilterSet(FilterSet):
@@ -48,3 +49,25 @@ class ServiceFilterSet(ArchivedFilterSet):
     def filter_adapter(self, queryset, name, value):
         # The adapters are a JSON list; its text holds each name in quotes. (The value is from the registry.)
         return queryset.filter(deployment_adapters__icontains=f'"{value}"')
+
+
+class ChangeWindowFilterSet(FilterSet):
+    name = filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = ChangeWindow
+        fields = ["name"]
+
+
+class FreezeFilterSet(FilterSet):
+    envId = filters.CharFilter(method="filter_environment", label="Freezes of this environment")
+
+    class Meta:
+        model = Freeze
+        fields = ["envId"]
+
+    def filter_environment(self, queryset, name, value):
+        if not ID_PATTERN.fullmatch(value):
+            return queryset.none()  # not an id: no freeze names it
+        # The ids are a JSON list; its text holds each in quotes.
+        return queryset.filter(env_ids__icontains=f'"{value}"')

@@ -280,6 +280,15 @@ class DomainViewSet(StrictQuery, mixins.ListModelMixin, mixins.RetrieveModelMixi
             body.is_valid(raise_exception=True)
             self.body = body.validated_data
 
+    def handle_exception(self, exc):
+        # A domain rule about a field of the action's body (break-glass's reason) is named as the body names it,
+        # not as a rule of the resource.
+        body = self.action_bodies.get(getattr(self, "action", None))
+        named = isinstance(exc, DjangoValidationError) and body is not None and hasattr(exc, "error_dict")
+        if named and set(exc.error_dict) <= set(body().fields):
+            exc = serializers.ValidationError(exc.message_dict)
+        return super().handle_exception(exc)
+
     def filter_queryset(self, queryset):
         # Filters narrow lists; a resource fetched by id is found whatever the list's defaults.
         return queryset if self.detail else super().filter_queryset(queryset)

@@ -20,6 +20,37 @@ ERROR = {
     "properties": {"detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
     "additionalProperties": {"type": "array", "items": {"type": "string"}},
 }
+# A policy's refusal (409, controlplane.api.errors.PolicyConflict): the sentence, and the decision.
+POLICY_REFUSAL = {
+    "type": "object",
+    "description": "A policy refused the action: `detail` says why in a sentence, `decision` who and until when.",
+    "properties": {
+        "detail": {"type": "string"},
+        "decision": {
+            "type": "object",
+            "properties": {
+                "allowed": {"type": "boolean"},
+                "deniedBy": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"policy": {"type": "string"}, "reason": {"type": "string"}},
+                        "required": ["policy", "reason"],
+                    },
+                },
+                "nextAllowedAt": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "When it would next be allowed (RFC 3339, UTC); null when no time alone allows it.",
+                },
+            },
+            "required": ["allowed", "deniedBy", "nextAllowedAt"],
+        },
+    },
+    "required": ["detail", "decision"],
+}
+# The 409 of an action the policies gate (deploy, promote): a state conflict, or a policy's refusal.
+GATED_CONFLICT = {"anyOf": [{"$ref": "#/components/schemas/Error"}, {"$ref": "#/components/schemas/PolicyRefusal"}]}
 ANSWERS = {
     "400": "A field or parameter broke a rule (named, with the rule), or the body is malformed or too deep.",
     "401": "No valid credentials.",
@@ -34,7 +65,8 @@ WRITE_ONLY = {"409", "413", "415"}
 
 def add_error_responses(result, generator, request, public):
     """Document the errors every operation can answer, so clients and contract tests know them."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"], schemas["PolicyRefusal"] = ERROR, POLICY_REFUSAL
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
             for code, description in ANSWERS.items():

@@ -12,13 +12,16 @@ from controlplane.identity.views import MeView
 from incidents.api import IncidentViewSet
 from overview import streams
 from overview.api import DeployPreviewView, PromotePreviewView, ServicesIndexView
+from policies.api import EnvironmentPolicyView
 from releases.api import ReleaseViewSet, WorkflowRunViewSet
-from services.api import EnvironmentViewSet, ServiceViewSet
+from services.api import ChangeWindowViewSet, EnvironmentViewSet, FreezeViewSet, ServiceViewSet
 
 router = DefaultRouter()
 router.include_root_view = False
 router.register("services", ServiceViewSet)
 router.register("environments", EnvironmentViewSet)
+router.register("change-windows", ChangeWindowViewSet)
+router.register("freezes", FreezeViewSet)
 router.register("releases", ReleaseViewSet)
 router.register("workflow-runs", WorkflowRunViewSet)
 router.register("incidents", IncidentViewSet)
@@ -31,6 +34,8 @@ urlpatterns = [
     # What …/deploy/ and …/promote/ would do (overview.previews): reads, with those actions' permissions.
     path("releases/<id:release_id>/deploy-preview/", DeployPreviewView.as_view(), name="deploy-preview"),
     path("releases/<id:release_id>/promote-preview/", PromotePreviewView.as_view(), name="promote-preview"),
+    # "Why not, and until when?" (policies.explain): a read for every role.
+    path("environments/<id:env_id>/policy/", EnvironmentPolicyView.as_view(), name="environment-policy"),
     # Streams are plain Django views (Server-Sent Events), before the router's detail routes.
     path("workflow-runs/<id:run_id>/logs/stream", streams.run_log, name="run-log-stream"),
     path("audit-events/stream", streams.audit_events, name="audit-stream"),

@@ -35,6 +35,10 @@ PERMISSIONS: dict[str, Role] = {
     "environment.create": Role.ADMIN,
     "environment.update": Role.ADMIN,
     "environment.archive": Role.ADMIN,
+    "change-window.create": Role.ADMIN,
+    "change-window.update": Role.ADMIN,
+    "freeze.create": Role.ADMIN,
+    "freeze.update": Role.ADMIN,
     "admin.access": Role.ADMIN,
 }
 

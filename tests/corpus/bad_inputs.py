@@ -245,6 +245,12 @@ POLICY_BAD = [
     ("policy-object-item", [{"a": 1}]),
     ("policy-surrogate", ["policy:\ud800"]),
     ("policy-nul", ["policy:a\x00"]),
+    ("policy-unknown-kind", ["policy:two-person"]),
+    ("policy-unknown-window", ["policy:change-window:corpus-missing"]),
+    ("policy-unknown-environment", ["policy:requires:env-corpus-missing"]),
+    ("policy-bad-soak", ["policy:requires:@@env_a@@:2w"]),
+    ("policy-bad-severity", ["policy:incident-gate:sev1"]),
+    ("policy-approvals-zero", ["policy:approval:0"]),
 ]
 ID_BAD = [
     ("id-upper-case", "{p}UPPER"),
@@ -277,10 +283,55 @@ ENV_NAME_BAD = [
     ("name-underscore", "a_b"),
     ("name-non-ascii", "\u00e4"),
 ]
+TIMEZONE_BAD = [
+    ("timezone-unknown", "Mars/Olympus"),
+    ("timezone-lower-case", "europe/berlin"),
+    ("timezone-dot-dot", "../../etc/passwd"),
+    ("timezone-absolute-path", "/etc/localtime"),
+    ("timezone-offset", "+01:00"),
+    ("timezone-trailing-space", "Europe/Berlin "),
+    ("timezone-directory", "Europe"),
+]
+DAYS_BAD = [
+    ("days-empty", []),
+    ("days-zero", [0]),
+    ("days-eight", [8]),
+    ("days-negative", [-1]),
+    ("days-duplicate", [1, 1]),
+    ("days-string-item", ["1"]),
+    ("days-float-item", [1.5]),
+    ("days-whole-float-item", [1.0]),
+    ("days-true-item", [True]),
+    ("days-null-item", [None]),
+    ("days-huge-item", [10**30]),
+    ("days-nested-list", [[1]]),
+]
+CLOCK_BAD = [
+    ("clock-no-colon", "0900"),
+    ("clock-one-digit-hour", "9:00"),
+    ("clock-minute-60", "09:60"),
+    ("clock-hour-25", "25:00"),
+    ("clock-seconds", "09:00:00"),
+    ("clock-am-pm", "9am"),
+    ("clock-fullwidth-digits", "\uff10\uff19:00"),
+]
+FREEZE_ENVS_BAD = [
+    ("envids-empty", []),
+    ("envids-dangling", ["env-corpus-missing"]),
+    ("envids-duplicate", ["@@env_c@@", "@@env_c@@"]),
+    ("envids-wrong-type", ["@@svc@@"]),
+    ("envids-upper-case", ["ENV-PROD"]),
+    ("envids-number-item", [1]),
+    ("envids-null-item", [None]),
+    ("envids-object-item", [{"id": "@@env_c@@"}]),
+    ("envids-nested-list", [["@@env_c@@"]]),
+    ("envids-surrogate", ["\ud800"]),
+    ("envids-nul", ["@@env_c@@\x00"]),
+]
 
 
 def resources():
-    """The four writable resources: their collection, setup objects, and fields."""
+    """The writable resources: their collection, setup objects, and fields."""
     svc_fields = [
         Field("id", "svc-corpus-x", required=False, create_only=True, overlong="svc-" + "a" * 60),
         Field("name", "Corpus Service", overlong="a" * 101, alt="Corpus Service 2"),
@@ -383,6 +434,75 @@ def resources():
             semantic=[(f"time-{label}", v, None) for label, v in [*BAD_TIMES, ("year-2999", "2999-01-01T00:00:00Z")]],
         ),
     ]
+    window_fields = [
+        Field("id", "cw-corpus-x", required=False, create_only=True, overlong="cw-" + "a" * 60),
+        Field(
+            "name",
+            "@@uniq@@",
+            overlong="a" * 64,
+            semantic=[(label, value, None) for label, value in ENV_NAME_BAD],
+            alt="@@uniq@@-2",
+        ),
+        Field(
+            "timezone",
+            "Europe/Berlin",
+            overlong="Europe/" + "a" * 60,
+            semantic=[(label, value, None) for label, value in TIMEZONE_BAD],
+            alt="Asia/Kolkata",
+        ),
+        Field(
+            "days",
+            [1, 2, 3, 4, 5],
+            string=False,
+            semantic=structure_mutations("list") + [(label, value, None) for label, value in DAYS_BAD],
+            alt=[6, 7],
+        ),
+        Field(
+            "start",
+            "09:00",
+            overlong="09:00:00.000",
+            semantic=[(label, v, None) for label, v in [*CLOCK_BAD, ("clock-24", "24:00")]],
+            alt="08:00",
+        ),
+        Field(
+            "end",
+            "17:00",
+            overlong="17:00:00.000",
+            semantic=[
+                (label, v, None) for label, v in [*CLOCK_BAD, ("clock-24-01", "24:01"), ("end-is-start", "09:00")]
+            ],
+            alt="18:00",
+        ),
+    ]
+    freeze_fields = [
+        Field("id", "frz-corpus-x", required=False, create_only=True, overlong="frz-" + "a" * 60),
+        Field("title", "Corpus freeze", overlong="a" * 201, alt="Corpus freeze 2"),
+        # In the past, on an environment nothing deploys to: the corpus's freezes never gate its controls.
+        Field(
+            "startsAt",
+            "2024-01-01T00:00:00Z",
+            semantic=[(f"time-{label}", v, None) for label, v in BAD_TIMES],
+            alt="2024-01-01T01:00:00+01:00",
+        ),
+        Field(
+            "endsAt",
+            "2024-01-02T00:00:00Z",
+            semantic=[
+                *((f"time-{label}", v, None) for label, v in BAD_TIMES),
+                ("before-startsAt", "2023-12-31T00:00:00Z", None),
+                ("at-startsAt", "2024-01-01T00:00:00Z", None),
+            ],
+            alt="2024-01-03T00:00:00Z",
+        ),
+        Field(
+            "envIds",
+            ["@@env_c@@"],
+            string=False,
+            semantic=structure_mutations("list") + [(label, value, None) for label, value in FREEZE_ENVS_BAD],
+            alt=["@@env_b@@"],
+        ),
+        Field("reason", "Corpus", required=False, blank_ok=True, overlong="a" * 2001, alt="Corpus 2"),
+    ]
     return [
         {
             "name": "services",
@@ -430,6 +550,26 @@ def resources():
                 "resolvedAt": "2024-01-01T00:00:00Z",
             },
             "unknown_variants": {"case": "Severity", "snake": "started_at"},
+            "deletable": False,
+        },
+        {
+            "name": "change-windows",
+            "prefix": "cw-",
+            "collection": "/api/change-windows/",
+            "update_target": "cw_upd",
+            "fields": window_fields,
+            "read_only": {"createdAt": "2024-01-01T00:00:00Z"},
+            "unknown_variants": {"case": "TimeZone", "snake": "created_at"},
+            "deletable": False,
+        },
+        {
+            "name": "freezes",
+            "prefix": "frz-",
+            "collection": "/api/freezes/",
+            "update_target": "frz_upd",
+            "fields": freeze_fields,
+            "read_only": {"createdAt": "2024-01-01T00:00:00Z"},
+            "unknown_variants": {"case": "EnvIds", "snake": "env_ids"},
             "deletable": False,
         },
     ]
@@ -805,6 +945,8 @@ def path_id_cases():
                 ("POST", "resolve/", None),
             ],
         ),
+        ("change-windows", "cw-", "frz-", [("PUT", "", {"name": "x"}), ("PATCH", "", {"name": "x"})]),
+        ("freezes", "frz-", "cw-", [("PUT", "", {"title": "x"}), ("PATCH", "", {"title": "x"})]),
     ]
     for rname, p, other, ops in specs:
         for method, suffix, body in ops:
@@ -870,6 +1012,15 @@ def method_cases():
         ("POST", "/api/releases/@@rel_upd@@/timeline/"),
         ("POST", "/api/audit-events/stream"),
         ("POST", "/api/workflow-runs/@@run@@/logs/stream"),
+        ("DELETE", "/api/change-windows/@@cw_upd@@/"),
+        ("PUT", "/api/change-windows/"),
+        ("DELETE", "/api/change-windows/"),
+        ("DELETE", "/api/freezes/@@frz_upd@@/"),
+        ("PUT", "/api/freezes/"),
+        ("DELETE", "/api/freezes/"),
+        ("POST", "/api/environments/@@env_a@@/policy/"),
+        ("PUT", "/api/environments/@@env_a@@/policy/"),
+        ("DELETE", "/api/environments/@@env_a@@/policy/"),
     ]
     out = []
     for method, path in rows:
@@ -887,6 +1038,25 @@ BODYLESS_BODIES = [
     ("env-id", {"envId": "@@env_b@@"}),
     ("surrogate-key", {"\ud800": 1}),
     ("nul-key", {"a\x00b": 1}),
+]
+
+BREAK_GLASS_BAD = [
+    ("string", "because"),
+    ("number", 1),
+    ("true", True),
+    ("null", None),
+    ("list", [{"reason": "a reason long enough"}]),
+    ("empty-object", {}),
+    ("reason-number", {"reason": 1234567890}),
+    ("reason-null", {"reason": None}),
+    ("reason-empty", {"reason": ""}),
+    ("reason-9-chars", {"reason": "too short"}),
+    ("reason-whitespace", {"reason": " " * 20}),
+    ("reason-501-chars", {"reason": "a" * 501}),
+    ("reason-surrogate", {"reason": "a reason \ud800 long enough"}),
+    ("reason-nul", {"reason": "a reason \x00 long enough"}),
+    ("unknown-key", {"reason": "a reason long enough", "force": True}),
+    ("misspelt-key", {"Reason": "a reason long enough"}),
 ]
 
 
@@ -991,6 +1161,25 @@ def action_cases():
         )
     )
     out += framing_cases("actions: ", "promote", "POST", path, target, "envId", needs=needs)
+    # breakGlass on deploy and promote: the corpus's token is an admin's, so what is refused is the value
+    # (its reason 10-500 characters), never the role; a valid one would go through (the targets are ungated).
+    gated = [
+        ("deploy", "/api/releases/@@rel_deploy@@/deploy/", {}, "rel_deploy", ()),
+        ("promote", "/api/releases/@@rel_active@@/promote/", {"envId": "@@promote_env@@"}, "promote_env", needs),
+    ]
+    for name, path, base, target, case_needs in gated:
+        for label, value in BREAK_GLASS_BAD:
+            out.append(
+                Case(
+                    "actions: break-glass",
+                    f"{name} breakGlass={label}",
+                    "POST",
+                    path,
+                    dumps({**base, "breakGlass": value}),
+                    target=target,
+                    needs=case_needs,
+                )
+            )
     # State conflicts: well-formed requests the current state does not allow.
     c = frozenset({409})
     conflicts = [
@@ -1064,6 +1253,8 @@ LISTS = [
     "/api/workflow-runs/",
     "/api/incidents/",
     "/api/audit-events/",
+    "/api/change-windows/",
+    "/api/freezes/",
 ]
 PAGE_SIZES = [
     ("negative", "-1"),
@@ -1111,6 +1302,8 @@ ENUM_FILTERS = {
         ("open", "2"),
     ],
     "/api/audit-events/": [],
+    "/api/change-windows/": [],
+    "/api/freezes/": [],
 }
 TEXT_FILTERS = {
     "/api/services/": ["name", "q", "envId"],
@@ -1120,6 +1313,8 @@ TEXT_FILTERS = {
     "/api/workflow-runs/": ["releaseId", "actor"],
     "/api/incidents/": ["serviceId"],
     "/api/audit-events/": ["actor", "subjectId"],
+    "/api/change-windows/": ["name"],
+    "/api/freezes/": ["envId"],
 }
 
 
@@ -1132,6 +1327,8 @@ LIST_FILTERS = {
     "/api/workflow-runs/": ["releaseId", "serviceId", "envId", "kind", "state", "actor"],
     "/api/incidents/": ["serviceId", "severity", "status", "open"],
     "/api/audit-events/": ["actor", "action", "subjectType", "subjectId", "serviceId", "since", "until"],
+    "/api/change-windows/": ["name"],
+    "/api/freezes/": ["envId"],
 }
 VALID_VALUES = {"archived": "all", "adapter": "k8s", "kind": "Deploy", "state": "Running", "severity": "high"}
 VALID_VALUES |= {"open": "true", "isCurrent": "true", "since": "2024-01-01T00:00:00Z", "until": "2030-01-01T00:00:00Z"}
@@ -1147,6 +1344,8 @@ TAKE_NONE = [
     "/api/audit-events/1/",
     "/api/me/",
     "/api/streams/",
+    "/api/change-windows/@@cw_upd@@/",
+    "/api/freezes/@@frz_upd@@/",
 ]
 
 
@@ -1177,6 +1376,48 @@ def query_parameter_cases():
     return out
 
 
+POLICY = "/api/environments/@@env_a@@/policy/"
+POLICY_PARAMETERS_BAD = [
+    *((f"at={label}", f"at={q(value)}") for label, value in BAD_TIMES),
+    ("at=unencoded-plus", "at=2024-01-01T00:00:00+01:00"),  # the + arrives as a space
+    ("at=empty", "at="),
+    ("at twice", "at=2024-01-01T00%3A00%3A00Z&at=2024-01-01T00%3A00%3A00Z"),
+    ("action=Deploy", "action=Deploy"),
+    ("action=merge", "action=merge"),
+    ("action=empty", "action="),
+    ("action twice", "action=deploy&action=promote"),
+    ("serviceId=dangling", "serviceId=svc-corpus-missing"),
+    ("serviceId=wrong-type", "serviceId=@@env_a@@"),
+    ("serviceId=upper-case", "serviceId=SVC-DEMO"),
+    ("serviceId=nul", "serviceId=svc-a%00b"),
+    ("serviceId=surrogate", "serviceId=%ED%A0%80"),
+    ("serviceId=empty", "serviceId="),
+    ("serviceId twice", "serviceId=@@svc@@&serviceId=@@svc@@"),
+    *((f"unknown {name}={value}", f"{name}={value}") for name, value in UNKNOWN_PARAMS),
+    ("unknown envId", "envId=@@env_a@@"),
+]
+
+
+def policy_cases():
+    """`GET /api/environments/{id}/policy/`: each parameter broken in turn (400), and ids that are not (404)."""
+    out = [
+        Case("policy: parameters", f"policy {label}", "GET", f"{POLICY}?{query}")
+        for label, query in POLICY_PARAMETERS_BAD
+    ]
+    for label, template in BAD_PATH_IDS:
+        ident = template.format(p="env-", P="ENV-", other="svc-")
+        out.append(
+            Case(
+                "policy: bad ids in the path",
+                f"policy {label}",
+                "GET",
+                f"/api/environments/{ident}/policy/",
+                expect=frozenset({404}),
+            )
+        )
+    return out
+
+
 def page_form_cases():
     """The pages' forms: a field given twice is refused (400), never read as its last value."""
     form = (("Content-Type", "application/x-www-form-urlencoded"),)
@@ -1203,7 +1444,7 @@ def page_form_cases():
 
 
 def query_cases():
-    out = query_parameter_cases() + page_form_cases()
+    out = query_parameter_cases() + page_form_cases() + policy_cases()
     for path in LISTS:
         for label, value in PAGE_SIZES:
             out.append(Case("lists: pageSize", f"{path} pageSize={label}", "GET", f"{path}?pageSize={q(value)}"))
@@ -1312,6 +1553,11 @@ PAYLOAD = "{ errors { field code message } }"
 GRAPHQL_LIST_COERCED = {"adapters-string"}
 
 
+def graphql_resources():
+    """The resources GraphQL writes (GRAPHQL_UPDATABLE names them)."""
+    return [resource for resource in resources() if resource["name"] in GRAPHQL_UPDATABLE]
+
+
 def noun(resource) -> str:
     return resource["name"][:-1]  # services -> service
 
@@ -1332,7 +1578,7 @@ def graphql_write(resource, op: str) -> str:
 def graphql_controls_bodies():
     """The valid inputs the GraphQL field cases break: (mutation field, body), each must be accepted."""
     out = []
-    for resource in resources():
+    for resource in graphql_resources():
         fields, n = resource["fields"], noun(resource)
         create = {f.name: f.valid for f in fields if f.name != "id"}
         out.append((f"{n}Create", graphql_body(graphql_write(resource, "create"), {"input": create})))
@@ -1366,7 +1612,7 @@ def graphql_cases():
     # Field values: each field of each create input broken in turn, and of each update input (which shares the
     # create's input coercion: it gets the values of the right JSON type only).
     wrong_types = {label for label, _ in WRONG_TYPES}
-    for resource in resources():
+    for resource in graphql_resources():
         fields, n, rname = resource["fields"], noun(resource), resource["name"]
         create = {f.name: f.valid for f in fields if f.name != "id"}
         for f in fields:
@@ -1712,6 +1958,13 @@ class Fixtures:
             return self.promote_env()
         if key == "rel_active_deploy":
             return v.get("rel_active", "")
+        if key == "cw_upd":
+            body = {"name": self.uniq(), "timezone": "Europe/Berlin", "days": [1, 2, 3, 4, 5], "start": "09:00"}
+            return self.client.json("POST", "/api/change-windows/", {**body, "end": "17:00"})["id"]
+        if key == "frz_upd":
+            # The freezes resource's valid body (a past freeze of env_c), so that a PUT of it changes nothing.
+            body = {"title": "Corpus freeze", "startsAt": "2024-01-01T00:00:00Z", "endsAt": "2024-01-02T00:00:00Z"}
+            return self.client.json("POST", "/api/freezes/", {**body, "envIds": [v["env_c"]], "reason": "Corpus"})["id"]
         raise KeyError(key)
 
     def promote_env(self) -> str:
@@ -1751,6 +2004,8 @@ class Fixtures:
             "inc_res",
             "inc_resolved",
             "inc_acked",
+            "cw_upd",
+            "frz_upd",
         ):
             self.values[key] = self.make(key)
         runs = self.client.json("GET", "/api/workflow-runs/?pageSize=1")["results"]
