@@ -1,7 +1,7 @@
 """The audit writer: one event per change of a domain entity, in the change's own transaction.
 
 - saves of services, environments, releases, incidents, change windows and freezes: `<noun>.create`,
-  `.update` (with the changed fields), `.archive`, `.restore` (`change-window.create`, `freeze.update`, ...);
+  `.update` (with the changed fields), `.archive`, `.restore` (`changewindow.create`, `freeze.update`, ...);
 - linking services and environments, from either side: `service.link` / `service.unlink`;
 - domain actions, which change state with `QuerySet.update()` and so send no save signal, announce
   themselves with `controlplane.signals.action_performed` (`deploy.create`, `release.activate`, ...);
@@ -26,8 +26,6 @@ from releases.models import Release
 from services.models import ChangeWindow, Environment, Freeze, Service
 
 AUDITED = (Service, Environment, Release, Incident, ChangeWindow, Freeze)
-# An action's noun is the model's name in lower case, except where that runs words together.
-NOUNS = {ChangeWindow: "change-window"}
 # What identifies a subject beyond its id, repeated in every event about it (the RFC's example shape).
 CONTEXT_FIELDS = {Release: ("service_id", "environment_id", "sha", "version"), Incident: ("service_id", "severity")}
 API_NAMES = {"environment_id": "envId", "deployment_adapters": "adapters"}
@@ -90,7 +88,7 @@ def _changes(instance) -> dict:
 def on_save(sender, instance, created, raw, **kwargs):
     if raw:
         return  # a restore: recorded once, as fixture.load
-    noun = NOUNS.get(sender, sender._meta.model_name)
+    noun = sender._meta.model_name
     if created:
         record(f"{noun}.create", sender.__name__, instance.pk, _fields(instance), _service_of(instance))
         return
@@ -106,8 +104,7 @@ def on_save(sender, instance, created, raw, **kwargs):
 
 def on_delete(sender, instance, **kwargs):
     # Every domain model refuses deletion today; should a path ever get through, it is still recorded.
-    noun = NOUNS.get(sender, sender._meta.model_name)
-    record(f"{noun}.delete", sender.__name__, instance.pk, _fields(instance), _service_of(instance))
+    record(f"{sender._meta.model_name}.delete", sender.__name__, instance.pk, _fields(instance), _service_of(instance))
 
 
 def on_environment_links(sender, instance, action, reverse, pk_set, **kwargs):

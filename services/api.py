@@ -206,9 +206,9 @@ class ChangeWindowViewSet(EntityViewSet):
     filterset_class = ChangeWindowFilterSet
     ordering = ("name",)
     action_permissions = {
-        "create": "change-window.create",
-        "update": "change-window.update",
-        "partial_update": "change-window.update",
+        "create": "changewindow.create",
+        "update": "changewindow.update",
+        "partial_update": "changewindow.update",
     }
 
 

@@ -7,12 +7,14 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from incidents.models import Incident
 from releases.models import Release
-from services.models import Environment, Service
+from services.models import ChangeWindow, Environment, Freeze, Service
 from tests.conftest import sign_in
 
 
 @pytest.fixture
 def staff(client, demo):
+    # The demo has no freeze: one that has ended, so that every model has an object to show.
+    Freeze(title="Past", starts_at="2024-01-01T00:00:00Z", ends_at="2024-01-02T00:00:00Z", env_ids=["env-prod"]).save()
     return sign_in(client, "admin")
 
 
@@ -24,7 +26,7 @@ DOMAIN_MODELS = [m for m in admin.site._registry if m._meta.app_label in {"servi
 
 
 def test_every_domain_model_has_an_admin():
-    assert len(DOMAIN_MODELS) == 7
+    assert len(DOMAIN_MODELS) == 9
 
 
 @pytest.mark.parametrize("model", DOMAIN_MODELS, ids=lambda m: m._meta.label)
@@ -35,7 +37,9 @@ def test_every_list_and_change_page_renders(staff, model):
     assert staff.get(admin_url(model, "change", obj.pk)).status_code == 200
 
 
-@pytest.mark.parametrize("model", [Environment, Service, Release, Incident], ids=lambda m: m._meta.label)
+@pytest.mark.parametrize(
+    "model", [Environment, Service, Release, Incident, ChangeWindow, Freeze], ids=lambda m: m._meta.label
+)
 def test_add_pages_render(staff, model):
     assert staff.get(admin_url(model, "add")).status_code == 200
 
@@ -48,7 +52,9 @@ def test_history_cannot_be_added_or_edited_here(staff):
     assert AuditEvent.objects.get(seq=1).actor == "alice@blackroad.io"
 
 
-@pytest.mark.parametrize("model", [Service, Environment, Release, Incident, AuditEvent], ids=lambda m: m._meta.label)
+@pytest.mark.parametrize(
+    "model", [Service, Environment, Release, Incident, AuditEvent, ChangeWindow, Freeze], ids=lambda m: m._meta.label
+)
 def test_nothing_can_be_deleted(staff, model):
     obj = model.objects.first()
     assert staff.post(admin_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
@@ -135,7 +141,8 @@ def test_incident_lifecycle_actions_report_refusals(staff):
 def test_deploy_from_the_admin_starts_a_run_as_the_signed_in_admin(staff):
     from releases.models import WorkflowRun
 
-    draft = Release(service_id="svc-demo", environment_id="env-prod", sha="abcdef1", version="7")
+    # In staging: prod is reached only by promotion from staging (the demo's policy:requires:env-staging).
+    draft = Release(service_id="svc-demo", environment_id="env-staging", sha="abcdef1", version="7")
     draft.save()
     url = admin_url(Release, "changelist")
     staff.post(url, {"action": "deploy", "_selected_action": [draft.pk]})
@@ -156,3 +163,44 @@ def test_a_secret_typed_into_a_field_is_a_form_error_and_nothing_is_saved(staff)
     assert response.status_code == 200
     assert "must not contain a secret (found credentials in a URL)" in response.content.decode()
     assert not Service.objects.filter(name="Leaky").exists()
+
+
+def test_a_change_window_created_from_the_admin_is_audited(staff):
+    form = {"name": "nights", "timezone": "Asia/Kolkata", "days": ["7", "5", "6"], "start": "22:00", "end": "06:00"}
+    assert staff.post(admin_url(ChangeWindow, "add"), form).status_code == 302
+    window = ChangeWindow.objects.get(name="nights")
+    assert window.days == [5, 6, 7] and window.summary == "Fri\u2013Sun 22:00\u201306:00 Asia/Kolkata"
+    event = AuditEvent.objects.get(action="changewindow.create")
+    assert (event.actor, event.subject_id) == ("dev-admin", window.pk)
+
+
+def test_a_window_in_an_unknown_zone_is_a_form_error(staff):
+    form = {"name": "nights", "timezone": "Mars/Olympus", "days": ["1"], "start": "22:00", "end": "06:00"}
+    response = staff.post(admin_url(ChangeWindow, "add"), form)
+    assert response.status_code == 200
+    assert "&#x27;Mars/Olympus&#x27; is not an IANA time zone name" in response.content.decode()
+    assert not ChangeWindow.objects.filter(name="nights").exists()
+
+
+def test_renaming_a_window_an_environment_names_is_a_form_error(staff):
+    form = {"name": "workday", "timezone": "Europe/Berlin", "days": ["1", "2"], "start": "09:00", "end": "17:00"}
+    response = staff.post(admin_url(ChangeWindow, "change", "cw-weekday"), form)
+    assert response.status_code == 200
+    assert "is named by the policy refs of env-prod" in response.content.decode()
+    assert ChangeWindow.objects.get(pk="cw-weekday").name == "weekday"
+
+
+def test_a_freeze_created_from_the_admin_names_its_environments(staff):
+    form = {
+        "title": "Year end",
+        "starts_at_0": "2026-12-20",
+        "starts_at_1": "00:00:00",
+        "ends_at_0": "2026-12-19",
+        "ends_at_1": "00:00:00",
+        "env_ids": ["env-prod"],
+    }
+    response = staff.post(admin_url(Freeze, "add"), form)
+    assert response.status_code == 200 and "must be after startsAt" in response.content.decode()
+    assert staff.post(admin_url(Freeze, "add"), {**form, "ends_at_0": "2027-01-04"}).status_code == 302
+    assert Freeze.objects.get(title="Year end").env_ids == ["env-prod"]
+    assert AuditEvent.objects.filter(action="freeze.create", actor="dev-admin").count() == 1
