@@ -17,6 +17,7 @@ from releases.models import Release, WorkflowRun
 from services import lifecycle as service_lifecycle
 from services.models import Environment, Service
 from tests.api.conftest import Api
+from tests.graphql.conftest import before_the_policies
 from tests.graphql.test_mutations import loaded_once
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,7 @@ def build_world() -> dict:
     """Beside the demo (svc-demo in staging and prod; rel-123 Active in staging with run-456 by alice; inc-789
     acknowledged, high): qa, three more services (one archived), releases in every status, incidents in every
     status, and a promotion from rel-123 to prod still running with a log."""
-    qa = Environment(id="env-qa", name="qa", region="eu-west-1", cluster="qa-1", policy_refs=["policy:freeze"])
+    qa = Environment(id="env-qa", name="qa", region="eu-west-1", cluster="qa-1", policy_refs=["policy:incident-gate"])
     qa.save()
     api = Service(id="svc-api", name="API", repo="github.com/acme/api", deployment_adapters=["k8s"])
     api.save()
@@ -57,17 +58,18 @@ def build_world() -> dict:
     old.environments.set(["env-qa"])
     service_lifecycle.archive(old)
 
-    first = Release(id="rel-p1", service_id="svc-demo", environment_id="env-prod", sha="aaaaaaa1", version="3.0.0")
-    first.save()
-    rollout(first)
-    second = Release(id="rel-p2", service_id="svc-demo", environment_id="env-prod", sha="bbbbbbb2", version="3.0.1")
-    second.save()
-    rollout(second)
+    with before_the_policies("env-prod"):  # releases made in prod, which its refs now refuse
+        first = Release(id="rel-p1", service_id="svc-demo", environment_id="env-prod", sha="aaaaaaa1", version="3.0.0")
+        first.save()
+        rollout(first)
+        second = Release(id="rel-p2", service_id="svc-demo", environment_id="env-prod", sha="bbbbbbb2", version="3.0.1")
+        second.save()
+        rollout(second)
     Release(id="rel-draft", service_id="svc-api", environment_id="env-staging", sha="ccccccc3", version="0.1.0").save()
     failed = Release(id="rel-failed", service_id="svc-api", environment_id="env-qa", sha="ddddddd4", version="0.0.9")
     failed.save()
     rollout(failed, succeeded=False)
-    with acting_as(CAROL):
+    with acting_as(CAROL), before_the_policies("env-prod"):  # whatever the hour: its window may be closed
         promotion = workflows.promote(Release.objects.get(pk="rel-123"), Environment.objects.get(pk="env-prod"))
     runs.log(promotion, "Plan generated", "info", steps=3)
     runs.log(promotion, "Waiting for health checks", "warning", apiKey="hunter2", attempt=1)
@@ -225,7 +227,7 @@ def test_environment_and_its_relations(viewer):
     assert (prod["region"], prod["cluster"], prod["policyRefs"]) == (
         "us-east-1",
         "prod-cluster",
-        ["policy:change-window:weekday"],
+        ["policy:change-window:weekday", "policy:requires:env-staging", "policy:incident-gate:critical"],
     )
     assert nodes(prod["services"]) == [{"id": "svc-demo"}, {"id": "svc-web"}]  # by name
     assert nodes(prod["currentReleases"]) == [{"id": "rel-p2", "serviceId": "svc-demo"}]
@@ -483,7 +485,7 @@ def test_audit_events_oldest_first_with_their_metadata(viewer):
         "name": "qa",
         "region": "eu-west-1",
         "cluster": "qa-1",
-        "policyRefs": ["policy:freeze"],
+        "policyRefs": ["policy:incident-gate"],
     }
 
 
