@@ -337,3 +337,62 @@ def test_freezes_are_listed_latest_start_first_in_pages(viewer):
     assert [e["node"]["id"] for e in rest["edges"]] == ["frz-0"] and not rest["pageInfo"]["hasNextPage"]
     assert rest["edges"][0]["node"]["envIds"] == ["env-staging"]
     assert viewer('{ freeze(id: "frz-0") { title } }') == {"freeze": {"title": "freeze 0"}}
+
+
+# --- change windows and freezes, written ---
+
+WINDOW_CREATE = """
+mutation ($input: ChangeWindowCreateInput!) {
+  changeWindowCreate(input: $input) { changeWindow { id name summary } errors { field code message } }
+}
+"""
+
+FREEZE_CREATE = """
+mutation ($input: FreezeCreateInput!) {
+  freezeCreate(input: $input) { freeze { id envIds environments { name } } errors { field code message } }
+}
+"""
+
+
+def test_a_window_and_a_freeze_made_over_graphql_decide_at_once(admin, viewer):
+    """An admin adds a Sunday window to prod and freezes prod on Christmas: the policy answers accordingly."""
+    sundays = {"name": "sundays", "timezone": "UTC", "days": [7], "start": "06:00", "end": "22:00"}
+    made = admin(WINDOW_CREATE, input=sundays)
+    window = made["changeWindowCreate"]
+    assert window["errors"] == [] and window["changeWindow"]["summary"] == f"Sun 06:00{DASH}22:00 UTC"
+    refs = [*Environment.objects.get(pk="env-prod").policy_refs, "policy:change-window:sundays"]
+    update = admin(
+        'mutation ($refs: [String!]) { environmentUpdate(id: "env-prod", input: {policyRefs: $refs}) '
+        "{ errors { code } } }",
+        refs=refs,
+    )
+    assert update["environmentUpdate"]["errors"] == []
+    sunday = viewer(POLICY, env="env-prod", service="svc-demo", action="promote", at=SUNDAY)["environment"]["policy"]
+    assert sunday["allowed"] is True and [w["open"] for w in sunday["windows"]] == [False, True]
+
+    freeze = {
+        "title": "Sunday freeze",
+        "startsAt": SUNDAY,
+        "endsAt": "2026-12-06T18:00:00+01:00",
+        "envIds": ["env-prod"],
+    }
+    created = admin(FREEZE_CREATE, input=freeze)["freezeCreate"]
+    assert created["errors"] == [] and created["freeze"]["environments"] == [{"name": "prod"}]
+    frozen = viewer(POLICY, env="env-prod", service="svc-demo", action="promote", at=SUNDAY)["environment"]["policy"]
+    assert [d["policy"] for d in frozen["deniedBy"]] == [f"freeze:{created['freeze']['id']}"]
+    assert frozen["nextAllowedAt"] == "2026-12-06T17:00:00Z"  # the freeze's end, while the Sunday window is open
+
+
+def test_a_deployer_may_not_write_windows_or_freezes(deployer):
+    window = {"name": "x", "timezone": "UTC", "days": [1], "start": "00:00", "end": "01:00"}
+    payload = deployer(WINDOW_CREATE, input=window)
+    assert payload["changeWindowCreate"] == {
+        "changeWindow": None,
+        "errors": [
+            {
+                "field": None,
+                "code": "FORBIDDEN",
+                "message": "changewindow.create needs the admin role; dev-deployer has deployer.",
+            }
+        ],
+    }
