@@ -4,6 +4,7 @@
 import graphene
 from django.core.exceptions import ValidationError
 
+from controlplane.graphql.limits import weigh
 from controlplane.graphql.types import DateTime, PolicyVerdict, arguments_of, extend, invalid_arguments
 from policies.api import PolicyQuery, decision_json
 from policies.explain import explain
@@ -59,3 +60,7 @@ class EnvironmentPolicies:
 
 
 extend(EnvironmentType, EnvironmentPolicies)
+# A decision per environment (six queries, and Cedar asked for each gate and each window's boundaries), not a
+# value read: `environments(first: 500) { edges { node { policy { allowed } } } }` passes the cost limit no more.
+POLICY_WEIGHT = 50
+weigh("Environment", "policy", POLICY_WEIGHT)

@@ -396,3 +396,13 @@ def test_a_deployer_may_not_write_windows_or_freezes(deployer):
             }
         ],
     }
+
+
+def test_a_policy_counts_as_a_decision_against_the_cost_limit(viewer):
+    document = "{ environments(first: %d) { edges { node { id policy { allowed } } } } }"
+    assert len(viewer(document % 50)["environments"]["edges"]) == 2
+    response = viewer.post(document % 500)
+    [error] = response.json()["errors"]
+    assert response.status_code == 400 and error["extensions"]["code"] == "LIMIT"
+    # 500 environments, each with its id, its policy (a weight of 50) and its answer's field, and their edges.
+    assert f"costs {1 + 500 * (1 + 1 + 1 + 50 + 1)}," in error["message"]
