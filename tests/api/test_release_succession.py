@@ -7,9 +7,18 @@ import pytest
 
 from releases import runs
 from releases.models import Release, WorkflowRun
+from services.models import Environment
 from tests.conftest import loaded_once, sign_in
 
-demo = loaded_once("demo")  # every test here runs on the demo data, loaded once for the module
+
+def lift_prod_policies():
+    # Succession, not policies: deploys straight into env-prod, at any hour (tests/api/test_policies.py gates them).
+    prod = Environment.objects.get(pk="env-prod")
+    prod.policy_refs = []
+    prod.save()
+
+
+demo = loaded_once("demo", lift_prod_policies)  # the demo data, loaded once for the module
 
 READ_ONLY = "is read-only: it changes only when a release of the service activates in the environment."
 

@@ -28,10 +28,10 @@ def test_environment_shape(viewer):
 
 
 def test_create_environment_with_a_client_id(admin):
-    response = admin.post("/api/environments/", {"id": "env-qa", "name": "qa", "policyRefs": ["policy:two-person"]})
+    response = admin.post("/api/environments/", {"id": "env-qa", "name": "qa", "policyRefs": ["policy:approval:2"]})
     assert response.status_code == 201
     assert response.json()["id"] == "env-qa" and Environment.objects.get(pk="env-qa").policy_refs == [
-        "policy:two-person"
+        "policy:approval:2"
     ]
 
 

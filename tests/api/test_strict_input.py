@@ -347,7 +347,8 @@ BODYLESS = [
 @pytest.fixture
 def draft(make_release):
     service = Service.objects.get(pk="svc-demo")
-    return make_release(service=service, environment=Environment.objects.get(pk="env-prod")).id
+    # In staging, which no policy gates (prod is reached only by promotion from staging, in its window).
+    return make_release(service=service, environment=Environment.objects.get(pk="env-staging")).id
 
 
 @pytest.mark.parametrize(
