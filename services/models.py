@@ -230,6 +230,10 @@ class Freeze(Entity):
         errors: dict[str, list[str]] = {}
         if not self.title.strip():
             errors["title"] = ["must not be blank."]
+        # A TextField's max_length only sizes the admin's form: the rule is kept here, for every door.
+        limit = self._meta.get_field("reason").max_length
+        if isinstance(self.reason, str) and len(self.reason) > limit:
+            errors["reason"] = [f"must be at most {limit} characters (it has {len(self.reason)})."]
         self.starts_at = require_aware(self.starts_at, "starts_at", errors)
         self.ends_at = require_aware(self.ends_at, "ends_at", errors)
         both = self.starts_at and self.ends_at and "starts_at" not in errors and "ends_at" not in errors

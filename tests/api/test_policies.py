@@ -178,6 +178,7 @@ def test_the_freeze_list_is_newest_first_and_filters_by_environment(admin, viewe
         ({"envIds": ["env-prod", "env-prod"]}, "envIds", "more than once"),
         ({"envIds": [1]}, "envIds", "must be a string."),
         ({"title": " "}, "title", ""),
+        ({"reason": "a" * 2001}, "reason", "must be at most 2000 characters (it has 2001)."),
     ],
 )
 def test_a_bad_freeze_is_a_400_naming_the_field(admin, change, field, rule):

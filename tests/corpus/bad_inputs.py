@@ -289,7 +289,7 @@ TIMEZONE_BAD = [
     ("timezone-dot-dot", "../../etc/passwd"),
     ("timezone-absolute-path", "/etc/localtime"),
     ("timezone-offset", "+01:00"),
-    ("timezone-trailing-space", "Europe/Berlin "),
+    ("timezone-inner-space", "Europe/ Berlin"),
     ("timezone-directory", "Europe"),
 ]
 DAYS_BAD = [
@@ -435,7 +435,7 @@ def resources():
         ),
     ]
     window_fields = [
-        Field("id", "cw-corpus-x", required=False, create_only=True, overlong="cw-" + "a" * 60),
+        Field("id", "cw-corpus-x", required=False, create_only=True, overlong="cw-" + "a" * 61),
         Field(
             "name",
             "@@uniq@@",
@@ -1968,7 +1968,8 @@ class Fixtures:
         raise KeyError(key)
 
     def promote_env(self) -> str:
-        """An environment the Active release may be promoted to: linked to its service, none promoting."""
+        """An environment the Active release may be promoted to: linked to its service, none promoting, and gated
+        by no policy (a window, promotion order), so that the control promotes at any hour."""
         service = self.client.json("GET", f"/api/services/{self.values['rel_active_svc']}/")
         linked = [e["id"] for e in service["environments"]]
         for env in linked:
@@ -1977,8 +1978,8 @@ class Fixtures:
             promoting = self.client.json(
                 "GET", f"/api/releases/?serviceId={service['id']}&envId={env}&status=Promoting&pageSize=1"
             )
-            archived = self.client.json("GET", f"/api/environments/{env}/")["archivedAt"]
-            if not promoting["results"] and not archived:
+            environment = self.client.json("GET", f"/api/environments/{env}/")
+            if not promoting["results"] and not environment["archivedAt"] and not environment["policyRefs"]:
                 self.used_promote_envs.add(env)
                 return env
         env = self.env()
