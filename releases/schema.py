@@ -10,10 +10,12 @@ from controlplane.graphql.types import (
     AFTER,
     FIRST,
     JSON,
+    BreakGlassInput,
     Create,
     DateTime,
     DomainMutation,
     Keyset,
+    PolicyDecision,
     Update,
     batched,
     by_id,
@@ -24,12 +26,13 @@ from controlplane.graphql.types import (
     extend,
     filtered,
     found,
+    given,
     key_of,
     paginate,
     paginate_each,
 )
 from releases import workflows
-from releases.api import PromoteSerializer, ReleaseSerializer
+from releases.api import DeploySerializer, PromoteSerializer, ReleaseSerializer
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
 from releases.models import LogLevel, Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
 from releases.timeline import by_release as timelines
@@ -282,38 +285,53 @@ class ReleaseUpdate(Update):
     release = graphene.Field(ReleaseType)
 
 
+DECISION = "The policies' refusal (with the POLICY_DENIED error); null when they allowed it."
+BREAK_GLASS = "Override the policies' refusal: only for the roles in CONTROLPLANE_BREAK_GLASS_ROLES."
+
+
+def _body(serializer_class, **arguments) -> dict:
+    """The action's arguments as REST's body for it (`action_bodies`), checked by it: the same rules and words."""
+    return checked(serializer_class, {key: value for key, value in given(arguments).items() if value is not None})
+
+
 class ReleaseDeploy(DomainMutation):
-    """Roll a Draft release out to its environment: Draft → Promoting, with a Deploy run in the worker."""
+    """Roll a Draft release out to its environment: Draft → Promoting, with a Deploy run in the worker, once
+    the environment's policies allow it."""
 
     permission = "release.deploy"
-    serializer_class = ReleaseSerializer
+    serializer_class, body_class = ReleaseSerializer, DeploySerializer
     run = graphene.Field(WorkflowRunType)
+    decision = graphene.Field(PolicyDecision, description=DECISION)
 
     class Arguments:
         id = graphene.ID(required=True)
+        break_glass = BreakGlassInput(description=BREAK_GLASS)
 
     @classmethod
-    def perform(cls, id):
-        return {"run": workflows.deploy(found(Release, id))}
+    def perform(cls, id, break_glass=None):
+        body = _body(DeploySerializer, break_glass=break_glass)
+        return {"run": workflows.deploy(found(Release, id), break_glass=body.get("breakGlass"))}
 
 
 class ReleasePromote(DomainMutation):
     """Take an Active release to another environment: a new release there, with a Promote run."""
 
     permission = "release.promote"
-    serializer_class = ReleaseSerializer
+    serializer_class, body_class = ReleaseSerializer, PromoteSerializer
     release = graphene.Field(ReleaseType, description="The new release, in the target environment.")
     run = graphene.Field(WorkflowRunType)
+    decision = graphene.Field(PolicyDecision, description=DECISION)
 
     class Arguments:
         id = graphene.ID(required=True)
         env_id = graphene.ID(required=True, description="The environment to promote to.")
+        break_glass = BreakGlassInput(description=BREAK_GLASS)
 
     @classmethod
-    def perform(cls, id, env_id):
+    def perform(cls, id, env_id, break_glass=None):
         # REST's body for the same action, so the same rules and words (a blank envId), checked first as there.
-        target = checked(PromoteSerializer, {"envId": env_id})["envId"]
-        run = workflows.promote(found(Release, id), target)
+        body = _body(PromoteSerializer, env_id=env_id, break_glass=break_glass)
+        run = workflows.promote(found(Release, id), body["envId"], break_glass=body.get("breakGlass"))
         return {"release": run.release, "run": run}
 
 

@@ -21,9 +21,9 @@ from controlplane.graphql.types import (
     paginate_each,
 )
 from services import lifecycle
-from services.api import EnvironmentSerializer, ServiceSerializer
-from services.filtersets import EnvironmentFilterSet, ServiceFilterSet
-from services.models import Environment, Service
+from services.api import ChangeWindowSerializer, EnvironmentSerializer, FreezeSerializer, ServiceSerializer
+from services.filtersets import ChangeWindowFilterSet, EnvironmentFilterSet, FreezeFilterSet, ServiceFilterSet
+from services.models import ChangeWindow, Environment, Freeze, Service
 
 
 class Adapters(graphene.ObjectType):
@@ -124,10 +124,60 @@ def _environments_of(services) -> dict:
     return result
 
 
+class ChangeWindowType(graphene.ObjectType):
+    """When deploys and promotions may reach the environments whose refs name it
+    (`policy:change-window:<name>`): on its days, from `start` to `end` in its time zone."""
+
+    class Meta:
+        name = "ChangeWindow"
+
+    id = graphene.ID(required=True)
+    name = graphene.String(required=True, description="Unique; refs name it.")
+    timezone = graphene.String(required=True, description="An IANA time zone name, like Europe/Berlin.")
+    days = graphene.List(graphene.NonNull(graphene.Int), required=True, description="ISO weekdays, 1 (Monday) to 7.")
+    start = graphene.String(required=True, description='"HH:MM", local time.')
+    end = graphene.String(required=True, description='"HH:MM" or "24:00", local time; before start: crosses midnight.')
+    summary = graphene.String(required=True, description="Its days, hours and zone in words, as a refusal names them.")
+    created_at = DateTime(required=True)
+
+
+class FreezeType(graphene.ObjectType):
+    """While it runs (startsAt ≤ now < endsAt), nothing but rollbacks reaches the environments it names."""
+
+    class Meta:
+        name = "Freeze"
+
+    id = graphene.ID(required=True)
+    title = graphene.String(required=True)
+    starts_at = DateTime(required=True)
+    ends_at = DateTime(required=True)
+    env_ids = graphene.List(graphene.NonNull(graphene.ID), required=True)
+    environments = graphene.List(
+        graphene.NonNull(EnvironmentType),
+        required=True,
+        description="The environments it freezes, in envIds' order.",
+    )
+    reason = graphene.String(required=True)
+    created_at = DateTime(required=True)
+
+    @staticmethod
+    def resolve_environments(freeze, info):
+        return batched(freeze, "environments", _frozen, default=[])
+
+
+def _frozen(freezes) -> dict:
+    environments = Environment.objects.in_bulk({env_id for f in freezes for env_id in f.env_ids})
+    return {f.pk: [environments[e] for e in f.env_ids if e in environments] for f in freezes}
+
+
 ServiceConnection = connection(ServiceType)
 EnvironmentConnection = connection(EnvironmentType)
+ChangeWindowConnection = connection(ChangeWindowType)
+FreezeConnection = connection(FreezeType)
 SERVICES = Keyset(Service, ("name", "id"), "Query.services")
 ENVIRONMENTS = Keyset(Environment, ("name",), "Query.environments")
+CHANGE_WINDOWS = Keyset(ChangeWindow, ("name",), "Query.changeWindows")
+FREEZES = Keyset(Freeze, ("-starts_at", "-id"), "Query.freezes")
 LINKED = Keyset(Service, ("name", "id"), "Environment.services")
 ARCHIVED = graphene.String(description="false (the default): in use; true: only archived; all: both.")
 
@@ -154,6 +204,22 @@ class Query(graphene.ObjectType):
         cluster=graphene.String(),
         archived=ARCHIVED,
     )
+    change_window = by_id(ChangeWindowType, ChangeWindow)
+    change_windows = graphene.Field(
+        graphene.NonNull(ChangeWindowConnection),
+        first=FIRST,
+        after=AFTER,
+        name=graphene.String(description="Part of the name, any case."),
+        description="By name.",
+    )
+    freeze = by_id(FreezeType, Freeze)
+    freezes = graphene.Field(
+        graphene.NonNull(FreezeConnection),
+        first=FIRST,
+        after=AFTER,
+        env_id=graphene.ID(description="Only freezes of this environment."),
+        description="The latest start first.",
+    )
 
     @staticmethod
     def resolve_services(root, info, first=None, after=None, **filters):
@@ -162,6 +228,15 @@ class Query(graphene.ObjectType):
     @staticmethod
     def resolve_environments(root, info, first=None, after=None, **filters):
         return paginate(filtered(EnvironmentFilterSet, Environment.objects.all(), filters), ENVIRONMENTS, first, after)
+
+    @staticmethod
+    def resolve_change_windows(root, info, first=None, after=None, **filters):
+        windows = filtered(ChangeWindowFilterSet, ChangeWindow.objects.all(), filters)
+        return paginate(windows, CHANGE_WINDOWS, first, after)
+
+    @staticmethod
+    def resolve_freezes(root, info, first=None, after=None, **filters):
+        return paginate(filtered(FreezeFilterSet, Freeze.objects.all(), filters), FREEZES, first, after)
 
 
 # --- mutations ---
@@ -199,6 +274,40 @@ class EnvironmentUpdateInput(graphene.InputObjectType):
     region = graphene.String()
     cluster = graphene.String()
     policy_refs = graphene.List(graphene.NonNull(graphene.String))
+
+
+class ChangeWindowCreateInput(graphene.InputObjectType):
+    id = graphene.ID(description="Generated when omitted.")
+    name = graphene.String(required=True, description="Lower-case letters, digits and dashes; unique.")
+    timezone = graphene.String(required=True, description="An IANA time zone name, like Europe/Berlin.")
+    days = graphene.List(graphene.NonNull(graphene.Int), required=True, description="ISO weekdays, 1 (Monday) to 7.")
+    start = graphene.String(required=True, description='"HH:MM", local time.')
+    end = graphene.String(required=True, description='"HH:MM" or "24:00", local time; before start: crosses midnight.')
+
+
+class ChangeWindowUpdateInput(graphene.InputObjectType):
+    name = graphene.String(description="Not while an environment's refs name it.")
+    timezone = graphene.String()
+    days = graphene.List(graphene.NonNull(graphene.Int))
+    start = graphene.String()
+    end = graphene.String()
+
+
+class FreezeCreateInput(graphene.InputObjectType):
+    id = graphene.ID(description="Generated when omitted.")
+    title = graphene.String(required=True)
+    starts_at = DateTime(required=True)
+    ends_at = DateTime(required=True, description="After startsAt.")
+    env_ids = graphene.List(graphene.NonNull(graphene.ID), required=True, description="The environments it freezes.")
+    reason = graphene.String()
+
+
+class FreezeUpdateInput(graphene.InputObjectType):
+    title = graphene.String()
+    starts_at = DateTime()
+    ends_at = DateTime()
+    env_ids = graphene.List(graphene.NonNull(graphene.ID), description="The whole new set.")
+    reason = graphene.String()
 
 
 class ServiceCreate(Create):
@@ -241,6 +350,26 @@ class EnvironmentRestore(Move):
     environment = graphene.Field(EnvironmentType)
 
 
+class ChangeWindowCreate(Create):
+    permission, serializer_class, input_type = "changewindow.create", ChangeWindowSerializer, ChangeWindowCreateInput
+    change_window = graphene.Field(ChangeWindowType)
+
+
+class ChangeWindowUpdate(Update):
+    permission, serializer_class, input_type = "changewindow.update", ChangeWindowSerializer, ChangeWindowUpdateInput
+    change_window = graphene.Field(ChangeWindowType)
+
+
+class FreezeCreate(Create):
+    permission, serializer_class, input_type = "freeze.create", FreezeSerializer, FreezeCreateInput
+    freeze = graphene.Field(FreezeType)
+
+
+class FreezeUpdate(Update):
+    permission, serializer_class, input_type = "freeze.update", FreezeSerializer, FreezeUpdateInput
+    freeze = graphene.Field(FreezeType)
+
+
 class Mutation(graphene.ObjectType):
     service_create = ServiceCreate.Field(required=True)
     service_update = ServiceUpdate.Field(required=True)
@@ -250,3 +379,7 @@ class Mutation(graphene.ObjectType):
     environment_update = EnvironmentUpdate.Field(required=True)
     environment_archive = EnvironmentArchive.Field(required=True)
     environment_restore = EnvironmentRestore.Field(required=True)
+    change_window_create = ChangeWindowCreate.Field(required=True)
+    change_window_update = ChangeWindowUpdate.Field(required=True)
+    freeze_create = FreezeCreate.Field(required=True)
+    freeze_update = FreezeUpdate.Field(required=True)

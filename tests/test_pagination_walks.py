@@ -22,7 +22,7 @@ from incidents.models import Incident
 from overview import views as overview_views
 from releases import workflows
 from releases.models import Release, WorkflowRun
-from services.models import Environment, Service
+from services.models import ChangeWindow, Environment, Freeze, Service
 from tests.api.conftest import Api
 from tests.conftest import sign_in
 from tests.graphql.conftest import GraphQL
@@ -44,7 +44,8 @@ SIZES = (1, 2, 3)
 @pytest.fixture
 def tied(db):
     """Seven services, four named alike; nine releases and nine incidents over four times (three equal);
-    five runs started at one instant; five environments, each linked to every service."""
+    five runs started at one instant; five environments, each linked to every service; six freezes starting at
+    those four times, and five change windows."""
     with time_machine.travel(T, tick=False):
         envs = [Environment(id=f"env-w{n}", name=name) for n, name in enumerate(["wz", "wa", "w-b", "wb", "w0"])]
         for env in envs:
@@ -71,6 +72,13 @@ def tied(db):
         with acting_as(CAROL):
             for n in range(5):  # each its own (service, environment): all five roll out at once
                 workflows.deploy(Release.objects.get(pk=f"rel-w{n}"))
+        for n in range(6):
+            starts = TIMES[n % len(TIMES)]
+            ends = starts + datetime.timedelta(days=1)
+            Freeze(id=f"frz-w{n}", title=f"w{n}", starts_at=starts, ends_at=ends, env_ids=["env-w0"]).save()
+        for n in range(5):
+            name, day = f"w{4 - n}", n + 1  # named in the other order than their ids
+            ChangeWindow(id=f"cw-w{n}", name=name, timezone="UTC", days=[day], start="09:00", end="17:00").save()
     assert WorkflowRun.objects.filter(started_at=T).count() == 5
     assert Release.objects.filter(service_id="svc-w0", created_at=T).count() >= 3
     assert Incident.objects.filter(service_id="svc-w0", started_at=T).count() >= 3
@@ -86,6 +94,8 @@ REST = [
     ("/api/workflow-runs/", "id"),
     ("/api/incidents/", "id"),
     ("/api/audit-events/", "seq"),
+    ("/api/change-windows/", "id"),
+    ("/api/freezes/", "id"),
 ]
 
 
@@ -164,6 +174,8 @@ GRAPHQL = [  # (root field, key, REST's list in the same order)
     ("workflowRuns", "id", "/api/workflow-runs/"),
     ("incidents", "id", "/api/incidents/"),
     ("auditEvents", "seq", "/api/audit-events/"),
+    ("changeWindows", "id", "/api/change-windows/"),
+    ("freezes", "id", "/api/freezes/"),
 ]
 NESTED = [  # (the parent, its connection)
     ('service(id: "svc-w0")', "releases"),

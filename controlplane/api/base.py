@@ -259,6 +259,15 @@ class StrictQuery:
         params.checked(request.query_params, self.query_parameters(), self.where, self.blank)
 
 
+def named_by_body(exc: Exception, body: type[StrictSerializer] | None) -> Exception:
+    """A domain rule about a field of an action's body (break-glass's reason) named as the body names it, not
+    as a rule of the resource. REST's actions and GraphQL's mutations both ask here."""
+    named = isinstance(exc, DjangoValidationError) and body is not None and hasattr(exc, "error_dict")
+    if named and set(exc.error_dict) <= set(body().fields):
+        return serializers.ValidationError(exc.message_dict)
+    return exc
+
+
 class DomainViewSet(StrictQuery, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Read access for viewers; subclasses add write mixins and name their actions' permissions.
 
@@ -281,13 +290,7 @@ class DomainViewSet(StrictQuery, mixins.ListModelMixin, mixins.RetrieveModelMixi
             self.body = body.validated_data
 
     def handle_exception(self, exc):
-        # A domain rule about a field of the action's body (break-glass's reason) is named as the body names it,
-        # not as a rule of the resource.
-        body = self.action_bodies.get(getattr(self, "action", None))
-        named = isinstance(exc, DjangoValidationError) and body is not None and hasattr(exc, "error_dict")
-        if named and set(exc.error_dict) <= set(body().fields):
-            exc = serializers.ValidationError(exc.message_dict)
-        return super().handle_exception(exc)
+        return super().handle_exception(named_by_body(exc, self.action_bodies.get(getattr(self, "action", None))))
 
     def filter_queryset(self, queryset):
         # Filters narrow lists; a resource fetched by id is found whatever the list's defaults.

@@ -4,7 +4,8 @@ refused with a message that names the limit and its setting:
 - depth: fields nested in fields (CONTROLPLANE_GRAPHQL_MAX_DEPTH);
 - cost: every field counts once for each object it may be resolved on, so a list's `first` (or `last`)
   multiplies what is under it, a connection without `first` counts its default page, and each alias counts
-  on its own (CONTROLPLANE_GRAPHQL_MAX_COST);
+  on its own; a field that computes rather than reads counts as its weight (`weigh`)
+  (CONTROLPLANE_GRAPHQL_MAX_COST);
 - size: the document's bytes (CONTROLPLANE_GRAPHQL_MAX_DOCUMENT_BYTES, checked by the view).
 
 The document is measured against the schema's types, so a field is what its type says wherever it is
@@ -39,6 +40,14 @@ from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, 
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 
 INTROSPECTION_ROOTS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
+# Fields that compute rather than read, by (type, field name): each counts as this many fields.
+WEIGHTS: dict[tuple[str, str], int] = {}
+
+
+def weigh(type_name: str, field_name: str, weight: int) -> None:
+    """Let `type_name.field_name` count as `weight` fields wherever it is asked (an app declares it with the
+    field: `Environment.policy` runs a policy decision, its queries and Cedar's, for each environment)."""
+    WEIGHTS[(type_name, field_name)] = weight
 
 
 @dataclass
@@ -66,7 +75,7 @@ class Measuring:
             inner = None
             if isinstance(selection, FieldNode):
                 definition = _field(parent, selection.name.value)
-                result.cost += multiplier
+                result.cost += multiplier * WEIGHTS.get((getattr(parent, "name", None), selection.name.value), 1)
                 inside = introspection or selection.name.value in INTROSPECTION_ROOTS
                 if not inside:  # introspection counts towards the cost only
                     result.depth = max(result.depth, depth + 1)

@@ -7,6 +7,7 @@ from audit import schema as audit
 from controlplane.identity import schema as identity
 from incidents import schema as incidents
 from overview import schema as overview
+from policies import schema as policies  # noqa: F401  (extends Environment with `policy`)
 from releases import schema as releases
 from services import schema as services
 

@@ -9,7 +9,7 @@ Nothing here knows an entity: each domain app's `schema.py` builds its types fro
 import datetime
 import enum
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import graphene
 from django.db import models, transaction
@@ -17,14 +17,16 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 from graphene.types.utils import yank_fields_from_attrs
-from graphene.utils.str_converters import to_camel_case
+from graphene.utils.str_converters import to_camel_case, to_snake_case
 from graphql import GraphQLError, Undefined
 from graphql.language import StringValueNode
 from graphql.utilities import value_from_ast_untyped
 from rest_framework.exceptions import APIException
 
-from controlplane.api.errors import api_exception
+from controlplane.api.base import named_by_body
+from controlplane.api.errors import PolicyConflict, api_exception
 from controlplane.api.params import EMPTY
+from controlplane.governance import PolicyDenied
 from controlplane.identity.context import current_principal
 from controlplane.identity.roles import can, refusal
 from controlplane.keyset import AFTER as AFTER_KEY
@@ -132,12 +134,13 @@ def found(model: type[models.Model], id: str) -> models.Model:
 
 
 class ErrorCode(graphene.Enum):
-    """What REST answers with 400, 404, 409 and 403."""
+    """What REST answers with 400, 404, 409 and 403; POLICY_DENIED is REST's 409 with a `decision`."""
 
     INVALID = "INVALID"
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
     FORBIDDEN = "FORBIDDEN"
+    POLICY_DENIED = "POLICY_DENIED"
 
 
 CODES = {400: "INVALID", 413: "INVALID", 404: "NOT_FOUND", 409: "CONFLICT", 403: "FORBIDDEN"}
@@ -152,6 +155,8 @@ class Error(graphene.ObjectType):
 
 def errors_of(refused: APIException) -> list[dict]:
     """REST's answer (`controlplane.api.errors.api_exception`) as `errors` entries: the same messages."""
+    if isinstance(refused, PolicyConflict):  # REST's 409 {"detail": sentence, "decision": …}
+        return [{"field": None, "code": "POLICY_DENIED", "message": str(refused.detail["detail"])}]
     code = CODES.get(refused.status_code, "INVALID")
     detail = refused.detail
     if not isinstance(detail, dict):
@@ -167,6 +172,41 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+# --- policy decisions ---
+
+
+class PolicyDenial(graphene.ObjectType):
+    policy = graphene.String(
+        required=True,
+        description="The ref (policy:change-window:weekday), the freeze (freeze:frz-…), or a Cedar policy.",
+    )
+    reason = graphene.String(required=True)
+
+
+class PolicyVerdict:
+    """What a decision says, read from its JSON form (`policies.gate.Decision.as_json`), as REST returns it."""
+
+    allowed = graphene.Boolean(required=True)
+    denied_by = graphene.List(
+        graphene.NonNull(PolicyDenial), required=True, source="deniedBy", description="Empty when allowed."
+    )
+    next_allowed_at = DateTime(
+        source="nextAllowedAt",
+        description="When it would next be allowed; null when allowed, or when no time alone allows it.",
+    )
+
+
+class PolicyDecision(PolicyVerdict, graphene.ObjectType):
+    """A policy's refusal of a deploy or promotion: who denied it, why, and when it would next be allowed."""
+
+
+class BreakGlassInput(graphene.InputObjectType):
+    """Override the windows, freezes, incident gates and promotion order (never roles or an operator's
+    policies): for the roles in CONTROLPLANE_BREAK_GLASS_ROLES, audited as `policy.override`."""
+
+    reason = graphene.String(required=True, description="Why, 10-500 characters.")
+
+
 class DomainMutation(graphene.Mutation):
     """A write, as REST does it: the permission table first, then `perform` in one transaction. A broken
     rule comes back as `errors` (and nothing is written), with REST's message for it."""
@@ -178,6 +218,7 @@ class DomainMutation(graphene.Mutation):
 
     permission: ClassVar[str]  # an action of controlplane.identity.roles.PERMISSIONS
     serializer_class: ClassVar[type | None] = None  # whose field names a model rule is reported under
+    body_class: ClassVar[type | None] = None  # REST's body for the action: a rule on one of its fields is named so
 
     @classmethod
     def __init_subclass_with_meta__(cls, name=None, arguments=None, **options):
@@ -191,8 +232,8 @@ class DomainMutation(graphene.Mutation):
 
     @classmethod
     def entity(cls) -> str:
-        """The payload's field: the model's name (`service`, `incident`)."""
-        return cls.serializer_class.Meta.model.__name__.lower()
+        """The payload's field: the model's name (`service`, `incident`, `change_window`)."""
+        return to_snake_case(cls.serializer_class.Meta.model.__name__)
 
     @classmethod
     def perform(cls, **arguments) -> dict:
@@ -208,10 +249,12 @@ class DomainMutation(graphene.Mutation):
             with transaction.atomic():
                 return cls(errors=[], **cls.perform(**arguments))
         except Exception as exc:
-            refused = api_exception(exc, cls.serializer_class)
+            # After the transaction rolled back: a policy's refusal writes its `policy.deny` event here.
+            refused = api_exception(named_by_body(exc, cls.body_class), cls.serializer_class)
             if refused is None:
                 raise  # a bug: the view logs it and answers without its details
-            return cls(errors=errors_of(refused))
+            decided = isinstance(exc, PolicyDenied) and "decision" in cls._meta.fields
+            return cls(errors=errors_of(refused), **({"decision": exc.decision} if decided else {}))
 
 
 class Create(DomainMutation):
@@ -284,6 +327,22 @@ def checked(serializer_class, data: dict) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def arguments_of(serializer_class, data: dict) -> dict:
+    """A field's arguments checked by REST's serializer for the same query string: its rules and words, a
+    refusal a top-level INVALID error naming each argument (as `filtered` does)."""
+    serializer = serializer_class(data={key: plain(value) for key, value in data.items() if value is not None})
+    if not serializer.is_valid():
+        invalid_arguments(serializer.errors)
+    return serializer.validated_data
+
+
+def invalid_arguments(problems: dict) -> NoReturn:
+    """A query's arguments refused, as REST's 400 names them: `{name: [messages]}`."""
+    problems = {name: [str(m) for m in _as_list(messages)] for name, messages in problems.items()}
+    text = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in problems.items())
+    raise GraphQLError(text, extensions={"code": "INVALID", "fields": problems})
 
 
 def save(serializer_class, data: dict, instance=None):
@@ -437,7 +496,5 @@ def filtered(filterset_class, queryset, arguments: dict):
     # As REST's query check: an empty (or whitespace) text filter is refused, not read as no filter at all.
     problems = {name: [EMPTY] for name, value in data.items() if isinstance(value, str) and not value.strip()}
     if problems or not filterset.is_valid():
-        problems |= {name: [str(m) for m in messages] for name, messages in filterset.errors.items()}
-        text = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in problems.items())
-        raise GraphQLError(text, extensions={"code": "INVALID", "fields": problems})
+        invalid_arguments(problems | dict(filterset.errors))
     return filterset.qs

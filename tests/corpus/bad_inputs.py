@@ -1546,11 +1546,20 @@ GRAPHQL_UPDATABLE = {
     "environments": {"name", "region", "cluster", "policyRefs"},
     "releases": {"version"},
     "incidents": {"title", "severity", "link"},
+    "change-windows": {"name", "timezone", "days", "start", "end"},
+    "freezes": {"title", "startsAt", "endsAt", "envIds", "reason"},
 }
 PAYLOAD = "{ errors { field code message } }"
 # GraphQL's input coercion makes a single value given for a list a list of one (the spec's "Input Coercion"
 # of lists): `deployments: "k8s"` is `["k8s"]`, a valid value, where REST refuses a string for a list.
 GRAPHQL_LIST_COERCED = {"adapters-string"}
+# The same by field: a window's `days: 1` is `[1]`; and an Int takes 1.0 as 1, where REST wants a whole JSON number.
+GRAPHQL_COERCED = {("days", "number"), ("days", "days-whole-float-item")}
+
+
+def graphql_resources():
+    """The resources GraphQL writes (GRAPHQL_UPDATABLE names them)."""
+    return [resource for resource in resources() if resource["name"] in GRAPHQL_UPDATABLE]
 
 
 def graphql_resources():
@@ -1559,7 +1568,8 @@ def graphql_resources():
 
 
 def noun(resource) -> str:
-    return resource["name"][:-1]  # services -> service
+    name = resource["name"].replace("change-windows", "changeWindows")
+    return name[:-1]  # services -> service, change-windows -> changeWindow
 
 
 def graphql_body(document: str, variables) -> bytes:
@@ -1569,7 +1579,7 @@ def graphql_body(document: str, variables) -> bytes:
 def graphql_write(resource, op: str) -> str:
     """The create or update mutation of a resource, its input (and id) as variables."""
     n = noun(resource)
-    kind = f"{n.capitalize()}{op.capitalize()}Input!"
+    kind = f"{n[0].upper()}{n[1:]}{op.capitalize()}Input!"
     if op == "create":
         return f"mutation($input: {kind}) {{ {n}Create(input: $input) {PAYLOAD} }}"
     return f"mutation($id: ID!, $input: {kind}) {{ {n}Update(id: $id, input: $input) {PAYLOAD} }}"
@@ -1618,7 +1628,7 @@ def graphql_cases():
         for f in fields:
             values = (string_mutations(f) if f.string else []) + f.semantic
             for label, value, _ in values:
-                if label in GRAPHQL_LIST_COERCED:
+                if label in GRAPHQL_LIST_COERCED or (f.name, label) in GRAPHQL_COERCED:
                     continue
                 variables = {"input": {**create, f.name: value}}
                 case(
@@ -1645,6 +1655,8 @@ def graphql_cases():
         ("environment", "env-", "svc-", ["environmentArchive", "environmentRestore"]),
         ("release", "rel-", "inc-", ["releaseDeploy"]),
         ("incident", "inc-", "rel-", ["incidentAcknowledge", "incidentResolve"]),
+        ("changeWindow", "cw-", "frz-", []),
+        ("freeze", "frz-", "cw-", []),
     ]
     bad_ids = [*BAD_PATH_IDS, ("nul-id", "{p}demo\x00"), ("surrogate-id", "{p}\ud800"), ("empty-id", "")]
     for n, p, other, mutations in acting:
@@ -1698,6 +1710,8 @@ def graphql_cases():
         "workflowRuns": ["releaseId", "actor"],
         "incidents": ["serviceId"],
         "auditEvents": ["actor", "subjectId", "serviceId"],
+        "changeWindows": ["name"],
+        "freezes": ["envId"],
     }
     node = {"auditEvents": "seq"}
     for root, filters in lists.items():

@@ -1,9 +1,15 @@
 import json
+from contextlib import contextmanager
 
 import pytest
+import time_machine
 from django.test import Client
 
+from services.models import Environment
 from tests.conftest import TOKENS
+
+# Monday 10:00 in Berlin: the demo's change window on env-prod (weekdays 09:00-17:00 Europe/Berlin) is open.
+WINDOW_OPEN = "2026-12-07T10:00:00+01:00"
 
 
 class GraphQL:
@@ -42,3 +48,26 @@ def deployer(graphql):
 @pytest.fixture
 def admin(graphql):
     return graphql("admin")
+
+
+@pytest.fixture
+def window_open():
+    """For tests about something else than the policies: a promotion into env-prod at an hour its change
+    window allows (time runs on from there). tests/graphql/test_policies.py tests the gate itself."""
+    with time_machine.travel(WINDOW_OPEN, tick=True):
+        yield
+
+
+@contextmanager
+def before_the_policies(*env_ids: str):
+    """A world's history made as it was before the policies (issue 22) could refuse it (a deploy of a release
+    created in env-prod, which `policy:requires:env-staging` now refuses at any hour): the environments' refs set
+    aside while it is made, by a queryset update (no validation, no audit event), and put back after."""
+    environments = Environment.objects.filter(pk__in=env_ids)
+    refs = dict(environments.values_list("pk", "policy_refs"))
+    environments.update(policy_refs=[])
+    try:
+        yield
+    finally:
+        for pk, kept in refs.items():
+            Environment.objects.filter(pk=pk).update(policy_refs=kept)

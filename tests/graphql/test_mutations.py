@@ -1,4 +1,4 @@
-"""Each of the sixteen mutations: what it does, one broken rule each with its code and field, nothing written
+"""Each of the twenty mutations: what it does, one broken rule each with its code and field, nothing written
 when refused, partial updates, and the audit trail it leaves, compared with the same REST write's."""
 
 import datetime
@@ -16,7 +16,7 @@ from incidents.models import Incident
 from releases import runs
 from releases.models import Release, WorkflowRun
 from services import lifecycle as service_lifecycle
-from services.models import Environment, Service
+from services.models import Environment, Freeze, Service
 from tests.api.conftest import Api
 from tests.conftest import loaded_once
 from tests.live import DEMO_PROD_REFS
@@ -30,6 +30,8 @@ ENVIRONMENT = "environment { id name region cluster policyRefs archived archived
 RELEASE = "id serviceId envId sha version status isCurrent activatedAt"
 RUN = "id kind state actor releaseId sourceReleaseId finishedAt release { id status envId }"
 INCIDENT = "incident { id serviceId title severity status link startedAt acknowledgedAt resolvedAt }"
+CHANGE_WINDOW = "changeWindow { id name timezone days start end summary createdAt }"
+FREEZE = "freeze { id title startsAt endsAt envIds reason createdAt }"
 MUTATIONS = {
     "serviceCreate": ({"input": "ServiceCreateInput!"}, SERVICE),
     "serviceUpdate": ({"id": "ID!", "input": "ServiceUpdateInput!"}, SERVICE),
@@ -47,6 +49,10 @@ MUTATIONS = {
     "incidentUpdate": ({"id": "ID!", "input": "IncidentUpdateInput!"}, INCIDENT),
     "incidentAcknowledge": ({"id": "ID!"}, INCIDENT),
     "incidentResolve": ({"id": "ID!"}, INCIDENT),
+    "changeWindowCreate": ({"input": "ChangeWindowCreateInput!"}, CHANGE_WINDOW),
+    "changeWindowUpdate": ({"id": "ID!", "input": "ChangeWindowUpdateInput!"}, CHANGE_WINDOW),
+    "freezeCreate": ({"input": "FreezeCreateInput!"}, FREEZE),
+    "freezeUpdate": ({"id": "ID!", "input": "FreezeUpdateInput!"}, FREEZE),
 }
 
 
@@ -87,7 +93,7 @@ def refused(payload: dict, *errors: tuple) -> None:
         assert message in error["message"], error
 
 
-def draft(pk: str = "rel-draft", env: str = "env-prod") -> Release:
+def draft(pk: str = "rel-draft", env: str = "env-staging") -> Release:
     release = Release(id=pk, service_id="svc-demo", environment_id=env, sha="abcdef1", version="2.0.0")
     release.save()
     return release
@@ -99,7 +105,8 @@ def triggered(pk: str = "inc-new") -> Incident:
     return incident
 
 
-pytestmark = pytest.mark.django_db
+# Promotions into env-prod run while its change window is open (test_policies.py tests the gate itself).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("window_open")]
 demo = loaded_once("demo")
 
 # --- services ---
@@ -383,7 +390,7 @@ def test_release_deploy_returns_the_running_run_started_by_the_caller(deployer):
     assert run["kind"] == "Deploy" and run["state"] == "Running" and run["finishedAt"] is None
     assert run["actor"] == "dev-deployer"
     assert (run["releaseId"], run["sourceReleaseId"]) == ("rel-draft", None)
-    assert run["release"] == {"id": "rel-draft", "status": "Promoting", "envId": "env-prod"}
+    assert run["release"] == {"id": "rel-draft", "status": "Promoting", "envId": "env-staging"}
     stored_run = WorkflowRun.objects.get(pk=run["id"])
     assert stored_run.actor == "dev-deployer" and stored_run.task_id  # queued for the worker
     assert Api("viewer").get(f"/api/workflow-runs/{run['id']}/").json()["state"] == "Running"
@@ -633,6 +640,22 @@ def _graphql(graphql, role: str, name: str, **arguments):
     return write
 
 
+WINDOW_INPUT = {
+    "id": "cw-nights",
+    "name": "nights",
+    "timezone": "Asia/Kolkata",
+    "days": [7],
+    "start": "22:00",
+    "end": "06:00",
+}
+FREEZE_INPUT = {
+    "id": "frz-xmas",
+    "title": "Christmas",
+    "startsAt": "2026-12-20T00:00:00+01:00",
+    "endsAt": "2026-12-28T00:00:00+01:00",
+    "envIds": ["env-prod"],
+    "reason": "Everyone is away.",
+}
 SERVICE_INPUT = {"id": "svc-new", "name": "New", "repo": "github.com/acme/new", "adapters": {"deployments": ["aws"]}}
 # mutation, its arguments, the role, the REST request (method, url, body), what to set up first
 SAME_WRITES = [
@@ -719,6 +742,20 @@ SAME_WRITES = [
     ),
     ("incidentAcknowledge", {"id": "inc-new"}, "deployer", ("post", "/api/incidents/inc-new/acknowledge/", None)),
     ("incidentResolve", {"id": "inc-new"}, "deployer", ("post", "/api/incidents/inc-new/resolve/", None)),
+    ("changeWindowCreate", {"input": WINDOW_INPUT}, "admin", ("post", "/api/change-windows/", WINDOW_INPUT)),
+    (
+        "changeWindowUpdate",
+        {"id": "cw-weekday", "input": {"end": "18:00", "days": [1, 2, 3, 4]}},
+        "admin",
+        ("patch", "/api/change-windows/cw-weekday/", {"end": "18:00", "days": [1, 2, 3, 4]}),
+    ),
+    ("freezeCreate", {"input": FREEZE_INPUT}, "admin", ("post", "/api/freezes/", FREEZE_INPUT)),
+    (
+        "freezeUpdate",
+        {"id": "frz-xmas", "input": {"endsAt": "2026-12-30T00:00:00+01:00", "envIds": ["env-staging"]}},
+        "admin",
+        ("patch", "/api/freezes/frz-xmas/", {"endsAt": "2026-12-30T00:00:00+01:00", "envIds": ["env-staging"]}),
+    ),
 ]
 ACTIONS = {
     "serviceCreate": ["service.create", "service.link"],
@@ -737,6 +774,10 @@ ACTIONS = {
     "incidentUpdate": ["incident.update"],
     "incidentAcknowledge": ["incident.acknowledge"],
     "incidentResolve": ["incident.resolve"],
+    "changeWindowCreate": ["changewindow.create"],
+    "changeWindowUpdate": ["changewindow.update"],
+    "freezeCreate": ["freeze.create"],
+    "freezeUpdate": ["freeze.update"],
 }
 
 
@@ -749,6 +790,11 @@ def _set_up(name: str) -> None:
         draft()
     if name in ("incidentAcknowledge", "incidentResolve"):
         triggered()
+    if name == "freezeUpdate":
+        Freeze(**{field: FREEZE_INPUT[key] for key, field in FREEZE_FIELDS.items()}).save()
+
+
+FREEZE_FIELDS = {"id": "id", "title": "title", "startsAt": "starts_at", "endsAt": "ends_at", "envIds": "env_ids"}
 
 
 @pytest.mark.parametrize(("name", "arguments", "role", "request_"), SAME_WRITES, ids=[w[0] for w in SAME_WRITES])

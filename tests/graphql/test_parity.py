@@ -67,12 +67,21 @@ def case(name, write: dict, code: str, *fields, setup=None) -> Case:
     return Case(name, write["mutation"], write["arguments"], write["rest"], (code, set(fields)), setup)
 
 
-SERVICES, ENVIRONMENTS, RELEASES, INCIDENTS = (
+SERVICES, ENVIRONMENTS, RELEASES, INCIDENTS, WINDOWS, FREEZES = (
     "/api/services/",
     "/api/environments/",
     "/api/releases/",
     "/api/incidents/",
+    "/api/change-windows/",
+    "/api/freezes/",
 )
+WINDOW = {"name": "nights", "timezone": "Europe/Berlin", "days": [1, 2], "start": "22:00", "end": "06:00"}
+FREEZE = {
+    "title": "Christmas",
+    "startsAt": "2026-12-20T00:00:00+01:00",
+    "endsAt": "2026-12-28T00:00:00+01:00",
+    "envIds": ["env-prod"],
+}
 CASES = [
     # releases
     case("bad sha", _create("releaseCreate", RELEASES, RELEASE, sha="XYZ"), "INVALID", "sha"),
@@ -174,6 +183,43 @@ CASES = [
         "INVALID",
         "id",
     ),
+    # change windows and freezes
+    case(
+        "zone not IANA", _create("changeWindowCreate", WINDOWS, WINDOW, timezone="Mars/Olympus"), "INVALID", "timezone"
+    ),
+    case("day 8", _create("changeWindowCreate", WINDOWS, WINDOW, days=[1, 8]), "INVALID", "days"),
+    case("no days", _create("changeWindowCreate", WINDOWS, WINDOW, days=[]), "INVALID", "days"),
+    case("start 25:00", _create("changeWindowCreate", WINDOWS, WINDOW, start="25:00"), "INVALID", "start"),
+    case("end equal to start", _create("changeWindowCreate", WINDOWS, WINDOW, end="22:00"), "INVALID", "end"),
+    case("window name taken", _create("changeWindowCreate", WINDOWS, WINDOW, name="weekday"), "INVALID", "name"),
+    case(
+        "renaming a window a ref names",
+        _update("changeWindowUpdate", WINDOWS, "cw-weekday", name="weekdays"),
+        "INVALID",
+        "name",
+    ),
+    case("unknown window id", _update("changeWindowUpdate", WINDOWS, "cw-nope", end="18:00"), "NOT_FOUND", None),
+    case(
+        "freeze ending before it starts",
+        _create("freezeCreate", FREEZES, FREEZE, endsAt="2026-12-19T00:00:00Z"),
+        "INVALID",
+        "endsAt",
+    ),
+    case(
+        "freeze start without offset",
+        _create("freezeCreate", FREEZES, FREEZE, startsAt="2026-12-20T00:00:00"),
+        "INVALID",
+        "startsAt",
+    ),
+    case(
+        "freeze of an unknown environment",
+        _create("freezeCreate", FREEZES, FREEZE, envIds=["env-prod", "env-nope"]),
+        "INVALID",
+        "envIds",
+    ),
+    case("freeze of no environment", _create("freezeCreate", FREEZES, FREEZE, envIds=[]), "INVALID", "envIds"),
+    case("blank freeze title", _create("freezeCreate", FREEZES, FREEZE, title="  "), "INVALID", "title"),
+    case("unknown freeze id", _update("freezeUpdate", FREEZES, "frz-nope", title="x"), "NOT_FOUND", None),
     # services
     case(
         "unknown adapter",
@@ -386,7 +432,14 @@ CASES = [
         None,
     ),
 ]
-ROLE = {"service": "admin", "environment": "admin", "release": "deployer", "incident": "deployer"}
+ROLE = {
+    "service": "admin",
+    "environment": "admin",
+    "release": "deployer",
+    "incident": "deployer",
+    "changeWindow": "admin",
+    "freeze": "admin",
+}
 
 
 def rest_errors(response) -> tuple[str, set]:

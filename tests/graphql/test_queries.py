@@ -17,6 +17,7 @@ from releases.models import Release, WorkflowRun
 from services import lifecycle as service_lifecycle
 from services.models import Environment, Service
 from tests.api.conftest import Api
+from tests.graphql.conftest import before_the_policies
 from tests.graphql.test_mutations import loaded_once
 from tests.live import DEMO_PROD_REFS
 
@@ -58,17 +59,18 @@ def build_world() -> dict:
     old.environments.set(["env-qa"])
     service_lifecycle.archive(old)
 
-    first = Release(id="rel-p1", service_id="svc-demo", environment_id="env-prod", sha="aaaaaaa1", version="3.0.0")
-    first.save()
-    rollout(first)
-    second = Release(id="rel-p2", service_id="svc-demo", environment_id="env-prod", sha="bbbbbbb2", version="3.0.1")
-    second.save()
-    rollout(second)
+    with before_the_policies("env-prod"):  # releases made in prod, which its refs now refuse
+        first = Release(id="rel-p1", service_id="svc-demo", environment_id="env-prod", sha="aaaaaaa1", version="3.0.0")
+        first.save()
+        rollout(first)
+        second = Release(id="rel-p2", service_id="svc-demo", environment_id="env-prod", sha="bbbbbbb2", version="3.0.1")
+        second.save()
+        rollout(second)
     Release(id="rel-draft", service_id="svc-api", environment_id="env-staging", sha="ccccccc3", version="0.1.0").save()
     failed = Release(id="rel-failed", service_id="svc-api", environment_id="env-qa", sha="ddddddd4", version="0.0.9")
     failed.save()
     rollout(failed, succeeded=False)
-    with acting_as(CAROL):
+    with acting_as(CAROL), before_the_policies("env-prod"):  # whatever the hour: its window may be closed
         promotion = workflows.promote(Release.objects.get(pk="rel-123"), Environment.objects.get(pk="env-prod"))
     runs.log(promotion, "Plan generated", "info", steps=3)
     runs.log(promotion, "Waiting for health checks", "warning", apiKey="hunter2", attempt=1)

@@ -3,7 +3,7 @@ across siblings (controlplane.graphql.types.batched), so a nested page costs a q
 per object. Each document's count is pinned exactly, for the whole request as a client sees it (the bearer
 token costs no query), at 3 and at 30 services."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -14,7 +14,7 @@ from controlplane.identity.context import acting_as
 from incidents.models import Incident
 from overview import deployment_state
 from releases.models import Release, RunLogEntry, WorkflowRun
-from services.models import Environment, Service
+from services.models import ChangeWindow, Environment, Freeze, Service
 
 SMALL, LARGE = 3, 30
 
@@ -49,6 +49,31 @@ def grow(services: int) -> None:
         for s in range(start, services)
     ]
     Service.objects.bulk_create(new)
+    # Per service a change window and a freeze of staging and prod (over in January); prod's refs name the first
+    # window (Mon-Fri 09:00-17:00 Europe/Berlin), ask for promotion from staging and gate critical incidents.
+    ChangeWindow.objects.bulk_create(
+        ChangeWindow(
+            id=f"cw-{s:03d}",
+            name=f"w-{s:03d}",
+            timezone="Europe/Berlin",
+            days=[1, 2, 3, 4, 5],
+            start="09:00",
+            end="17:00",
+        )
+        for s in range(start, services)
+    )
+    Freeze.objects.bulk_create(
+        Freeze(
+            id=f"frz-{s:03d}",
+            title=f"freeze {s:03d}",
+            starts_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=s),
+            ends_at=datetime(2026, 1, 2, tzinfo=UTC) + timedelta(hours=s),
+            env_ids=["env-staging", "env-prod"],
+        )
+        for s in range(start, services)
+    )
+    refs = ["policy:change-window:w-000", "policy:requires:env-staging", "policy:incident-gate:critical"]
+    Environment.objects.filter(name="prod").update(policy_refs=refs)
     links = Service.environments.through
     links.objects.bulk_create([links(service_id=svc.id, environment_id=env.id) for svc in new for env in envs])
     events = [("service.create", "Service", svc.id, svc.id, {"name": svc.name}) for svc in new]
@@ -283,6 +308,36 @@ ENVIRONMENTS_DOC = """
 }
 """
 
+CHANGE_WINDOWS = """
+{
+  changeWindows(first: 50) {
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { id name timezone days start end summary createdAt } }
+  }
+}
+"""
+
+FREEZES = """
+{
+  freezes(first: 50) {
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { id title startsAt endsAt envIds reason createdAt environments { id name region } } }
+  }
+}
+"""
+
+ENVIRONMENT_POLICY = """
+{
+  environment(id: "env-prod") {
+    id name policyRefs
+    policy(serviceId: "svc-001", action: promote, at: "2026-12-07T10:00:00+01:00") {
+      allowed deniedBy { policy reason } nextAllowedAt action at evaluated
+      windows { name ref timezone summary open nextChangeAt }
+    }
+  }
+}
+"""
+
 # Exact counts, pinned for the whole request: a new query in any of these is a change to notice. Bearer dev
 # tokens cost no query, so each count is the document's own. Where PostgreSQL differs it is named: there each
 # refresh of the read model takes the trail's head lock again (overview.deployment_state._upsert, one more
@@ -313,7 +368,26 @@ QUERIES = {
     "workflow runs": 5,
     # the page; services (the links, joined); current releases; their services; their environments.
     "environments": 5,
+    "change windows": 1,
+    "freezes": 2,  # the page; the environments of all its freezes
+    # the environment; the service (it exists); the promotion's source; the windows its refs name; the freezes;
+    # the service's open incidents: as REST's policy endpoint.
+    "environment policy": 6,
 }
+
+
+def _policy(data, size) -> bool:
+    """Monday 10:00 in Berlin: the window is open (until 17:00), svc-001's critical incident refuses it; every
+    freeze of prod (over in January) was evaluated, then its refs."""
+    policy, refs = data["environment"]["policy"], data["environment"]["policyRefs"]
+    window = [(w["name"], w["open"], w["nextChangeAt"]) for w in policy["windows"]]
+    return (
+        policy["allowed"] is False
+        and [d["policy"] for d in policy["deniedBy"]] == ["policy:incident-gate:critical"]
+        and window == [("w-000", True, "2026-12-07T16:00:00Z")]
+        and sorted(policy["evaluated"][:size]) == [f"freeze:frz-{s:03d}" for s in range(size)]
+        and policy["evaluated"][size:] == refs
+    )
 
 
 def _after_first_page(client) -> dict:
@@ -404,6 +478,26 @@ CASES = {
             for e in data["environments"]["edges"]
         ),
     ),
+    "change windows": (
+        "viewer",
+        CHANGE_WINDOWS,
+        {},
+        lambda data, size: [e["node"]["name"] for e in data["changeWindows"]["edges"]]
+        == [f"w-{s:03d}" for s in range(size)],
+    ),
+    "freezes": (
+        "viewer",
+        FREEZES,
+        {},
+        lambda data, size: (
+            [e["node"]["id"] for e in data["freezes"]["edges"]] == [f"frz-{s:03d}" for s in reversed(range(size))]
+            and all(
+                [env["name"] for env in edge["node"]["environments"]] == ["staging", "prod"]
+                for edge in data["freezes"]["edges"]
+            )
+        ),
+    ),
+    "environment policy": ("viewer", ENVIRONMENT_POLICY, {}, _policy),
 }
 
 

@@ -9,7 +9,7 @@ from django.test import Client
 from tests.api.conftest import Api
 from tests.graphql.test_mutations import SAME_WRITES, _set_up, document, loaded_once, stored
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("window_open")]  # env-prod's window is open
 demo = loaded_once("demo")
 
 ROLES = ["viewer", "deployer", "admin"]
@@ -32,6 +32,10 @@ NEEDS = {
     "incidentUpdate": ("incident.update", "deployer"),
     "incidentAcknowledge": ("incident.acknowledge", "deployer"),
     "incidentResolve": ("incident.resolve", "deployer"),
+    "changeWindowCreate": ("changewindow.create", "admin"),
+    "changeWindowUpdate": ("changewindow.update", "admin"),
+    "freezeCreate": ("freeze.create", "admin"),
+    "freezeUpdate": ("freeze.update", "admin"),
 }
 WRITES = {name: (arguments, request) for name, arguments, _, request in SAME_WRITES}
 
