@@ -179,7 +179,7 @@ class ChangeWindow(Entity):
             errors["start"] = ['must be a time "HH:MM" from 00:00 to 23:59.']
         if not isinstance(self.end, str) or not (HHMM.match(self.end) or self.end == "24:00"):
             errors["end"] = ['must be a time "HH:MM" from 00:00 to 24:00.']
-        elif "start" not in errors and minutes(self.start) == minutes(self.end) % 1440:
+        elif "start" not in errors and minutes(self.start) == minutes(self.end):
             errors["end"] = ['must differ from start (for whole days: start "00:00", end "24:00").']
         if errors:
             raise ValidationError(errors)
