@@ -1,10 +1,15 @@
 """Deploy and promote from the dashboard, each behind a confirmation that says what will happen
 (`overview.previews`, which crosses releases, incidents and the read model: hence here, not in `releases`).
 
-GET: the confirmation (`overview.previews`, which asks `releases.workflows`). POST (CSRF; the deployer role,
-checked here whatever the page showed): the workflow function, then to the release page (the new release's,
-for a promotion), which follows the run live. The domain's refusals (409 conflicts, 400 messages) are shown
-on the confirmation page, never a 500. Each request goes one way into the domain and back.
+GET: the confirmation (`overview.previews`, which asks `releases.workflows` and the policy gate). POST (CSRF;
+the deployer role, checked here whatever the page showed): the workflow function, then to the release page (the
+new release's, for a promotion), which follows the run live. The domain's refusals (409 conflicts, policy
+refusals with their decision, 400 messages, 403 for break-glass by a role not allowed it) are shown on the
+page, never a 500. Each request goes one way into the domain and back.
+
+Break-glass (`…/deploy/break-glass/`, `…/promote/break-glass/?envId=`): a confirmation of its own, offered when
+the policies refuse, break-glass overrides every denial and the principal's role may use it
+(`policies.gate.break_glass_refusal`); it asks for the reason and posts the action with `break_glass={"reason": …}`.
 """
 
 from django.core.exceptions import ValidationError
@@ -15,36 +20,51 @@ from django.views.decorators.http import require_http_methods
 
 from controlplane import converters  # noqa: F401 - registers <id:…>
 from controlplane.errors import Conflict, describe, race_conflict
+from controlplane.governance import Forbidden, PolicyDenied
 from controlplane.identity.roles import can, refusal
 from controlplane.identity.views import refused, sign_in_first
 from overview import previews
+from policies import gate
 from releases import workflows
 from releases.views import release_or_404
+
+
+def _run(start):
+    """The workflow function: (its run, None), or (None, (problem, status)) for the domain's refusal."""
+    try:
+        return start(), None
+    except ValidationError as error:
+        return None, (error, 400)
+    except Forbidden as error:
+        return None, (str(error), 403)
+    except PolicyDenied as error:
+        error.settle()  # its audit event, if the gate still owes it
+        return None, (str(error), 409)
+    except Conflict as error:
+        return None, (str(error), 409)
+    except IntegrityError as error:
+        race = race_conflict(error)
+        if race is None:
+            raise
+        return None, (str(race), 409)
 
 
 def _attempt(request, action: str, start, release, environment_id=""):
     """The door into the domain and back: the workflow function, then to the release page (the new release's,
     for a promotion); or its refusal (the domain's message and status) on the confirmation page."""
-    try:
-        run = start()
-    except ValidationError as error:
-        problem, status = describe(error), 400
-    except Conflict as error:
-        problem, status = str(error), 409
-    except IntegrityError as error:
-        race = race_conflict(error)
-        if race is None:
-            raise
-        problem, status = str(race), 409
-    else:
+    run, problem = _run(start)
+    if run is not None:
         return redirect("releases:release", release_id=run.release_id)
-    return _page(request, None, action, problem, status, environment_id, release)
+    error, status = problem
+    return _page(request, None, action, describe(error) if status == 400 else error, status, environment_id, release)
 
 
 def _page(request, preview, action, error=None, status=200, environment_id="", release=None):
     if error is None and preview is not None and preview.refusal:
         # The domain would refuse it as things stand: say so, and offer no button (as a POST would be a 409).
         error, status = preview.refusal, 409
+    elif error is None and preview is not None and not preview.decision.allowed:
+        status = 409  # the policies refuse it: the decision instead of a button, as a POST would be a 409
     context = {
         "principal": request.principal,
         "preview": preview,
@@ -58,36 +78,95 @@ def _page(request, preview, action, error=None, status=200, environment_id="", r
     return render(request, "releases/confirm.html", context, status=status)
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
-def deploy(request, release_id):
-    if request.principal is None:
-        return sign_in_first(request)
-    if request.method == "POST" and not can(request.principal, "release.deploy"):
-        return refused(request, "release.deploy")
-    release = release_or_404(release_id)
-    if request.method == "POST":
-        return _attempt(request, "deploy", lambda: workflows.deploy(release), release)
-    return _page(request, previews.deploy_preview(release), "deploy")
+def _preview(action: str, release, environment_id: str) -> previews.Preview:
+    """The action's preview (for a promotion, the ValidationError the POST would raise for its `envId`)."""
+    if action == "deploy":
+        return previews.deploy_preview(release)
+    return previews.promote_preview(release, environment_id)
+
+
+def _starter(action: str, release, environment_id: str, break_glass: dict | None = None):
+    if action == "deploy":
+        return lambda: workflows.deploy(release, break_glass=break_glass)
+    return lambda: workflows.promote(release, environment_id, break_glass=break_glass)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def promote(request, release_id):
+def confirmation(request, release_id, action):
+    """`…/deploy/` and `…/promote/?envId=`: GET the confirmation, POST the action."""
     if request.principal is None:
         return sign_in_first(request)
-    if request.method == "POST" and not can(request.principal, "release.promote"):
-        return refused(request, "release.promote")
+    if request.method == "POST" and not can(request.principal, f"release.{action}"):
+        return refused(request, f"release.{action}")
     release = release_or_404(release_id)
-    environment_id = (request.POST if request.method == "POST" else request.GET).get("envId", "").strip()
+    environment_id = _environment_id(request) if action == "promote" else ""
     if request.method == "POST":
-        return _attempt(request, "promote", lambda: workflows.promote(release, environment_id), release, environment_id)
+        return _attempt(request, action, _starter(action, release, environment_id), release, environment_id)
     try:  # the confirmation says what the POST would answer, a 400 included
-        preview = previews.promote_preview(release, environment_id)
+        preview = _preview(action, release, environment_id)
     except ValidationError as error:
-        return _page(request, None, "promote", describe(error), 400, environment_id, release)
-    return _page(request, preview, "promote", environment_id=environment_id)
+        return _page(request, None, action, describe(error), 400, environment_id, release)
+    return _page(request, preview, action, environment_id=environment_id)
+
+
+def _environment_id(request) -> str:
+    return (request.POST if request.method == "POST" else request.GET).get("envId", "").strip()
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def break_glass(request, release_id, action):
+    """`…/deploy/break-glass/`, `…/promote/break-glass/?envId=`: what the policies refuse, the reason asked for,
+    then the action with break-glass. The domain decides (its 400, 403 and 409 are shown on this page)."""
+    if request.principal is None:
+        return sign_in_first(request)
+    if not can(request.principal, f"release.{action}"):
+        return refused(request, f"release.{action}")
+    release = release_or_404(release_id)
+    environment_id = _environment_id(request) if action == "promote" else ""
+    reason = request.POST.get("reason", "") if request.method == "POST" else ""
+    if request.method == "POST":
+        run, problem = _run(_starter(action, release, environment_id, {"reason": reason}))
+        if run is not None:
+            return redirect("releases:release", release_id=run.release_id)
+        error, status = problem
+    else:
+        error, status = None, 200
+    try:
+        preview = _preview(action, release, environment_id)
+    except ValidationError as invalid:
+        preview, error, status = None, error or invalid, 400
+    if error is None and preview.refusal:
+        error, status = preview.refusal, 409
+    elif error is None and preview.decision.allowed:
+        error, status = None, 200  # nothing to override: the page says so and links to the ordinary confirmation
+    elif error is None and not preview.decision.overridable:
+        error, status = "break-glass overrides windows, freezes, incident gates and promotion order only.", 409
+    elif error is None and (refused_to := gate.break_glass_refusal(request.principal)):
+        error, status = refused_to, 403
+    field_errors = []
+    if isinstance(error, ValidationError):
+        field_errors = error.message_dict.get("breakGlass", []) if hasattr(error, "error_dict") else []
+        error = None if field_errors else describe(error)
+    context = {
+        "principal": request.principal,
+        "preview": preview,
+        "release": release,
+        "action": action,
+        "environment_id": environment_id,
+        "error": error,
+        "reason": reason,
+        "reason_errors": field_errors,
+        "reason_length": gate.BREAK_GLASS_REASON,
+        "offered": error is None and preview is not None and preview.may_break_glass,
+    }
+    return render(request, "releases/break_glass.html", context, status=status)
 
 
 urlpatterns = [
-    path("releases/<id:release_id>/deploy/", deploy, name="deploy"),
-    path("releases/<id:release_id>/promote/", promote, name="promote"),
+    path("releases/<id:release_id>/deploy/", confirmation, {"action": "deploy"}, name="deploy"),
+    path("releases/<id:release_id>/promote/", confirmation, {"action": "promote"}, name="promote"),
+    path("releases/<id:release_id>/deploy/break-glass/", break_glass, {"action": "deploy"}, name="deploy-break-glass"),
+    path(
+        "releases/<id:release_id>/promote/break-glass/", break_glass, {"action": "promote"}, name="promote-break-glass"
+    ),
 ]

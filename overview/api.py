@@ -38,8 +38,27 @@ class ServicesIndexView(StrictQuery, GenericAPIView):
         return HttpResponse(body, content_type="application/json")
 
 
+class DenialSerializer(serializers.Serializer):
+    policy = String(help_text="The ref (policy:change-window:weekday), the freeze (freeze:frz-…) or a Cedar policy.")
+    reason = String()
+
+
+class DecisionSerializer(serializers.Serializer):
+    """The policies' decision (`policies.gate.Decision.as_json`): the `decision` of a 409 refusal, said ahead."""
+
+    allowed = serializers.BooleanField()
+    deniedBy = DenialSerializer(many=True)
+    nextAllowedAt = serializers.DateTimeField(
+        allow_null=True, help_text="When time alone would next allow it; null when allowed, or when no time does."
+    )
+
+    def to_representation(self, decision):
+        return decision.as_json()
+
+
 class PreviewSerializer(serializers.Serializer):
-    """What a deploy or a promotion will do (`overview.previews.Preview`); one the domain would refuse is a 409."""
+    """What a deploy or a promotion will do (`overview.previews.Preview`); one the domain would refuse is a 409.
+    One the policies refuse is a 200 whose `decision` says so (and `text` ends with the refusal's sentence)."""
 
     action = Choice(choices=["deploy", "promote"])
     releaseId = String(source="release.pk", help_text="The release deployed, or promoted from.")
@@ -57,6 +76,10 @@ class PreviewSerializer(serializers.Serializer):
         source="highest_severity", choices=Severity.choices, allow_null=True, help_text="Null when none is open."
     )
     policyRefs = serializers.ListField(source="policy_refs", child=String(), help_text="The environment's.")
+    decision = DecisionSerializer(
+        help_text="The policies' decision now, as the POST would meet it. A refusal here is no 409: break-glass "
+        "may still override it (then the POST's `breakGlass`)."
+    )
     text = String(help_text="All of it in one line, as the dashboard's confirmation says it.")
 
     def to_representation(self, preview):

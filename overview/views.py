@@ -23,6 +23,7 @@ from controlplane.models import ID_PATTERN
 from incidents.models import SEVERITIES, Incident
 from overview import services_index
 from overview.models import DeploymentState, ServiceState
+from policies import status
 from releases import metrics, runs
 from releases.models import Release, ReleaseStatus, WorkflowRun
 from services.filtersets import ServiceFilterSet
@@ -72,6 +73,20 @@ def _columns():
     return list(Environment.objects.filter(archived_at__isnull=True).order_by("name").values("id", "name"))
 
 
+def _open_columns() -> dict:
+    """The environments in use, one column each, with whether each is open for changes now and until when
+    (`policies.status`: one Cedar batch for them all), and when the first of those changes."""
+    environments = list(Environment.objects.filter(archived_at__isnull=True).order_by("name"))
+    statuses = status.environment_status(environments)
+    columns = [{"id": e.pk, "name": e.name, "status": statuses[e.pk]} for e in environments]
+    return {"columns": columns, "refresh_in": status.refresh_in(statuses.values()), "live_match": _live_match(columns)}
+
+
+def _live_match(environments) -> str:
+    """What an environment's open-or-closed status changes with: its own events, and any window's or freeze's."""
+    return " ".join([*(e["id"] for e in environments), "ChangeWindow", "Freeze"])
+
+
 def _with_cells(entries, columns):
     for entry in entries:
         entry["row"] = [entry["cells"].get(column["id"]) for column in columns]
@@ -103,19 +118,23 @@ def _tiles() -> dict:
 @require_safe
 def index(request):
     """`/`: one row per service, one column per environment; search, filters, pages; summary tiles."""
-    fragment = request.GET.get("fragment") == "row"
+    fragment = request.GET.get("fragment", "")
     if request.principal is None:
         # A fragment is fetched by live.js: 401, not the sign-in page in place of a row.
-        return HttpResponse("Sign in again.", status=401) if fragment else sign_in_first(request)
-    columns = _columns()
-    if fragment:
-        return _index_row(request, columns)
+        live = fragment in ("row", "columns")
+        return HttpResponse("Sign in again.", status=401) if live else sign_in_first(request)
+    if fragment == "columns":  # the header row: the environments, open or closed
+        return render(request, "overview/_index_columns.html", _open_columns())
+    if fragment == "row":
+        return _index_row(request, _columns())
+    opened = _open_columns()
+    columns = opened["columns"]
     filterset = ServiceFilterSet(request.GET, queryset=Service.objects.all())
     if not filterset.is_valid():
         return render(
             request,
             "overview/index.html",
-            {"principal": request.principal, "errors": filterset.errors, "columns": columns, "entries": []},
+            {**opened, "principal": request.principal, "errors": filterset.errors, "entries": []},
             status=400,
         )
     queryset = filterset.qs
@@ -124,13 +143,13 @@ def index(request):
     try:
         position = INDEX_ORDER.position(request.GET["cursor"]) if "cursor" in request.GET else START
     except NotACursor:
-        context = {"principal": request.principal, "columns": columns, "entries": [], "query": request.GET}
+        context = {**opened, "principal": request.principal, "entries": [], "query": request.GET}
         context["errors"] = {"cursor": ["is not a page cursor this page issued; start from the first page."]}
         return render(request, "overview/index.html", context, status=400)
     page = INDEX_ORDER.page(_index_rows(queryset), INDEX_PAGE_SIZE, position)
     context = {
+        **opened,
         "principal": request.principal,
-        "columns": columns,
         "entries": _with_cells(_entries(page.rows), columns),
         "tiles": _tiles(),
         "query": request.GET,
@@ -292,15 +311,29 @@ def service_detail(request, service_id: str):
 
 @require_safe
 def environments(request):
-    """`/environments/`: each environment in use, its placement settings, how many services run there."""
+    """`/environments/`: each environment in use, its placement settings, whether it is open for changes now
+    and until when, how many services run there. `?fragment=rows`: the table's body, which live.js fetches again
+    when an environment, a window or a freeze changes, and when the first status changes."""
+    live = request.GET.get("fragment") == "rows"
     if request.principal is None:
-        return sign_in_first(request)
-    rows = Environment.objects.filter(archived_at__isnull=True).annotate(
-        linked=Count("deployments", distinct=True),
-        running=Count("deployments", filter=Q(deployments__current__isnull=False), distinct=True),
-        promoting=Count("deployments", filter=Q(deployments__promoting__isnull=False), distinct=True),
+        return HttpResponse("Sign in again.", status=401) if live else sign_in_first(request)
+    rows = list(
+        Environment.objects.filter(archived_at__isnull=True).annotate(
+            linked=Count("deployments", distinct=True),
+            running=Count("deployments", filter=Q(deployments__current__isnull=False), distinct=True),
+            promoting=Count("deployments", filter=Q(deployments__promoting__isnull=False), distinct=True),
+        )
     )
-    return render(request, "overview/environments.html", {"principal": request.principal, "environments": rows})
+    statuses = status.environment_status(rows)  # one Cedar batch for the page
+    for row in rows:
+        row.status = statuses[row.pk]
+    context = {
+        "principal": request.principal,
+        "environments": rows,
+        "refresh_in": status.refresh_in(statuses.values()),
+        "live_match": _live_match([{"id": row.pk} for row in rows]),
+    }
+    return render(request, "overview/_environments_rows.html" if live else "overview/environments.html", context)
 
 
 @require_safe
@@ -311,6 +344,7 @@ def environment_detail(request, environment_id: str):
     environment = Environment.objects.filter(pk=environment_id).first()
     if environment is None:
         raise Http404("No such environment.")
+    opened = status.environment_status([environment])[environment.pk]
     deployments = DeploymentState.objects.filter(environment_id=environment_id).select_related(
         "service", "current", "latest", "promoting"
     )
@@ -324,6 +358,8 @@ def environment_detail(request, environment_id: str):
         "next": page.next_cursor(),
         "previous": page.previous_cursor(),
         "statuses": ReleaseStatus,
+        "open_status": opened,
+        "live_match": _live_match([{"id": environment.pk}]),
     }
     live = request.GET.get("fragment") == "live"
     return render(request, "overview/_environment_live.html" if live else "overview/environment.html", context)

@@ -88,6 +88,11 @@ class Decision:
         }
 
     @property
+    def overridable(self) -> bool:
+        """Refused, and break-glass would lift every denial (the built-in gates; never an operator's policy)."""
+        return not self.allowed and all(d.overridable for d in self.denied_by)
+
+    @property
     def sentence(self) -> str:
         if self.allowed:
             return f"{self.action} is allowed."
@@ -330,16 +335,25 @@ def _next_allowed(s: Situation, at: datetime, denials: list[Denial]) -> datetime
     return None
 
 
+def break_glass_refusal(principal: Principal | None) -> str | None:
+    """Why the principal may not use break-glass (its role is not in CONTROLPLANE_BREAK_GLASS_ROLES), or None:
+    what a 403 says, and what a page asks before offering it."""
+    roles = settings.CONTROLPLANE_BREAK_GLASS_ROLES
+    role = principal.role if principal is not None else None
+    if role is not None and str(role) in roles:
+        return None
+    return (
+        f"break-glass is allowed to the roles in CONTROLPLANE_BREAK_GLASS_ROLES ({', '.join(roles)}); "
+        f"you are {role or 'anonymous'}."
+    )
+
+
 def check_break_glass(principal: Principal, break_glass: dict | None) -> str | None:
     """The break-glass reason, once the principal may use it and the reason is well formed (else 403 / 400)."""
     if break_glass is None:
         return None
-    roles = settings.CONTROLPLANE_BREAK_GLASS_ROLES
-    if principal.role is None or str(principal.role) not in roles:
-        raise Forbidden(
-            f"break-glass is allowed to the roles in CONTROLPLANE_BREAK_GLASS_ROLES ({', '.join(roles)}); "
-            f"you are {principal.role or 'anonymous'}."
-        )
+    if refusal := break_glass_refusal(principal):
+        raise Forbidden(refusal)
     reason = break_glass.get("reason") if isinstance(break_glass, dict) else None
     low, high = BREAK_GLASS_REASON
     if not isinstance(reason, str) or not low <= len(reason.strip()) <= high:

@@ -52,8 +52,9 @@ def process_env(**env) -> dict:
     }
 
 
-# env-prod's policy refs as `load_demo` leaves them for tests that are not about policies.
+# env-prod's policy refs as `load_demo` leaves them for tests that are not about policies, and as shipped.
 DEMO_PROD_REFS = ["policy:change-window:weekday"]
+SHIPPED_PROD_REFS = ["policy:change-window:weekday", "policy:requires:env-staging", "policy:incident-gate:critical"]
 ALL_WEEK = {"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "24:00"}
 
 

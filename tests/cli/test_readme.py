@@ -15,6 +15,7 @@ from releases.models import Release
 from services.models import ChangeWindow, Environment
 from tests.cli.conftest import cpctl_env
 from tests.conftest import TOKENS
+from tests.live import SHIPPED_PROD_REFS
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_LINE = "$(python manage.py dev_tokens --role deployer)"
@@ -23,9 +24,6 @@ TOKEN_LINE = "$(python manage.py dev_tokens --role deployer)"
 def walkthrough() -> str:
     readme = (ROOT / "README.md").read_text()
     return re.search(r"<!-- first-deploy[^>]*-->\n```sh\n(.*?)```", readme, re.S)[1]
-
-
-SHIPPED_PROD_REFS = ["policy:change-window:weekday", "policy:requires:env-staging", "policy:incident-gate:critical"]
 
 
 def window_now(is_open: bool):

@@ -1562,11 +1562,6 @@ def graphql_resources():
     return [resource for resource in resources() if resource["name"] in GRAPHQL_UPDATABLE]
 
 
-def graphql_resources():
-    """The resources GraphQL writes (GRAPHQL_UPDATABLE names them)."""
-    return [resource for resource in resources() if resource["name"] in GRAPHQL_UPDATABLE]
-
-
 def noun(resource) -> str:
     name = resource["name"].replace("change-windows", "changeWindows")
     return name[:-1]  # services -> service, change-windows -> changeWindow

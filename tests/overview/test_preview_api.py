@@ -1,12 +1,16 @@
 """`GET /api/releases/{id}/deploy-preview/` and `…/promote-preview/?envId=`: what the dashboard's confirmation
 says (overview.previews), over REST for the CLI, answering as the POST would (403, 400, 409) and writing nothing.
 
-The demo data: svc-demo, linked to env-staging and env-prod (three policy refs); rel-123 Active and
-current in env-staging; inc-789, high and open."""
+The demo data: svc-demo, linked to env-staging and env-prod (policy:change-window:weekday, Mon-Fri 09:00-17:00
+Europe/Berlin; policy:requires:env-staging; policy:incident-gate:critical); rel-123 Active and current in
+env-staging; inc-789, high and open. Time stands still on a Monday, in the window (11:00 in Berlin), unless a test
+moves it."""
 
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
+import time_machine
 
 from audit.models import AuditEvent
 from incidents.models import Incident
@@ -14,12 +18,21 @@ from overview import previews
 from releases import lifecycle
 from releases.models import Release, WorkflowRun
 from services import lifecycle as services_lifecycle
-from services.models import Environment, Service
-from tests.live import DEMO_PROD_REFS
+from services.models import DASH, Environment, Service
 
 DEPLOY = "/api/releases/{}/deploy-preview/"
 PROMOTE = "/api/releases/{}/promote-preview/"
-POLICY = DEMO_PROD_REFS
+POLICY = ["policy:change-window:weekday", "policy:requires:env-staging", "policy:incident-gate:critical"]
+REFS = "policy refs: " + ", ".join(POLICY)
+OPEN = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # Monday 11:00 in Berlin
+CLOSED = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)  # Saturday
+ALLOWED = {"allowed": True, "deniedBy": [], "nextAllowedAt": None}
+
+
+@pytest.fixture(autouse=True)
+def monday():
+    with time_machine.travel(OPEN, tick=False):
+        yield
 
 
 def at(template: str, release_id: str, query: dict | None = None) -> str:
@@ -27,12 +40,12 @@ def at(template: str, release_id: str, query: dict | None = None) -> str:
 
 
 @pytest.fixture
-def svc(demo):
+def svc(shipped_demo):
     return Service.objects.get(pk="svc-demo")
 
 
 @pytest.fixture
-def prod(demo):
+def prod(shipped_demo):
     return Environment.objects.get(pk="env-prod")
 
 
@@ -54,6 +67,11 @@ def test_a_deploy_preview_says_what_it_replaces_the_open_incidents_and_the_polic
     Incident(service=svc, severity="low", link="https://pd.example.com/2").save()
     response = deployer.get(DEPLOY.format(draft_in_prod.pk))
     assert response.status_code == 200, response.content
+    # A release created in env-prod reaches it only by promotion (policy:requires:env-staging): no time allows it.
+    # The preview's decision is what the POST then meets, word for word.
+    refused = deployer.post(f"/api/releases/{draft_in_prod.pk}/deploy/").json()
+    assert [d["policy"] for d in refused["decision"]["deniedBy"]] == ["policy:requires:env-staging"]
+    assert refused["decision"]["nextAllowedAt"] is None
     assert response.json() == {
         "action": "deploy",
         "releaseId": draft_in_prod.pk,
@@ -65,8 +83,9 @@ def test_a_deploy_preview_says_what_it_replaces_the_open_incidents_and_the_polic
         "openIncidents": {"low": 1, "high": 1},
         "highestSeverity": "high",
         "policyRefs": POLICY,
+        "decision": refused["decision"],
         "text": f"{draft_in_prod.pk} (2024.10.02, 4f2a9c1) replaces {current_in_prod.pk} in env-prod; svc-demo has "
-        "2 open incidents (highest: high); policy refs: " + ", ".join(POLICY),
+        f"2 open incidents (highest: high); {REFS}. {refused['detail']}",
     }
     assert list(response.json()["openIncidents"]) == ["low", "high"]  # lowest first, as the dashboard lists them
     assert response.json()["text"] == previews.deploy_preview(draft_in_prod).text
@@ -76,13 +95,13 @@ def test_a_first_release_replaces_nothing_and_with_no_incident_open_the_highest_
     assert deployer.post("/api/incidents/inc-789/resolve/").status_code == 200  # the demo's one open incident
     body = deployer.get(DEPLOY.format(draft_in_prod.pk)).json()
     assert (body["replaces"], body["openIncidents"], body["highestSeverity"]) == (None, {}, None)
-    assert body["text"] == (
+    assert body["text"].startswith(
         f"{draft_in_prod.pk} (2024.10.02, 4f2a9c1) becomes the first release of svc-demo in env-prod; "
-        "svc-demo has no open incidents; policy refs: " + ", ".join(POLICY)
+        f"svc-demo has no open incidents; {REFS}. Refused by policy"
     )
 
 
-def test_a_promote_preview_names_the_release_it_promotes_from_and_where_it_goes(deployer, demo):
+def test_a_promote_preview_names_the_release_it_promotes_from_and_where_it_goes(deployer, shipped_demo):
     response = deployer.get(at(PROMOTE, "rel-123", {"envId": "env-prod"}))
     assert response.status_code == 200, response.content
     assert response.json() == {
@@ -96,10 +115,30 @@ def test_a_promote_preview_names_the_release_it_promotes_from_and_where_it_goes(
         "openIncidents": {"high": 1},
         "highestSeverity": "high",
         "policyRefs": POLICY,
+        "decision": ALLOWED,
         "text": "rel-123 (2024.10.01, 9f3b7de), promoted from env-staging as a new release, becomes the first "
-        "release of svc-demo in env-prod; svc-demo has 1 open incident (highest: high); "
-        "policy refs: " + ", ".join(POLICY),
+        f"release of svc-demo in env-prod; svc-demo has 1 open incident (highest: high); {REFS}",
     }
+
+
+def test_a_preview_the_policies_refuse_carries_the_decision_the_post_meets(deployer, shipped_demo):
+    """Not a 409: break-glass may still override it, so the preview says what would happen and why it is refused;
+    its decision is the POST's, word for word."""
+    with time_machine.travel(CLOSED, tick=False):
+        preview = deployer.get(at(PROMOTE, "rel-123", {"envId": "env-prod"}))
+        posted = deployer.post("/api/releases/rel-123/promote/", {"envId": "env-prod"})
+    assert preview.status_code == 200 and posted.status_code == 409
+    assert preview.json()["decision"] == posted.json()["decision"] == {
+        "allowed": False,
+        "deniedBy": [
+            {
+                "policy": "policy:change-window:weekday",
+                "reason": f"outside weekday (Mon{DASH}Fri 09:00{DASH}17:00 Europe/Berlin)",
+            }
+        ],
+        "nextAllowedAt": "2026-12-07T08:00:00Z",  # Monday 09:00 in Berlin
+    }
+    assert preview.json()["text"].endswith(f"{REFS}. {posted.json()['detail']}")
 
 
 def test_a_promote_preview_says_which_release_it_replaces(deployer, current_in_prod):
@@ -172,7 +211,7 @@ def test_unknown_and_repeated_query_parameters_are_refused_by_name(deployer):
 
 
 @pytest.mark.parametrize("url", [DEPLOY, PROMOTE])
-def test_only_get_and_head(deployer, demo, url):
+def test_only_get_and_head(deployer, shipped_demo, url):
     path = at(url, "rel-123", {"envId": "env-prod"} if url == PROMOTE else {})
     head = deployer.client.head(path)
     assert head.status_code == deployer.get(path).status_code and head.content == b""
@@ -181,11 +220,13 @@ def test_only_get_and_head(deployer, demo, url):
 
 
 def test_a_constant_number_of_queries(deployer, current_in_prod, draft_in_prod, django_assert_num_queries):
-    # The release, whether another is promoting there, and the read model's two rows.
-    with django_assert_num_queries(4):
+    # The release, whether another is promoting there, the read model's two rows; the policies' facts: the
+    # windows named, the freezes, the service's open incidents (the incident gate), how the release came (requires).
+    with django_assert_num_queries(8):
         assert deployer.get(DEPLOY.format(draft_in_prod.pk)).status_code == 200
-    # And the environment, and the new release's rules (its service and environment, archived or not, linked).
-    with django_assert_num_queries(10):
+    # And the environment, and the new release's rules (its service and environment, archived or not, linked);
+    # the policies' facts but how it came (the promoted release is the source).
+    with django_assert_num_queries(13):
         assert deployer.get(at(PROMOTE, "rel-123", {"envId": "env-prod"})).status_code == 200
 
 

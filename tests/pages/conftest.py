@@ -81,3 +81,18 @@ def watched(browser):
     yield open_
     for user in opened:
         user.context.close()
+
+
+@pytest.fixture
+def always_open(committed_demo):
+    """The demo with env-prod's refs as shipped, its `weekday` window open at every hour of every day: the real
+    server's clock is not frozen, and a test about something else promotes to env-prod whenever it runs. Written
+    before the browser starts (ask for it before `web` and `watched`): the ORM refuses to run while playwright's
+    loop is marked running (tests/live.py, `browser`)."""
+    from services.models import ChangeWindow, Environment
+    from tests.live import SHIPPED_PROD_REFS
+
+    Environment.objects.filter(pk="env-prod").update(policy_refs=SHIPPED_PROD_REFS)
+    window = ChangeWindow.objects.get(name="weekday")
+    window.days, window.start, window.end = [1, 2, 3, 4, 5, 6, 7], "00:00", "24:00"
+    window.save()

@@ -39,7 +39,7 @@ def test_a_service_page_and_an_environment_page_follow_changes(committed_demo, w
     user.clean()
 
 
-def test_a_promotion_changes_the_index_cell_live(committed_demo, web, worker, watched):
+def test_a_promotion_changes_the_index_cell_live(always_open, web, worker, watched):
     base = web()
     worker()
     user = watched(base)

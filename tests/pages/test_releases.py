@@ -4,17 +4,21 @@ scenarios in a real browser against the real web server and worker."""
 
 import itertools
 import re
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.db import IntegrityError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from playwright.sync_api import expect
 
 from controlplane.api.errors import api_exception
 from incidents.models import Incident
 from overview import previews
 from releases import lifecycle, workflows
 from releases.models import Release, RunLogEntry, WorkflowRun
+from services.models import ChangeWindow
 from tests.conftest import sign_in
 
 
@@ -30,10 +34,19 @@ def activate(release: Release, logs: int = 2) -> WorkflowRun:
 
 
 @pytest.fixture
-def staged(make_environment, make_service, make_release):
-    """A service linked to staging and prod (prod with a policy ref), and an Active release in staging."""
+def monday():
+    """Monday 11:00 in Berlin: inside the `weekday` window, so its ref lets deploys and promotions through."""
+    with time_machine.travel(datetime(2026, 12, 7, 10, 0, tzinfo=UTC), tick=False):
+        yield
+
+
+@pytest.fixture
+def staged(monday, make_environment, make_service, make_release):
+    """A service linked to staging and prod (prod with a policy ref: the `weekday` window, Mon-Fri 09:00-17:00
+    Europe/Berlin, open now), and an Active release in staging."""
+    ChangeWindow(name="weekday", timezone="Europe/Berlin", days=[1, 2, 3, 4, 5], start="09:00", end="17:00").save()
     staging = make_environment(name="stage-x")
-    prod = make_environment(name="live-x", policy_refs=["policy:incident-gate:critical"])
+    prod = make_environment(name="live-x", policy_refs=["policy:change-window:weekday"])
     service = make_service(environments=[staging, prod])
     release = make_release(service=service, environment=staging, sha="4f2a9c1", version="2024.10.02")
     activate(release)
@@ -70,7 +83,7 @@ def test_a_promotion_names_open_incidents_the_highest_severity_and_policy_refs(s
     service = current.service_id
     assert previews.promote_preview(current, prod).text == (
         f"{current.pk} (2024.10.02, 4f2a9c1), promoted from {staging.pk} as a new release, replaces {in_prod.pk} "
-        f"in {prod.pk}; {service} has 2 open incidents (highest: high); policy refs: policy:incident-gate:critical"
+        f"in {prod.pk}; {service} has 2 open incidents (highest: high); policy refs: policy:change-window:weekday"
     )
 
 
@@ -224,7 +237,7 @@ def test_a_confirmation_the_domain_would_refuse_says_so_and_offers_no_button(dep
 def test_promote_creates_the_new_release_and_goes_to_it(deployer, staged):
     release, _, prod = staged
     confirmation = deployer.get(f"/releases/{release.pk}/promote/?envId={prod.pk}").content.decode()
-    assert "policy:incident-gate:critical" in confirmation
+    assert "policy:change-window:weekday" in confirmation
     response = deployer.post(f"/releases/{release.pk}/promote/", {"envId": prod.pk})
     target = Release.objects.get(service=release.service, environment=prod)
     assert response.status_code == 302 and response["Location"] == f"/releases/{target.pk}/"
@@ -239,7 +252,7 @@ def test_a_race_lost_reads_on_the_page_as_the_api_words_it(deployer, staged, mon
     draft.save()
     race = IntegrityError("UNIQUE constraint failed: releases_release.service_id, releases_release.environment_id")
 
-    def lost(release):
+    def lost(release, break_glass=None):
         raise race
 
     monkeypatch.setattr(workflows, "deploy", lost)
@@ -321,7 +334,8 @@ def test_query_counts_do_not_grow_with_the_history(deployer, staged, make_releas
 
 
 # The release page and its summary read the audit event that recorded the outcome (an Active release here).
-PINNED = {"release": 7, "summary": 5, "timeline": 5, "run": 4, "promote": 12, "deploy": 6}
+# The confirmations ask the policies: the windows the environment's refs name, and the freezes.
+PINNED = {"release": 7, "summary": 5, "timeline": 5, "run": 4, "promote": 14, "deploy": 8}
 
 
 # --- in a real browser, against the real web server and worker ---
@@ -329,8 +343,7 @@ PINNED = {"release": 7, "summary": 5, "timeline": 5, "run": 4, "promote": 12, "d
 SETTLE_MS = 30_000
 
 
-@pytest.mark.usefixtures("committed_demo")
-def test_create_deploy_and_promote_follow_the_runs_live(web, worker, watched):
+def test_create_deploy_and_promote_follow_the_runs_live(always_open, web, worker, watched):
     base = web()
     worker(CONTROLPLANE_STEP_DELAY_SECONDS=0.3)  # slow enough to see a run live, fast enough for a test
     user = watched(base)
@@ -372,7 +385,13 @@ def test_create_deploy_and_promote_follow_the_runs_live(web, worker, watched):
     preview = page.inner_text("#preview-text")
     assert f"{release_id} (2026.11.27, c0ffee1), promoted from env-staging as a new release," in preview
     assert "becomes the first release of svc-demo in env-prod" in preview
-    assert preview.endswith("policy refs: policy:incident-gate:critical")
+    assert preview.endswith(
+        "policy refs: policy:change-window:weekday, policy:requires:env-staging, policy:incident-gate:critical"
+    )
+    expect(page.locator("#policy-decision p")).to_have_text(
+        "Allowed now. Evaluated: policy:change-window:weekday, policy:requires:env-staging, "
+        "policy:incident-gate:critical."
+    )
     user.screenshots("release-confirm-promote")
     page.get_by_role("button", name="Promote to env-prod").click()
     page.wait_for_url(re.compile(r"/releases/rel-[a-z0-9-]+/$"))
@@ -414,8 +433,7 @@ def test_a_running_run_is_tailed_live(web, worker, watched):
     user.clean()
 
 
-@pytest.mark.usefixtures("committed_demo")
-def test_a_viewer_sees_no_write_action_and_a_post_is_refused(web, watched):
+def test_a_viewer_sees_no_write_action_and_a_post_is_refused(always_open, web, watched):
     base = web()
     user = watched(base)
     page = user.sign_in("viewer", then="/releases/rel-123/")

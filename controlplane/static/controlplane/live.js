@@ -2,7 +2,9 @@
 // element's data-live-stream names (the audit page's, with its filters) or else the whole trail. An element
 // with data-live-src="<url of its fragment>" and data-live-match="<ids>" (space-separated; "*" for any) is
 // fetched again and replaced when an event names one of its ids (subject, service, source release, or
-// environment).
+// environment) or its subject type ("Freeze"). One with data-live-refresh-in="<seconds>" is also fetched again
+// that many seconds after it was rendered (when what it shows changes with time alone: an environment's change
+// window opening); the server counts the seconds, so the browser's clock does not matter.
 // Every event is also dispatched on document as "live:audit" (the audit page lists them). Pages work,
 // read-only, without this script.
 (function () {
@@ -25,11 +27,26 @@
           const fresh = template.content.firstElementChild;
           if (!fresh) return;
           element.replaceWith(fresh);
+          later(fresh);
           fresh.dispatchEvent(new CustomEvent("live:updated", { bubbles: true }));
         });
     }
     pending.clear();
   }
+
+  function want(element) {
+    pending.add(element);
+    if (timer === null) timer = setTimeout(refresh, 150);
+  }
+
+  // The longest setTimeout browsers keep (about 24.8 days); a later change is asked for again then.
+  const LONGEST_MS = 2147483647;
+  function later(element) {
+    const seconds = Number.parseInt(element.dataset.liveRefreshIn || "", 10);
+    if (!Number.isFinite(seconds) || seconds < 0) return;
+    setTimeout(() => { if (element.isConnected) want(element); }, Math.min(seconds * 1000 + 500, LONGEST_MS));
+  }
+  document.querySelectorAll("[data-live-refresh-in]").forEach(later);
 
   const named = document.querySelector("[data-live-stream]");
   const source = new EventSource(named ? named.dataset.liveStream : "/api/audit-events/stream");
@@ -41,11 +58,11 @@
     document.dispatchEvent(new CustomEvent("live:audit", { detail: event }));
     if (root.dataset.livePaused === "true") return;
     const metadata = event.metadata || {};
-    const ids = [event.subjectId, event.serviceId, metadata.sourceReleaseId, metadata.envId].filter(Boolean);
+    const ids = [event.subjectId, event.serviceId, metadata.sourceReleaseId, metadata.envId, event.subjectType]
+      .filter(Boolean);
     for (const element of document.querySelectorAll("[data-live-src]")) {
       const wanted = (element.dataset.liveMatch || "*").split(/\s+/);
-      if (wanted.includes("*") || ids.some((id) => wanted.includes(id))) pending.add(element);
+      if (wanted.includes("*") || ids.some((id) => wanted.includes(id))) want(element);
     }
-    if (pending.size && timer === null) timer = setTimeout(refresh, 150);
   });
 })();
