@@ -144,14 +144,3 @@ def plane(server, worker):
     """A running control plane (web server and worker) on the demo data: its URL."""
     worker()
     return server
-
-
-@pytest.fixture
-def prod_open_all_hours(committed_demo):
-    """The demo's env-prod without its change window (`weekday`, Mon-Fri 09:00-17:00 Europe/Berlin), for a test
-    about rolling out rather than about the gate: the server runs on the real clock. Its other refs stay."""
-    from services.models import Environment
-
-    prod = Environment.objects.get(pk="env-prod")
-    prod.policy_refs = [ref for ref in prod.policy_refs if not ref.startswith("policy:change-window:")]
-    prod.save()

@@ -23,7 +23,7 @@ def confirmed_by(output: str, release_id: str, action: str) -> AuditEvent:
     return event
 
 
-def test_deploy_then_promote_with_yes_end_active(prod_open_all_hours, plane, cpctl):
+def test_deploy_then_promote_with_yes_end_active(plane, cpctl):
     release_id = create(cpctl, plane)
 
     deployed = cpctl("deploy", release_id, "--yes", url=plane)

@@ -8,21 +8,10 @@ from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.requests import RequestsHTTPTransport
 
-from services.models import ChangeWindow
 from tests.conftest import TOKENS
 from tests.environment import wait_for
 
-
-@pytest.fixture
-def window_always_open(committed_demo):
-    """The demo's `weekday` window (env-prod's), open at every hour of every day: the server's clock is not
-    frozen. tests/graphql/test_policies.py tests the gate itself."""
-    window = ChangeWindow.objects.get(name="weekday")
-    window.days, window.start, window.end = [1, 2, 3, 4, 5, 6, 7], "00:00", "24:00"
-    window.save()
-
-
-pytestmark = pytest.mark.usefixtures("committed_demo", "window_always_open")
+pytestmark = pytest.mark.usefixtures("committed_demo")  # env-prod open at every hour: tests.live.load_demo
 
 
 def client(url: str, role: str | None) -> Client:
