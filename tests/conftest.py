@@ -11,7 +11,16 @@ from django.db import transaction
 from releases.models import Release
 from services.models import Environment, Service
 from tests.environment import TOKENS, stop_everything
-from tests.live import browser, chromium, committed_demo, kept_web_servers, load_demo, web, worker  # noqa: F401 - fixtures
+from tests.live import (  # noqa: F401 - fixtures
+    browser,
+    chromium,
+    committed_demo,
+    kept_web_servers,
+    load_demo,
+    shipped_gates,
+    web,
+    worker,
+)
 
 _numbers = itertools.count(1)
 
@@ -137,7 +146,7 @@ def shipped_demo(db):
     load_demo(as_shipped=True)
 
 
-def loaded_once(name: str, build=lambda: None):
+def loaded_once(name: str, build=lambda: None, as_shipped: bool = False):
     """A module-scoped autouse fixture `name`: the demo fixture and then `build()` (its value), loaded once for
     the module in a transaction rolled back after the module's last test (Django's setUpTestData). Each test's
     own writes roll back to it as usual; it saves a fixture load per test."""
@@ -145,7 +154,7 @@ def loaded_once(name: str, build=lambda: None):
     @pytest.fixture(scope="module", autouse=True, name=name)
     def data(django_db_setup, django_db_blocker):
         with django_db_blocker.unblock(), transaction.atomic():
-            load_demo()
+            load_demo(as_shipped)
             yield build()
             transaction.set_rollback(True)
 

@@ -70,6 +70,14 @@ def load_demo(as_shipped: bool = False):
 
 
 @pytest.fixture
+def shipped_gates(committed_demo):
+    """The committed demo's env-prod gated as shipped (its three refs; the `weekday` window Mon-Fri 09:00-17:00
+    Europe/Berlin), for a test about the gate against a live server, which runs on the real clock."""
+    Environment.objects.filter(pk="env-prod").update(policy_refs=SHIPPED_PROD_REFS)
+    ChangeWindow.objects.filter(name="weekday").update(days=[1, 2, 3, 4, 5], start="09:00", end="17:00")
+
+
+@pytest.fixture
 def committed_demo(transactional_db):
     """The demo data, committed, so another process (the server, the worker) sees it (its change window open
     all week: `load_demo`)."""

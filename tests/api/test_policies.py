@@ -14,8 +14,9 @@ from services.models import ChangeWindow, Environment, Freeze, Service
 from tests.api.conftest import Api
 from tests.conftest import loaded_once
 
-demo = loaded_once("demo")  # the demo: env-prod carries weekday (Mon-Fri 09:00-17:00 Europe/Berlin),
+# The demo as shipped: env-prod carries weekday (Mon-Fri 09:00-17:00 Europe/Berlin),
 # requires:env-staging and incident-gate:critical; rel-123 is Active in env-staging.
+demo = loaded_once("demo", as_shipped=True)
 
 SUNDAY = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 MONDAY_MORNING = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # 11:00 in Berlin: the window is open

@@ -10,12 +10,16 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from audit.models import AuditEvent
 from controlplane.timestamps import rfc3339
 from releases.models import Release
 from services.models import DASH, Freeze
 from tests.cli.conftest import plain
 from tests.cli.test_rollouts import confirmed_by, create
+
+pytestmark = pytest.mark.usefixtures("shipped_gates")
 
 WEEKDAY = f"Mon{DASH}Fri 09:00{DASH}17:00 Europe/Berlin"  # the demo window's summary
 
