@@ -14,7 +14,7 @@ from tests.conftest import loaded_once
 from tests.graphql.test_mutations import stored
 
 pytestmark = pytest.mark.django_db
-demo = loaded_once("demo")
+demo = loaded_once("demo", as_shipped=True)  # env-prod gated as `make run` loads it
 
 SUNDAY = "2026-12-06T12:00:00Z"  # the demo's window (weekdays 09:00 to 17:00 in Berlin) is closed
 MONDAY_OPENING = "2026-12-07T08:00:00Z"  # Monday 09:00 in Berlin
