@@ -22,7 +22,7 @@ from audit.models import AuditEvent
 from controlplane.identity.context import current_actor
 from controlplane.signals import action_performed, fixture_loaded
 from incidents.models import Incident
-from releases.models import Release
+from releases.models import Release, WorkflowRun
 from services.models import ChangeWindow, Environment, Freeze, Service
 
 AUDITED = (Service, Environment, Release, Incident, ChangeWindow, Freeze)
@@ -61,6 +61,8 @@ def record(action: str, subject_type: str, subject_id: str, metadata: dict, serv
 
 
 def _service_of(instance) -> str:
+    if isinstance(instance, WorkflowRun):
+        return instance.release.service_id
     return instance.pk if isinstance(instance, Service) else getattr(instance, "service_id", "")
 
 

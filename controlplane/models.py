@@ -250,6 +250,8 @@ class StatusMachine(models.Model):
     MOVED_FIELDS: ClassVar[tuple[str, ...]] = ()
     # The MOVED_FIELDS a new object may name when it is created (a run's task), not later.
     SET_ON_CREATE: ClassVar[tuple[str, ...]] = ()
+    # The states a new object may start in (default: the first of TRANSITIONS).
+    INITIAL_STATES: ClassVar[tuple[str, ...]] = ()
 
     class Meta:
         abstract = True
@@ -292,7 +294,7 @@ class StatusMachine(models.Model):
 
     def clean(self):
         super().clean()
-        initial = next(iter(self.TRANSITIONS))
+        initial = self.INITIAL_STATES or (next(iter(self.TRANSITIONS)),)
         now, before = getattr(self, self.STATUS_FIELD), self.stored(self.STATUS_FIELD)
         problem = None
         if now not in self.TRANSITIONS:
@@ -300,8 +302,9 @@ class StatusMachine(models.Model):
             plural = field + ("es" if field.endswith("s") else "s")
             problem = f"{now!r} is not a {field}; the {plural} are {', '.join(self.TRANSITIONS)}."
         elif self._state.adding:
-            if now != initial and not self.restoring:
-                problem = f"a {self._meta.verbose_name} is created {initial}; it moves on only by {self.MOVED_BY}."
+            if now not in initial and not self.restoring:
+                starts = " or ".join(initial)
+                problem = f"a {self._meta.verbose_name} is created {starts}; it moves on only by {self.MOVED_BY}."
         elif now != before:
             if not self.restoring:
                 problem = f"changes only by {self.MOVED_BY}, never by editing the {self._meta.verbose_name}."

@@ -511,6 +511,17 @@ if not set(CONTROLPLANE_BREAK_GLASS_ROLES) <= {"viewer", "deployer", "admin"}:
         _str("CONTROLPLANE_BREAK_GLASS_ROLES"),
     )
 
+# How long a run waits for its approvals before it expires: seconds, or a duration like 24h, 90m, 2d.
+def _duration(name: str, default: str) -> float:
+    raw = _str(name, default).strip()
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([smhd]?)", raw)
+    if match is None or float(match[1]) <= 0:
+        raise _refuse(name, "must be a positive duration (seconds, or with s, m, h or d)", default, raw)
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
+CONTROLPLANE_APPROVAL_TTL_SECONDS = _duration("CONTROLPLANE_APPROVAL_TTL", "24h")
+
 # Workflow runs (deploy, promote) execute in a background worker: `manage.py worker`.
 CONTROLPLANE_WORKFLOWS = {
     # How long each simulated step takes (0 in tests and benchmarks).

@@ -39,7 +39,7 @@ from audit.models import AuditEvent
 from audit.models import trail_head as audit_head
 from controlplane.timestamps import rfc3339
 from controlplane.triggers import APPENDED_CHANNEL
-from releases.models import RunLogEntry, RunState, WorkflowRun
+from releases.models import FINISHED_STATES, RunLogEntry, WorkflowRun
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ def _collect(audit_after: int, runs: dict[str, int], check_all_runs: bool) -> Ne
     candidates = set(runs) if check_all_runs else set(runs) & {e.run_id for e in events}
     # The state is read before the log, so an end is never handed out ahead of the entries written before it.
     ended = (
-        dict(WorkflowRun.objects.filter(pk__in=candidates).exclude(state=RunState.RUNNING).values_list("pk", "state"))
+        dict(WorkflowRun.objects.filter(pk__in=candidates).filter(state__in=FINISHED_STATES).values_list("pk", "state"))
         if candidates
         else {}
     )

@@ -25,7 +25,7 @@ from controlplane.identity.roles import can, refusal
 from controlplane.keyset import Keyset, Position
 from overview import feed as changes
 from overview.limits import Place, admit, open_streams
-from releases.models import RunLogEntry, RunState, WorkflowRun
+from releases.models import FINISHED_STATES, RunLogEntry, WorkflowRun
 
 RETRY_MS = 3000  # how long a client waits before reconnecting after a stream ends
 KEEPALIVE = b": keep-alive\n\n"
@@ -192,7 +192,7 @@ async def run_log(request, run_id):
 
         async for pair in _pages(read_page, start):
             yield pair
-        if state != RunState.RUNNING:
+        if state in FINISHED_STATES:
             yield None, changes.end_frame(state)
 
     return _open(request, changes.Subscription(run_id=run_id), lambda feed: after, catch_up)

@@ -20,14 +20,30 @@ class LogLevel(models.TextChoices):
 
 
 class RunState(models.TextChoices):
+    AWAITING_APPROVAL = "AwaitingApproval"
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    REJECTED = "Rejected"
+    EXPIRED = "Expired"
+    CANCELLED = "Cancelled"
+
+
+# A run that has ended, one way or another: it has a finish time and changes no more.
+FINISHED_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.REJECTED, RunState.EXPIRED, RunState.CANCELLED)
+# A run that holds its (service, environment): at most one at a time there.
+ACTIVE_STATES = (RunState.AWAITING_APPROVAL, RunState.RUNNING)
 
 
 class RunKind(models.TextChoices):
     DEPLOY = "Deploy"
     PROMOTE = "Promote"
+    ROLLBACK = "Rollback"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve"
+    REJECT = "reject"
 
 
 class ReleaseStatus(models.TextChoices):
@@ -71,6 +87,24 @@ class Release(StatusMachine, Entity):
         default=False,
         editable=False,
         help_text="Runs in its environment now: the Active release of its service there activated last.",
+    )
+    rollback_of = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        help_text="A rollback: the release it replaces (current when the rollback was asked for).",
+    )
+    restores = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        help_text="A rollback: the earlier release whose sha and version it brings back.",
     )
     superseded_by = models.ForeignKey(
         "self",
@@ -190,14 +224,19 @@ class WorkflowRun(StatusMachine, Entity):
 
     STATUS_FIELD = "state"
     TRANSITIONS = {
+        State.AWAITING_APPROVAL: (State.RUNNING, State.REJECTED, State.EXPIRED, State.CANCELLED),
         State.RUNNING: (State.SUCCEEDED, State.FAILED),
         State.SUCCEEDED: (),
         State.FAILED: (),
+        State.REJECTED: (),
+        State.EXPIRED: (),
+        State.CANCELLED: (),
     }
-    MOVED_BY = "the workflow engine, with its release"
+    INITIAL_STATES = (State.AWAITING_APPROVAL, State.RUNNING)
+    MOVED_BY = "the workflow engine and approvals, with its release"
     IMMUTABLE_FIELDS = ("kind", "release", "source_release", "actor", "started_at")
     # Kept by the engine with compare-and-swaps, never by editing the run; only the task is named on create.
-    MOVED_FIELDS = ("finished_at", "task_id", "claimed_at", "claimed_by", "heartbeat_at")
+    MOVED_FIELDS = ("finished_at", "task_id", "claimed_at", "claimed_by", "heartbeat_at", "waiting_reason")
     SET_ON_CREATE = ("task_id",)
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -214,6 +253,12 @@ class WorkflowRun(StatusMachine, Entity):
     )
     actor = models.CharField(max_length=255, help_text="The authenticated principal that started the run.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING, editable=False)
+    approvals_required = models.PositiveSmallIntegerField(
+        default=0, help_text="Distinct approvals it needs before it starts (policy:approval:<n>); 0: none."
+    )
+    waiting_reason = models.TextField(
+        blank=True, editable=False, help_text="Approved, but a policy keeps it from starting yet: why."
+    )
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
     task_id = models.CharField(
@@ -239,13 +284,13 @@ class WorkflowRun(StatusMachine, Entity):
             ),
             set_exactly_when(
                 "finished_at",
-                ~Q(state="Running"),
+                Q(state__in=FINISHED_STATES),
                 "finished_iff_done",
-                "A running run has no finish time; a finished run has one.",
+                "A running or waiting run has no finish time; a finished run has one.",
             ),
             models.CheckConstraint(
                 condition=Q(kind="Promote", source_release__isnull=False)
-                | Q(kind="Deploy", source_release__isnull=True),
+                | Q(kind__in=["Deploy", "Rollback"], source_release__isnull=True),
                 name="%(app_label)s_%(class)s_source_iff_promote",
                 violation_error_message="A Promote run names its source release; a Deploy run does not.",
             ),
@@ -271,7 +316,7 @@ class WorkflowRun(StatusMachine, Entity):
         self.heartbeat_at = require_aware(self.heartbeat_at, "heartbeat_at", errors)
         if not self.actor.strip():
             errors["actor"] = ["must name the authenticated principal."]
-        ended = self.stored("state") in (self.State.SUCCEEDED, self.State.FAILED)
+        ended = self.stored("state") in FINISHED_STATES
         if self.restoring and ended and self.finished_at != self.stored("finished_at"):
             # a restore may not rewrite how it ended
             errors["finished_at"] = [f"run {self.pk} has finished ({self.stored('state')}); it cannot change."]
@@ -289,6 +334,18 @@ class WorkflowRun(StatusMachine, Entity):
         status = Release.objects.filter(pk=self.release_id).values_list("status", flat=True).first()
         if status is None:
             return  # an unknown release: the field's own error says so
+        if self.state == self.State.AWAITING_APPROVAL:
+            # Waiting for approvals: its release stays Draft, and nothing else waits or runs for it.
+            if status != Release.Status.DRAFT:
+                errors.setdefault("release", []).append(
+                    f"release {self.release_id} is {status}: a run awaits approval only for a Draft release."
+                )
+            other = WorkflowRun.objects.filter(release_id=self.release_id, state__in=ACTIVE_STATES).first()
+            if other:
+                errors.setdefault("release", []).append(
+                    f"release {self.release_id} already has run {other.pk} ({other.state})."
+                )
+            return
         if status != Release.Status.PROMOTING:
             errors.setdefault("release", []).append(
                 f"release {self.release_id} is {status}: a run starts only with its release's rollout "
@@ -347,10 +404,42 @@ class RunLogEntry(DomainModel):
             errors["message"] = ["must not be blank."]
         if not self.restoring:
             state = WorkflowRun.objects.filter(pk=self.run_id).values_list("state", flat=True).first()
-            if state and state != WorkflowRun.State.RUNNING:
+            if state in FINISHED_STATES:
                 errors["run"] = [f"run {self.run_id} has finished ({state}); its log is closed."]
         if errors:
             raise ValidationError(errors)
 
     def __str__(self) -> str:
         return f"{self.ts:%Y-%m-%dT%H:%M:%SZ} {self.level} {self.message[:60]}"
+
+
+class RunApproval(DomainModel):
+    """One principal's decision on a run awaiting approval: approve or reject, once per principal."""
+
+    APPEND_ONLY = True
+
+    Decision = Decision
+
+    run = models.ForeignKey(WorkflowRun, on_delete=models.PROTECT, related_name="approvals")
+    actor = models.CharField(max_length=255)
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True, max_length=2000)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            one_of("decision", Decision),
+            models.UniqueConstraint(fields=["run", "actor"], name="%(app_label)s_%(class)s_once_per_principal"),
+        ]
+
+    def clean(self):
+        super().clean()
+        errors: dict[str, list[str]] = {}
+        self.at = require_aware(self.at, "at", errors)
+        if not self.actor.strip():
+            errors["actor"] = ["must name the authenticated principal."]
+        if len(self.comment) > 2000:
+            errors["comment"] = ["must be at most 2000 characters."]
+        if errors:
+            raise ValidationError(errors)

@@ -13,35 +13,94 @@ from controlplane import governance
 from controlplane.errors import Conflict
 from controlplane.identity.context import current_actor
 from controlplane.models import ID_PATTERN, new_id
+from controlplane.signals import action_performed
 from releases import lifecycle
-from releases.models import Release, ReleaseStatus, RunKind, WorkflowRun
+from releases.models import Release, ReleaseStatus, RunKind, RunState, WorkflowRun
 from releases.tasks import execute_run
+from services import policy_refs
 from services.models import Environment
 
 
-def _start(release: Release, kind: str, action: str, verdict, source: Release | None = None) -> WorkflowRun:
-    run = WorkflowRun(
-        id=new_id(WorkflowRun.ID_PREFIX), kind=kind, release=release, source_release=source, actor=current_actor()
-    )
+def approvals_required(environment: Environment) -> int:
+    """How many distinct approvals a deploy or promotion into `environment` needs (its `policy:approval:<n>`)."""
+    return next((ref.approvals for ref in policy_refs.parse_all(environment.policy_refs) if ref.kind == "approval"), 0)
+
+
+def _start(
+    release: Release, kind: str, action: str, verdict, source: Release | None = None, approvals: int = 0
+) -> WorkflowRun:
+    """The run that rolls `release` out: Running at once, or, when the environment asks for approvals,
+    AwaitingApproval (its release stays Draft; `releases.approvals` starts it)."""
+    run = new_run(release, kind, source, approvals)
     details = {"runId": run.id, **({"sourceReleaseId": source.id} if source else {}), "policy": verdict.metadata}
     verdict.record()
+    if approvals:
+        # Held: one run waiting or running per service and environment (the environment's row is locked, so two
+        # requests cannot both find the place free).
+        Environment.objects.select_for_update().filter(pk=release.environment_id).first()
+        if refusal := busy(release.service_id, release.environment_id):
+            raise Conflict(refusal)
+        run.save()
+        # The rollout's own event (`deploy.create`, `release.promote`) is written when it starts (approvals).
+        action_performed.send(
+            sender=Release,
+            instance=release,
+            action="approval.request",
+            metadata={**details, "kind": kind, "approvalsRequired": approvals},
+        )
+        return run
     lifecycle.begin_rollout(release, action=action, details=details)
-    # The task is written in this same transaction (django-tasks' database backend shares the database),
-    # so the run and its task commit together or not at all; the run names its task for the recovery.
-    run.task_id = str(execute_run.enqueue(run.id).id)
-    run.save()
+    enqueue(run)
     return run
+
+
+def new_run(release: Release, kind: str, source: Release | None = None, approvals: int = 0) -> WorkflowRun:
+    """The run (not saved yet) that rolls `release` out, by the current principal."""
+    return WorkflowRun(
+        id=new_id(WorkflowRun.ID_PREFIX),
+        kind=kind,
+        release=release,
+        source_release=source,
+        actor=current_actor(),
+        approvals_required=approvals,
+        state=RunState.AWAITING_APPROVAL if approvals else RunState.RUNNING,
+    )
+
+
+def enqueue(run: WorkflowRun) -> None:
+    """Queue the run's execution. The task is written in this same transaction (django-tasks' database backend
+    shares the database), so the run and its task commit together or not at all; the run names its task for the
+    recovery."""
+    run.task_id = str(execute_run.enqueue(run.id).id)
+    if run._state.adding:
+        run.save()
+    else:
+        WorkflowRun.objects.filter(pk=run.pk).update(task_id=run.task_id)
 
 
 def deploy_refusal(release: Release) -> str | None:
     """Why `deploy(release)` would be refused as things stand (it is not Draft, or another release is promoting
     there), or None: what a confirmation says instead of what would happen."""
-    return release.move_refusal(ReleaseStatus.PROMOTING) or _busy(release.service_id, release.environment_id)
+    return release.move_refusal(ReleaseStatus.PROMOTING) or busy(release.service_id, release.environment_id)
 
 
-def _busy(service_id: str, environment_id: str) -> str | None:
-    """One rollout at a time per service and environment: what `begin_rollout` would refuse, foreseen (the
-    database's unique index still decides a race)."""
+def busy(service_id: str, environment_id: str) -> str | None:
+    """One rollout at a time per service and environment, waiting for approval or running: what `begin_rollout`
+    would refuse, foreseen (the database's unique index still decides a race)."""
+    waiting = (
+        WorkflowRun.objects.filter(
+            state=RunState.AWAITING_APPROVAL,
+            release__service_id=service_id,
+            release__environment_id=environment_id,
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if waiting:
+        return (
+            f"run {waiting} of {service_id} is awaiting approval in {environment_id}; approve, reject or cancel it "
+            "first."
+        )
     promoting = Release.objects.filter(
         service_id=service_id, environment_id=environment_id, status=ReleaseStatus.PROMOTING
     )
@@ -55,7 +114,8 @@ def deploy(release: Release, break_glass: dict | None = None) -> WorkflowRun:
         raise Conflict(refusal)
     verdict = governance.check("deploy", environment=release.environment, release=release, break_glass=break_glass)
     with transaction.atomic():
-        return _start(release, RunKind.DEPLOY, "deploy.create", verdict)
+        approvals = approvals_required(release.environment)
+        return _start(release, RunKind.DEPLOY, "deploy.create", verdict, approvals=approvals)
 
 
 def promotion_target(environment_id: str) -> Environment:
@@ -74,7 +134,7 @@ def promote_refusal(release: Release, environment: Environment) -> str | None:
         return refusal
     if environment.pk == release.environment_id:
         return f"release {release.id} is already in {environment.pk}; promote it to another environment."
-    return _busy(release.service_id, environment.pk)
+    return busy(release.service_id, environment.pk)
 
 
 def _promoted(release: Release, environment: Environment) -> Release:
@@ -120,4 +180,5 @@ def promote(release: Release, environment: Environment | str, break_glass: dict 
             raise Conflict(problem)
         target = _promoted(release, environment)
         target.save()
-        return _start(target, RunKind.PROMOTE, "release.promote", verdict, source=release)
+        approvals = approvals_required(environment)
+        return _start(target, RunKind.PROMOTE, "release.promote", verdict, source=release, approvals=approvals)

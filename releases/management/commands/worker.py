@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 
 from controlplane.identity.context import acting_as
-from releases import recovery, runs
+from releases import approvals, recovery, runs
 
 logger = logging.getLogger("controlplane.worker")
 
@@ -20,6 +20,7 @@ def recover_logged() -> None:
         with acting_as("worker"):
             for recovered in recovery.recover():
                 logger.warning("run %s marked failed: %s", recovered.run_id, recovered.reason)
+            approvals.sweep()
     except Exception:  # the worker keeps running whatever recovery meets; the next round retries
         logger.exception("recovery failed")
     finally:
