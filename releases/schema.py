@@ -40,7 +40,11 @@ from services.models import Environment, Service
 from services.schema import EnvironmentType, ServiceType
 
 ReleaseStatusEnum = enum_of(ReleaseStatus, "Draft → Promoting → Active or Failed.")
-RunKindEnum = enum_of(RunKind, "Deploy: a Draft release to its environment. Promote: an Active one to another.")
+RunKindEnum = enum_of(
+    RunKind,
+    "Deploy: a Draft release to its environment. Promote: an Active one to another. Rollback: an earlier release "
+    "back, as a new release.",
+)
 RunStateEnum = enum_of(RunState, "A run's progress.")
 LogLevelEnum = enum_of(LogLevel, "A log entry's level.")
 

@@ -206,3 +206,21 @@ def test_a_freeze_created_from_the_admin_names_its_environments(staff):
     assert staff.post(admin_url(Freeze, "add"), {**form, "ends_at_0": "2027-01-04"}).status_code == 302
     assert Freeze.objects.get(title="Year end").env_ids == ["env-prod"]
     assert AuditEvent.objects.filter(action="freeze.create", actor="dev-admin").count() == 1
+
+
+def test_a_runs_page_shows_its_approvals_and_a_releases_page_what_it_restores(staff):
+    from releases.models import RunApproval, WorkflowRun
+
+    draft = Release(service_id="svc-demo", environment_id="env-staging", sha="abcdef1", version="7")
+    draft.save()
+    run = WorkflowRun(kind="Deploy", release=draft, actor="alice", state="AwaitingApproval", approvals_required=2)
+    run.save()
+    RunApproval(run=run, actor="bob", decision="approve", comment="looks right to me").save()
+    page = staff.get(admin_url(WorkflowRun, "change", run.pk)).content.decode()
+    assert "looks right to me" in page and "Awaiting Approval" in page  # the state's label
+    assert 'name="approvals-0-comment"' not in page  # read-only: nothing to edit or add
+    restored = Release(
+        service_id="svc-demo", environment_id="env-staging", sha="9f3b7de", version="6", restores_id="rel-123"
+    )
+    restored.save()
+    assert "rel-123" in staff.get(admin_url(Release, "change", restored.pk)).content.decode()

@@ -128,16 +128,20 @@ def test_a_preview_the_policies_refuse_carries_the_decision_the_post_meets(deplo
         preview = deployer.get(at(PROMOTE, "rel-123", {"envId": "env-prod"}))
         posted = deployer.post("/api/releases/rel-123/promote/", {"envId": "env-prod"})
     assert preview.status_code == 200 and posted.status_code == 409
-    assert preview.json()["decision"] == posted.json()["decision"] == {
-        "allowed": False,
-        "deniedBy": [
-            {
-                "policy": "policy:change-window:weekday",
-                "reason": f"outside weekday (Mon{DASH}Fri 09:00{DASH}17:00 Europe/Berlin)",
-            }
-        ],
-        "nextAllowedAt": "2026-12-07T08:00:00Z",  # Monday 09:00 in Berlin
-    }
+    assert (
+        preview.json()["decision"]
+        == posted.json()["decision"]
+        == {
+            "allowed": False,
+            "deniedBy": [
+                {
+                    "policy": "policy:change-window:weekday",
+                    "reason": f"outside weekday (Mon{DASH}Fri 09:00{DASH}17:00 Europe/Berlin)",
+                }
+            ],
+            "nextAllowedAt": "2026-12-07T08:00:00Z",  # Monday 09:00 in Berlin
+        }
+    )
     assert preview.json()["text"].endswith(f"{REFS}. {posted.json()['detail']}")
 
 
@@ -220,13 +224,14 @@ def test_only_get_and_head(deployer, shipped_demo, url):
 
 
 def test_a_constant_number_of_queries(deployer, current_in_prod, draft_in_prod, django_assert_num_queries):
-    # The release, whether another is promoting there, the read model's two rows; the policies' facts: the
-    # windows named, the freezes, the service's open incidents (the incident gate), how the release came (requires).
-    with django_assert_num_queries(8):
+    # The release, whether a run awaits approval there, whether another is promoting there, the read model's two
+    # rows; the policies' facts: the windows named, the freezes, the service's open incidents (the incident gate),
+    # how the release came (requires).
+    with django_assert_num_queries(9):
         assert deployer.get(DEPLOY.format(draft_in_prod.pk)).status_code == 200
     # And the environment, and the new release's rules (its service and environment, archived or not, linked);
     # the policies' facts but how it came (the promoted release is the source).
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         assert deployer.get(at(PROMOTE, "rel-123", {"envId": "env-prod"})).status_code == 200
 
 

@@ -12,7 +12,7 @@ from controlplane import triggers
 from controlplane.errors import AppendOnly, Conflict, DeletionRefused
 from controlplane.lifecycle import TransitionRefused
 from releases import lifecycle, runs
-from releases.models import Release, RunLogEntry, WorkflowRun
+from releases.models import Release, RunApproval, RunLogEntry, WorkflowRun
 from services import lifecycle as service_lifecycle
 from tests.conftest import refused
 
@@ -228,8 +228,12 @@ def test_naive_times_are_refused(make_release):
 def test_a_run_is_created_running_only(make_release):
     release = make_release()  # Draft
     done = run(release, state="Succeeded", finished_at=timezone.now())
-    refused(done.save, "state", "a workflow run is created Running; it moves on only by the workflow engine")
-    refused(run(release, state="Exploded").save, "state", "'Exploded' is not a state; the states are Running")
+    refused(
+        done.save,
+        "state",
+        "a workflow run is created AwaitingApproval or Running; it moves on only by the workflow engine and approvals",
+    )
+    refused(run(release, state="Exploded").save, "state", "'Exploded' is not a state; the states are AwaitingApproval")
     assert not WorkflowRun.objects.filter(release=release).exists()
 
 
@@ -246,7 +250,7 @@ def test_the_database_keeps_finish_times_and_states_together(make_release):
 
 def test_kind_and_actor_are_required(make_release):
     release = make_release()
-    refused(run(release, kind="Rollback").save, "kind")
+    refused(run(release, kind="Redeploy").save, "kind")
     refused(run(release, actor=" ").save, "actor", "authenticated principal")
 
 
@@ -314,9 +318,13 @@ def test_who_started_a_run_never_changes(make_release):
 def test_a_runs_state_is_never_edited_so_it_never_ends_without_its_release(make_release):
     release, r = started(make_release)
     r.state, r.finished_at = "Succeeded", timezone.now()
-    refused(r.save, "state", "changes only by the workflow engine, with its release, never by editing")
+    refused(r.save, "state", "changes only by the workflow engine and approvals, with its release, never by editing")
     r.state = "Running"
-    refused(r.save, "finished_at", "is set by the workflow engine, with its release, never by editing the workflow")
+    refused(
+        r.save,
+        "finished_at",
+        "is set by the workflow engine and approvals, with its release, never by editing the workflow",
+    )
     assert WorkflowRun.objects.get(pk=r.pk).state == "Running"
     assert Release.objects.get(pk=release.pk).status == "Promoting"
 
@@ -360,7 +368,7 @@ def test_a_run_is_claimed_once_and_only_its_worker_beats(make_release):
     _, r = started(make_release)
     for field, value in (("claimed_by", "me:1"), ("task_id", "forged"), ("heartbeat_at", timezone.now())):
         setattr(r, field, value)
-        refused(r.save, field, "is set by the workflow engine, with its release, never by editing")
+        refused(r.save, field, "is set by the workflow engine and approvals, with its release, never by editing")
         r.refresh_from_db()
     claimed = runs.claim(r.pk, "host-a:1")
     assert claimed.claimed_by == "host-a:1" and claimed.claimed_at == claimed.heartbeat_at
@@ -419,12 +427,18 @@ def test_the_database_itself_refuses_rewriting_a_log(make_release, statement):
     assert RunLogEntry.objects.get(run=r).message == "Plan generated"
 
 
-def test_after_every_migrate_both_append_only_tables_have_their_triggers(make_release):
+def test_after_every_migrate_every_append_only_table_has_its_triggers(make_release):
     _, r = started(make_release)  # audited: events too
     RunLogEntry(run=r, message="Plan generated").save()
+    RunApproval(run=awaiting(make_release), actor="bob", decision="approve").save()
     triggers.uninstall(connection)
     emit_post_migrate_signal(verbosity=0, interactive=False, db=connection.alias)
-    for table in ("audit_auditevent", "releases_runlogentry"):
+    assert sorted(triggers.append_only_tables(connection)) == [
+        "audit_auditevent",
+        "releases_runapproval",
+        "releases_runlogentry",
+    ]
+    for table in ("audit_auditevent", "releases_runlogentry", "releases_runapproval"):
         assert table in triggers.append_only_tables(connection)
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {table}")
@@ -446,6 +460,65 @@ def test_a_finished_runs_log_is_closed(make_release):
     _, r = started(make_release)
     runs.finish(r, succeeded=False, reason="gave up")
     refused(RunLogEntry(run=r, message="late").save, "run", "its log is closed")
+
+
+# --- runs awaiting approval, and their decisions ---
+
+
+def awaiting(make_release, **fields):
+    """A Draft release's run created AwaitingApproval, as a deploy into an environment with approvals does."""
+    r = run(make_release(), state="AwaitingApproval", approvals_required=2, **fields)
+    r.save()
+    return r
+
+
+def test_a_run_awaits_approval_only_for_a_draft_release_and_only_once(make_release):
+    r = awaiting(make_release)
+    assert (r.state, r.finished_at, Release.objects.get(pk=r.release_id).status) == ("AwaitingApproval", None, "Draft")
+    refused(run(r.release, state="AwaitingApproval").save, "release", f"already has run {r.pk} (AwaitingApproval)")
+    _, rolling = started(make_release)
+    refused(run(rolling.release, state="AwaitingApproval").save, "release", "a run awaits approval only for a Draft")
+
+
+@pytest.mark.parametrize("state", ["Rejected", "Expired", "Cancelled"])
+def test_the_database_keeps_finish_times_with_the_new_ends(make_release, state):
+    r = awaiting(make_release)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        WorkflowRun.objects.filter(pk=r.pk).update(state=state)  # ended without a finish time
+    with pytest.raises(IntegrityError), transaction.atomic():
+        WorkflowRun.objects.filter(pk=r.pk).update(finished_at=timezone.now())  # waiting with one
+    WorkflowRun.objects.filter(pk=r.pk).update(state=state, finished_at=timezone.now())
+    refused(RunLogEntry(run=r, message="late").save, "run", "its log is closed")
+
+
+def test_a_rollback_run_names_no_source(make_release):
+    source = make_release()
+    refused(run(rolling_out(make_release()), kind="Rollback", source_release=source).save, contains="names its source")
+    r = run(rolling_out(make_release()), kind="Rollback")
+    r.save()
+    assert WorkflowRun.objects.get(pk=r.pk).kind == "Rollback"
+
+
+def test_one_decision_per_principal_append_only(make_release):
+    r = awaiting(make_release)
+    decision = RunApproval(run=r, actor="bob", decision="approve", comment="fine")
+    decision.save()
+    refused(RunApproval(run=r, actor="carol", decision="maybe").save, "decision")
+    refused(RunApproval(run=r, actor=" ", decision="approve").save, "actor", "authenticated principal")
+    refused(RunApproval(run=r, actor="carol", decision="reject", comment="x" * 2001).save, "comment")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RunApproval.objects.bulk_create([RunApproval(run=r, actor="bob", decision="reject")])
+    decision.comment = "rewritten"
+    for attempt in (
+        decision.save,
+        decision.delete,
+        lambda: RunApproval.objects.filter(pk=decision.pk).update(decision="reject"),
+    ):
+        with pytest.raises(AppendOnly):
+            attempt()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE releases_runapproval SET decision = 'reject'")
+    assert list(r.approvals.values_list("actor", "decision", "comment")) == [("bob", "approve", "fine")]
 
 
 # --- secrets: input is refused, never stored ---
