@@ -5,18 +5,21 @@ principals: the deployer asks, the admin decides), then the flows in a real brow
 server and worker."""
 
 import html
+import json
 import re
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from playwright.sync_api import expect
 
 from audit.models import AuditEvent
 from controlplane.identity.context import acting_as
 from releases import lifecycle
 from releases.approvals import SELF_APPROVAL
 from releases.models import Release, RunLogEntry, WorkflowRun
+from services.models import Environment
 from tests.conftest import sign_in
 
 
@@ -208,6 +211,8 @@ def test_the_run_page_panel_is_live_for_runs_that_ask_for_approvals(waiting, adm
 
 
 def activate(release: Release) -> Release:
+    if release._state.adding:
+        release.save()
     with acting_as("tests"):
         lifecycle.begin_rollout(release)
         run = WorkflowRun(kind="Deploy", release=release, actor="bot")
@@ -266,7 +271,7 @@ def test_the_confirmation_names_both_releases_then_rolls_back(rolled, deployer):
 
 
 def test_an_earlier_release_may_be_chosen(rolled, deployer, make_release):
-    service, environment, first, second = rolled
+    service, environment, first, _second = rolled
     third = activate(make_release(service=service, environment=environment, sha="c0ffee1", version="2024.10.04"))
     page = text(deployer.get(f"/services/{service.pk}/rollback/?envId={environment.pk}"))
     assert "goes from 2024.10.04 (c0ffee1) back to 2024.10.03 (b7e4d21)" in page
@@ -281,7 +286,7 @@ def test_an_earlier_release_may_be_chosen(rolled, deployer, make_release):
 
 
 def test_refusals_are_shown_on_the_page(rolled, deployer, viewer, make_service, make_release):
-    service, environment, first, second = rolled
+    service, environment, _first, second = rolled
     lonely = make_service(environments=[environment])
     activate(make_release(service=lonely, environment=environment))
     nothing = deployer.get(f"/services/{lonely.pk}/rollback/?envId={environment.pk}")
@@ -343,3 +348,160 @@ def test_query_counts_do_not_grow_with_the_data(page, deployer, admin, make_envi
     small = counted(client, url)
     list(more(4))
     assert counted(client, url) == small == PINNED[page]
+
+
+# --- in a real browser, against the real web server and worker ---
+
+SETTLE_MS = 30_000
+
+
+@pytest.fixture
+def staging_asks_approval(committed_demo):
+    """The demo with env-staging asking for one approval (written before the browser starts)."""
+    Environment.objects.filter(pk="env-staging").update(policy_refs=["policy:approval:1"])
+
+
+@pytest.fixture
+def staging_rolled_forward(committed_demo):
+    """The demo with a second release Active in env-staging, superseding rel-123 (2024.10.01, 9f3b7de)."""
+    activate(Release(service_id="svc-demo", environment_id="env-staging", sha="b7e4d21", version="2024.10.03"))
+
+
+def test_a_deployer_asks_an_admin_approves_through_the_queue_and_the_run_starts(
+    staging_asks_approval, web, worker, watched
+):
+    base = web()
+    worker(CONTROLPLANE_STEP_DELAY_SECONDS=0.2)
+    approver = watched(base)
+    queue = approver.sign_in("admin", then="/approvals/")
+    expect(queue.locator("html[data-live=on]")).to_have_count(1)
+    expect(queue.locator("#approvals-empty")).to_have_count(1)
+    expect(queue.locator("#approvals-count")).to_be_hidden()  # nothing awaits the admin yet
+    queue.evaluate("window.__same_page = true")  # gone if the page reloads
+
+    asker = watched(base)
+    asker.sign_in("deployer", then="/releases/new/")
+    page = asker.go("/releases/new/?serviceId=svc-demo&envId=env-staging")
+    page.fill("#sha", "b7e4d21")
+    page.fill("#version", "2024.10.03")
+    page.get_by_role("button", name="Create release").click()
+    page.wait_for_url(re.compile(r"/releases/rel-[a-z0-9-]+/$"))
+    page.get_by_role("link", name="Deploy…").click()
+    page.get_by_role("button", name=re.compile("^Deploy rel-")).click()
+    page.wait_for_url(re.compile(r"/releases/rel-[a-z0-9-]+/$"))
+    expect(page.locator("#release-summary .badge").first).to_have_text("Draft")  # nothing rolls out yet
+    page.locator("#release-timeline a[href^='/runs/']").first.click()
+    page.wait_for_url("**/runs/run-*/")
+    run_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    expect(page.locator("#approval-summary")).to_contain_text("0 of 1 approval")
+    expect(page.locator("#approval-summary")).to_contain_text("You asked for this.")
+    expect(page.locator("html[data-live=on]")).to_have_count(1)
+    page.evaluate("window.__same_page = true")
+
+    # The admin's open queue and count change with no reload.
+    expect(queue.locator("#approvals-count")).to_contain_text("1", timeout=15_000)
+    row = queue.locator(f"#waiting-{run_id}")
+    expect(row).to_contain_text("you can approve", timeout=15_000)
+    expect(row).to_contain_text("dev-deployer")
+    expect(row).to_contain_text("0 of 1")
+    assert queue.evaluate("window.__same_page") is True
+    approver.screenshots("approvals")
+    row.get_by_role("link", name="Approve…").click()
+    expect(queue.locator("#what")).to_contain_text("asked for by dev-deployer")
+    expect(queue.locator("#outcome")).to_contain_text("Your approval is the last one needed")
+    approver.screenshots("approvals-confirm")
+    queue.fill("#comment", "checked the canary")
+    queue.get_by_role("button", name=f"Approve {run_id}").click()
+    queue.wait_for_url(f"**/runs/{run_id}/")
+    expect(queue.locator("[data-run-state] .badge").first).to_have_text("Succeeded", timeout=SETTLE_MS)
+    expect(queue.locator("#approval-decisions")).to_contain_text("dev-admin approved")
+    expect(queue.locator("#approvals-count")).to_be_hidden()
+    approver.clean()
+    approver.screenshots("run-approved")
+
+    # The one who asked watched it start and finish on the run page, with no reload.
+    expect(page.locator("[data-run-state] .badge").first).to_have_text("Succeeded", timeout=SETTLE_MS)
+    expect(page.locator("#approval-decisions")).to_contain_text("“checked the canary”")
+    assert page.evaluate("window.__same_page") is True
+    assert page.locator("ol.log li").count() > 0
+    asker.clean()
+
+
+def test_roll_back_from_the_service_page_to_the_new_release_following_its_run(
+    staging_rolled_forward, web, worker, watched
+):
+    base = web()
+    worker(CONTROLPLANE_STEP_DELAY_SECONDS=0.2)
+    user = watched(base)
+    page = user.sign_in("deployer", then="/environments/env-staging/")
+    expect(page.locator("a.rollback[href='/services/svc-demo/rollback/?envId=env-staging']")).to_have_count(1)
+    page = user.go("/services/svc-demo/")
+    page.locator("a.rollback[href='/services/svc-demo/rollback/?envId=env-staging']").click()
+    expect(page.locator("#rollback-text")).to_have_text(
+        "svc-demo in env-staging goes from 2024.10.03 (b7e4d21) back to 2024.10.01 (9f3b7de)."
+    )
+    page.fill("#reason", "2024.10.03 breaks checkout")
+    user.screenshots("rollback-confirm")
+    page.get_by_role("button", name="Roll back to 2024.10.01").click()
+    page.wait_for_url(re.compile(r"/releases/rel-[a-z0-9-]+/$"))
+    assert not page.url.endswith("/rel-123/")  # a new release record restores rel-123's sha and version
+    page.evaluate("window.__same_page = true")
+    page.wait_for_selector("#release-summary .badge.Active", timeout=SETTLE_MS)
+    assert page.evaluate("window.__same_page") is True
+    summary = page.inner_text("#release-summary")
+    assert "Current in env-staging" in summary and "2024.10.01" in summary
+    expect(page.locator("#release-timeline")).to_contain_text("Rollback")
+    user.clean()
+    user.screenshots("rollback-release")
+
+
+@pytest.fixture
+def waiting_in_staging(staging_asks_approval):
+    from controlplane.identity.context import Principal
+    from controlplane.identity.roles import Role
+    from releases import workflows
+
+    activate(Release(service_id="svc-demo", environment_id="env-staging", sha="b7e4d21", version="2024.10.03"))
+    draft = Release(service_id="svc-demo", environment_id="env-staging", sha="c0ffee1", version="2024.10.04")
+    draft.save()
+    with acting_as(Principal(actor="dev-deployer", role=Role.DEPLOYER, auth_method="devToken")):
+        return workflows.deploy(draft)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_approval_and_rollback_pages_meet_wcag_aa(waiting_in_staging, web, browser, scheme):
+    from tests.conftest import TOKENS
+    from tests.pages.test_accessibility import AXE, WCAG
+
+    run = waiting_in_staging
+    url = web()
+    context = browser.new_context(bypass_csp=True, color_scheme=scheme, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{url}/login/?next=/approvals/")
+    page.fill("#token", TOKENS["admin"])
+    page.get_by_role("button", name="Sign in with dev token").click()
+    page.wait_for_url(f"{url}/approvals/")
+    found = {}
+    for path in (
+        "/approvals/",
+        f"/runs/{run.pk}/",
+        f"/runs/{run.pk}/approve/",
+        f"/runs/{run.pk}/reject/",
+        f"/runs/{run.pk}/cancel/",
+        "/services/svc-demo/",
+        "/services/svc-demo/rollback/?envId=env-prod",  # nothing there: the 409, no form
+        "/services/svc-demo/rollback/?envId=env-staging",
+    ):
+        page.goto(f"{url}{path}")
+        page.wait_for_selector("#approvals-count:not([data-live-refresh-in])", state="attached")  # fetched
+        page.evaluate(AXE)
+        result = page.evaluate("async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG)
+        assert len(result["passes"]) > 10, f"axe checked little on {path}"
+        problems = [
+            f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"]
+        ]
+        if problems:
+            found[path] = problems
+    context.close()
+    assert not found, json.dumps(found, indent=1, ensure_ascii=False)
