@@ -7,6 +7,9 @@ new release's, for a promotion), which follows the run live. The domain's refusa
 refusals with their decision, 400 messages, 403 for break-glass by a role not allowed it) are shown on the
 page, never a 500. Each request goes one way into the domain and back.
 
+Rollback (`/services/<id>/rollback/?envId=`): a confirmation naming the release current there and the one it
+restores, a reason, optionally an earlier Active release to restore; then `releases.rollback.rollback`.
+
 Break-glass (`…/deploy/break-glass/`, `…/promote/break-glass/?envId=`): a confirmation of its own, offered when
 the policies refuse, break-glass overrides every denial and the principal's role may use it
 (`policies.gate.break_glass_refusal`); it asks for the reason and posts the action with `break_glass={"reason": …}`.
@@ -14,6 +17,7 @@ the policies refuse, break-glass overrides every denial and the principal's role
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
@@ -23,10 +27,13 @@ from controlplane.errors import Conflict, describe, race_conflict
 from controlplane.governance import Forbidden, PolicyDenied
 from controlplane.identity.roles import can, refusal
 from controlplane.identity.views import refused, sign_in_first
+from controlplane.models import ID_PATTERN
 from overview import previews
 from policies import gate
-from releases import workflows
+from releases import rollback, workflows
+from releases.models import Release
 from releases.views import release_or_404
+from services.models import Environment, Service
 
 
 def _run(start):
@@ -162,7 +169,96 @@ def break_glass(request, release_id, action):
     return render(request, "releases/break_glass.html", context, status=status)
 
 
+# --- rollback ---
+
+ROLLBACK_CHOICES = 20  # the earlier Active releases offered to restore, newest first
+
+
+def _rollback_environment(service: Service, environment_id: str) -> Environment | None:
+    known = ID_PATTERN.fullmatch(environment_id)  # PostgreSQL refuses a NUL byte in a query
+    return Environment.objects.filter(pk=environment_id).first() if known else None
+
+
+def _rollback_sentence(service: Service, environment: Environment, current: Release, restored: Release) -> str:
+    """ "svc-demo in env-prod goes from 2024.10.03 (b7e4d21) back to 2024.10.02 (9f3b7de)"."""
+    return (
+        f"{service.pk} in {environment.pk} goes from {current.version} ({current.sha[:7]}) "
+        f"back to {restored.version} ({restored.sha[:7]})"
+    )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def rollback_confirmation(request, service_id):
+    """`/services/<id>/rollback/?envId=[&toReleaseId=]`: GET the confirmation naming both releases (and the
+    earlier Active releases to choose from), POST `releases.rollback.rollback` with the reason, then to the new
+    release's page, which follows the run. The domain's refusals (409 nothing to roll back or not a release to
+    restore, 400 the reason, a policy's refusal) are shown on this page."""
+    if request.principal is None:
+        return sign_in_first(request)
+    if request.method == "POST" and not can(request.principal, "rollback"):
+        return refused(request, "rollback")
+    service = Service.objects.filter(pk=service_id).first()
+    if service is None:
+        raise Http404(f"No service {service_id}.")
+    data = request.POST if request.method == "POST" else request.GET
+    environment_id = data.get("envId", "").strip()
+    to = data.get("toReleaseId", "").strip()
+    reason = request.POST.get("reason", "") if request.method == "POST" else ""
+    context = {
+        "principal": request.principal,
+        "service": service,
+        "environment_id": environment_id,
+        "to": to,
+        "reason": reason,
+        "reason_errors": [],
+        "reason_length": rollback.REASON,
+        "allowed": can(request.principal, "rollback"),
+        "refusal": refusal(request.principal, "rollback"),
+        "error": None,
+    }
+    environment = _rollback_environment(service, environment_id)
+    if environment is None:
+        unknown = f"unknown environment {environment_id!r}." if environment_id else "is required."
+        context["error"] = f"envId: {unknown}"
+        return render(request, "overview/rollback.html", context, status=400)
+    if to and not ID_PATTERN.fullmatch(to):
+        context["error"] = f"toReleaseId: {to!r} is not a release id."
+        return render(request, "overview/rollback.html", context, status=400)
+    context["environment"] = environment
+    status = 200
+    if request.method == "POST":
+        run, problem = _run(lambda: rollback.rollback(service, environment, reason, to or None))
+        if run is not None:
+            return redirect("releases:release", release_id=run.release_id)
+        error, status = problem
+        if isinstance(error, ValidationError):
+            fields = error.message_dict if hasattr(error, "error_dict") else {}
+            context["reason_errors"] = fields.get("reason", [])
+            error = None if context["reason_errors"] else describe(error)
+        context["error"] = error
+    try:  # the confirmation says what the POST would answer as things stand
+        current, restored = rollback.targets(service, environment, to or None)
+    except Conflict as nothing:
+        current = restored = None
+        if context["error"] is None:
+            context["error"], status = str(nothing), 409
+    if context["error"] is None and (busy := workflows.busy(service.pk, environment.pk)):
+        context["error"], status = busy, 409
+    context["current"], context["restored"] = current, restored
+    if current is not None:
+        context["sentence"] = _rollback_sentence(service, environment, current, restored)
+        context["choices"] = list(
+            Release.objects.filter(service=service, environment=environment, status=Release.Status.ACTIVE)
+            .exclude(pk=current.pk)
+            .order_by("-activated_at", "-id")[:ROLLBACK_CHOICES]
+        )
+        context["default"] = next((r.pk for r in context["choices"] if r.superseded_by_id == current.pk), None)
+    context["offered"] = context["allowed"] and current is not None and status in (200, 400)
+    return render(request, "overview/rollback.html", context, status=status)
+
+
 urlpatterns = [
+    path("services/<id:service_id>/rollback/", rollback_confirmation, name="rollback"),
     path("releases/<id:release_id>/deploy/", confirmation, {"action": "deploy"}, name="deploy"),
     path("releases/<id:release_id>/promote/", confirmation, {"action": "promote"}, name="promote"),
     path("releases/<id:release_id>/deploy/break-glass/", break_glass, {"action": "deploy"}, name="deploy-break-glass"),

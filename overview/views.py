@@ -2,13 +2,13 @@
 
 Thin doors: they read the deployment-state read model (`overview.models`, `overview.services_index`), the
 FilterSets and the domain's tables, each page in a constant number of queries whatever the data's size.
-No writes here.
+No writes here ("Roll back…" links to its confirmation, `overview/actions.py`).
 """
 
 import statistics
 from datetime import timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_safe
 
 from audit.models import AuditEvent
 from controlplane import adapters
+from controlplane.identity.roles import can
 from controlplane.identity.views import sign_in_first
 from controlplane.keyset import START, Keyset, NotACursor
 from controlplane.models import ID_PATTERN
@@ -300,6 +301,7 @@ def service_detail(request, service_id: str):
         "audit": audit,
         "charts": _charts(service_id, environments),
         "recent": RECENT,
+        "can_rollback": can(request.principal, "rollback"),
     }
     # ?fragment=live: the part live.js fetches again when an event concerns the service.
     live = request.GET.get("fragment") == "live"
@@ -345,8 +347,11 @@ def environment_detail(request, environment_id: str):
     if environment is None:
         raise Http404("No such environment.")
     opened = status.environment_status([environment])[environment.pk]
-    deployments = DeploymentState.objects.filter(environment_id=environment_id).select_related(
-        "service", "current", "latest", "promoting"
+    # Whether each current release superseded another (what "Roll back…" restores), in the page's one query.
+    deployments = (
+        DeploymentState.objects.filter(environment_id=environment_id)
+        .select_related("service", "current", "latest", "promoting")
+        .annotate(rolls_back=Exists(Release.objects.filter(superseded_by_id=OuterRef("current_id"))))
     )
     cursor = request.GET.get("cursor", "")
     page, _ = ENVIRONMENT_ORDER.page_from(deployments, ENVIRONMENT_PAGE_SIZE, cursor)
@@ -360,6 +365,7 @@ def environment_detail(request, environment_id: str):
         "statuses": ReleaseStatus,
         "open_status": opened,
         "live_match": _live_match([{"id": environment.pk}]),
+        "can_rollback": can(request.principal, "rollback"),
     }
     live = request.GET.get("fragment") == "live"
     return render(request, "overview/_environment_live.html" if live else "overview/environment.html", context)

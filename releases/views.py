@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from controlplane.errors import race_conflict
 from controlplane.identity.roles import can, refusal
 from controlplane.identity.views import refused, sign_in_first
-from releases import timeline
+from releases import approval_views, timeline
 from releases.api import ReleaseSerializer
 from releases.models import Release, RunState, WorkflowRun
 
@@ -67,15 +67,25 @@ def release_timeline(request, release_id):
     return render(request, "releases/_timeline.html", _timeline_context(request, release_or_404(release_id)))
 
 
-@require_safe
-def run_detail(request, run_id):
-    if request.principal is None:
-        return sign_in_first(request)
+def _run_context(request, run_id) -> dict:
     run = WorkflowRun.objects.select_related("release").prefetch_related(timeline.LOGS).filter(pk=run_id).first()
     if run is None:
         raise Http404(f"No workflow run {run_id}.")
     context = {"run": run, "principal": request.principal, "Running": RunState.RUNNING}
-    return render(request, "releases/run.html", context)
+    if run.approvals_required:  # a run that asked for approvals: its panel (one query more, for those runs only)
+        context["approval"] = approval_views.panel_context(request.principal, run)
+    return context
+
+
+@require_safe
+def run_detail(request, run_id):
+    """`/runs/<id>/`: the run, its approvals when it asked for some, its log. `?fragment=live`: the part live.js
+    fetches again when an event names the run or its release (a decision, the start, the end)."""
+    live = request.GET.get("fragment") == "live"
+    if request.principal is None:
+        return HttpResponse("Sign in again.", status=401) if live else sign_in_first(request)
+    context = _run_context(request, run_id)
+    return render(request, "releases/_run_live.html" if live else "releases/run.html", context)
 
 
 FORM_FIELDS = ("serviceId", "envId", "sha", "version")

@@ -17,6 +17,7 @@ register = template.Library()
 NAVIGATION = (
     ("Services", "/", "read"),
     ("Environments", "/environments/", "read"),
+    ("Approvals", "/approvals/", "read"),
     ("Incidents", "/incidents/", "read"),
     ("Audit", "/audit/", "read"),
     ("GraphQL", "/graphql/", "read"),
@@ -33,12 +34,24 @@ def navigation(request, principal):
             return request.path == "/" or request.path.startswith(("/services/", "/releases/", "/runs/"))
         return request.path.startswith(path)
 
+    count = APPROVALS_COUNT if can(principal, "run.approve") else ""  # a viewer approves nothing: no count
     items = [
-        (path, "page" if current(path) else "false", label)
+        (path, "page" if current(path) else "false", label, count if path == "/approvals/" else "")
         for label, path, permission in NAVIGATION
         if can(principal, permission)
     ]
-    return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}" aria-current="{}">{}</a></li>', items))
+    links = format_html_join("", '<li><a href="{}" aria-current="{}">{}{}</a></li>', items)
+    return format_html("<ul>{}</ul>", links)
+
+
+# The "awaiting your approval" count beside Approvals, for a principal who may approve: rendered empty (no query
+# on every page) and fetched by live.js at once (`data-live-refresh-in="0"`), then again on the audit actions
+# that change it (`data-live-actions`); `templates/releases/_approvals_count.html` is the fragment it becomes.
+APPROVALS_COUNT = format_html(
+    '<span id="approvals-count" class="badge count" data-live-src="/approvals/count" data-live-actions="{}"'
+    ' data-live-refresh-in="0" hidden></span>',
+    "approval.request run.approve run.reject run.cancel run.expire deploy.create release.promote",
+)
 
 
 @register.simple_tag

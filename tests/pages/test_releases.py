@@ -335,7 +335,8 @@ def test_query_counts_do_not_grow_with_the_history(deployer, staged, make_releas
 
 # The release page and its summary read the audit event that recorded the outcome (an Active release here).
 # The confirmations ask the policies: the windows the environment's refs name, and the freezes.
-PINNED = {"release": 7, "summary": 5, "timeline": 5, "run": 4, "promote": 14, "deploy": 8}
+# And whether a run awaits approval there (`releases.workflows.busy`).
+PINNED = {"release": 7, "summary": 5, "timeline": 5, "run": 4, "promote": 15, "deploy": 9}
 
 
 # --- in a real browser, against the real web server and worker ---

@@ -4,7 +4,10 @@
 // fetched again and replaced when an event names one of its ids (subject, service, source release, or
 // environment) or its subject type ("Freeze"). One with data-live-refresh-in="<seconds>" is also fetched again
 // that many seconds after it was rendered (when what it shows changes with time alone: an environment's change
-// window opening); the server counts the seconds, so the browser's clock does not matter.
+// window opening); the server counts the seconds, so the browser's clock does not matter. One with
+// data-live-actions="<audit actions>" (space-separated) is fetched again when an event of one of those actions
+// arrives, whatever it names (the navigation's "awaiting your approval" count: data-live-refresh-in="0" fetches
+// it once the page has loaded, so no page pays for it in its own queries).
 // Every event is also dispatched on document as "live:audit" (the audit page lists them). Pages work,
 // read-only, without this script.
 (function () {
@@ -61,6 +64,10 @@
     const ids = [event.subjectId, event.serviceId, metadata.sourceReleaseId, metadata.envId, event.subjectType]
       .filter(Boolean);
     for (const element of document.querySelectorAll("[data-live-src]")) {
+      if (element.dataset.liveActions) {
+        if (element.dataset.liveActions.split(/\s+/).includes(event.action)) want(element);
+        continue;
+      }
       const wanted = (element.dataset.liveMatch || "*").split(/\s+/);
       if (wanted.includes("*") || ids.some((id) => wanted.includes(id))) want(element);
     }
