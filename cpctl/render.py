@@ -27,6 +27,10 @@ STATUS = {
     "Draft": "dim",
     "Succeeded": "green",
     "Running": "yellow",
+    "AwaitingApproval": "yellow",
+    "Rejected": "bold red",
+    "Expired": "bold red",
+    "Cancelled": "dim",
     "triggered": "bold red",
     "acknowledged": "yellow",
     "resolved": "green",
@@ -116,6 +120,11 @@ def release(entry: dict | None, with_status: bool = False) -> Text:
     if with_status:
         text.append(" ").append_text(status(entry["status"]))
     return text
+
+
+def version(entry: dict) -> str:
+    """A release as a person names it: `2024.10.02 (9f3b7de)`."""
+    return f"{entry['version']} ({entry['sha'][:7]})"
 
 
 def when(ts: str | None) -> str:
