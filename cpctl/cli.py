@@ -355,7 +355,7 @@ def rollout(
 
 
 @command(cli)
-@click.argument("service_id")
+@click.argument("service_id", metavar="SERVICE")
 @click.option("--env", "env_id", required=True, help="The environment to roll back in.")
 @click.option("--reason", required=True, help="Why (10-500 characters); kept in the audit trail.")
 @click.option(
@@ -635,7 +635,7 @@ def decided(app: App, run: dict, verb: str) -> None:
 
 
 @command(cli)
-@click.argument("run_id")
+@click.argument("run_id", metavar="RUN")
 @click.option("--comment", help="Said with the approval; kept in the run and the audit trail.")
 def approve(app, run_id, comment):
     """Approve a run awaiting approval (never your own). The last approval it needs starts it."""
@@ -644,7 +644,7 @@ def approve(app, run_id, comment):
 
 
 @command(cli)
-@click.argument("run_id")
+@click.argument("run_id", metavar="RUN")
 @click.option("--comment", required=True, help="Why it is rejected; kept in the run and the audit trail.")
 def reject(app, run_id, comment):
     """Reject a run awaiting approval (never your own): it ends Rejected, and nothing rolls out."""
@@ -652,7 +652,7 @@ def reject(app, run_id, comment):
 
 
 @command(cli)
-@click.argument("run_id")
+@click.argument("run_id", metavar="RUN")
 def cancel(app, run_id):
     """Cancel a run awaiting approval (your own, or any as an admin): it ends Cancelled, and nothing rolls out."""
     decided(app, app.client.post(api("workflow-runs", run_id, "cancel")), "Cancelled")
