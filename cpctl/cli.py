@@ -7,16 +7,16 @@ A thin client of the REST API and its streams. Every command takes `--output tab
 import functools
 import re
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import click
 from rich.text import Text
 
 from cpctl import __version__, config, render
-from cpctl.client import FAILED, SERVER, USAGE, Client, Failure, PolicyRefused, api
+from cpctl.client import CONFLICT, FAILED, SERVER, USAGE, Client, Failure, PolicyRefused, api
 from cpctl.follow import follow, log_line
 
-OUTCOMES = {"release.activate": "Active", "release.fail": "Failed"}
 OUTCOME_WAIT_SECONDS = 120  # after the run's end, for the audit event that records it (committed with it)
 
 
@@ -290,11 +290,11 @@ def release_show(app, release_id):
     show_release(app, app.client.get(api("releases", release_id)))
 
 
-# --- deploy and promote ---
+# --- deploy, promote and rollback ---
 
 
 def rollout_options(function):
-    """The options deploy and promote share."""
+    """The options deploy, promote and rollback share."""
     function = click.option(
         "--break-glass",
         "break_glass",
@@ -304,7 +304,9 @@ def rollout_options(function):
         "policy.override.",
     )(function)
     function = click.option(
-        "--follow/--no-follow", default=True, help="Follow the run to its end (default), or return at once."
+        "--follow/--no-follow",
+        default=True,
+        help="Follow the run to its end (default; through its approvals, when it needs them), or return at once.",
     )(function)
     return click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")(function)
 
@@ -313,7 +315,8 @@ def rollout_options(function):
 @click.argument("release_id")
 @rollout_options
 def deploy(app, release_id, yes, follow, break_glass):
-    """Roll a Draft release out to its own environment, and follow it until the audit trail records the outcome."""
+    """Roll a Draft release out to its own environment, and follow it until the audit trail records the outcome.
+    Into an environment that needs approvals, the run waits for them first (cpctl approvals)."""
     return rollout(app, "deploy", release_id, None, yes, follow, break_glass)
 
 
@@ -322,7 +325,8 @@ def deploy(app, release_id, yes, follow, break_glass):
 @click.option("--to", "env_id", required=True, help="The environment to promote to.")
 @rollout_options
 def promote(app, release_id, env_id, yes, follow, break_glass):
-    """Take an Active release to another environment (a new release there), and follow it to its outcome."""
+    """Take an Active release to another environment (a new release there), and follow it to its outcome.
+    Into an environment that needs approvals, the run waits for them first (cpctl approvals)."""
     return rollout(app, "promote", release_id, env_id, yes, follow, break_glass)
 
 
@@ -335,62 +339,221 @@ def rollout(
     follow_run: bool,
     break_glass: str | None = None,
 ) -> int:
-    client, out = app.client, app.out
+    client = app.client
     # What will change, said by the server (the dashboard's confirmation, over REST). A refusal, a missing
     # release or a role that may not do it ends here, before anything is asked or changed.
     preview = client.get(api("releases", release_id, f"{action}-preview"), envId=env_id)
     if not yes:
-        confirm(app, action, preview, break_glass)
-    # Listen before acting: once connected, every audit event committed later reaches this stream, so the one
-    # recording the outcome cannot slip by however fast the run is.
-    outcomes = client.events("/api/audit-events/stream", {"serviceId": preview["serviceId"], "subjectType": "Release"})
-    if follow_run:
-        next(outcomes)  # the connected block: the stream's position
+        glass = ", breaking glass" if break_glass is not None else ""
+        question = f"{action.capitalize()} {preview['releaseId']} to {preview['envId']}{glass}?"
+        confirm(app, action, preview["text"], question)
     body = {"envId": env_id} if action == "promote" else {}
     if break_glass is not None:
         body["breakGlass"] = {"reason": break_glass}
+    post = functools.partial(client.post, api("releases", release_id, action), body or None)
+    return launch(app, action, post, preview["serviceId"], preview["envId"], release_id, follow_run)
+
+
+@command(cli)
+@click.argument("service_id", metavar="SERVICE")
+@click.option("--env", "env_id", required=True, help="The environment to roll back in.")
+@click.option("--reason", required=True, help="Why (10-500 characters); kept in the audit trail.")
+@click.option(
+    "--to",
+    "to_release_id",
+    metavar="REL",
+    help="The earlier Active release of the service there to restore; by default the one the current release replaced.",
+)
+@rollout_options
+def rollback(app, service_id, env_id, reason, to_release_id, yes, follow, break_glass):
+    """Put an earlier release of SERVICE back in an environment: a new release with its sha and version, rolled
+    out by a Rollback run and followed until the audit trail records the outcome."""
+    if not yes:
+        current, restored = rollback_targets(app.client, service_id, env_id, to_release_id)
+        glass = ", breaking glass" if break_glass is not None else ""
+        sentence = (
+            f"{service_id} in {env_id} goes from {render.version(current)} back to {render.version(restored)}: "
+            f"a new release restoring {restored['id']} replaces {current['id']}."
+        )
+        confirm(app, "roll back", sentence, f"Roll back {service_id} in {env_id} to {restored['id']}{glass}?")
+    body = {"envId": env_id, "reason": reason}
+    body |= {"toReleaseId": to_release_id} if to_release_id else {}
+    body |= {"breakGlass": {"reason": break_glass}} if break_glass is not None else {}
+    post = functools.partial(app.client.post, api("services", service_id, "rollback"), body)
+    return launch(app, "rollback", post, service_id, env_id, None, follow)
+
+
+def rollback_targets(client: Client, service_id: str, env_id: str, to_release_id: str | None) -> tuple[dict, dict]:
+    """For the confirmation: the release current in the environment and the one a rollback restores (`--to`,
+    or the release the current one superseded), read from the releases list. The server decides which it
+    restores (its answer is the release.rollback event); a target it would refuse is its 409, after the
+    question, with nothing changed."""
+    params = {"serviceId": service_id, "envId": env_id}
+    current = client.first("/api/releases/", params | {"isCurrent": "true"}, lambda r: True)
+    if current is None:
+        client.get(api("services", service_id))  # an unknown service is its 404
+        raise Failure(CONFLICT, f"{service_id} has no current release in {env_id}: there is nothing to roll back.")
+    if to_release_id:
+        return current, client.get(api("releases", to_release_id))
+    restored = client.first(
+        "/api/releases/", params | {"status": "Active"}, lambda r: r.get("supersededBy") == current["id"]
+    )
+    if restored is None:
+        raise Failure(
+            CONFLICT,
+            f"{current['id']} replaced no release of {service_id} in {env_id}: there is nothing to roll back to "
+            "(--to names an earlier Active release).",
+        )
+    return current, restored
+
+
+def launch(app: App, action: str, post, service_id: str, env_id: str, asked_for: str | None, follow_run: bool) -> int:
+    """Post the action (`post()`: its 202 run) and, unless --no-follow, follow the run to the audit event
+    that records how it ended. `asked_for` is the release the action names (for its break-glass record)."""
+    client, out = app.client, app.out
+    # Listen before acting: once connected, every audit event committed later reaches this stream, so the one
+    # recording the outcome cannot slip by however fast the run is.
+    outcomes = client.events("/api/audit-events/stream", {"serviceId": service_id})
+    if follow_run:
+        next(outcomes)  # the connected block: the stream's position
     try:
-        run = client.post(api("releases", release_id, action), body or None)
+        run = post()
     except PolicyRefused as refusal:
-        refusal.zones = window_zones(client, preview["envId"], preview["serviceId"], action, refusal.decision)
+        refusal.zones = window_zones(client, env_id, service_id, action, refusal.decision)
         raise
+    title = f"{run['kind']} of {run['releaseId']} to {env_id}"
+    waits = run["state"] == WAITING
     if not follow_run:
         if out.json:
             return out.emit(run)
-        out.out.print(f"{run['id']} started: {run['kind']} of {run['releaseId']} to {preview['envId']}.")
+        out.out.print(awaiting(run) if waits else f"{run['id']} started: {title}.")
         out.out.print(f"Follow it with: cpctl runs logs {run['id']} --follow")
         return 0
-    title = f"{run['kind']} of {run['releaseId']} to {preview['envId']}"
-    if not out.json:
+    if waits:  # on stderr in every mode: someone else has to act before anything happens
+        out.err.print(Text(f"{awaiting(run)}; waiting for it to start.", style="bold"), soft_wrap=True)
+    elif not out.json:
         out.err.print(Text(f"{run['id']} started: {title}", style="bold"))
     try:
-        progress = follow(client, run["id"], out, title)
-        event, override = outcome(outcomes, run["releaseId"], release_id)
+        progress = follow(client, run["id"], out, title, waiting=f"{run['id']} awaits approval" if waits else "")
+        ended = outcome(outcomes, run, asked_for)
     except (KeyboardInterrupt, Failure):  # only the following stops: the run is the server's
         out.err.print(f"Stopped following; {run['id']} goes on. Follow it: cpctl runs logs {run['id']} --follow")
         raise
-    state = OUTCOMES[event["action"]]
+    final = client.get(api("workflow-runs", run["id"]))
     if out.json:
-        final = client.get(api("workflow-runs", run["id"]))
-        result = {"run": final, "release": client.get(api("releases", run["releaseId"])), "auditEvent": event}
-        out.emit(result | ({"policyOverride": override} if override else {}))
+        result = {"run": final, "release": client.get(api("releases", run["releaseId"])), "auditEvent": ended.event}
+        result |= {"policyOverride": ended.override} if ended.override else {}
+        out.emit(result | ({"rollbackEvent": ended.rollback} if ended.rollback else {}))
     else:
-        where = f"{run['releaseId']} is {state} in {preview['envId']}"
-        if state == "Active":
-            out.out.print(Text("✓ ", style="green").append(f"{where}, confirmed by audit event #{event['seq']}."))
-        else:
-            at = f" at step {progress.failed_step}" if progress.failed_step else ""
-            why = f": {progress.reason}" if progress.reason else ""
-            out.out.print(
-                Text("✗ ", style="bold red").append(
-                    f"{where}: run {run['id']} failed{at}{why}. Confirmed by audit event #{event['seq']}."
-                )
+        report(app, final, env_id, progress, ended)
+    return 0 if ended.state == "Active" else FAILED
+
+
+WAITING = "AwaitingApproval"
+
+
+def approved(run: dict) -> list[dict]:
+    return [a for a in run.get("approvals") or () if a.get("decision") == "approve"]
+
+
+def awaiting(run: dict) -> str:
+    """`run-… awaits 2 approvals (cpctl approve run-…)`, or, approved, what keeps it from starting."""
+    given, required = len(approved(run)), run.get("approvalsRequired") or 0
+    left = required - given
+    if left <= 0:
+        why = run.get("waitingReason") or "the worker starts it"
+        return f"{run['id']} is approved ({given}/{required}) and waits to start: {why}"
+    more = " more" if given else ""
+    return f"{run['id']} awaits {left}{more} approval{'s' if left != 1 else ''} (cpctl approve {run['id']})"
+
+
+# How a followed run ended, as the audit trail records it: the outcome of the release it rolled out, or, when
+# it never started, the end of its wait for approval (its release stays Draft).
+RELEASE_OUTCOMES = {"release.activate": "Active", "release.fail": "Failed"}
+RUN_ENDINGS = {"run.reject": "Rejected", "run.expire": "Expired", "run.cancel": "Cancelled"}
+
+
+@dataclass
+class Ended:
+    event: dict
+    state: str
+    override: dict | None = None  # the policy.override break-glass wrote with the action
+    rollback: dict | None = None  # a rollback's release.rollback event
+
+
+def outcome(events, run: dict, asked_for: str | None) -> Ended:
+    """The audit event that records how the run ended: `release.activate` or `release.fail` for its release,
+    or `run.reject`, `run.expire`, `run.cancel` for the run itself. With it, the `policy.override` break-glass
+    wrote with the action, if it did (its subject is the release the action named: the one deployed, promoted
+    from, or rolled back), and a rollback's `release.rollback`."""
+    deadline = datetime.now(UTC) + timedelta(seconds=OUTCOME_WAIT_SECONDS)
+    overrides, rolled_back = {}, None
+    for event in events:
+        data = event.data or {}
+        subject, action = data.get("subjectId"), data.get("action")
+        if action == "policy.override":
+            overrides[subject] = data
+        elif subject == run["releaseId"] and action == "release.rollback":
+            rolled_back = data
+        elif (subject == run["releaseId"] and action in RELEASE_OUTCOMES) or (
+            subject == run["id"] and action in RUN_ENDINGS
+        ):
+            named = asked_for or (rolled_back or {}).get("metadata", {}).get("rollbackOf")
+            state = RELEASE_OUTCOMES.get(action) or RUN_ENDINGS[action]
+            return Ended(data, state, overrides.get(named), rolled_back)
+        if datetime.now(UTC) > deadline:
+            break
+    raise Failure(SERVER, f"the run ended, but no audit event recorded the outcome of {run['id']} in time.")
+
+
+def report(app: App, run: dict, env_id: str, progress, ended: Ended) -> None:
+    """How the run ended, one line, confirmed by its audit event; then who approved it, a rollback's record
+    and a break-glass record."""
+    out, event, release_id = app.out, ended.event, run["releaseId"]
+    confirmed = f"Confirmed by audit event #{event['seq']}."
+    meta = event.get("metadata") or {}
+    what = release_id
+    if ended.rollback:
+        restores = ended.rollback["metadata"].get("restores")
+        what = f"{release_id} (restoring {restores})"
+    if ended.state == "Active":
+        out.out.print(
+            Text("✓ ", style="green").append(f"{what} is Active in {env_id}, confirmed by audit event #{event['seq']}.")
+        )
+    elif ended.state == "Failed":
+        at = f" at step {progress.failed_step}" if progress.failed_step else ""
+        why = f": {progress.reason}" if progress.reason else ""
+        out.out.print(
+            Text("✗ ", style="bold red").append(
+                f"{what} is Failed in {env_id}: run {run['id']} failed{at}{why}. {confirmed}"
             )
-        if override:
-            overridden = override["metadata"].get("overridden") or ()
-            overrode = ", ".join(d["policy"] for d in overridden) or "nothing refused it"
-            out.out.print(f"Break-glass recorded as audit event #{override['seq']} (overrode: {overrode}).")
-    return 0 if state == "Active" else FAILED
+        )
+    else:
+        why = {
+            "Rejected": f"rejected by {event['actor']}: {meta.get('comment') or '(no comment)'}",
+            "Expired": f"expired with {len(approved(run))} of {run.get('approvalsRequired')} approvals given "
+            f"within its time to live ({meta.get('ttl') or 'CONTROLPLANE_APPROVAL_TTL'})",
+            "Cancelled": f"cancelled by {event['actor']}",
+        }[ended.state]
+        out.out.print(
+            Text("✗ ", style="bold red").append(
+                f"{run['id']} was {why}; nothing was rolled out and {release_id} stays Draft. {confirmed}"
+            ),
+            soft_wrap=True,
+        )
+    if approved(run) and ended.state in RELEASE_OUTCOMES.values():
+        by = ", ".join(a["actor"] for a in approved(run))
+        out.out.print(f"Approved by {by} ({len(approved(run))}/{run['approvalsRequired']}).")
+    if ended.rollback:
+        rollback_meta = ended.rollback["metadata"]
+        out.out.print(
+            f"Rollback recorded as audit event #{ended.rollback['seq']}: {rollback_meta.get('rollbackOf')} rolled "
+            f"back to {rollback_meta.get('restores')} ({rollback_meta.get('reason')})."
+        )
+    if ended.override:
+        overridden = ended.override["metadata"].get("overridden") or ()
+        overrode = ", ".join(d["policy"] for d in overridden) or "nothing refused it"
+        out.out.print(f"Break-glass recorded as audit event #{ended.override['seq']} (overrode: {overrode}).")
 
 
 def window_zones(client: Client, env_id: str, service_id: str, action: str, decision: dict) -> list[str]:
@@ -404,17 +567,14 @@ def window_zones(client: Client, env_id: str, service_id: str, action: str, deci
     return render.window_zones(decision, windows if isinstance(windows, list) else [])
 
 
-def confirm(app: App, action: str, preview: dict, break_glass: str | None = None) -> None:
+def confirm(app: App, action: str, sentence: str, question: str) -> None:
     """Say what will change, then ask on the terminal; without one, refuse (exit 2): nothing has been changed.
-    What will change is the server's own sentence (the preview's `text`, the dashboard's confirmation): said
-    again here, it could come to say something else."""
-    where = preview["envId"]
-    app.out.err.print(Text(preview["text"]), soft_wrap=True)  # one line, as sent: a terminal wraps it
+    For a deploy or promotion, what will change is the server's own sentence (the preview's `text`, the
+    dashboard's confirmation): said again here, it could come to say something else."""
+    app.out.err.print(Text(sentence), soft_wrap=True)  # one line, as sent: a terminal wraps it
     if not sys.stdin.isatty():
         raise Failure(USAGE, f"no terminal to confirm on, so nothing was changed; pass --yes to {action} anyway.")
     try:
-        glass = ", breaking glass" if break_glass is not None else ""
-        question = f"{action.capitalize()} {preview['releaseId']} to {where}{glass}?"
         confirmed = click.confirm(question, default=False, err=True)
     except click.Abort:  # Ctrl-C or Ctrl-D at the question: a no
         confirmed = False
@@ -422,21 +582,80 @@ def confirm(app: App, action: str, preview: dict, break_glass: str | None = None
         raise Failure(USAGE, "not confirmed: nothing was changed.")
 
 
-def outcome(events, release_id: str, asked_for: str) -> tuple[dict, dict | None]:
-    """The audit event that records how the rollout ended (`release.activate` or `release.fail`), and the
-    `policy.override` that break-glass wrote with the action, if it did (its subject is the release asked for:
-    the one deployed, or promoted from)."""
-    deadline = datetime.now(UTC) + timedelta(seconds=OUTCOME_WAIT_SECONDS)
-    override = None
-    for event in events:
-        data = event.data or {}
-        if data.get("subjectId") == asked_for and data.get("action") == "policy.override":
-            override = data
-        if data.get("subjectId") == release_id and data.get("action") in OUTCOMES:
-            return data, override
-        if datetime.now(UTC) > deadline:
-            break
-    raise Failure(SERVER, f"the run ended, but no audit event recorded the outcome of {release_id} in time.")
+# --- approvals ---
+
+
+@command(cli)
+@click.option("--service", "service_id", help="Only this service's runs.")
+@click.option("--env", "env_id", help="Only runs into this environment.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def approvals(app, service_id, env_id, limit):
+    """Runs awaiting approval, newest first: what would roll out where, who asked, approvals so far, since when."""
+    params = {"state": WAITING, "serviceId": service_id, "envId": env_id}
+    found = app.listed("/api/workflow-runs/", params, limit)
+    if app.out.json:
+        return app.out.emit(found)
+    if not found:
+        return app.out.err.print("No run awaits approval.")
+    releases = {r["releaseId"]: app.client.get(api("releases", r["releaseId"])) for r in found}
+    grid = render.table("RUN", "SERVICE", "ENVIRONMENT", "RELEASE", "KIND", "ASKED BY", "APPROVALS", "SINCE")
+    for run in found:
+        rel = releases[run["releaseId"]]
+        given = f"{len(approved(run))}/{run['approvalsRequired']}"
+        if run.get("waitingReason"):
+            given += f", held: {run['waitingReason']}"
+        grid.add_row(
+            run["id"],
+            rel["serviceId"],
+            rel["envId"],
+            render.release(rel),
+            run["kind"],
+            run["actor"],
+            given,
+            render.when(run["startedAt"]),
+        )
+    app.out.show(grid)
+
+
+def decided(app: App, run: dict, verb: str) -> None:
+    """The run after a decision on it, as the server answered: still waiting, started, or ended."""
+    if app.out.json:
+        return app.out.emit(run)
+    state = run["state"]
+    if state == WAITING:
+        said = awaiting(run)
+    elif state == "Running":
+        said = f"{run['id']} has its approvals ({len(approved(run))}/{run['approvalsRequired']}) and is Running; "
+        said += f"follow it: cpctl runs logs {run['id']} --follow"
+    elif state in ("Rejected", "Cancelled", "Expired"):
+        said = f"{run['id']} is {state}: nothing rolls out, and {run['releaseId']} stays Draft."
+    else:
+        said = f"{run['id']} is {state}."
+    app.out.out.print(Text(f"{verb}. {said}", style=render.STATUS.get(state, "")), soft_wrap=True)
+
+
+@command(cli)
+@click.argument("run_id", metavar="RUN")
+@click.option("--comment", help="Said with the approval; kept in the run and the audit trail.")
+def approve(app, run_id, comment):
+    """Approve a run awaiting approval (never your own). The last approval it needs starts it."""
+    body = {"comment": comment} if comment is not None else {}
+    decided(app, app.client.post(api("workflow-runs", run_id, "approve"), body), "Approved")
+
+
+@command(cli)
+@click.argument("run_id", metavar="RUN")
+@click.option("--comment", required=True, help="Why it is rejected; kept in the run and the audit trail.")
+def reject(app, run_id, comment):
+    """Reject a run awaiting approval (never your own): it ends Rejected, and nothing rolls out."""
+    decided(app, app.client.post(api("workflow-runs", run_id, "reject"), {"comment": comment}), "Rejected")
+
+
+@command(cli)
+@click.argument("run_id", metavar="RUN")
+def cancel(app, run_id):
+    """Cancel a run awaiting approval (your own, or any as an admin): it ends Cancelled, and nothing rolls out."""
+    decided(app, app.client.post(api("workflow-runs", run_id, "cancel")), "Cancelled")
 
 
 # --- policies ---

@@ -172,6 +172,16 @@ class Client:
         self.cut = limit is not None and (len(found) > limit or bool(page.get("next")))  # more than shown
         return found if limit is None else found[:limit]
 
+    def first(self, path: str, params: dict, match) -> dict | None:
+        """The first item of a list, in its order, for which `match(item)` holds: read a page at a time, only
+        as far as it is found."""
+        page = self.get(path, **_given(params))
+        while True:
+            found = next((item for item in page["results"] if match(item)), None)
+            if found is not None or not page.get("next"):
+                return found
+            page = self.get(page["next"])
+
     def tail(self, path: str, params: dict, limit: int) -> list[dict]:
         """The last `limit` items of a list, in its order (`tail=true`, then `previous`)."""
         page = self.get(path, **_given(params), tail="true", pageSize=max(1, min(limit, 500)))

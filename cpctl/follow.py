@@ -58,12 +58,16 @@ def log_line(entry: dict) -> Text:
     return text
 
 
-def follow(client: Client, run_id: str, out: render.Output, title: str, to_stdout: bool = False) -> Progress:
+def follow(
+    client: Client, run_id: str, out: render.Output, title: str, to_stdout: bool = False, waiting: str = ""
+) -> Progress:
     """Read the run's log stream until its `end`, showing each entry (debug ones only in the spinner) and,
-    on a terminal, a spinner with the step progress. Returns how it ended."""
+    on a terminal, a spinner with the step progress (`waiting` until its first entry: a run awaiting approval
+    logs nothing before it starts, and its stream ends at once if it ends without starting). Returns how it
+    ended."""
     progress = Progress()
     console = out.out if to_stdout else out.err
-    spinner = Spinner("dots", text=title)
+    spinner = Spinner("dots", text=waiting or title)
     # On the terminal the lines go to, below them (one console draws both); transient: the spinner's line goes
     # once the run has ended, the log lines stay.
     live = Live(spinner, console=console, transient=True) if console.file.isatty() and not out.json else None

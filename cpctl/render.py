@@ -27,9 +27,9 @@ STATUS = {
     "Draft": "dim",
     "Succeeded": "green",
     "Running": "yellow",
-    "AwaitingApproval": "bold magenta",
-    "Rejected": "red",
-    "Expired": "dim",
+    "AwaitingApproval": "yellow",
+    "Rejected": "bold red",
+    "Expired": "bold red",
     "Cancelled": "dim",
     "triggered": "bold red",
     "acknowledged": "yellow",
@@ -120,6 +120,11 @@ def release(entry: dict | None, with_status: bool = False) -> Text:
     if with_status:
         text.append(" ").append_text(status(entry["status"]))
     return text
+
+
+def version(entry: dict) -> str:
+    """A release as a person names it: `2024.10.02 (9f3b7de)`."""
+    return f"{entry['version']} ({entry['sha'][:7]})"
 
 
 def when(ts: str | None) -> str:

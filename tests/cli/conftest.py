@@ -144,3 +144,43 @@ def plane(server, worker):
     """A running control plane (web server and worker) on the demo data: its URL."""
     worker()
     return server
+
+
+@dataclass
+class Started:
+    """cpctl running in the background, piped, once it has said its first line on stderr."""
+
+    process: subprocess.Popen
+    first: str
+
+    def finish(self, timeout=120) -> Result:
+        out, err = self.process.communicate(timeout=timeout)
+        err = self.first + err
+        assert "Traceback" not in err, err
+        return Result(self.process.returncode, out, err)
+
+
+@pytest.fixture
+def started(config_home):
+    """`started(*args, url=…, role="deployer")`: cpctl in its own process, piped, returned once its first line
+    on stderr has come (a followed deploy into an environment that needs approvals says which run waits), for
+    the test to act meanwhile; `.finish()` waits for its end (a Result). Killed if the test leaves it running."""
+    processes = []
+
+    def run(*args, url=None, role="deployer", **extra) -> Started:
+        process = subprocess.Popen(
+            [str(CPCTL), *args],
+            env=cpctl_env(url, role, config_home, **extra),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        processes.append(process)
+        return Started(process, process.stderr.readline())
+
+    yield run
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

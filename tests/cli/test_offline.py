@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from cpctl import client, config, render
-from cpctl.cli import since_time
+from cpctl.cli import awaiting, outcome, since_time
+from cpctl.client import Event
 from cpctl.follow import Progress
 
 
@@ -163,6 +164,43 @@ def test_progress_counts_steps_as_the_server_does_and_names_the_failing_one():
     finished.read(entry("aws: Build", "debug", adapter="aws", step="build"))
     finished.read(entry("aws: build done", adapter="aws", step="build"))
     assert finished.summary() == "1/1 steps done"  # not the finished step's name as if it were under way
+
+
+def waiting(required: int, *decisions: str, reason: str = "") -> dict:
+    given = [
+        {"actor": f"dev-{i}", "decision": d, "comment": "", "at": "2026-12-07T10:00:00Z"}
+        for i, d in enumerate(decisions)
+    ]
+    return {"id": "run-1", "approvalsRequired": required, "approvals": given, "waitingReason": reason}
+
+
+def test_what_a_waiting_run_waits_for():
+    assert awaiting(waiting(2)) == "run-1 awaits 2 approvals (cpctl approve run-1)"
+    assert awaiting(waiting(2, "approve")) == "run-1 awaits 1 more approval (cpctl approve run-1)"
+    assert awaiting(waiting(1)) == "run-1 awaits 1 approval (cpctl approve run-1)"
+    held = waiting(1, "approve", reason="Refused by policy (freeze:frz-1: frozen).")
+    assert awaiting(held) == "run-1 is approved (1/1) and waits to start: Refused by policy (freeze:frz-1: frozen)."
+
+
+def audit(seq, action, subject, **metadata):
+    return Event("audit", str(seq), {"seq": seq, "action": action, "subjectId": subject, "metadata": metadata})
+
+
+def test_the_outcome_is_the_event_that_ends_the_run_or_its_release():
+    run = {"id": "run-1", "releaseId": "rel-new"}
+    others = [audit(1, "release.activate", "rel-other"), audit(2, "run.cancel", "run-2"), Event("", "3", None)]
+
+    rejected = outcome(iter([*others, audit(4, "run.reject", "run-1", comment="no")]), run, "rel-new")
+    assert (rejected.state, rejected.event["seq"], rejected.override) == ("Rejected", 4, None)
+
+    # A rollback: break-glass names the release rolled back, which its release.rollback event tells.
+    events = [
+        audit(5, "policy.override", "rel-old", reason="the checkout is down"),
+        audit(6, "release.rollback", "rel-new", rollbackOf="rel-old", restores="rel-older"),
+        audit(7, "release.activate", "rel-new"),
+    ]
+    rolled = outcome(iter([*others, *events]), run, None)
+    assert (rolled.state, rolled.event["seq"], rolled.override["seq"], rolled.rollback["seq"]) == ("Active", 7, 5, 6)
 
 
 def test_since_takes_durations_and_passes_times_through():
