@@ -15,6 +15,7 @@ from controlplane.api.errors import api_exception
 from controlplane.errors import Conflict
 from incidents.models import Severity
 from overview import previews, services_index
+from policies.api import DenialSerializer  # one OpenAPI component "Denial": the policy view's own
 from releases.api import PromoteSerializer, ReleaseSerializer
 from releases.models import Release
 from services.filtersets import ServiceFilterSet
@@ -36,11 +37,6 @@ class ServicesIndexView(StrictQuery, GenericAPIView):
 
         body = services_index.cached(request.build_absolute_uri(), build)
         return HttpResponse(body, content_type="application/json")
-
-
-class DenialSerializer(serializers.Serializer):
-    policy = String(help_text="The ref (policy:change-window:weekday), the freeze (freeze:frz-…) or a Cedar policy.")
-    reason = String()
 
 
 class DecisionSerializer(serializers.Serializer):

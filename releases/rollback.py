@@ -11,6 +11,7 @@ from django.db import transaction
 
 from controlplane import governance
 from controlplane.errors import Conflict
+from controlplane.models import ID_PATTERN
 from releases import lifecycle, workflows
 from releases.models import Release, RunKind
 from services.models import Environment, Service
@@ -32,7 +33,8 @@ def targets(service: Service, environment: Environment, to_release_id: str | Non
     if current is None:
         raise Conflict(f"{service.pk} has no current release in {environment.pk}: there is nothing to roll back.")
     if to_release_id:
-        restored = Release.objects.filter(pk=to_release_id).first()
+        # Not an id at all (a NUL byte, which PostgreSQL refuses in a query): no such release, without asking.
+        restored = Release.objects.filter(pk=to_release_id).first() if ID_PATTERN.fullmatch(to_release_id) else None
         if (
             restored is None
             or (restored.service_id, restored.environment_id) != (service.pk, environment.pk)

@@ -31,17 +31,45 @@ from controlplane.graphql.types import (
     paginate,
     paginate_each,
 )
-from releases import workflows
-from releases.api import DeploySerializer, PromoteSerializer, ReleaseSerializer
+from releases import approvals, rollback, workflows
+from releases.api import (
+    ApproveSerializer,
+    DeploySerializer,
+    PromoteSerializer,
+    RejectSerializer,
+    ReleaseSerializer,
+    RollbackSerializer,
+)
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
-from releases.models import LogLevel, Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
+from releases.models import (
+    Decision,
+    LogLevel,
+    Release,
+    ReleaseStatus,
+    RunApproval,
+    RunKind,
+    RunLogEntry,
+    RunState,
+    WorkflowRun,
+)
 from releases.timeline import by_release as timelines
 from services.models import Environment, Service
 from services.schema import EnvironmentType, ServiceType
 
 ReleaseStatusEnum = enum_of(ReleaseStatus, "Draft → Promoting → Active or Failed.")
-RunKindEnum = enum_of(RunKind, "Deploy: a Draft release to its environment. Promote: an Active one to another.")
-RunStateEnum = enum_of(RunState, "A run's progress.")
+RunKindEnum = enum_of(
+    RunKind,
+    "Deploy: a Draft release to its environment. Promote: an Active one to another. Rollback: an earlier release "
+    "brought back (a new release record).",
+)
+RunStateEnum = enum_of(
+    RunState,
+    "A run's progress: AwaitingApproval → Running → Succeeded or Failed, or AwaitingApproval → Rejected, Expired or "
+    "Cancelled.",
+)
+DecisionEnum = graphene.Enum(
+    "ApprovalDecision", [(value, value) for value in Decision.values], description="An approver's decision on a run."
+)
 LogLevelEnum = enum_of(LogLevel, "A log entry's level.")
 
 
@@ -74,6 +102,12 @@ class ReleaseType(graphene.ObjectType):
     )
     superseded_by = graphene.ID(source="superseded_by_id", description="The release activated next in its place.")
     superseded_at = DateTime()
+    rollback_of = graphene.ID(
+        source="rollback_of_id", description="A rollback: the release it replaces (current when it was asked for)."
+    )
+    restores = graphene.ID(
+        source="restores_id", description="A rollback: the earlier release whose sha and version it brings back."
+    )
     runs = graphene.List(graphene.NonNull(lambda: WorkflowRunType), required=True, description="Its own, oldest first.")
     timeline = graphene.List(
         graphene.NonNull(lambda: WorkflowRunType),
@@ -108,6 +142,16 @@ class RunLogEntryType(graphene.ObjectType):
     meta = JSON(required=True, description="Redacted as stored.")
 
 
+class RunApprovalType(graphene.ObjectType):
+    class Meta:
+        name = "RunApproval"
+
+    actor = graphene.String(required=True, description="Who decided: never the run's own actor.")
+    decision = choice(DecisionEnum, "decision", required=True)
+    comment = graphene.String(required=True, description="Empty when none was given (a rejection always has one).")
+    at = DateTime(required=True)
+
+
 class WorkflowRunType(graphene.ObjectType):
     class Meta:
         name = "WorkflowRun"
@@ -122,6 +166,15 @@ class WorkflowRunType(graphene.ObjectType):
     release = graphene.Field(ReleaseType, required=True, description="The release it moves.")
     source_release_id = graphene.ID(description="Promote runs: the Active release promoted.")
     source_release = graphene.Field(ReleaseType)
+    approvals_required = graphene.Int(
+        required=True, description="Distinct approvals it needs before it starts (policy:approval:<n>); 0: none."
+    )
+    approvals = graphene.List(
+        graphene.NonNull(RunApprovalType), required=True, description="Each principal's decision, oldest first."
+    )
+    waiting_reason = graphene.String(
+        description="Approved, but a policy keeps it from starting yet: why (the worker starts it once it may)."
+    )
     logs = graphene.List(
         graphene.NonNull(RunLogEntryType),
         required=True,
@@ -138,10 +191,25 @@ class WorkflowRunType(graphene.ObjectType):
         return batched(run, "source_release", _by_pk(Release, "source_release_id"))
 
     @staticmethod
+    def resolve_approvals(run, info):
+        return batched(run, "approvals", _approvals, default=[])
+
+    @staticmethod
+    def resolve_waiting_reason(run, info):
+        return run.waiting_reason or None
+
+    @staticmethod
     def resolve_logs(run, info, last=None):
         if last is not None and last < 0:
             raise GraphQLError("last: must be 0 or more.", extensions={"code": "INVALID", "field": "last"})
         return batched(run, key_of("logs", {"last": last}), lambda runs: _logs(runs, last), default=[])
+
+
+def _approvals(runs) -> dict:
+    result: dict[str, list] = {}
+    for decision in RunApproval.objects.filter(run_id__in=[r.pk for r in runs]).order_by("run_id", "at", "id"):
+        result.setdefault(decision.run_id, []).append(decision)
+    return result
 
 
 def _logs(runs, last) -> dict:
@@ -335,8 +403,98 @@ class ReleasePromote(DomainMutation):
         return {"release": run.release, "run": run}
 
 
+class WorkflowRunApprove(DomainMutation):
+    """Approve a run awaiting approval (never your own; each principal once). The n-th distinct approval starts
+    it, or leaves it approved and waiting (`waitingReason`) while a policy keeps it from starting."""
+
+    permission, body_class = "run.approve", ApproveSerializer
+    run = graphene.Field(WorkflowRunType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+        comment = graphene.String()
+
+    @classmethod
+    def perform(cls, id, comment=None):
+        body = _body(ApproveSerializer, comment=comment)
+        return {"run": approvals.approve(found(WorkflowRun, id), comment=body.get("comment", ""))}
+
+
+class WorkflowRunReject(DomainMutation):
+    """Reject a run awaiting approval, saying why: it ends Rejected, and its release stays Draft."""
+
+    permission, body_class = "run.reject", RejectSerializer
+    run = graphene.Field(WorkflowRunType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+        comment = graphene.String(required=True, description="Why: required, not blank.")
+
+    @classmethod
+    def perform(cls, id, comment):
+        body = _body(RejectSerializer, comment=comment)
+        return {"run": approvals.reject(found(WorkflowRun, id), body["comment"])}
+
+
+class WorkflowRunCancel(DomainMutation):
+    """Cancel a run awaiting approval (its actor or an admin): it ends Cancelled; its release stays Draft."""
+
+    permission = "run.cancel"
+    run = graphene.Field(WorkflowRunType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+
+    @classmethod
+    def perform(cls, id):
+        return {"run": approvals.cancel(found(WorkflowRun, id))}
+
+
+class ServiceRollbackInput(graphene.InputObjectType):
+    service_id = graphene.ID(required=True)
+    env_id = graphene.ID(required=True, description="The environment to roll back in.")
+    reason = graphene.String(required=True, description="Why: 10-500 characters, kept in the audit trail.")
+    to_release_id = graphene.ID(
+        description="The earlier Active release there to restore; by default the one the current release superseded."
+    )
+    break_glass = BreakGlassInput(description=BREAK_GLASS)
+
+
+class ServiceRollback(DomainMutation):
+    """Put an earlier release of a service back in an environment: a new release (`rollbackOf`, `restores`) with a
+    Rollback run in the worker, once the policies allow it (the shipped ones let rollbacks through)."""
+
+    permission = "rollback"
+    serializer_class, body_class = ReleaseSerializer, RollbackSerializer
+    release = graphene.Field(ReleaseType, description="The new release, restoring the earlier one.")
+    run = graphene.Field(WorkflowRunType)
+    decision = graphene.Field(PolicyDecision, description=DECISION)
+
+    class Arguments:
+        input = ServiceRollbackInput(required=True)
+
+    @classmethod
+    def perform(cls, input):
+        fields = given(input)
+        service_id = fields.pop("serviceId")
+        # REST's body for the same action, so the same rules and words, checked before the service is looked up.
+        body = checked(RollbackSerializer, {key: value for key, value in fields.items() if value is not None})
+        run = rollback.rollback(
+            found(Service, service_id),
+            body["envId"],
+            body["reason"],
+            body.get("toReleaseId"),
+            break_glass=body.get("breakGlass"),
+        )
+        return {"release": run.release, "run": run}
+
+
 class Mutation(graphene.ObjectType):
     release_create = ReleaseCreate.Field(required=True)
     release_update = ReleaseUpdate.Field(required=True)
     release_deploy = ReleaseDeploy.Field(required=True)
     release_promote = ReleasePromote.Field(required=True)
+    workflow_run_approve = WorkflowRunApprove.Field(required=True)
+    workflow_run_reject = WorkflowRunReject.Field(required=True)
+    workflow_run_cancel = WorkflowRunCancel.Field(required=True)
+    service_rollback = ServiceRollback.Field(required=True)

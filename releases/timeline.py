@@ -4,11 +4,13 @@ release page (and its live fragment)."""
 
 from django.db.models import Prefetch, Q
 
-from releases.models import Release, RunLogEntry, WorkflowRun
+from releases.models import Release, RunApproval, RunLogEntry, WorkflowRun
 
 ORDER = ("started_at", "id")
 # A run's log, in order: what every door shows with a run.
 LOGS = Prefetch("logs", queryset=RunLogEntry.objects.order_by("ts", "id"))
+# Its approvals and rejections, in order.
+APPROVALS = Prefetch("approvals", queryset=RunApproval.objects.order_by("at", "id"))
 
 
 def runs(*releases: Release, with_logs: bool = False):

@@ -13,7 +13,7 @@ from incidents.api import IncidentViewSet
 from overview import streams
 from overview.api import DeployPreviewView, PromotePreviewView, ServicesIndexView
 from policies.api import EnvironmentPolicyView
-from releases.api import ReleaseViewSet, WorkflowRunViewSet
+from releases.api import ReleaseViewSet, ServiceRollbackView, WorkflowRunViewSet
 from services.api import ChangeWindowViewSet, EnvironmentViewSet, FreezeViewSet, ServiceViewSet
 
 router = DefaultRouter()
@@ -31,6 +31,8 @@ urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
     # Before the router, whose service detail route would otherwise take "index" for an id.
     path("services/index/", ServicesIndexView.as_view(), name="services-index"),
+    # A service's action that belongs to releases (which services may not import): wired here, under services.
+    path("services/<id:id>/rollback/", ServiceRollbackView.as_view(), name="service-rollback"),
     # What …/deploy/ and …/promote/ would do (overview.previews): reads, with those actions' permissions.
     path("releases/<id:release_id>/deploy-preview/", DeployPreviewView.as_view(), name="deploy-preview"),
     path("releases/<id:release_id>/promote-preview/", PromotePreviewView.as_view(), name="promote-preview"),

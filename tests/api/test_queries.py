@@ -71,7 +71,7 @@ def test_query_count_does_not_grow_with_the_data(url):
 # deployment rows. No count: cursor pages (controlplane.api.pagination.CursorPage) never count.
 INDEX_UNCACHED = 2
 INDEX_CACHED = {"miss": 1 + INDEX_UNCACHED, "hit": 1}  # the trail's head first, then the page unless cached
-TIMELINE = 3  # the release; its runs and the promotions made from it; their log entries (one prefetch)
+TIMELINE = 4  # the release; its runs and the promotions made from it; their log entries; their approvals
 
 
 def pinned(viewer, settings) -> dict:
