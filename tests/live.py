@@ -164,4 +164,3 @@ def browser(chromium):
     asyncio._set_running_loop(loop)
     yield launched
     asyncio._set_running_loop(None)
-
