@@ -164,3 +164,4 @@ def browser(chromium):
     asyncio._set_running_loop(loop)
     yield launched
     asyncio._set_running_loop(None)
+

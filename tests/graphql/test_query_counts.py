@@ -482,9 +482,8 @@ CASES = {
         "viewer",
         CHANGE_WINDOWS,
         {},
-        lambda data, size: (
-            [e["node"]["name"] for e in data["changeWindows"]["edges"]] == [f"w-{s:03d}" for s in range(size)]
-        ),
+        lambda data, size: [e["node"]["name"] for e in data["changeWindows"]["edges"]]
+        == [f"w-{s:03d}" for s in range(size)],
     ),
     "freezes": (
         "viewer",

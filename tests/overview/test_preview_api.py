@@ -128,20 +128,16 @@ def test_a_preview_the_policies_refuse_carries_the_decision_the_post_meets(deplo
         preview = deployer.get(at(PROMOTE, "rel-123", {"envId": "env-prod"}))
         posted = deployer.post("/api/releases/rel-123/promote/", {"envId": "env-prod"})
     assert preview.status_code == 200 and posted.status_code == 409
-    assert (
-        preview.json()["decision"]
-        == posted.json()["decision"]
-        == {
-            "allowed": False,
-            "deniedBy": [
-                {
-                    "policy": "policy:change-window:weekday",
-                    "reason": f"outside weekday (Mon{DASH}Fri 09:00{DASH}17:00 Europe/Berlin)",
-                }
-            ],
-            "nextAllowedAt": "2026-12-07T08:00:00Z",  # Monday 09:00 in Berlin
-        }
-    )
+    assert preview.json()["decision"] == posted.json()["decision"] == {
+        "allowed": False,
+        "deniedBy": [
+            {
+                "policy": "policy:change-window:weekday",
+                "reason": f"outside weekday (Mon{DASH}Fri 09:00{DASH}17:00 Europe/Berlin)",
+            }
+        ],
+        "nextAllowedAt": "2026-12-07T08:00:00Z",  # Monday 09:00 in Berlin
+    }
     assert preview.json()["text"].endswith(f"{REFS}. {posted.json()['detail']}")
 
 

@@ -104,4 +104,6 @@ class Releases(RuleBasedStateMachine):
 
 
 def test_no_sequence_reaches_a_forbidden_state(db):
-    run_state_machine_as_test(Releases, settings=settings(max_examples=examples(40)))
+    run_state_machine_as_test(
+        Releases, settings=settings(max_examples=examples(40))
+    )
