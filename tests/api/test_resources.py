@@ -259,6 +259,9 @@ def test_workflow_runs_are_read_only_with_logs(viewer, admin):
         "state": "Succeeded",
         "startedAt": "2024-10-01T18:32:00Z",
         "finishedAt": "2024-10-01T18:36:12Z",
+        "approvalsRequired": 0,
+        "approvals": [],
+        "waitingReason": None,
         "logs": [{"ts": "2024-10-01T18:32:05Z", "level": "info", "message": "Plan generated", "meta": {"steps": 4}}],
     }
     assert admin.post("/api/workflow-runs/", {"kind": "Deploy"}).status_code == 405

@@ -1245,6 +1245,165 @@ def action_cases():
     return out
 
 
+ROLLBACK_REASON = "the corpus rolls this back, for no good reason"
+
+
+def approval_and_rollback_cases():
+    """Approvals (`…/approve/`, `…/reject/`, `…/cancel/` on a run awaiting approval that the corpus asked for) and
+    rollback (`POST /api/services/{id}/rollback/`, on a service with nothing to roll back): each field broken, bodies
+    that are not objects, and the state conflicts (a finished run; nothing to restore)."""
+    out = []
+    wait = ("run_wait",)
+    comment = Field("comment", "a corpus comment", blank_ok=True, overlong="a" * 2001)
+    for action in ("approve", "reject"):
+        path = f"/api/workflow-runs/@@run_wait@@/{action}/"
+        mutations = string_mutations(comment)
+        if action == "reject":  # a reject must say why
+            mutations += [("empty", "", None), ("whitespace", "  \t\n ", None)]
+        for label, value, _ in mutations:
+            out.append(
+                Case(
+                    "actions: approvals",
+                    f"{action} comment={label}",
+                    "POST",
+                    path,
+                    dumps({"comment": value}),
+                    target="run_wait",
+                    needs=wait,
+                )
+            )
+        for label, key in unknown_keys({"case": "Comment", "snake": "comment_text"}):
+            body = {"comment": "a corpus comment", key: "x"}
+            out.append(
+                Case(
+                    "actions: unknown fields",
+                    f"{action} {label}",
+                    "POST",
+                    path,
+                    dumps(body),
+                    target="run_wait",
+                    needs=wait,
+                )
+            )
+        out += framing_cases("actions: ", action, "POST", path, "run_wait", "comment", needs=wait, short=True)
+    out.append(
+        Case(
+            "actions: approvals",
+            "reject without comment",
+            "POST",
+            "/api/workflow-runs/@@run_wait@@/reject/",
+            dumps({}),
+            target="run_wait",
+            needs=wait,
+        )
+    )
+    cancel = "/api/workflow-runs/@@run_wait@@/cancel/"
+    for label, body in [*BODYLESS_BODIES, ("comment", {"comment": "x"})]:
+        out.append(
+            Case(
+                "actions: bodies on body-less actions",
+                f"cancel with body {label}",
+                "POST",
+                cancel,
+                dumps(body),
+                target="run_wait",
+                needs=wait,
+            )
+        )
+    out += framing_cases(
+        "actions: ", "cancel", "POST", cancel, "run_wait", "colour", bodyless=True, needs=wait, short=True
+    )
+    # Rollback: the corpus's service has no release anywhere, so a body that gets past its checks is a 409.
+    path = "/api/services/@@svc@@/rollback/"
+    base = {"envId": "@@env_a@@", "reason": ROLLBACK_REASON}
+    fields = [
+        Field(
+            "envId",
+            "@@env_a@@",
+            overlong="env-" + "a" * 60,
+            semantic=[
+                ("env-dangling", "env-corpus-missing", None),
+                ("env-wrong-type", "@@svc@@", None),
+                ("env-ref-object", {"id": "@@env_a@@"}, None),
+            ],
+        ),
+        Field(
+            "reason",
+            ROLLBACK_REASON,
+            overlong="a" * 501,
+            semantic=[
+                ("reason-9-chars", "too short", None),
+                ("reason-padded-9-chars", "   too short   ", None),
+            ],
+        ),
+        Field("toReleaseId", "rel-corpus-missing", required=False),
+    ]
+    for f in fields:
+        for label, value, expect in string_mutations(f) + f.semantic:
+            out.append(
+                Case(
+                    "actions: rollback fields",
+                    f"rollback {f.name}={label}",
+                    "POST",
+                    path,
+                    dumps({**base, f.name: value}),
+                    expect=frozenset(expect or {400}),
+                    target="svc",
+                )
+            )
+        if f.required:
+            body = {k: v for k, v in base.items() if k != f.name}
+            out.append(
+                Case("actions: rollback fields", f"rollback without {f.name}", "POST", path, dumps(body), target="svc")
+            )
+    for label, value in BREAK_GLASS_BAD:
+        out.append(
+            Case(
+                "actions: break-glass",
+                f"rollback breakGlass={label}",
+                "POST",
+                path,
+                dumps({**base, "breakGlass": value}),
+                target="svc",
+            )
+        )
+    for label, key in unknown_keys({"case": "EnvId", "snake": "to_release_id"}):
+        out.append(
+            Case("actions: unknown fields", f"rollback {label}", "POST", path, dumps({**base, key: "x"}), target="svc")
+        )
+    out += framing_cases("actions: ", "rollback", "POST", path, "svc", "reason")
+    # State conflicts: a run that no longer waits; a service with nothing to roll back (or to that release).
+    c = frozenset({409})
+    done = ("run_done",)
+    for action, body in (("approve", {}), ("reject", {"comment": "too late"}), ("cancel", None)):
+        out.append(
+            Case(
+                "state conflicts",
+                f"{action} a finished run",
+                "POST",
+                f"/api/workflow-runs/@@run_done@@/{action}/",
+                dumps(body) if body is not None else None,
+                expect=c,
+                needs=done,
+            )
+        )
+    out.append(
+        Case("state conflicts", "rollback with nothing to restore", "POST", path, dumps(base), expect=c, target="svc")
+    )
+    out.append(
+        Case(
+            "state conflicts",
+            "rollback to an unknown release",
+            "POST",
+            path,
+            dumps({**base, "toReleaseId": "rel-corpus-missing"}),
+            expect=c,
+            target="svc",
+        )
+    )
+    return out
+
+
 LISTS = [
     "/api/services/",
     "/api/services/index/",
@@ -1292,7 +1451,14 @@ ENUM_FILTERS = {
     "/api/services/index/": [("adapter", "heroku"), ("archived", "maybe")],
     "/api/environments/": [("archived", "yes"), ("archived", "1")],
     "/api/releases/": [("status", "Shipped"), ("status", "active")],
-    "/api/workflow-runs/": [("kind", "Rollback"), ("kind", "deploy"), ("state", "Pending"), ("state", "running")],
+    "/api/workflow-runs/": [
+        ("kind", "rollback"),
+        ("kind", "deploy"),
+        ("state", "Pending"),
+        ("state", "running"),
+        ("state", "awaitingApproval"),
+        ("state", "Canceled"),
+    ],
     "/api/incidents/": [
         ("severity", "sev1"),
         ("severity", "HIGH"),
@@ -1683,6 +1849,52 @@ def graphql_cases():
         f'mutation($id: ID!) {{ releasePromote(id: $id, envId: "@@env_b@@") {PAYLOAD} }}',
         {"id": "rel-x\x00"},
     )
+    # Approvals and rollback, as REST's bodies for them are broken.
+    for mutation in ("workflowRunApprove", "workflowRunCancel"):
+        for label, ident in (
+            ("nul-id", "run-x\x00"),
+            ("surrogate-id", "run-\ud800"),
+            ("unknown-id", "run-corpus-missing"),
+        ):
+            case(
+                "approvals",
+                f"{mutation} {label}",
+                f"mutation($id: ID!) {{ {mutation}(id: $id) {PAYLOAD} }}",
+                {"id": ident},
+            )
+    reject = f'mutation($c: String!) {{ workflowRunReject(id: "@@run_wait@@", comment: $c) {PAYLOAD} }}'
+    for label, value in (("empty", ""), ("whitespace", "   "), ("overlong", "a" * 2001), ("nul", "a\x00b")):
+        case(
+            "approvals",
+            f"workflowRunReject comment={label}",
+            reject,
+            {"c": value},
+            target="run_wait",
+            needs=("run_wait",),
+        )
+    approve = f'mutation($c: String) {{ workflowRunApprove(id: "@@run_wait@@", comment: $c) {PAYLOAD} }}'
+    case(
+        "approvals",
+        "workflowRunApprove comment=overlong",
+        approve,
+        {"c": "a" * 2001},
+        target="run_wait",
+        needs=("run_wait",),
+    )
+    rollback = f"mutation($input: ServiceRollbackInput!) {{ serviceRollback(input: $input) {PAYLOAD} }}"
+    base = {"serviceId": "@@svc@@", "envId": "@@env_a@@", "reason": ROLLBACK_REASON}
+    for label, change in (
+        ("reason-9-chars", {"reason": "too short"}),
+        ("reason-overlong", {"reason": "a" * 501}),
+        ("reason-nul", {"reason": "a reason \x00 long enough"}),
+        ("env-dangling", {"envId": "env-corpus-missing"}),
+        ("env-empty", {"envId": ""}),
+        ("service-nul", {"serviceId": "svc-\x00"}),
+        ("to-release-nul", {"toReleaseId": "rel-\x00"}),
+        ("break-glass-short", {"breakGlass": {"reason": "short"}}),
+        ("nothing-to-restore", {}),
+    ):
+        case("rollback", f"serviceRollback {label}", rollback, {"input": {**base, **change}}, target="svc")
     # Promote's envId, broken as REST's promote body is.
     env = promote_env_field()
     env.semantic = [case for case in env.semantic if case[0] != "env-list"]  # as for `deployments`, see above
@@ -1816,7 +2028,8 @@ def build_corpus() -> list[Case]:
     cases = []
     for resource in resources():
         cases += body_cases(resource)
-    cases += action_cases() + path_id_cases() + method_cases() + query_cases() + stream_cases()
+    cases += action_cases() + approval_and_rollback_cases()
+    cases += path_id_cases() + method_cases() + query_cases() + stream_cases()
     cases += graphql_cases()
     return cases
 
@@ -1967,6 +2180,14 @@ class Fixtures:
             return self.promote_env()
         if key == "rel_active_deploy":
             return v.get("rel_active", "")
+        if key == "run_wait":
+            # A release deployed into an environment that needs an approval: its run waits (nothing rolls out).
+            env = self.client.json(
+                "POST", "/api/environments/", {"name": self.uniq(), "policyRefs": ["policy:approval:1"]}
+            )
+            service = self.service([env["id"]])
+            run = self.client.json("POST", f"/api/releases/{self.release(service, env['id'])}/deploy/")
+            return run["id"]
         if key == "cw_upd":
             body = {"name": self.uniq(), "timezone": "Europe/Berlin", "days": [1, 2, 3, 4, 5], "start": "09:00"}
             return self.client.json("POST", "/api/change-windows/", {**body, "end": "17:00"})["id"]
@@ -2023,6 +2244,12 @@ class Fixtures:
             self.values["run"] = runs[0]["id"]
         else:
             self.missing["run"] = "the server has no workflow run"
+        done = self.client.json("GET", "/api/workflow-runs/?state=Succeeded&pageSize=1")["results"]
+        if done:
+            self.values["run_done"] = done[0]["id"]
+        else:
+            self.missing["run_done"] = "the server has no finished workflow run"
+        self.values["run_wait"] = self.make("run_wait")
         active = self.find_active_release()
         if active:
             self.values.update(
@@ -2166,6 +2393,7 @@ ACTION_CONTROLS = [
     ("POST", "/api/releases/@@rel_active@@/promote/", {"envId": "@@promote_env@@"}, "promote_env"),
     ("POST", "/api/incidents/@@inc_ack@@/acknowledge/", None, "inc_ack"),
     ("POST", "/api/incidents/@@inc_res@@/resolve/", None, "inc_res"),
+    ("POST", "/api/workflow-runs/@@run_wait@@/cancel/", None, "run_wait"),
     ("POST", "/api/services/@@svc_restore@@/restore/", None, "svc_restore"),
     ("POST", "/api/environments/@@env_restore@@/restore/", None, "env_restore"),
     ("DELETE", "/api/services/@@svc_del@@/", None, "svc_del"),

@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from controlplane.timestamps import parse_rfc3339
 from incidents.models import Incident
+from releases import lifecycle as release_lifecycle
 from releases import runs
 from releases.models import Release, WorkflowRun
 from services import lifecycle as service_lifecycle
@@ -53,6 +54,10 @@ MUTATIONS = {
     "changeWindowUpdate": ({"id": "ID!", "input": "ChangeWindowUpdateInput!"}, CHANGE_WINDOW),
     "freezeCreate": ({"input": "FreezeCreateInput!"}, FREEZE),
     "freezeUpdate": ({"id": "ID!", "input": "FreezeUpdateInput!"}, FREEZE),
+    "workflowRunApprove": ({"id": "ID!", "comment": "String"}, f"run {{ {RUN} }}"),
+    "workflowRunReject": ({"id": "ID!", "comment": "String!"}, f"run {{ {RUN} }}"),
+    "workflowRunCancel": ({"id": "ID!"}, f"run {{ {RUN} }}"),
+    "serviceRollback": ({"input": "ServiceRollbackInput!"}, f"release {{ {RELEASE} }} run {{ {RUN} }}"),
 }
 
 
@@ -625,8 +630,9 @@ def _rest(role: str, method: str, url: str, body=None, generated=("run",)):
         api = Api(role)
         response = getattr(api, method)(url, body) if body is not None else getattr(api, method)(url)
         assert response.status_code in (200, 201, 202, 204), response.content
-        run = response.json() if response.status_code == 202 else {}
-        return {"run": run.get("id"), "release": run.get("releaseId") if "promote" in url else None}
+        run = response.json() if response.status_code == 202 or "/workflow-runs/" in url else {}
+        made = "promote" in url or "rollback" in url  # a new release, its id generated
+        return {"run": run.get("id"), "release": run.get("releaseId") if made else None}
 
     return write
 
@@ -635,7 +641,8 @@ def _graphql(graphql, role: str, name: str, **arguments):
     def write():
         payload = done(graphql(role), name, **arguments)
         run, release = payload.get("run") or {}, payload.get("release") or {}
-        return {"run": run.get("id"), "release": release.get("id") if name == "releasePromote" else None}
+        made = name in ("releasePromote", "serviceRollback")
+        return {"run": run.get("id"), "release": release.get("id") if made else None}
 
     return write
 
@@ -756,6 +763,25 @@ SAME_WRITES = [
         "admin",
         ("patch", "/api/freezes/frz-xmas/", {"endsAt": "2026-12-30T00:00:00+01:00", "envIds": ["env-staging"]}),
     ),
+    (
+        "workflowRunApprove",
+        {"id": "run-wait", "comment": "fine by me"},
+        "deployer",
+        ("post", "/api/workflow-runs/run-wait/approve/", {"comment": "fine by me"}),
+    ),
+    (
+        "workflowRunReject",
+        {"id": "run-wait", "comment": "not this week"},
+        "deployer",
+        ("post", "/api/workflow-runs/run-wait/reject/", {"comment": "not this week"}),
+    ),
+    ("workflowRunCancel", {"id": "run-wait"}, "deployer", ("post", "/api/workflow-runs/run-wait/cancel/", None)),
+    (
+        "serviceRollback",
+        {"input": {"serviceId": "svc-demo", "envId": "env-prod", "reason": "2.1 breaks the checkout"}},
+        "deployer",
+        ("post", "/api/services/svc-demo/rollback/", {"envId": "env-prod", "reason": "2.1 breaks the checkout"}),
+    ),
 ]
 ACTIONS = {
     "serviceCreate": ["service.create", "service.link"],
@@ -778,6 +804,10 @@ ACTIONS = {
     "changeWindowUpdate": ["changewindow.update"],
     "freezeCreate": ["freeze.create"],
     "freezeUpdate": ["freeze.update"],
+    "workflowRunApprove": ["run.approve", "deploy.create"],  # the one approval it needs starts it
+    "workflowRunReject": ["run.reject"],
+    "workflowRunCancel": ["run.cancel"],
+    "serviceRollback": ["release.create", "release.rollback"],
 }
 
 
@@ -792,6 +822,19 @@ def _set_up(name: str) -> None:
         triggered()
     if name == "freezeUpdate":
         Freeze(**{field: FREEZE_INPUT[key] for key, field in FREEZE_FIELDS.items()}).save()
+    if name in ("workflowRunApprove", "workflowRunReject", "workflowRunCancel"):
+        # Awaiting one approval; asked for by someone else, or (to be cancelled by its actor) by the deployer.
+        actor = "dev-deployer" if name == "workflowRunCancel" else "alice@blackroad.io"
+        run = WorkflowRun(id="run-wait", kind="Deploy", release=draft(), actor=actor, state="AwaitingApproval")
+        run.approvals_required = 1
+        run.save()
+    if name == "serviceRollback":
+        for version in ("2.0", "2.1"):  # two rollouts in env-prod: 2.1 superseded 2.0
+            release = draft(f"rel-{version.replace('.', '-')}", "env-prod")
+            release_lifecycle.begin_rollout(release)
+            rollout = WorkflowRun(kind="Deploy", release=release, actor="alice@blackroad.io")
+            rollout.save()
+            release_lifecycle.end_rollout(rollout, succeeded=True)
 
 
 FREEZE_FIELDS = {"id": "id", "title": "title", "startsAt": "starts_at", "endsAt": "ends_at", "envIds": "env_ids"}

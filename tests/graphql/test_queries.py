@@ -189,7 +189,6 @@ def test_a_bad_filter_value_is_refused_with_rests_message(viewer):
     assert body["errors"][0]["extensions"]["fields"] == rest.json()
 
 
-
 @pytest.mark.parametrize(
     ("document", "url"),
     [
@@ -205,6 +204,7 @@ def test_an_empty_text_filter_is_refused_as_rest_refuses_it(viewer, document, ur
     assert rest.status_code == 400
     assert body["data"] is None
     assert body["errors"][0]["extensions"] == {"code": "INVALID", "fields": rest.json()}
+
 
 ENVIRONMENT = """
 query ($id: ID!) {
@@ -626,7 +626,8 @@ SAME_AS_REST = [
         "release",
         "rel-p1",
         "/api/releases/rel-p1/",
-        "id serviceId envId sha version status createdAt activatedAt isCurrent supersededBy supersededAt",
+        "id serviceId envId sha version status createdAt activatedAt isCurrent supersededBy supersededAt"
+        " rollbackOf restores",
     ),
     (
         "incident",
@@ -638,7 +639,8 @@ SAME_AS_REST = [
         "workflowRun",
         "run-456",
         "/api/workflow-runs/run-456/",
-        "id kind releaseId sourceReleaseId actor state startedAt finishedAt logs { ts level message meta }",
+        "id kind releaseId sourceReleaseId actor state startedAt finishedAt approvalsRequired"
+        " approvals { actor decision comment at } waitingReason logs { ts level message meta }",
     ),
 ]
 
@@ -665,7 +667,7 @@ def test_a_running_promotion_has_rests_values(viewer, world):
     run = world["promotion"]
     node = viewer(
         f'{{ workflowRun(id: "{run.id}") {{ id kind releaseId sourceReleaseId actor state startedAt finishedAt'
-        " logs { ts level message meta } } }"
+        " approvalsRequired approvals { actor decision comment at } waitingReason logs { ts level message meta } } }"
     )["workflowRun"]
     rest = Api("viewer").get(f"/api/workflow-runs/{run.id}/").json()
     assert "finishedAt" not in rest and node["finishedAt"] is None  # REST leaves it out, GraphQL says null

@@ -36,6 +36,10 @@ NEEDS = {
     "changeWindowUpdate": ("changewindow.update", "admin"),
     "freezeCreate": ("freeze.create", "admin"),
     "freezeUpdate": ("freeze.update", "admin"),
+    "workflowRunApprove": ("run.approve", "deployer"),
+    "workflowRunReject": ("run.reject", "deployer"),
+    "workflowRunCancel": ("run.cancel", "deployer"),
+    "serviceRollback": ("rollback", "deployer"),
 }
 WRITES = {name: (arguments, request) for name, arguments, _, request in SAME_WRITES}
 
