@@ -15,7 +15,7 @@ from controlplane.api.errors import api_exception
 from controlplane.errors import Conflict
 from incidents.models import Severity
 from overview import previews, services_index
-from policies.api import DenialSerializer  # one OpenAPI component "Denial": the policy view's own
+from policies.api import DecisionSerializer
 from releases.api import PromoteSerializer, ReleaseSerializer
 from releases.models import Release
 from services.filtersets import ServiceFilterSet
@@ -37,19 +37,6 @@ class ServicesIndexView(StrictQuery, GenericAPIView):
 
         body = services_index.cached(request.build_absolute_uri(), build)
         return HttpResponse(body, content_type="application/json")
-
-
-class DecisionSerializer(serializers.Serializer):
-    """The policies' decision (`policies.gate.Decision.as_json`): the `decision` of a 409 refusal, said ahead."""
-
-    allowed = serializers.BooleanField()
-    deniedBy = DenialSerializer(many=True)
-    nextAllowedAt = serializers.DateTimeField(
-        allow_null=True, help_text="When time alone would next allow it; null when allowed, or when no time does."
-    )
-
-    def to_representation(self, decision):
-        return decision.as_json()
 
 
 class PreviewSerializer(serializers.Serializer):

@@ -43,18 +43,30 @@ class WindowStateSerializer(serializers.Serializer):
     nextChangeAt = String(allow_null=True, help_text="When it next opens or closes (RFC 3339, UTC); null: never.")
 
 
-class PolicyDecisionSerializer(serializers.Serializer):
-    """The decision as a refusal's 409 carries it, with what it was decided on."""
+class DecisionSerializer(serializers.Serializer):
+    """The policies' decision (`policies.gate.Decision.as_json`): the `decision` of a 409 refusal, and of a
+    preview, said ahead."""
 
     allowed = serializers.BooleanField()
     deniedBy = DenialSerializer(many=True)
     nextAllowedAt = String(
         allow_null=True, help_text="When the action would next be allowed (RFC 3339, UTC); null: no time alone."
     )
+
+    def to_representation(self, decision):
+        return decision.as_json()
+
+
+class PolicyDecisionSerializer(DecisionSerializer):
+    """The decision as a refusal's 409 carries it, with what it was decided on."""
+
     windows = WindowStateSerializer(many=True, help_text="The environment's change windows, in its refs' order.")
     evaluated = serializers.ListField(child=String(), help_text="The gates and operator policies asked.")
     action = Choice(choices=ACTIONS)
     at = String(help_text="The instant decided at (RFC 3339, UTC).")
+
+    def to_representation(self, decision):
+        return decision_json(decision)
 
 
 def decision_json(decision: Decision) -> dict:

@@ -38,7 +38,7 @@ def offers_a_post(html: str) -> bool:
 
 
 @pytest.fixture
-def as_role(demo):
+def as_role(shipped_demo):
     def client(role: str) -> Client:
         return sign_in(Client(), role)
 
