@@ -78,6 +78,7 @@ test-full: test
 # (a script's folder first on the path would let bench/graphql.py shadow graphql-core); the suite runs each
 # once at a tiny size (tests/test_bench.py).
 bench: install
+	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.audit
 	$(BIN)/python -m bench.audit --postgres
 	$(BIN)/python -m bench.api

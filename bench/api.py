@@ -23,7 +23,6 @@ read model (commit 63ffa20) lacks it: delete var/bench/api-*.sqlite3 files older
 """
 
 import argparse
-import http.client
 import json
 import os
 import re
@@ -32,11 +31,11 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.loop import Target, compare, request
 from bench.servers import web_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,11 +95,6 @@ def add_data_dir(parser) -> None:
     )
 
 
-def warm_up_seconds(args) -> float:
-    """Requests to each target before measuring it: a second, or one round's worth when rounds are shorter."""
-    return min(1.0, args.seconds)
-
-
 def label(size) -> str:
     services, environments, releases = size
     return f"{services:,} {BY} {environments} {BY} {releases}"
@@ -158,13 +152,7 @@ def read_model_times(env) -> dict:
 
 
 def get(port, path, token) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request("GET", path, headers={"Authorization": f"Bearer {token}", "Connection": "close"})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return request(port, Target(path, path), token)
 
 
 def get_json(port, path, token) -> dict:
@@ -193,60 +181,20 @@ def middle_page(port, token, services) -> tuple[str, str]:
     )
 
 
-def measure(port, path, token, seconds, concurrency, body: bytes | None = None):
-    """Requests/s and latencies of `path` from `concurrency` clients for `seconds`: a GET, or a POST of the
-    JSON `body` when given (bench/graphql.py)."""
-    latencies, errors, stop = [], [], time.perf_counter() + seconds
-    headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    lock = threading.Lock()
-
-    def client():
-        mine = []
-        while time.perf_counter() < stop:
-            started = time.perf_counter()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("GET" if body is None else "POST", path, body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            conn.close()
-            mine.append(time.perf_counter() - started)
-            if response.status != 200:
-                errors.append(response.status)
-        with lock:
-            latencies.extend(mine)
-
-    began = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - began
-    if errors:
-        raise SystemExit(f"{path}: {len(errors)} failed requests (status {errors[0]})")
-    return len(latencies) / elapsed, latencies
-
-
 def run_targets(args, env, token, targets, prepare=None) -> dict:
     """Serve `env`'s database, let `prepare(port)` add targets that need the server (a cursor it signs),
-    then measure every target, rounds alternating. Returns per target (median req/s, p50 ms, p95 ms)."""
-    with web_server(env, args.workers) as port:
-        targets = {**targets, **(prepare(port) if prepare else {})}
-        for path in targets.values():  # warm up each worker's caches and connections
-            measure(port, path, token, warm_up_seconds(args), args.concurrency)
-        samples = {key: ([], []) for key in targets}
-        for _ in range(args.rounds):
-            for key, path in targets.items():
-                rps, latencies = measure(port, path, token, args.seconds, args.concurrency)
-                samples[key][0].append(rps)
-                samples[key][1].extend(latencies)
-    result = {}
-    for key, (rates, latencies) in samples.items():
-        q = statistics.quantiles(latencies, n=100)
-        result[key] = (statistics.median(rates), q[49] * 1000, q[94] * 1000)
-    return result
+    then measure every target (bench/loop.py). Returns per target (median req/s, p50 ms, p95 ms)."""
+    with web_server(env, args.workers) as server:
+        targets = {**targets, **(prepare(server.port) if prepare else {})}
+        figures = compare(
+            {"ours": server},
+            {key: Target(key, path) for key, path in targets.items()},
+            token,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            concurrency=args.concurrency,
+        )
+    return {key: (f.rate, f.p50, f.p95) for (_, key), f in figures.items()}
 
 
 def bench_size(args, size, env, token) -> dict:
@@ -352,7 +300,7 @@ def section(args, results) -> str:
     )
     return (
         f"## REST API (`bench/api.py`)\n\n"
-        f"`manage.py web` (uvicorn, ASGI, DEBUG off, dev tokens on with CONTROLPLANE_DEV_MODE=1), "
+        f"`manage.py web` (DEBUG off, dev tokens on with CONTROLPLANE_DEV_MODE=1), "
         f"{args.workers} web processes, SQLite, one database per size seeded by `manage.py seed` (services {BY} "
         f"environments {BY} releases per service and environment, as many audit events as releases). "
         f"{args.concurrency} concurrent clients on the same machine, a new connection per request; median of "

@@ -68,7 +68,8 @@ def main():
     subprocess.run([*manage, "load_demo", "--skip-checks"], env=env, cwd=ROOT, check=True, capture_output=True)
     worker = subprocess.Popen([*manage, "worker", "-v0"], env=env, cwd=ROOT)
     try:
-        with web_server(env) as port:
+        with web_server(env) as server:
+            port = server.port
             url = f"http://127.0.0.1:{port}"
             cli_env = {**env, "CONTROLPLANE_URL": url, "CONTROLPLANE_TOKEN": TOKEN}
             reads = {"cpctl whoami": [], "curl /api/me/": []}
@@ -81,8 +82,19 @@ def main():
                     me = [curl, "-sf", "-H", f"Authorization: Bearer {TOKEN}", f"{url}/api/me/"]
                     reads["curl /api/me/"].append(timed(me, cli_env)[0])
                 for how in deploys:  # alternating, so that both see the same database as it grows
-                    create = [str(CPCTL), "release", "create", "--service", "svc-demo", "--env", "env-staging",
-                              "--sha", "4f2a9c1", "--version", f"b{n}-{len(deploys[how])}{how[0]}"]
+                    create = [
+                        str(CPCTL),
+                        "release",
+                        "create",
+                        "--service",
+                        "svc-demo",
+                        "--env",
+                        "env-staging",
+                        "--sha",
+                        "4f2a9c1",
+                        "--version",
+                        f"b{n}-{len(deploys[how])}{how[0]}",
+                    ]
                     release_id = timed(create, cli_env)[1].strip()
                     if how.startswith("cpctl"):
                         ms, out = timed([str(CPCTL), "deploy", release_id, "--yes", "-o", "json"], cli_env)

@@ -34,12 +34,11 @@ from bench.api import (
     DEFAULT_SIZES,
     add_data_dir,
     label,
-    measure,
     parse_size,
     seeded_database,
     server_env,
-    warm_up_seconds,
 )
+from bench.loop import Target, compare
 from bench.servers import web_server
 
 AIM = 0.8  # GraphQL's requests/s over REST's, for the services index
@@ -117,42 +116,18 @@ def parse_args():
     return args
 
 
-def check(port, token, key) -> None:
-    """One request of the target, which must answer 200 without GraphQL errors; the bench stops otherwise."""
-    import http.client
-
-    _, path, payload = TARGETS[key]
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
-    if payload is None:
-        conn.request("GET", path, headers=headers)
-    else:
-        conn.request("POST", path, payload, headers={**headers, "Content-Type": "application/json"})
-    response = conn.getresponse()
-    text = response.read()
-    conn.close()
-    if response.status != 200 or (payload is not None and b'"errors"' in text[:20]):
-        raise SystemExit(f"{key}: {response.status} {text[:300]!r}")
-
-
 def server_run(args, env, token, keys) -> dict:
-    """Serve `env`'s database and measure `keys`, rounds alternating; per key (median req/s, p50 ms, p95 ms)."""
-    with web_server(env, args.workers) as port:
-        for key in keys:
-            check(port, token, key)
-            measure(port, TARGETS[key][1], token, warm_up_seconds(args), args.concurrency, body=TARGETS[key][2])
-        samples = {key: ([], []) for key in keys}
-        for _ in range(args.rounds):
-            for key in keys:
-                _, path, payload = TARGETS[key]
-                rps, latencies = measure(port, path, token, args.seconds, args.concurrency, body=payload)
-                samples[key][0].append(rps)
-                samples[key][1].extend(latencies)
-    result = {}
-    for key, (rates, latencies) in samples.items():
-        q = statistics.quantiles(latencies, n=100)
-        result[key] = (statistics.median(rates), q[49] * 1000, q[94] * 1000)
-    return result
+    """Serve `env`'s database and measure `keys` (bench/loop.py); per key (median req/s, p50 ms, p95 ms)."""
+    with web_server(env, args.workers) as server:
+        figures = compare(
+            {"ours": server},
+            {key: Target(*TARGETS[key]) for key in keys},
+            token,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            concurrency=args.concurrency,
+        )
+    return {key: (f.rate, f.p50, f.p95) for (_, key), f in figures.items()}
 
 
 def bench_size(args, size, env, token) -> dict:
@@ -207,7 +182,7 @@ def section(args, results, cache_name) -> str:
     loads = "; ".join(f"{label(s)}: {', '.join(f'{x:.1f}' for x in results[s]['loads'])}" for s in sizes)
     return (
         "### Measured (`bench/graphql.py`)\n\n"
-        f"`manage.py web` (uvicorn, ASGI, DEBUG off), {args.workers} web processes, SQLite, bench/api.py's databases "
+        f"`manage.py web` (DEBUG off), {args.workers} web processes, SQLite, bench/api.py's databases "
         f"(services {BY} environments {BY} releases per service and environment); the index cache {cache_name}. "
         f"{args.concurrency} concurrent clients on the same machine, a new connection per request, GraphQL as "
         f"`POST /graphql/` with a JSON body; median of {args.rounds} rounds of {args.seconds:g} s per target, "

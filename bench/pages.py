@@ -4,7 +4,7 @@ Usage: python -m bench.pages [--sizes 2000x3x50] [--seconds 8] [--rounds 3] [--c
                              [--data-dir var/bench] [--no-write]
 
 At each size, on bench/api.py's seeded SQLite database (var/bench/api-*.sqlite3, seeded by `manage.py seed` the
-first time; --data-dir as there), `manage.py web` (uvicorn, DEBUG off) is started once and measured, rounds
+first time; --data-dir as there), `manage.py web` (DEBUG off) is started once and measured, rounds
 alternating:
 
 - the floors: `GET /healthz` (no credentials, no query) and `GET /api/me/` (the bearer token, no query);
@@ -19,9 +19,9 @@ signed-in session. The figures go into docs/performance.md between the `pages` m
 import argparse
 import json
 import secrets
-import statistics
 
-from bench.api import BY, add_data_dir, get, label, measure, parse_size, seeded_database, server_env, warm_up_seconds
+from bench.api import BY, add_data_dir, get, label, parse_size, seeded_database, server_env
+from bench.loop import Target, compare
 from bench.servers import web_server
 
 FLOORS = ("healthz", "me")
@@ -59,24 +59,20 @@ def targets(port, token) -> dict:
 def bench_size(args, size, env, token) -> dict:
     db = seeded_database(size, env, args.data_dir)
     env = {**env, "DATABASE_URL": f"sqlite:///{db}"}
-    with web_server(env, args.workers) as port:
-        paths = targets(port, token)
-        for _, path in paths.values():
-            status, body = get(port, path, token)
-            if status != 200:
-                raise SystemExit(f"{path}: {status} {body[:300]!r}")
-            measure(port, path, token, warm_up_seconds(args), args.concurrency)
-        samples = {key: ([], []) for key in paths}
-        for _ in range(args.rounds):
-            for key, (_, path) in paths.items():
-                rps, latencies = measure(port, path, token, args.seconds, args.concurrency)
-                samples[key][0].append(rps)
-                samples[key][1].extend(latencies)
+    with web_server(env, args.workers) as server:
+        paths = targets(server.port, token)
+        figures = compare(
+            {"ours": server},
+            {key: Target(what, path) for key, (what, path) in paths.items()},
+            token,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            concurrency=args.concurrency,
+        )
     result = {}
-    for key, (rates, latencies) in samples.items():
-        q = statistics.quantiles(latencies, n=100)
-        result[key] = (paths[key][0], statistics.median(rates), q[49] * 1000, q[94] * 1000)
-        print(f"  {label(size)} {paths[key][0]:45} {result[key][1]:8.1f} req/s  p50 {q[49] * 1000:6.1f} ms", flush=True)
+    for (_, key), f in figures.items():
+        result[key] = (paths[key][0], f.rate, f.p50, f.p95)
+        print(f"  {label(size)} {paths[key][0]:45} {f.rate:8.1f} req/s  p50 {f.p50:6.1f} ms", flush=True)
     return result
 
 
@@ -95,7 +91,7 @@ def section(args, results) -> str:
         lines.append("")
     return (
         "### Measured (`bench/pages.py`)\n\n"
-        f"`manage.py web` (uvicorn, ASGI, DEBUG off), {args.workers} web processes, SQLite, bench/api.py's databases; "
+        f"`manage.py web` (DEBUG off), {args.workers} web processes, SQLite, bench/api.py's databases; "
         f"{args.concurrency} concurrent clients on the same machine, a new connection per request, the viewer's "
         f"bearer token; median of {args.rounds} rounds of {args.seconds:g} s per target, rounds alternating, all "
         "against the same server and data. The pages are rendered by Django templates on every request (no page "

@@ -202,7 +202,8 @@ def main():
     env = setup(token)
     decisions = in_process(args.decisions)
     envs, per_round = request_data(args.rounds + WARM_UP_ROUNDS)
-    with web_server(env) as port:
+    with web_server(env) as server:
+        port = server.port
         requests = over_http(port, token, envs, per_round)
 
     median = {key: statistics.median(values) for key, values in {**decisions, **requests}.items()}

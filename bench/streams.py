@@ -27,12 +27,12 @@ import secrets
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 from bench.api import add_data_dir
+from bench.loop import Target, burst
 from bench.servers import web_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,23 +109,7 @@ def request(port, method, path, token, body=None):
 
 
 def me_latencies(port, token, seconds, concurrency=4) -> list[float]:
-    latencies, lock, stop = [], threading.Lock(), time.perf_counter() + seconds
-
-    def client():
-        mine = []
-        while time.perf_counter() < stop:
-            started = time.perf_counter()
-            request(port, "GET", "/api/me/", token)
-            mine.append(time.perf_counter() - started)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return latencies
+    return burst(port, Target("`GET /api/me/`", "/api/me/"), token, seconds, concurrency)[1]
 
 
 def rss_kib(pid: int) -> int:
@@ -161,7 +145,8 @@ def measure(args, database_url: str) -> dict:
     # No system checks while preparing data (the server runs them when it starts).
     subprocess.run([*manage, "migrate", "-v0", "--skip-checks"], env=env, check=True)
     subprocess.run([*manage, "load_demo", "--skip-checks"], env=env, check=True, stdout=subprocess.DEVNULL)
-    with web_server(env) as port:
+    with web_server(env) as server:
+        port = server.port
         me_latencies(port, admin, min(1.0, args.seconds))  # warm up
         pid = request(port, "GET", "/api/streams/", admin)["pid"]
         before = me_latencies(port, admin, args.seconds)

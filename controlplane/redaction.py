@@ -183,7 +183,7 @@ def refusal(kinds: list[str]) -> str:
 
 class RedactingFilter(logging.Filter):
     """On a log handler: the record's message, exception and stack text are redacted before any output,
-    the web server's access lines (`uvicorn.access`) included."""
+    the web server's access lines (`gunicorn.access`, `uvicorn.access`) included."""
 
     def filter(self, record):
         try:

@@ -628,7 +628,9 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # The web server's (`manage.py web`): startup lines and one access line per request.
+        # The web server's (`manage.py web`): startup lines and one access line per request, gunicorn's for the
+        # ordinary requests, uvicorn's for the streams (controlplane/serving.py).
+        "gunicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }

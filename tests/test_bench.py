@@ -31,6 +31,7 @@ BENCHMARKS = {
     ),
     "graphql": (["--sizes", SIZE, *SERVED], r"GraphQL/REST, services index: \d+\.\d\d"),
     "pages": (["--sizes", SIZE, *SERVED], r"release page: `GET /releases/<id>/`\s+[\d.]+ req/s"),
+    "serving": (["--size", SIZE, *SERVED], r"\| `GET /api/me/` \(the floor\) \| [\d,.]+ \|.*\| \*\*\d\.\d\d\*\* \|"),
     "profile_releases": (["--size", SIZE, "--requests", "50"], r"list [\d.]+ ms, floor [\d.]+ ms, ratio"),
     "audit": (["--rounds", "1", "--changes", "7"], r"sqlite [\d.]+: writer off [\d,]+ changes/s, on [\d,]+"),
     "audit --postgres": (["--rounds", "1", "--changes", "7"], r"postgresql: writer off [\d,]+ changes/s, on [\d,]+"),
@@ -43,7 +44,7 @@ BENCHMARKS = {
         r"decision, allowed: [\d.]+ ms median.*\n.*deploy request: .* ratio",
     ),
 }
-SEEDED = ("api", "graphql", "pages", "profile_releases", "streams")  # those that take --data-dir
+SEEDED = ("api", "graphql", "pages", "serving", "profile_releases", "streams")  # those that take --data-dir
 WRITES_NOTHING = ("profile_releases",)  # no --no-write: it never writes
 
 

@@ -49,8 +49,9 @@ def test_messages_and_tracebacks_are_redacted(console):
 
 @pytest.mark.parametrize("token", [TOKENS["admin"], "some-random-token-9f8e7d6c5b4a"])
 def test_access_lines_never_carry_a_token_from_the_url(token, tmp_path):
-    """The real web server (`manage.py web`): uvicorn's access line (logger uvicorn.access) for a request
-    with a configured dev token, or an unknown one, in its query string."""
+    """The real web server (`manage.py web`): the access lines, gunicorn's for an ordinary request (logger
+    gunicorn.access) and uvicorn's for a stream (uvicorn.access), of requests with a configured dev token, or an
+    unknown one, in their query strings."""
     env = clean_environment(
         tmp_path,
         DEBUG="1",
@@ -59,9 +60,15 @@ def test_access_lines_never_carry_a_token_from_the_url(token, tmp_path):
     )
     log_path = tmp_path / "web.log"
     with web_server(env, log_path) as url:
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"{url}/api/me/?access_token={token}&x=1", timeout=10)
-        assert refused.value.code == 401
+        for path in ("/api/me/", "/api/audit-events/stream"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"{url}{path}?access_token={token}&x=1", timeout=10)
+            assert refused.value.code == 401
     written = log_path.read_text()
-    assert "uvicorn.access" in written and '"GET /api/me/?access_token=[REDACTED]&x=1 HTTP/1.1" 401' in written
+    ordinary, stream = (
+        [line for line in written.splitlines() if f"{logger} " in line and path in line]
+        for logger, path in (("gunicorn.access", "/api/me/"), ("uvicorn.access", "/api/audit-events/stream"))
+    )
+    assert len(ordinary) == 1 and '"GET /api/me/?access_token=[REDACTED]&x=1 HTTP/1.1" 401' in ordinary[0]
+    assert len(stream) == 1 and '"GET /api/audit-events/stream?access_token=[REDACTED]&x=1 HTTP/1.1" 401' in stream[0]
     assert token not in written
