@@ -17,6 +17,8 @@ from django.core import signing
 from django.db import models
 from django.db.models import Q
 
+from controlplane.timestamps import rfc3339
+
 CURSOR_REFUSED = "is not a cursor this API issued."
 AFTER, BEFORE = "after", "before"  # a cursor's direction: the rows past its position, or those before it
 
@@ -106,7 +108,8 @@ class Keyset:
         """A row's ordering values (a model instance, or a dict from values()), as a cursor holds them."""
         read = row.__getitem__ if isinstance(row, dict) else lambda column: _read(row, column)
         values = [read(c) for c in self.columns]
-        return [v.isoformat() if c in self.times else v for c, v in zip(self.columns, values, strict=True)]
+        # A time as a model holds it, or as the database stored it (a list read raw: controlplane.api.base).
+        return [rfc3339(v) if c in self.times else v for c, v in zip(self.columns, values, strict=True)]
 
     def cursor(self, row, direction: str = AFTER) -> str:
         """The signed cursor of the rows past `row` (or, BEFORE, of those before it)."""
@@ -142,6 +145,8 @@ class Keyset:
     def rows(self, queryset, limit: int, position: Position = START) -> list:
         """Up to `limit` rows from `position` on, in reading order (reversed, reading back). A page reads one
         more than it shows, to know whether more follow; a stream's catch-up reads batches."""
+        if not isinstance(queryset, models.QuerySet):  # a statement of its own (controlplane.plain_lists)
+            return queryset.rows(self, limit, position)
         if position.values is not None:
             queryset = queryset.filter(self.beyond(position.values, position.backwards))
         return list(queryset.order_by(*(self.reversed if position.backwards else self.ordering))[:limit])

@@ -1,0 +1,101 @@
+"""A list read by a statement of its own (controlplane.plain_lists) answers exactly as the ORM does: the same rows,
+the same pages, the same cursors, for every filter a plain statement takes, on SQLite and PostgreSQL alike."""
+
+import datetime
+
+import pytest
+import time_machine
+
+from controlplane import plain_lists
+from releases.models import Release, ReleaseStatus
+
+pytestmark = pytest.mark.django_db
+
+T = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
+
+QUERIES = [
+    "",
+    "serviceId=svc-p0",
+    "envId=env-p1&status=Active",
+    "sha=ab",
+    "sha=a_",  # LIKE's wildcards are literal characters of the prefix: no sha holds them
+    "sha=a%25",
+    "sha=AB",  # a prefix is case-sensitive, as on the ORM
+    "version=1.0.%25",
+    "status=Draft&isCurrent=false",
+    "isCurrent=true",
+    "serviceId=svc-nobody",
+]
+
+
+@pytest.fixture
+def releases(make_environment, make_service):
+    """Twelve releases of two services in two environments, four of them at one instant (a keyset's tie), with
+    shas that share prefixes and versions with a `%`."""
+    envs = [make_environment(id=f"env-p{n}") for n in range(2)]
+    services = [make_service(id=f"svc-p{n}", environments=envs) for n in range(2)]
+    for n in range(12):
+        at = T + datetime.timedelta(seconds=0 if n < 4 else n, microseconds=0 if n % 3 else 7)
+        with time_machine.travel(at, tick=False):
+            release = Release(
+                service=services[n % 2],
+                environment=envs[n // 2 % 2],
+                sha=("abc" if n % 3 else "abd") + f"{n:04x}",
+                version="1.0.%" if n == 5 else f"1.0.{n}",
+            )
+            release.save()
+        if n in (2, 3, 4):  # Active, and current where it activated last
+            Release.objects.filter(pk=release.pk).update(
+                status=ReleaseStatus.ACTIVE, activated_at=at, is_current=n != 2
+            )
+
+
+def walk(client, query: str) -> list[dict]:
+    """Every page of the list, forwards two rows at a time, then back from the last page."""
+    pages, url = [], f"/api/releases/?pageSize=2&{query}"
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, response.content
+        pages.append(response.json())
+        url = pages[-1]["next"]
+    url = pages[-1]["previous"]
+    while url:
+        pages.append(client.get(url).json())
+        url = pages[-1]["previous"]
+    return pages
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_plain_statement_answers_as_the_orm(viewer, releases, monkeypatch, query):
+    read = []
+    monkeypatch.setattr(plain_lists.PlainQuery, "rows", _counting(plain_lists.PlainQuery.rows, read))
+    with time_machine.travel(T, tick=False):  # a cursor's signature holds the time it was signed
+        plain = walk(viewer.client, query)
+        assert read, "the list was not read by its plain statement"
+        monkeypatch.setattr(plain_lists.PlainQuery, "of", classmethod(lambda cls, *args: None))
+        assert walk(viewer.client, query) == plain
+
+
+def test_the_filters_find_what_they_name(viewer, releases):
+    shas = lambda query: {r["sha"][:3] for page in walk(viewer.client, query) for r in page["results"]}  # noqa: E731
+    assert shas("sha=ab") == {"abc", "abd"}
+    assert shas("sha=abd") == {"abd"}
+    assert shas("sha=a_") == shas("sha=a%25") == set()
+    versions = [r["version"] for r in viewer.get("/api/releases/?version=1.0.%25").json()["results"]]
+    assert versions == ["1.0.%"]
+    current = viewer.get("/api/releases/?isCurrent=true").json()["results"]
+    assert [r["isCurrent"] for r in current] == [True, True]
+
+
+def test_a_bad_filter_is_refused_by_name(viewer, releases):
+    response = viewer.get("/api/releases/?status=Sleeping")
+    assert response.status_code == 400
+    assert list(response.json()) == ["status"]
+
+
+def _counting(rows, calls):
+    def counted(self, *args):
+        calls.append(args)
+        return rows(self, *args)
+
+    return counted
