@@ -61,6 +61,18 @@ def _field(model, attname: str) -> models.Field:
     return model._meta.get_field(attname)  # by attname too (service_id)
 
 
+def as_stored(column_sql: str, field: models.Field, connection) -> str:
+    """A column selected as the database stores it: SQLite's driver would parse a time's text (in Python, per
+    value) only for the API to print it again (controlplane.timestamps.rfc3339 takes the text)."""
+    if connection.vendor == "sqlite" and isinstance(field, models.DateTimeField):
+        return f"CAST({column_sql} AS TEXT)"
+    return column_sql
+
+
+def _selected(model, attname: str, connection) -> str:
+    return as_stored(_column(model, attname, connection), _field(model, attname), connection)
+
+
 def _condition(model, attname: str, lookup: str, connection) -> str:
     field = _field(model, attname)
     lhs = connection.ops.lookup_cast(lookup, field.get_internal_type()) % _column(model, attname, connection)
@@ -77,7 +89,7 @@ def _prepared(model, attname: str, lookup: str, value, connection):
 @lru_cache(maxsize=512)
 def _statement(model, columns, shape, ordering: tuple, after: bool, backwards: bool, limit: int, alias: str) -> str:
     connection = connections[alias]
-    select = ", ".join(_column(model, column, connection) for column in columns)
+    select = ", ".join(_selected(model, column, connection) for column in columns)
     where = [_condition(model, column, lookup, connection) for column, lookup in shape]
     if after:
         where.append(_beyond(model, ordering, backwards, connection))
