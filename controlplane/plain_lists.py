@@ -16,7 +16,7 @@ from django.db import connections, models
 
 from controlplane.keyset import Keyset, Position
 
-LOOKUPS = frozenset({"exact", "startswith", "gt", "gte", "lt", "lte"})  # what a plain condition may ask
+LOOKUPS = frozenset({"exact", "startswith", "gt", "gte", "lt", "lte", "isnull"})  # what a plain condition may ask
 
 
 class PlainQuery:
@@ -41,10 +41,17 @@ class PlainQuery:
 
     def rows(self, keyset: Keyset, limit: int, position: Position) -> list[dict]:
         connection = connections[self.using]
-        shape = tuple((column, lookup) for column, lookup, _ in self.conditions)
         after = position.values is not None
+        # A statement per shape: the columns and lookups asked, and for IS [NOT] NULL which (it takes no value).
+        shape = tuple(
+            (column, lookup, value if lookup == "isnull" else None) for column, lookup, value in self.conditions
+        )
         sql = _statement(self.model, self.columns, shape, keyset.ordering, after, position.backwards, limit, self.using)
-        params = [_prepared(self.model, column, lookup, value, connection) for column, lookup, value in self.conditions]
+        params = [
+            _prepared(self.model, column, lookup, value, connection)
+            for column, lookup, value in self.conditions
+            if lookup != "isnull"
+        ]
         if after:
             params += _beyond_params(self.model, keyset, position.values, connection)
         with connection.cursor() as cursor:
@@ -73,7 +80,9 @@ def _selected(model, attname: str, connection) -> str:
     return as_stored(_column(model, attname, connection), _field(model, attname), connection)
 
 
-def _condition(model, attname: str, lookup: str, connection) -> str:
+def _condition(model, attname: str, lookup: str, is_null: bool | None, connection) -> str:
+    if lookup == "isnull":  # no parameter: the SQL says which
+        return f"{_column(model, attname, connection)} IS {'' if is_null else 'NOT '}NULL"
     field = _field(model, attname)
     lhs = connection.ops.lookup_cast(lookup, field.get_internal_type()) % _column(model, attname, connection)
     return f"{lhs} {connection.operators[lookup] % '%s'}"
@@ -90,7 +99,7 @@ def _prepared(model, attname: str, lookup: str, value, connection):
 def _statement(model, columns, shape, ordering: tuple, after: bool, backwards: bool, limit: int, alias: str) -> str:
     connection = connections[alias]
     select = ", ".join(_selected(model, column, connection) for column in columns)
-    where = [_condition(model, column, lookup, connection) for column, lookup in shape]
+    where = [_condition(model, column, lookup, is_null, connection) for column, lookup, is_null in shape]
     if after:
         where.append(_beyond(model, ordering, backwards, connection))
     # Reading back: the order reversed (Keyset.rows), the page turned round by Keyset.page.

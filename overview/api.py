@@ -10,7 +10,7 @@ from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controlplane.api.base import Choice, StrictQuery, String
+from controlplane.api.base import Choice, StrictQuery, String, stored_values
 from controlplane.api.errors import api_exception
 from controlplane.errors import Conflict
 from incidents.models import Severity
@@ -32,7 +32,7 @@ class ServicesIndexView(StrictQuery, GenericAPIView):
         """The services index: per environment the latest and current release, open incidents, audit tail."""
 
         def build():
-            rows = services_index.services(self.filter_queryset(self.get_queryset()))
+            rows = stored_values(self, self.get_queryset(), services_index.SERVICE_FIELDS)
             return self.get_paginated_response(services_index.entries(self.paginate_queryset(rows))).data
 
         body = services_index.cached(request.build_absolute_uri(), build)

@@ -1,5 +1,5 @@
 """The services index over GraphQL: the same rows as REST's /api/services/index/, read from the
-deployment-state read model in two queries a page (overview/services_index.py)."""
+deployment-state read model in three queries a page (overview/services_index.py)."""
 
 import graphene
 

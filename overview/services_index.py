@@ -2,13 +2,15 @@
 current release, its open incidents by severity, and a pointer to the tail of its audit trail.
 
 Read from the deployment-state read model (`overview.models`), as plain values (no model instances, no
-serializer), in two queries for any page of services, whatever the data's size: the services with their
-service state and audit tail; their (service, environment) rows with each environment's name and the
-latest and current releases, joined by primary key. Pages are cached under the audit trail's head (see
+serializer), in three queries for any page of services, whatever the data's size: the services' own
+columns (a plain statement on REST: controlplane.plain_lists); their (service, environment) rows with each
+environment's name and the latest and current releases, joined by primary key; their service states with
+their audit tails, by key. Pages are cached under the audit trail's head (see
 `cached`), in Redis when REDIS_URL is set, so every web process shares them.
 """
 
 import hashlib
+import json
 import logging
 import time
 
@@ -18,17 +20,26 @@ from django.db import connection
 from redis.exceptions import RedisError
 from rest_framework import serializers
 
-from audit.models import AuditChainHead
+from audit.models import AuditChainHead, AuditEvent
 from controlplane.api.renderers import JSONRenderer
 from controlplane.timestamps import rfc3339
 from incidents.models import SEVERITIES, Severity
-from overview.models import DeploymentState
+from overview.models import DeploymentState, ServiceState
 from releases.models import Release, ReleaseStatus
 from services.models import Environment
 
-OPEN = {severity: f"state__open_{severity}" for severity in SEVERITIES}
-TAIL = ("state__audit_tail__seq", "state__audit_tail__ts", "state__audit_tail__action")
-SERVICE_FIELDS = ("id", "name", "repo", "deployment_adapters", "state__highest_open_severity", *OPEN.values(), *TAIL)
+# A page of services is read with the services' own columns only: the ORM's joins to their state and its
+# audit tail cost the page more than the two lookups by key below (STATES_SQL).
+SERVICE_FIELDS = ("id", "name", "repo", "deployment_adapters")
+# Per service: its open incidents by severity, the highest, and its audit tail (with the tail's actor,
+# which the dashboard shows).
+STATES_SQL = f"""
+SELECT st.service_id, {", ".join(f"st.open_{severity}" for severity in SEVERITIES)}, st.highest_open_severity,
+       tail.seq, {{tail_ts}}, tail.action, tail.actor
+FROM {ServiceState._meta.db_table} st
+LEFT JOIN {AuditEvent._meta.db_table} tail ON tail.seq = st.audit_tail_seq
+WHERE st.service_id IN ({{ids}})
+"""
 # Per (service, environment): the environment's name and the latest and current releases, joined by key.
 # Raw SQL, read as it comes: the ORM's per-row conversions (times parsed only to be printed again) cost
 # the page more than the query.
@@ -60,6 +71,28 @@ def services(queryset):
     return queryset.values(*SERVICE_FIELDS)
 
 
+def states(service_ids) -> dict[str, dict]:
+    """Per service: `open` (by severity), `highest` (or None) and `tail` (seq, ts, action, actor; or None)."""
+    found = {}
+    if service_ids:
+        with connection.cursor() as cursor:
+            ids = ", ".join(["%s"] * len(service_ids))
+            cursor.execute(STATES_SQL.format(ids=ids, tail_ts=_time("tail.ts")), list(service_ids))
+            rows = cursor.fetchall()
+        counts = len(SEVERITIES)
+        for service_id, *row in rows:
+            seq, ts, action, actor = row[counts + 1 :]
+            found[service_id] = {
+                "open": dict(zip(SEVERITIES, row[:counts], strict=True)),
+                "highest": row[counts] or None,
+                "tail": {"seq": seq, "ts": rfc3339(ts), "action": action, "actor": actor} if seq else None,
+            }
+    return found
+
+
+_NO_STATE = {"open": dict.fromkeys(SEVERITIES, 0), "highest": None, "tail": None}  # a service not yet kept
+
+
 def _environments(service_ids) -> dict[str, list]:
     """Per service, its environments in name order, each with its latest and current release."""
     result: dict[str, list] = {sid: [] for sid in service_ids}
@@ -85,6 +118,10 @@ def _environments(service_ids) -> dict[str, list]:
     return result
 
 
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value  # as stored, or as the ORM decodes it
+
+
 def _release(columns, when: str):
     release_id, version, sha, status, stamp = columns
     if release_id is None:
@@ -94,22 +131,21 @@ def _release(columns, when: str):
 
 def entries(page) -> list[dict]:
     """Index entries for a page of `services(...)` rows, in the page's order."""
-    environments = _environments([row["id"] for row in page])
+    ids = [row["id"] for row in page]
+    environments, found = _environments(ids), states(ids)
     result = []
     for row in page:
-        seq, ts, action = (row[f] for f in TAIL)
+        state = found.get(row["id"], _NO_STATE)
+        tail = state["tail"]
         result.append(
             {
                 "id": row["id"],
                 "name": row["name"],
                 "repo": row["repo"],
-                "adapters": {"deployments": row["deployment_adapters"]},
+                "adapters": {"deployments": _json(row["deployment_adapters"])},
                 "environments": environments[row["id"]],
-                "incidents": {
-                    "open": {severity: row[field] or 0 for severity, field in OPEN.items()},
-                    "highestOpenSeverity": row["state__highest_open_severity"] or None,
-                },
-                "auditTail": {"seq": seq, "ts": rfc3339(ts), "action": action} if seq else None,
+                "incidents": {"open": dict(state["open"]), "highestOpenSeverity": state["highest"]},
+                "auditTail": {"seq": tail["seq"], "ts": tail["ts"], "action": tail["action"]} if tail else None,
             }
         )
     return result

@@ -2,7 +2,7 @@ import django_filters as filters
 from django.db.models import Q
 
 from controlplane import adapters
-from controlplane.api.filters import FilterSet
+from controlplane.api.filters import FilterSet, lookups
 from controlplane.models import ID_PATTERN
 from services.models import ChangeWindow, Environment, Freeze, Service
 
@@ -19,8 +19,11 @@ class ArchivedFilterSet(FilterSet):
         data.setdefault("archived", "false")
         super().__init__(data, *args, **kwargs)
 
+    def plain_archived(self, value) -> list:
+        return [] if value == "all" else [("archived_at", "isnull", value == "false")]
+
     def filter_archived(self, queryset, name, value):
-        return queryset if value == "all" else queryset.filter(archived_at__isnull=value == "false")
+        return queryset.filter(**lookups(self.plain_archived(value)))
 
 
 class EnvironmentFilterSet(ArchivedFilterSet):

@@ -346,20 +346,26 @@ class DomainViewSet(StrictQuery, mixins.ListModelMixin, mixins.RetrieveModelMixi
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def stored_values(self, queryset, names: tuple[str, ...]):
-        """The list's rows, filtered, as StoredValues: a PlainQuery when the filters allow, else the ORM's."""
-        filterset = None
-        if self.filter_backends == [DjangoFilterBackend]:
-            filterset = DjangoFilterBackend().get_filterset(self.request, queryset, self)
-        if filterset is not None:
-            if not filterset.is_valid():
-                raise translate_validation(filterset.errors)
-            conditions = filterset.conditions()
-            plain = PlainQuery.of(queryset, names, conditions) if conditions is not None else None
-            if plain is not None:
-                return plain
-            queryset = filterset.qs
-        else:
-            queryset = self.filter_queryset(queryset)
-        rows = queryset.values(*names)
-        rows._iterable_class = StoredValues  # no public way to say "as stored" to values()
-        return rows
+        return stored_values(self, queryset, names)
+
+
+def stored_values(view, queryset, names: tuple[str, ...]):
+    """A list view's rows of `queryset`, narrowed by its filters (checked: a 400 naming the filter), with the
+    columns `names` as the database stores them: a PlainQuery when the filters are plain, else the ORM's
+    values() as StoredValues. Either pages with controlplane.keyset."""
+    filterset = None
+    if view.filter_backends == [DjangoFilterBackend]:
+        filterset = DjangoFilterBackend().get_filterset(view.request, queryset, view)
+    if filterset is not None:
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        conditions = filterset.conditions()
+        plain = PlainQuery.of(queryset, names, conditions) if conditions is not None else None
+        if plain is not None:
+            return plain
+        queryset = filterset.qs
+    else:
+        queryset = view.filter_queryset(queryset)
+    rows = queryset.values(*names)
+    rows._iterable_class = StoredValues  # no public way to say "as stored" to values()
+    return rows

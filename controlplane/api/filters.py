@@ -27,6 +27,11 @@ class TimeFilter(filters.IsoDateTimeFilter):
     field_class = RFC3339Field
 
 
+def lookups(conditions) -> dict:
+    """Conditions (FilterSet.conditions) as the ORM's keyword lookups."""
+    return {f"{column}__{lookup}": value for column, lookup, value in conditions}
+
+
 class StrictBooleanField(forms.Field):
     """`true` or `false`, nothing else (django-filter's own reads `maybe` as "no filter")."""
 
@@ -82,17 +87,24 @@ class FilterSet(filters.FilterSet):
 
     def conditions(self) -> list[tuple[str, str, object]] | None:
         """`(column, lookup, value)` for each filter given, when each compares a column of the list's own
-        model (controlplane.plain_lists); None when one asks for more (a join, a method, an exclusion).
+        model (controlplane.plain_lists); None when one asks for more (a join, a method with no `plain_`
+        twin, an exclusion).
         The filters must be valid."""
         found = []
         for name, value in self.form.cleaned_data.items():
             each = self.filters[name]
             if value in EMPTY_VALUES:
                 continue
+            if each.method:  # its rule as conditions, where the filterset says it (`plain_<name>`)
+                rule = getattr(self, f"plain_{name}", None)
+                if rule is None:
+                    return None
+                found += rule(value)
+                continue
             plain = type(each).filter is filters.Filter.filter or (
                 type(each).filter is filters.ChoiceFilter.filter and value != each.null_value
             )
-            if not plain or each.method or each.distinct or each.exclude or "__" in each.field_name:
+            if not plain or each.distinct or each.exclude or "__" in each.field_name:
                 return None
             found.append((each.field_name, each.lookup_expr, value))
         return found

@@ -135,5 +135,5 @@ def test_the_cache_can_be_turned_off(viewer, settings):
     viewer.get("/api/services/index/")
     with CaptureQueriesContext(connection) as captured:
         viewer.get("/api/services/index/")
-    # the page of services with their service state, and their deployment states: no head, no cache
-    assert len(captured) == 2, [q["sql"] for q in captured]
+    # the page of services, their deployment states, their service states: no head, no cache
+    assert len(captured) == 3, [q["sql"] for q in captured]

@@ -351,8 +351,8 @@ QUERIES = {
     # the page; services; environments; the runs of every release and the promotions made from them
     # (runs and timeline share one load); those runs' logs; their releases; their source releases.
     "releases": 7,
-    # the services page with service state and audit tail; their (service, environment) rows.
-    "services index": 2,
+    # the services page; their (service, environment) rows; their service states and audit tails.
+    "services index": 3,
     "audit events, first page": 1,
     "audit events, second page": 1,  # the signed cursor is checked without a query
     # REST's path: the service looked up twice (the serializer's field, the model's clean), the generated id
