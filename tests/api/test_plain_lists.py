@@ -50,9 +50,9 @@ def releases(make_environment, make_service):
             )
 
 
-def walk(client, query: str) -> list[dict]:
+def walk(client, query: str, path: str = "/api/releases/") -> list[dict]:
     """Every page of the list, forwards two rows at a time, then back from the last page."""
-    pages, url = [], f"/api/releases/?pageSize=2&{query}"
+    pages, url = [], f"{path}?pageSize=2&{query}"
     while url:
         response = client.get(url)
         assert response.status_code == 200, response.content
@@ -74,6 +74,24 @@ def test_a_plain_statement_answers_as_the_orm(viewer, releases, monkeypatch, que
         assert read, "the list was not read by its plain statement"
         monkeypatch.setattr(plain_lists.PlainQuery, "of", classmethod(lambda cls, *args: None))
         assert walk(viewer.client, query) == plain
+
+
+@pytest.mark.parametrize("query", ["", "archived=false", "archived=true", "archived=all"])
+def test_a_method_filter_with_a_plain_rule_answers_as_the_orm(viewer, admin, releases, monkeypatch, settings, query):
+    settings.INDEX_CACHE = False
+    path = "/api/services/index/"  # its services are a list of plain columns; `archived` is a method filter
+    assert admin.delete("/api/services/svc-p1/").status_code == 204  # archived
+    read = []
+    monkeypatch.setattr(plain_lists.PlainQuery, "rows", _counting(plain_lists.PlainQuery.rows, read))
+    with time_machine.travel(T, tick=False):
+        plain = walk(viewer.client, query, path)
+        assert read, "the list was not read by its plain statement"
+        monkeypatch.setattr(plain_lists.PlainQuery, "of", classmethod(lambda cls, *args: None))
+        assert walk(viewer.client, query, path) == plain
+    shown = {s["id"] for page in plain for s in page["results"]}
+    assert shown == {"": {"svc-p0"}, "archived=false": {"svc-p0"}, "archived=true": {"svc-p1"}}.get(
+        query, {"svc-p0", "svc-p1"}
+    )
 
 
 def test_the_filters_find_what_they_name(viewer, releases):
