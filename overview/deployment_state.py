@@ -9,7 +9,8 @@ with it. Which release is current, and what superseded each, are the releases' o
 `releases.lifecycle.activate`; here they are recomputed (`SUCCESSION`) and checked.
 
 What refreshes what:
-- a release created, moved (deploy, promote, activate, fail), or a run started: its (service, environment);
+- a release created, edited, moved (deploy, promote, activate, fail), or a run started: its (service,
+  environment);
 - a service created, an incident created, edited or moved: the service;
 - a link made or removed, from either side: those (service, environment) rows;
 - an audit event about a service: the service's tail pointer;
@@ -50,11 +51,18 @@ DEPLOYMENT_COLUMNS = (
     "latest_since",
     "promoting_id",
     "promoting_since",
+    "current_version",
+    "current_sha",
+    "latest_version",
+    "latest_sha",
+    "latest_status",
 )
 DEPLOYMENTS = f"""
 SELECT link.service_id, link.environment_id, cur.id, cur.activated_at, lat.id, lat.created_at, pro.id,
        (SELECT run.started_at FROM {WorkflowRun._meta.db_table} run WHERE run.release_id = pro.id
-        ORDER BY run.started_at DESC LIMIT 1)
+        ORDER BY run.started_at DESC LIMIT 1),
+       COALESCE(cur.version, ''), COALESCE(cur.sha, ''), COALESCE(lat.version, ''), COALESCE(lat.sha, ''),
+       COALESCE(lat.status, '')
 FROM {LINKS} link
 LEFT JOIN {RELEASES} cur ON cur.id = (
     {_PICK} AND r.status = '{ACTIVE}' ORDER BY r.activated_at DESC, r.id DESC LIMIT 1)
@@ -252,7 +260,7 @@ def differences() -> list[str]:
 
 
 def on_release_saved(sender, instance, created, raw, **kwargs):
-    if created and not raw:
+    if not raw:  # created, or its version edited while Draft (the rows show it)
         refresh_deployments(instance.service_id, [instance.environment_id])
 
 

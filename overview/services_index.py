@@ -25,7 +25,7 @@ from controlplane.api.renderers import JSONRenderer
 from controlplane.timestamps import rfc3339
 from incidents.models import SEVERITIES, Severity
 from overview.models import DeploymentState, ServiceState
-from releases.models import Release, ReleaseStatus
+from releases.models import ReleaseStatus
 from services.models import Environment
 
 # A page of services is read with the services' own columns only: the ORM's joins to their state and its
@@ -40,17 +40,15 @@ FROM {ServiceState._meta.db_table} st
 LEFT JOIN {AuditEvent._meta.db_table} tail ON tail.seq = st.audit_tail_seq
 WHERE st.service_id IN ({{ids}})
 """
-# Per (service, environment): the environment's name and the latest and current releases, joined by key.
-# Raw SQL, read as it comes: the ORM's per-row conversions (times parsed only to be printed again) cost
-# the page more than the query.
+# Per (service, environment): the environment's name and the latest and current releases, as the read
+# model copies them (a current release is Active by definition). Raw SQL, read as it comes: the ORM's
+# per-row conversions (times parsed only to be printed again) cost the page more than the query.
 DEPLOYMENTS_SQL = f"""
 SELECT d.service_id, d.environment_id, env.name,
-       latest.id, latest.version, latest.sha, latest.status, {{latest_created}},
-       curr.id, curr.version, curr.sha, curr.status, {{current_activated}}
+       d.latest_id, d.latest_version, d.latest_sha, d.latest_status, {{latest_created}},
+       d.current_id, d.current_version, d.current_sha, '{ReleaseStatus.ACTIVE.value}', {{current_activated}}
 FROM {DeploymentState._meta.db_table} d
 JOIN {Environment._meta.db_table} env ON env.id = d.environment_id
-LEFT JOIN {Release._meta.db_table} latest ON latest.id = d.latest_id
-LEFT JOIN {Release._meta.db_table} curr ON curr.id = d.current_id
 WHERE d.service_id IN ({{ids}})
 ORDER BY env.name
 """
@@ -101,8 +99,8 @@ def _environments(service_ids) -> dict[str, list]:
     with connection.cursor() as cursor:
         sql = DEPLOYMENTS_SQL.format(
             ids=", ".join(["%s"] * len(service_ids)),
-            latest_created=_time("latest.created_at"),
-            current_activated=_time("curr.activated_at"),
+            latest_created=_time("d.latest_since"),
+            current_activated=_time("d.current_since"),
         )
         cursor.execute(sql, service_ids)
         rows = cursor.fetchall()

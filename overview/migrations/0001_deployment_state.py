@@ -5,12 +5,8 @@ from django.db import migrations, models
 
 
 def build_from_history(apps, schema_editor):
-    """An installation upgrading with data gets its read model computed now. (This calls the live code:
-    it matches the schema as of this migration; a later change to these tables brings its own rebuild.)"""
-    if apps.get_model("services", "Service").objects.exists():
-        from overview import deployment_state
-
-        deployment_state.rebuild()
+    """Nothing now: 0002 computes the read model for an installation upgrading with data. (The rebuild calls the
+    live code, which writes the columns 0002 adds: only the last migration of these tables may run it.)"""
 
 
 class Migration(migrations.Migration):
