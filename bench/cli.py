@@ -140,7 +140,7 @@ def main():
             "Where cpctl's time goes: starting Python and importing what the command uses (the sum of the top-level"
             " imports' cumulative times, Python's own start-up included; tests/cli/test_startup.py holds both to"
             " 150 ms): `--help` imports click alone, `whoami` adds rich and the standard library's `http.client`;"
-            " httpx, whose import and client take longer than the rest of `whoami` together, is loaded only by the"
+            " httpx, whose import and client cost about as much as all the rest of `whoami`, is loaded only by the"
             " commands that stream (deploy, promote, rollback, `--follow`). Then, on SQLite, the streams' change"
             " feed, which looks for new rows every 0.25 s: the log's end and the audit event each wait for a look"
             " (PostgreSQL notifies at commit instead). In exchange a deploy is followed live, its outcome is the"

@@ -1,10 +1,11 @@
 """How cpctl's requests reach the control plane: what a command pays for before it can say anything.
 
 A plain call (a request and its whole JSON answer: every command's reads and actions) goes through the
-standard library's `http.client`, on one keep-alive connection. httpx, whose import and client take longer
-than the rest of `cpctl whoami` together (tests/cli/test_startup.py), is loaded only for what needs it: the
-streams (`Client.events`, with httpx-sse), and every call when a proxy is configured, which httpx applies as it
-always has (NO_PROXY included). Both trust the same certificates and word a failure the same way.
+standard library's `http.client`, on one keep-alive connection. httpx, whose import and client (its TLS
+context loaded even for http://) cost about as much as all the rest of `cpctl whoami`, is loaded only for what
+needs it: the streams (`Client.events`, with httpx-sse), and every call when a proxy is configured, which httpx
+applies as it always has (NO_PROXY included). Both trust the same certificates and word a failure the same way
+(tests/cli/test_startup.py).
 """
 
 import http.client
