@@ -1,26 +1,25 @@
 """The control plane's REST API and its streams, over HTTP: nothing here knows Django.
 
 Every failure becomes a `Failure` carrying the exit code the CLI promises (docs/cli.md) and the server's own
-message, so a command never ends in a traceback.
+message, so a command never ends in a traceback. How a request travels (the standard library, or httpx for
+the streams) is `cpctl.transport`'s.
 """
 
 import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
-from httpx_sse import SSEError, connect_sse
-
-from cpctl import __version__
+from cpctl import __version__, transport
+from cpctl.transport import Response, Unreachable
 
 # Exit codes (docs/cli.md).
 DONE, FAILED, USAGE, IDENTITY, NOT_FOUND, CONFLICT, SERVER = range(7)
 
 STATUS_EXIT = {400: USAGE, 413: USAGE, 415: USAGE, 401: IDENTITY, 403: IDENTITY, 404: NOT_FOUND, 409: CONFLICT}
 # A stream sends a keep-alive every 15 s; a minute of silence is a dead connection, reopened where it stopped.
-STREAM_TIMEOUT = httpx.Timeout(10.0, read=60.0)
+STREAM_READ_TIMEOUT = 60.0
 RECONNECTS = 5  # failed attempts in a row before a stream gives up
 
 
@@ -51,15 +50,15 @@ class Event:
     data: dict | None
 
 
-def server_message(response: httpx.Response) -> str:
+def server_message(response: Response) -> str:
     """What the server said was wrong, in one line: its `detail`, or each field with its rules."""
     try:
         body = response.json()
     except ValueError:
-        return f"HTTP {response.status_code} {response.reason_phrase} from {response.request.url.host}"
+        return f"HTTP {response.status} {response.reason} from {response.host}"
     if isinstance(body, dict) and isinstance(body.get("detail"), str) and len(body) == 1:
         return body["detail"]
-    return "; ".join(_field_messages(body)) or f"HTTP {response.status_code}"
+    return "; ".join(_field_messages(body)) or f"HTTP {response.status}"
 
 
 def _field_messages(body, field: str = "") -> list[str]:
@@ -70,21 +69,21 @@ def _field_messages(body, field: str = "") -> list[str]:
     return [f"{field}: {body}" if field and field != "detail" else str(body)]
 
 
-def failure(response: httpx.Response) -> Failure:
+def failure(response: Response) -> Failure:
     refusal = policy_refusal(response)
     if refusal is not None:
         return refusal
     message = server_message(response)
-    if response.status_code == 401:
+    if response.status == 401:
         message += " (set CONTROLPLANE_TOKEN, or run `cpctl login`)"
-    elif response.status_code == 429 and "Retry-After" in response.headers:
+    elif response.status == 429 and "Retry-After" in response.headers:
         message += f" (retry after {response.headers['Retry-After']} s)"
-    return Failure(STATUS_EXIT.get(response.status_code, SERVER), message)
+    return Failure(STATUS_EXIT.get(response.status, SERVER), message)
 
 
-def policy_refusal(response: httpx.Response) -> PolicyRefused | None:
+def policy_refusal(response: Response) -> PolicyRefused | None:
     """A `409` whose body carries a policy's decision (`{"detail": sentence, "decision": {...}}`), else None."""
-    if response.status_code != 409:
+    if response.status != 409:
         return None
     try:
         body = response.json()
@@ -127,31 +126,70 @@ class Client:
     def __init__(self, url: str, token: str):
         self.url, self.token = check_url(url), check_token(token)
         self.cut = False  # whether the last `items` left some out (its limit)
-        self.http = httpx.Client(
-            base_url=self.url,
-            headers={"Authorization": f"Bearer {self.token}", "User-Agent": f"cpctl/{__version__}"},
-            timeout=httpx.Timeout(30.0, connect=10.0),
-        )
+        self.headers = {"Authorization": f"Bearer {self.token}", "User-Agent": f"cpctl/{__version__}"}
+        self.base = urlsplit(self.url)
+        self._httpx_client = None
+        # Plain calls over the standard library, unless a proxy is configured: then httpx, which applies it.
+        self.direct = None if transport.proxied() else transport.Direct(self.base)
 
-    def _unreachable(self, error: Exception) -> Failure:
-        # The kind of failure, and httpx's words for a connection (they never hold a request's headers).
-        said = f": {error}" if isinstance(error, httpx.TransportError) and str(error) else ""
-        return Failure(SERVER, f"cannot reach the control plane at {self.url} ({type(error).__name__}{said}).")
+    @property
+    def httpx_client(self):
+        """An httpx client (imported only now): the streams', and every call's behind a proxy."""
+        if self._httpx_client is None:
+            import httpx
+
+            self._httpx_client = httpx.Client(
+                verify=transport.ssl_context(),
+                timeout=httpx.Timeout(transport.TIMEOUT, connect=transport.CONNECT_TIMEOUT),
+            )
+        return self._httpx_client
+
+    def target(self, path: str, params: dict | None = None) -> str:
+        """What to ask the server for: an API path under the control plane's URL (its own path first), or a link
+        the server gave (a list's `next`), whose path and query are asked of the same control plane, so the
+        token goes nowhere else."""
+        if "://" in path:
+            link = urlsplit(path)
+            path = link.path + (f"?{link.query}" if link.query else "")
+        else:
+            path = self.base.path.rstrip("/") + path
+        params = _given(params)
+        return path + ("&" if "?" in path else "?") + urlencode(params) if params else path
+
+    def _unreachable(self, error: Unreachable) -> Failure:
+        return Failure(SERVER, f"cannot reach the control plane at {self.url} ({error}).")
 
     def request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None):
-        params = _given(params)
+        headers = {**self.headers, "Accept": "application/json"}
+        content = None
+        if body is not None:
+            content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        send = self.direct.send if self.direct is not None else self._through_httpx
         try:
-            response = self.http.request(method, path, params=params, json=body, headers={"Accept": "application/json"})
-        except httpx.HTTPError as e:
+            response = send(method, self.target(path, params), content, headers)
+        except Unreachable as e:
             raise self._unreachable(e) from None
         if not response.is_success:
             raise failure(response)
-        if response.status_code == 204 or not response.content:
+        if response.status == 204 or not response.content:
             return None
         try:
             return response.json()
         except ValueError:
             raise Failure(SERVER, f"{self.url} did not answer JSON: is it a control plane?") from None
+
+    def _through_httpx(self, method: str, target: str, content: bytes | None, headers: dict) -> Response:
+        import httpx
+
+        try:
+            answer = self.httpx_client.request(method, self._absolute(target), content=content, headers=headers)
+        except httpx.HTTPError as e:
+            raise _httpx_unreachable(e) from None
+        return _response(answer)
+
+    def _absolute(self, target: str) -> str:
+        return f"{self.base.scheme}://{self.base.netloc}{target}"
 
     def get(self, path: str, **params):
         return self.request("GET", path, params=params)
@@ -195,17 +233,19 @@ class Client:
         """A Server-Sent Events stream, for as long as the caller reads: when the server ends it (every ten
         minutes) or the connection drops, it is reopened with `Last-Event-ID`, so no event is missed or
         repeated. A refusal (401, 403, 404, 429…) is a Failure at once."""
+        import httpx
+        from httpx_sse import SSEError, connect_sse
+
         last, attempts = after, 0
-        params = _given(params)
+        url = self._absolute(self.target(path, params))
+        timeout = httpx.Timeout(transport.CONNECT_TIMEOUT, read=STREAM_READ_TIMEOUT)
         while True:
-            headers = {"Accept": "text/event-stream", **({"Last-Event-ID": str(last)} if last else {})}
+            headers = {**self.headers, "Accept": "text/event-stream", **({"Last-Event-ID": str(last)} if last else {})}
             try:
-                with connect_sse(
-                    self.http, "GET", path, params=params, headers=headers, timeout=STREAM_TIMEOUT
-                ) as source:
+                with connect_sse(self.httpx_client, "GET", url, headers=headers, timeout=timeout) as source:
                     if not source.response.is_success:
                         source.response.read()
-                        raise failure(source.response)
+                        raise failure(_response(source.response))
                     for sse in source.iter_sse():
                         attempts = 0
                         last = sse.id or last
@@ -214,5 +254,17 @@ class Client:
             except (httpx.HTTPError, SSEError) as e:
                 attempts += 1
                 if attempts > RECONNECTS:
-                    raise self._unreachable(e) from None
+                    raise self._unreachable(_httpx_unreachable(e)) from None
                 time.sleep(min(0.5 * 2**attempts, 5.0))
+
+
+def _httpx_unreachable(error: Exception) -> Unreachable:
+    """An httpx (or httpx-sse) failure: its kind, and, for a connection's, httpx's words for it."""
+    import httpx
+
+    return Unreachable(type(error).__name__, str(error) if isinstance(error, httpx.TransportError) else "")
+
+
+def _response(answer) -> Response:
+    """An httpx answer, read whole, as cpctl reads answers."""
+    return Response(answer.status_code, answer.reason_phrase, answer.headers, answer.content, answer.request.url.host)

@@ -17,9 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-# Severity drives CLI highlighting (docs/cli.md).
+# Severity drives CLI highlighting (docs/cli.md). Highest first, as `cpctl.cli.SEVERITIES` lists them.
 SEVERITY = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan"}
-SEVERITIES = ("critical", "high", "medium", "low")  # highest first
 STATUS = {
     "Active": "green",
     "Promoting": "yellow",
@@ -98,7 +97,7 @@ def status(value: str | None) -> Text:
 def open_incidents(counts: dict) -> Text:
     """`1 critical, 2 high`, each part in its severity's colour; `—` when none are open."""
     text = Text()
-    for name in SEVERITIES:
+    for name in SEVERITY:  # highest first
         if counts.get(name):
             if text:
                 text.append(", ")

@@ -38,7 +38,10 @@ BENCHMARKS = {
     "workflows": (["--deploys", "2", "--services", "1", "--workers", "1"], r"2/2 deploys Active .* runs/min"),
     "streams": (["--streams", "2", "--seconds", "0.1", "--events", "1"], r"\*\*SQLite.*\*\*: 2 streams opened in"),
     "streams --postgres": (["--streams", "2", "--seconds", "0.1", "--events", "1"], r"\*\*PostgreSQL.*: 2 streams"),
-    "cli": (["--rounds", "1"], r"\| cpctl deploy --yes \| \d+ ms \| \d+ ms \|"),
+    "cli": (
+        ["--rounds", "1"],
+        r"\| cpctl deploy --yes \| \d+ ms \| \d+ ms \|(.*\n)*\| cpctl whoami \| \d+ ms \| \d+ ms \|",
+    ),
     "policies": (
         ["--decisions", "20", "--rounds", "2"],
         r"decision, allowed: [\d.]+ ms median.*\n.*deploy request: .* ratio",

@@ -46,6 +46,7 @@ def new_incident(severity: str, link: str) -> tuple[str, ...]:
 
 def cpctl_env(url: str | None, role: str | None, config_home: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONTROLPLANE_", "NO_COLOR", "FORCE_COLOR"))}
+    env = {k: v for k, v in env.items() if not k.lower().endswith("_proxy")}  # loopback, whatever this machine uses
     env |= {"XDG_CONFIG_HOME": str(config_home), "COLUMNS": "200", "TERM": "xterm-256color"}
     if url:
         env["CONTROLPLANE_URL"] = url

@@ -1,22 +1,29 @@
 """cpctl without a control plane: what it needs (not Django), how it words the server's errors, how it counts
 steps, and what it says when there is nothing to talk to."""
 
+import json
+import pkgutil
 import socket
 import subprocess
 import sys
+from http import HTTPStatus
 
-import httpx
 import pytest
 
-from cpctl import client, config, render
-from cpctl.cli import awaiting, outcome, since_time
+import cpctl
+from cpctl import client, config, render, transport
 from cpctl.client import Event
+from cpctl.commands.approvals import awaiting
+from cpctl.commands.audit import since_time
+from cpctl.commands.rollouts import outcome
 from cpctl.follow import Progress
 
 
 def test_it_does_not_import_django():
+    modules = [m.name for m in pkgutil.walk_packages(cpctl.__path__, "cpctl.") if m.name != "cpctl.__main__"]
+    assert {"cpctl.cli", "cpctl.client", "cpctl.commands.rollouts", "cpctl.transport"} <= set(modules)
     code = (
-        "import sys, cpctl.cli, cpctl.client, cpctl.config, cpctl.follow, cpctl.render;"
+        f"import sys, {', '.join(modules)};"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in {'django', 'rest_framework', 'controlplane'});"
         "sys.exit(str(loaded) if loaded else 0)"
     )
@@ -24,11 +31,9 @@ def test_it_does_not_import_django():
     assert done.returncode == 0, done.stderr
 
 
-def response(status: int, body) -> httpx.Response:
-    request = httpx.Request("GET", "http://cp.example/api/x/")
-    if isinstance(body, str):
-        return httpx.Response(status, text=body, request=request)
-    return httpx.Response(status, json=body, request=request)
+def response(status: int, body) -> transport.Response:
+    content = (body if isinstance(body, str) else json.dumps(body)).encode()
+    return transport.Response(status, HTTPStatus(status).phrase, {}, content, "cp.example")
 
 
 @pytest.mark.parametrize(
