@@ -302,8 +302,9 @@ _hooked_signals = False
 
 def _end_streams_on_stop() -> None:
     """On the signals that stop the server, every open stream ends (its client reconnects, to another
-    process), so uvicorn can close its connections at once instead of cancelling them after its timeout.
-    Uvicorn's own handler still runs. Only a server's main thread can take signals; elsewhere (a test
+    process), so the server can close its connections at once instead of cancelling them after its timeout.
+    The server's own handler still runs. Only a loop on the main thread (an ASGI server run by itself,
+    uvicorn say) can take signals; elsewhere (`manage.py web`'s loop on a thread of its worker, a test
     client's event loop) this does nothing."""
     global _hooked_signals
     if _hooked_signals or threading.current_thread() is not threading.main_thread():

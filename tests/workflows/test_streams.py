@@ -1,5 +1,5 @@
-"""Server-Sent Events on the real server (`manage.py web`, uvicorn): a run's log as the worker writes it, the
-audit trail as it grows, filtered; first bytes at once; limits; subscriptions freed when clients leave."""
+"""Server-Sent Events on the real server (`manage.py web`, its event loop): a run's log as the worker writes it,
+the audit trail as it grows, filtered; first bytes at once; limits; subscriptions freed when clients leave."""
 
 import http.client
 import json
