@@ -1,4 +1,4 @@
-"""Benchmark: the REST API under the production server (`manage.py web`, uvicorn) on large seeded datasets.
+"""Benchmark: the REST API under the production server (`manage.py web`, gunicorn) on large seeded datasets.
 
 Usage: python -m bench.api [--sizes 2000x3x50,20000x3x10] [--seconds 8] [--rounds 3] [--concurrency 4]
                           [--workers 2] [--data-dir var/bench] [--no-write]

@@ -5,7 +5,7 @@ Usage: python -m bench.graphql [--sizes 2000x3x50,20000x3x10] [--seconds 8] [--r
        python -m bench.graphql --profile [--sizes 2000x3x50] [--requests 400]   (in-process, no server)
 
 At each size, on bench/api.py's seeded SQLite database (var/bench/api-*.sqlite3, seeded by `manage.py seed` the
-first time; --data-dir as there), `manage.py web` (uvicorn, DEBUG off, as bench/api.py serves it) is started
+first time; --data-dir as there), `manage.py web` (gunicorn, DEBUG off, as bench/api.py serves it) is started
 twice: with the index cache on, then off (CONTROLPLANE_INDEX_CACHE=0). Each run measures, rounds alternating,
 against the same server and data:
 

@@ -277,7 +277,7 @@ def main():
 
 _INTRO = """## Live streams (`bench/streams.py`)
 
-One web process (`manage.py web`, uvicorn, DEBUG off) holds the streams; another process opens them (20 per
+One web process (`manage.py web`, its event loop, DEBUG off) holds the streams; another process opens them (20 per
 principal, the default limit, from 50 viewer tokens) and notes when each event arrives. `/api/me/` is
 measured with 4 clients (a new connection per request) before the streams open and after they close (the
 baseline), and while they are open. Events are made through the API, 0.5 to 1.5 s apart (so at varied

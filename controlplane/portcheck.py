@@ -9,7 +9,7 @@ import sys
 
 
 def port_in_use_message(host: str, port: int) -> str | None:
-    """None when HOST:PORT can be bound (as uvicorn binds it: SO_REUSEADDR, so TIME_WAIT is no
+    """None when HOST:PORT can be bound (as gunicorn binds it: SO_REUSEADDR, so TIME_WAIT is no
     obstacle), else one line naming it and how to choose another."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:

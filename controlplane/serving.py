@@ -98,12 +98,16 @@ class StreamLoop:
         self.loop.create_task(self.loop.connect_accepted_socket(protocol, sock=client))
 
     def stop(self) -> None:
-        """Ask every connection to finish, cut the streams after the grace period, stop the loop."""
+        """End the streams, ask every connection to finish, cut what is left after the grace period, stop the
+        loop."""
         asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(GRACEFUL_SHUTDOWN_SECONDS + 5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
     async def _shutdown(self):
+        from overview.feed import end_all_streams
+
+        end_all_streams()  # their clients reconnect, to another process, instead of waiting out the grace period
         for connection in list(self.state.connections):
             connection.shutdown()
         deadline = time.monotonic() + GRACEFUL_SHUTDOWN_SECONDS

@@ -193,7 +193,7 @@ if DEBUG:
     ALLOWED_HOSTS += ["testserver", "[::1]"]
 
 PORT = _int("PORT", 8000, minimum=1, maximum=65535)
-# Web processes `manage.py web` starts (uvicorn workers); one in development.
+# Web processes `manage.py web` starts (gunicorn workers); one in development.
 WEB_CONCURRENCY = _int("WEB_CONCURRENCY", 1 if DEBUG else 2, minimum=1, maximum=64)
 
 INSTALLED_APPS = [
@@ -297,10 +297,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(_db_file.with_name(f"test-{_db_file.name}"))}
     VAR_DIR.mkdir(exist_ok=True)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Under ASGI a request's sync code runs in a thread of its own, so a persistent connection (CONN_MAX_AGE)
-    # would outlive its thread: one left open per request. A pool per process instead (docs/architecture.md,
-    # "Database connections"): at most CONTROLPLANE_DB_POOL_SIZE connections, each checked before it is
-    # handed out (the server may have restarted), one idle beyond the first closed per idle period.
+    # A pool per process, not persistent connections (CONN_MAX_AGE): one of those belongs to its thread, and the
+    # streams' sync code runs in a thread per request under Django's ASGI handler (docs/architecture.md,
+    # "Database connections"). At most CONTROLPLANE_DB_POOL_SIZE connections, each checked before it is handed
+    # out (the server may have restarted), one idle beyond the first closed per idle period.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: psycopg_pool's check on every checkout
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),

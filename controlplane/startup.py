@@ -4,8 +4,8 @@ import sys
 
 from django.core.exceptions import ImproperlyConfigured
 
-# Exit status for "this application cannot start": uvicorn's parent stops instead of restarting a worker
-# that exits with it (and gunicorn's arbiter halts on it too).
+# Exit status for "this application cannot start": gunicorn's arbiter (`manage.py web`) halts instead of
+# restarting a worker that exits with it (its WORKER_BOOT_ERROR), and so does uvicorn's parent.
 STARTUP_FAILURE = 3
 
 

@@ -302,9 +302,10 @@ _hooked_signals = False
 
 def _end_streams_on_stop() -> None:
     """On the signals that stop the server, every open stream ends (its client reconnects, to another
-    process), so uvicorn can close its connections at once instead of cancelling them after its timeout.
-    Uvicorn's own handler still runs. Only a server's main thread can take signals; elsewhere (a test
-    client's event loop) this does nothing."""
+    process), so the server can close its connections at once instead of cancelling them after its timeout.
+    The server's own handler still runs. Only a loop on the main thread (an ASGI server run by itself,
+    uvicorn say) can take signals; elsewhere (a test client's event loop) this does nothing, and
+    `manage.py web`, whose loop runs on a thread of its worker, calls end_all_streams itself."""
     global _hooked_signals
     if _hooked_signals or threading.current_thread() is not threading.main_thread():
         return
@@ -314,14 +315,15 @@ def _end_streams_on_stop() -> None:
         previous = signal.getsignal(signum)
 
         def on_stop(signum, frame, previous=previous):
-            loop.call_soon_threadsafe(_end_all_streams)
+            loop.call_soon_threadsafe(end_all_streams)
             if callable(previous):
                 previous(signum, frame)
 
         signal.signal(signum, on_stop)
 
 
-def _end_all_streams() -> None:
+def end_all_streams() -> None:
+    """On an event loop of this process: every open stream ends, and streams opened from now on end at once."""
     global stopping
     stopping = True
     for feed in list(_feeds.values()):

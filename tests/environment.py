@@ -151,7 +151,7 @@ def stop_group(process: subprocess.Popen, timeout: float = 15.0) -> None:
 
 @contextlib.contextmanager
 def web_server(env: dict, log_path: Path, *arguments: str, with_process: bool = False):
-    """The real web server (`manage.py web`, uvicorn) on a free loopback port: yields its base URL once
+    """The real web server (`manage.py web`, gunicorn) on a free loopback port: yields its base URL once
     /healthz answers (with `with_process`, the URL and the process), and stops it with its whole process group
     afterwards. Its output goes to `log_path`."""
     port = free_port()

@@ -1,4 +1,4 @@
-"""The live control plane for the tests that need one: the real web server (`manage.py web`, uvicorn) and
+"""The live control plane for the tests that need one: the real web server (`manage.py web`, gunicorn) and
 worker (`manage.py worker`) as processes of their own on the test database, over committed data.
 
 A web server starts in about two seconds, mostly Python and Django starting, so the suite keeps one per

@@ -16,7 +16,8 @@ pytestmark = [
 
 
 def request(work, close=True):
-    """`work()` in a thread of its own, as a request runs under ASGI, its connections closed after it.
+    """`work()` in a thread of its own, as a stream's sync code runs under the ASGI handler, its connections
+    closed after it (as an ordinary request's are, on its worker's main thread).
     Returns what `work` returned."""
     result = []
 

@@ -1,7 +1,6 @@
-"""The web server (`manage.py web`, uvicorn) for real, on the test database: the ordinary (sync) views answer
-under ASGI, reads and writes, and on PostgreSQL its database connections stay bounded by the pool and go back
-once it is idle (under ASGI each request's sync code runs in a thread of its own: a persistent connection per
-thread would be left open, one per request)."""
+"""The web server (`manage.py web`, gunicorn) for real, on the test database: the ordinary (sync) views answer
+through its sync worker, reads and writes, and on PostgreSQL its database connections stay bounded by the pool
+and go back once it is idle."""
 
 import json
 import secrets
@@ -52,7 +51,7 @@ def call(url: str, method: str = "GET", body: dict | None = None, role: str = "a
 
 
 @pytest.mark.usefixtures("committed_demo")
-def test_sync_views_read_and_write_under_asgi(tmp_path):
+def test_sync_views_read_and_write(tmp_path):
     with web_server(server_environment(tmp_path), tmp_path / "web.log") as url:
         assert call(f"{url}/api/me/") == (200, {"actor": "dev-admin", "role": "admin", "authMethod": "devToken"})
         status, index = call(f"{url}/api/services/index/")
@@ -88,7 +87,7 @@ def test_database_connections_stay_bounded_and_go_back_when_idle(tmp_path):
     with web_server(env, tmp_path / "web.log", "--workers=1") as url:
         paths = ["/healthz", "/api/services/index/", "/api/releases/?serviceId=svc-demo", "/api/me/"] * 25
         seen = []
-        with ThreadPoolExecutor(8) as clients:  # more clients than connections: requests wait for one
+        with ThreadPoolExecutor(8) as clients:  # more clients than the worker serves at once: they queue
             answers = [clients.submit(call, f"{url}{path}") for path in paths]
             while not all(answer.done() for answer in answers):
                 seen.append(server_connections())

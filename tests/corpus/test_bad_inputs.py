@@ -1,6 +1,6 @@
 """The bad-input corpus (tests/corpus/bad_inputs.py), REST and /graphql/, replayed against a real server process.
 
-`manage.py web` (uvicorn) serves the committed test database (the demo data); the script runs as its own
+`manage.py web` (gunicorn) serves the committed test database (the demo data); the script runs as its own
 process, the way it runs against any server, and its report must show no 5xx, no 2xx for bad input,
 an audit trail that bad input did not grow, and `audit_verify` passing after as before."""
 
@@ -38,7 +38,7 @@ def server_environment(tmp_path) -> dict:
 
 @pytest.fixture
 def server(transactional_db, tmp_path):
-    """The real web server (`manage.py web`, uvicorn) on a free loopback port, over the committed demo data."""
+    """The real web server (`manage.py web`, gunicorn) on a free loopback port, over the committed demo data."""
     call_command("loaddata", "fixtures/demo.json", verbosity=0)
     env = server_environment(tmp_path)
     log_path = tmp_path / "server.log"

@@ -1,11 +1,11 @@
 """Django's SQLite backend, with the connections a process closes kept for its next request.
 
-Under ASGI every request runs its database code in a thread of its own, so Django opens a SQLite
-connection per request and closes it at the end: the open, its setup (Django registers its SQL functions,
-the PRAGMAs) and above all a cold page cache (the schema parsed again, every index page read again) cost a
-request more than its queries (an index page: 4.1 ms with a new connection, 2.5 ms with a kept one). This
-keeps up to `DB_POOL_SIZE` (CONTROLPLANE_DB_POOL_SIZE) idle connections per database file and process and
-hands them out again, as the psycopg pool does on PostgreSQL.
+Django closes a request's connections at its end (CONN_MAX_AGE 0, since the streams' sync code runs in a
+thread per request under Django's ASGI handler), so it opens a SQLite connection per request: the open, its
+setup (Django registers its SQL functions, the PRAGMAs) and above all a cold page cache (the schema parsed
+again, every index page read again) cost a request more than its queries (an index page: 4.1 ms with a new
+connection, 2.5 ms with a kept one). This keeps up to `DB_POOL_SIZE` (CONTROLPLANE_DB_POOL_SIZE) idle
+connections per database file and process and hands them out again, as the psycopg pool does on PostgreSQL.
 
 A connection goes back clean or not at all: only outside any transaction and atomic block, opened by this
 process, with every cursor the request left open closed (an unfinished SELECT would hold its snapshot into

@@ -1,4 +1,4 @@
-"""Run the web server (`manage.py web`, uvicorn) and the background worker together, for `make run` and
+"""Run the web server (`manage.py web`, gunicorn) and the background worker together, for `make run` and
 `make serve` alike: a small process manager. The port is checked first; SIGINT, SIGTERM and SIGHUP stop
 both; a crashed worker is restarted with backoff while the web server keeps serving; if the web server
 exits, the worker is stopped and serve exits non-zero."""
@@ -26,7 +26,7 @@ def _die_with_parent(parent_pid: int):
     """A preexec_fn (Linux): the child gets SIGTERM when the supervisor dies, even by SIGKILL, which no
     handler sees. Without it a SIGKILLed supervisor would orphan its children, since each runs in its
     own process group (so a group signal to the supervisor's group does not reach them directly).
-    With several web processes the SIGTERM reaches uvicorn's parent, which stops its workers before it
+    For the web server the SIGTERM reaches gunicorn's arbiter, which stops its worker processes before it
     exits. Elsewhere (no prctl) this does nothing."""
 
     def preexec():
@@ -75,7 +75,7 @@ class Command(BaseCommand):
         sys.exit(self.supervise(["web", addrport, f"--workers={workers}"]))
 
     def start(self, name: str, arguments: list[str]) -> subprocess.Popen:
-        # Each child leads its own process group (so killpg stops uvicorn's worker processes too) in our
+        # Each child leads its own process group (so killpg stops gunicorn's worker processes too) in our
         # session; it dies with us through PR_SET_PDEATHSIG. stdin is /dev/null: a background group never
         # reads the terminal. The supervisor is single-threaded, so preexec_fn is safe here.
         process = subprocess.Popen(
