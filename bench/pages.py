@@ -8,7 +8,8 @@ first time; --data-dir as there), `manage.py web` (DEBUG off) is started once an
 alternating:
 
 - the floors: `GET /healthz` (no credentials, no query) and `GET /api/me/` (the bearer token, no query);
-- the services index, `GET /` (50 services a page, one column per environment, the summary tiles);
+- the services index, `GET /` (50 services a page, one column per environment, the summary tiles; its content
+  cached under the audit trail's head, as its users get it);
 - a service's page, `GET /services/<id>/` (the first service; its charts over 30 days);
 - a release's page, `GET /releases/<id>/` (the first service's latest release, its workflow timeline).
 
@@ -94,8 +95,9 @@ def section(args, results) -> str:
         f"`manage.py web` (DEBUG off), {args.workers} web processes, SQLite, bench/api.py's databases; "
         f"{args.concurrency} concurrent clients on the same machine, a new connection per request, the viewer's "
         f"bearer token; median of {args.rounds} rounds of {args.seconds:g} s per target, rounds alternating, all "
-        "against the same server and data. The pages are rendered by Django templates on every request (no page "
-        "cache).\n\n" + "\n".join(lines)
+        "against the same server and data. The index's content is cached under the audit trail's head "
+        '(CONTROLPLANE_INDEX_PAGE_CACHE, on: docs/pages.md, "The index, cached"); the other pages are rendered '
+        "on every request.\n\n" + "\n".join(lines)
     )
 
 

@@ -6,14 +6,16 @@ Usage: DATABASE_URL=sqlite:///var/profile/p200.sqlite3 python -m bench.profile_r
 
 --size profiles bench/api.py's database of that size instead of DATABASE_URL's (seeding it the first time).
 
---url profiles another path the same way (the services index: CONTROLPLANE_INDEX_CACHE=0 to see it computed).
+--url profiles another path the same way (the services index: CONTROLPLANE_INDEX_CACHE=0 to see it computed; the
+dashboard's index page, `--url /`: CONTROLPLANE_INDEX_PAGE_CACHE=0 likewise).
 
 On a database `manage.py seed` filled. Runs the release list and `/api/me/` alternately through Django's
 test client with a viewer dev token (no server, no network), and prints the median of each and their
-ratio, the list's SQL queries, and with --explain the page query's plan (EXPLAIN QUERY PLAN on SQLite,
-EXPLAIN on PostgreSQL); --profile adds a pyinstrument call tree of the list (pyinstrument is in the `dev`
-extras). The test client keeps the database connection between requests; --reconnect closes it after each
-one, as the server does on SQLite (a connection per request), which the floor (no query) never pays.
+ratio (wall clock, then CPU time, steadier on a shared machine), the list's SQL queries, and with --explain
+the page query's plan (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL); --profile adds a pyinstrument
+call tree of the list (pyinstrument is in the `dev` extras). The test client keeps the database connection
+between requests; --reconnect closes it after each one, as the server does on SQLite (a connection per
+request), which the floor (no query) never pays.
 """
 
 import argparse
@@ -57,16 +59,19 @@ def setup(args):
     django.setup()
 
 
-def timed(client, url, n, reconnect=False) -> list[float]:
+def timed(client, url, n, reconnect=False, cpu=None) -> list[float]:
+    """Wall-clock seconds of each of `n` requests; their CPU seconds appended to `cpu` when given."""
     from django.db import connections
 
     times = []
     for _ in range(n):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
         if reconnect:
             connections.close_all()
         times.append(time.perf_counter() - started)
+        if cpu is not None:
+            cpu.append(time.process_time() - started_cpu)
         assert response.status_code == 200, response.content[:200]
     return times
 
@@ -94,8 +99,9 @@ def main():
         service = ids[len(ids) // 2]
     lists, floor = args.url or f"/api/releases/?serviceId={service}", "/api/me/"
     client = Client()
-    body = client.get(lists, HTTP_AUTHORIZATION=f"Bearer {TOKEN}").json()
-    print(f"{connection.vendor}, {lists}: {len(body['results'])} rows, {len(json.dumps(body)):,} bytes")
+    response = client.get(lists, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    rows = f"{len(response.json()['results'])} rows, " if response["Content-Type"] == "application/json" else ""
+    print(f"{connection.vendor}, {lists}: {rows}{len(response.content):,} bytes")
 
     with CaptureQueriesContext(connection) as captured:
         client.get(lists, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
@@ -114,14 +120,15 @@ def main():
         print("plan of the page query:\n" + explain(connection, sql, params))
 
     timed(client, lists, 50), timed(client, floor, 50)  # warm up
-    list_times, floor_times = [], []
+    list_times, floor_times, list_cpu, floor_cpu = [], [], [], []
     for _ in range(max(1, args.requests // 50)):
-        list_times += timed(client, lists, 50, args.reconnect)
-        floor_times += timed(client, floor, 50, args.reconnect)
-    list_ms, floor_ms = statistics.median(list_times) * 1000, statistics.median(floor_times) * 1000
+        list_times += timed(client, lists, 50, args.reconnect, list_cpu)
+        floor_times += timed(client, floor, 50, args.reconnect, floor_cpu)
     how = "a new connection per request" if args.reconnect else "one connection"
-    print(f"median of {len(list_times)} ({how}): list {list_ms:.2f} ms, floor {floor_ms:.2f} ms", end="")
-    print(f", ratio {floor_ms / list_ms:.2f}")
+    for what, (listed, floors) in {"median": (list_times, floor_times), "CPU": (list_cpu, floor_cpu)}.items():
+        list_ms, floor_ms = statistics.median(listed) * 1000, statistics.median(floors) * 1000
+        print(f"{what} of {len(listed)} ({how}): list {list_ms:.2f} ms, floor {floor_ms:.2f} ms", end="")
+        print(f", ratio {floor_ms / list_ms:.2f}")
 
     if args.profile:
         from pyinstrument import Profiler

@@ -4,7 +4,8 @@ Usage: python -m bench.serving [--size 2000x3x50] [--seconds 8] [--rounds 3] [--
                                [--data-dir var/bench] [--no-write]
 
 Two servers, started by this script, serve the same seeded SQLite database (bench/api.py's, var/bench/) with the
-same settings (DEBUG off, the services index cache off) and the same number of processes:
+same settings (DEBUG off, the API's services index cache off, the dashboard's index page cached as its users get
+it: CONTROLPLANE_INDEX_PAGE_CACHE, docs/pages.md) and the same number of processes:
 
 - `manage.py web`: the control plane's server (controlplane/serving.py);
 - the reference: the same WSGI application, `controlplane.wsgi`, under gunicorn's sync workers.
@@ -65,7 +66,9 @@ def run(args) -> tuple[dict, dict, float]:
     token = secrets.token_urlsafe(24)
     env = server_env(token)
     db = seeded_database(args.size, env, args.data_dir)
-    env = {**env, "DATABASE_URL": f"sqlite:///{db}", "CONTROLPLANE_INDEX_CACHE": "0"}
+    # The API's index computed; the page as its users get it, its content cached under the audit trail's head.
+    caches = {"CONTROLPLANE_INDEX_CACHE": "0", "CONTROLPLANE_INDEX_PAGE_CACHE": "1"}
+    env = {**env, "DATABASE_URL": f"sqlite:///{db}", **caches}
     middle = f"svc-seed-{args.size[0] // 2:05d}"
     load = os.getloadavg()[0]
     with web_server(env, args.workers) as ours, reference_server(env, args.workers) as reference:
@@ -113,8 +116,9 @@ def report(args, figures, targets, load) -> str:
         f"`manage.py web` and the same WSGI application under gunicorn's sync workers (the reference, "
         f"`controlplane.wsgi`), {args.workers} processes each, started together on the same SQLite database "
         f"({label(args.size)}: services {BY} environments {BY} releases per service and environment), DEBUG off, "
-        f"the services index cache off. {args.concurrency} concurrent clients on the same machine, a new "
-        f"connection per request; median of {args.rounds} rounds of {args.seconds:g} s per endpoint, rounds "
+        "the API's services index cache off (CONTROLPLANE_INDEX_CACHE=0), the dashboard's index page cached as its "
+        f"users get it (CONTROLPLANE_INDEX_PAGE_CACHE=1). {args.concurrency} concurrent clients on the same machine, "
+        f"a new connection per request; median of {args.rounds} rounds of {args.seconds:g} s per endpoint, rounds "
         "alternating servers and endpoints. CPU ms/req is the CPU time the server's processes spent per request, "
         "which the clients sharing the machine do not distort; its ratio is the reference's over ours. "
         f"Load average (1 min) before the run: {load:.1f} on {os.cpu_count()} CPUs.\n\n"

@@ -569,6 +569,9 @@ AUDIT_LOG = _str("CONTROLPLANE_AUDIT_LOG", str(VAR_DIR / "audit" / "control-plan
 # Services index pages are cached, versioned by the audit trail's head (see overview/services_index.py): in
 # each process's memory, or with REDIS_URL in Redis, shared by every web process (docs/architecture.md).
 INDEX_CACHE = _flag("CONTROLPLANE_INDEX_CACHE", default=True)
+# The dashboard's index page (`/`) likewise, in the same cache, with a setting of its own: the benchmarks measure
+# the API's index computed and the page as its users get it (overview/views.py, docs/pages.md).
+INDEX_PAGE_CACHE = _flag("CONTROLPLANE_INDEX_PAGE_CACHE", default=True)
 INDEX_CACHE_SECONDS = 300
 REDIS_URL = _redis_url("REDIS_URL")
 

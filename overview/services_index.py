@@ -4,9 +4,9 @@ current release, its open incidents by severity, and a pointer to the tail of it
 Read from the deployment-state read model (`overview.models`), as plain values (no model instances, no
 serializer), in three queries for any page of services, whatever the data's size: the services' own
 columns (a plain statement on REST: controlplane.plain_lists); their (service, environment) rows with each
-environment's name and the latest and current releases, joined by primary key; their service states with
-their audit tails, by key. Pages are cached under the audit trail's head (see
-`cached`), in Redis when REDIS_URL is set, so every web process shares them.
+environment's name and the latest and current releases, as the read model copies them; their service states
+with their audit tails, by key. Pages are cached under the audit trail's head (see `under_head`), in Redis
+when REDIS_URL is set, so every web process shares them.
 """
 
 import hashlib
@@ -58,6 +58,8 @@ def _time(column: str) -> str:
     # SQLite stores times as UTC text, which its driver would parse only for rfc3339 to print it again.
     return f"CAST({column} AS TEXT)" if connection.vendor == "sqlite" else column
 
+
+HEAD_SQL = f"SELECT hash FROM {AuditChainHead._meta.db_table} WHERE id = 1"  # the trail's head, the version
 
 CACHE_PAUSE_SECONDS = 30  # after the cache failed, pages are computed without it for this long
 
@@ -155,21 +157,33 @@ def cached(key: str, build) -> bytes:
 
 
 def cached_body(key: str, render) -> bytes:
-    """What `render()` gives, `(body, keep)`, cached under the audit trail's head and `key` when `keep`.
-    Every change to what the index shows writes an audit event in the change's own transaction, so the
-    head's hash is an exact version: a change makes every cached body stale the moment it commits. (The
-    head is read before the data, so a body is never older than the version it is stored under.) REST's
-    pages and GraphQL's servicesIndex answers both live here."""
-    if not settings.INDEX_CACHE:
+    """What `render()` gives, `(body, keep)`, cached under the audit trail's head and `key` when `keep`, unless
+    CONTROLPLANE_INDEX_CACHE is off. REST's pages and GraphQL's servicesIndex answers both live here."""
+    return under_head(key, render, enabled=settings.INDEX_CACHE)
+
+
+def under_head(key: str, render, *, enabled: bool):
+    """What `render()` gives, `(value, keep)`, cached under the audit trail's head and `key`: for
+    INDEX_CACHE_SECONDS when `keep` is True, for `keep` seconds when it is a number (what time alone leaves the
+    value good for, capped likewise), not at all when it is False or under a second. Every change to what the
+    index shows writes an audit event in the change's own transaction, so the head's hash is an exact version:
+    a change makes every cached value stale the moment it commits. (The head is read before the data, so a
+    value is never older than the version it is stored under.) The API's index (`cached_body`) and the
+    dashboard's (overview/views.py) both live here, each with its own setting."""
+    if not enabled:
         return render()[0]
-    head = AuditChainHead.objects.filter(pk=1).values_list("hash", flat=True).first()
+    with connection.cursor() as cursor:  # a cache hit is little more than this read: no ORM to compile it
+        cursor.execute(HEAD_SQL)
+        row = cursor.fetchone()
+    head = row[0] if row else None
     versioned = "services-index:" + hashlib.sha256(f"{head}|{key}".encode()).hexdigest()
-    body = _from_cache(cache.get, versioned)
-    if body is None:
-        body, keep = render()
-        if keep:
-            _from_cache(cache.set, versioned, body, timeout=settings.INDEX_CACHE_SECONDS)
-    return body
+    value = _from_cache(cache.get, versioned)
+    if value is None:
+        value, keep = render()
+        seconds = settings.INDEX_CACHE_SECONDS if keep is True else min(int(keep), settings.INDEX_CACHE_SECONDS)
+        if seconds >= 1:
+            _from_cache(cache.set, versioned, value, timeout=seconds)
+    return value
 
 
 _cache_paused_until = 0.0  # time.monotonic()

@@ -6,17 +6,20 @@ No writes here ("Roll back…" links to its confirmation, `overview/actions.py`)
 """
 
 import statistics
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.conf import settings
+from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from audit.models import AuditEvent
-from controlplane import adapters
+from controlplane import adapters, holes
+from controlplane.holes import Holed
 from controlplane.identity.roles import can
 from controlplane.identity.views import sign_in_first
 from controlplane.keyset import START, Keyset, NotACursor
@@ -49,18 +52,12 @@ def _index_rows(queryset):
 
 def _entries(rows) -> list[dict]:
     entries = services_index.entries(rows)
-    promoting = [
-        env["latestRelease"]["id"]
-        for entry in entries
-        for env in entry["environments"]
-        if env["latestRelease"] and env["latestRelease"]["status"] == ReleaseStatus.PROMOTING
-    ]
-    done = runs.progress(promoting)  # how far each rollout on the page has got (no query when none runs)
-    for entry in entries:
-        for env in entry["environments"]:
-            if env["latestRelease"] and env["latestRelease"]["id"] in done:
-                env["progress"] = dict(zip(("done", "planned"), done[env["latestRelease"]["id"]], strict=True))
     for entry, row in zip(entries, rows, strict=True):
+        for env in entry["environments"]:
+            latest = env["latestRelease"]
+            if latest and latest["status"] == ReleaseStatus.PROMOTING:
+                # How far its rollout has got is in the run's log, which no audit event announces: a hole.
+                env["progress"] = holes.marker("progress", latest["id"], latest["version"])
         if entry["auditTail"]:
             entry["auditTail"]["actor"] = row["state__audit_tail__actor"]
         open_ = entry["incidents"]["open"]
@@ -76,11 +73,18 @@ def _columns():
 
 def _open_columns() -> dict:
     """The environments in use, one column each, with whether each is open for changes now and until when
-    (`policies.status`: one Cedar batch for them all), and when the first of those changes."""
+    (`policies.status`: one Cedar batch for them all), and when the first of those changes (`changes_at`; the
+    header asks again then, `refresh_in`, a hole)."""
     environments = list(Environment.objects.filter(archived_at__isnull=True).order_by("name"))
     statuses = status.environment_status(environments)
     columns = [{"id": e.pk, "name": e.name, "status": statuses[e.pk]} for e in environments]
-    return {"columns": columns, "refresh_in": status.refresh_in(statuses.values()), "live_match": _live_match(columns)}
+    changes_at = status.first_change(statuses.values())
+    return {
+        "columns": columns,
+        "changes_at": changes_at,
+        "refresh_in": None if changes_at is None else holes.marker("refresh_in", holes.micros(changes_at)),
+        "live_match": _live_match(columns),
+    }
 
 
 def _live_match(environments) -> str:
@@ -95,12 +99,14 @@ def _with_cells(entries, columns):
 
 
 def _tiles() -> dict:
-    """Deploys today, the change failure rate over 7 days (one query); open incidents by severity (one)."""
+    """Deploys today, the change failure rate over 7 days (one query); open incidents by severity (one). And
+    `changes_at`, when time alone changes the rate: the oldest run counted leaves the 7 days."""
     now = timezone.now()
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     week_ago = now - timedelta(days=7)
     runs = WorkflowRun.objects.filter(started_at__gte=min(today, week_ago)).aggregate(
         today=Count("pk", filter=Q(started_at__gte=today)),
+        oldest=Min("started_at", filter=Q(started_at__gte=week_ago)),
         **metrics.failure_counts(Q(started_at__gte=week_ago)),
     )
     open_ = ServiceState.objects.aggregate(**{s: Sum(f"open_{s}") for s in SEVERITIES})
@@ -113,53 +119,97 @@ def _tiles() -> dict:
         "finished": runs["finished"],
         "open_by_severity": by_severity,
         "open_total": sum(n for _, n in by_severity),
+        "changes_at": runs["oldest"] + timedelta(days=7) if runs["oldest"] else None,
     }
+
+
+def _next_quarter_hour(now: datetime) -> datetime:
+    """When a date may next change somewhere: every zone's offset from UTC is a whole number of quarter hours."""
+    return now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) + timedelta(minutes=15)
 
 
 @require_safe
 def index(request):
-    """`/`: one row per service, one column per environment; search, filters, pages; summary tiles."""
+    """`/`: one row per service, one column per environment; search, filters, pages; summary tiles.
+
+    Its content is rendered once per version of the data (the audit trail's head), page and filters, and kept
+    in the services index's cache (CONTROLPLANE_INDEX_PAGE_CACHE); it is rendered without the request, so it
+    shows nothing of who asks. What changes with the clock is either a hole filled per request (how long ago,
+    when the header asks again) or bounds how long the content is kept (the environments' next opening or
+    closing, a run leaving the 7 days, a new day); a rollout's progress, in the run's log, is a hole too. The
+    shell (navigation, who is signed in, sign-out) is the principal's (`controlplane.holes.page`)."""
     fragment = request.GET.get("fragment", "")
     if request.principal is None:
         # A fragment is fetched by live.js: 401, not the sign-in page in place of a row.
         live = fragment in ("row", "columns")
         return HttpResponse("Sign in again.", status=401) if live else sign_in_first(request)
     if fragment == "columns":  # the header row: the environments, open or closed
-        return render(request, "overview/_index_columns.html", _open_columns())
+        return HttpResponse(_filled(Holed.of(render_to_string("overview/_index_columns.html", _open_columns()))))
     if fragment == "row":
         return _index_row(request, _columns())
+    key = f"page:index|{INDEX_PAGE_SIZE}|{request.path}?{request.GET.urlencode()}"
+    content, status_code = services_index.under_head(
+        key, lambda: _index_content(request), enabled=settings.INDEX_PAGE_CACHE
+    )
+    return HttpResponse(holes.page(request, "overview/index.html", _filled(content)), status=status_code)
+
+
+def _index_content(request) -> tuple[tuple[Holed, int], float]:
+    """The index's content for the request's page and filters, its status, and how many seconds it is good
+    for as far as time goes (0: not kept, an error)."""
     opened = _open_columns()
     columns = opened["columns"]
     filterset = ServiceFilterSet(request.GET, queryset=Service.objects.all())
     if not filterset.is_valid():
-        return render(
-            request,
-            "overview/index.html",
-            {**opened, "principal": request.principal, "errors": filterset.errors, "entries": []},
-            status=400,
-        )
+        return _content({**opened, "errors": filterset.errors, "entries": []}, 400), 0
     queryset = filterset.qs
     if request.GET.get("incidents") == "open":
         queryset = queryset.exclude(state__highest_open_severity="")
     try:
         position = INDEX_ORDER.position(request.GET["cursor"]) if "cursor" in request.GET else START
     except NotACursor:
-        context = {**opened, "principal": request.principal, "entries": [], "query": request.GET}
-        context["errors"] = {"cursor": ["is not a page cursor this page issued; start from the first page."]}
-        return render(request, "overview/index.html", context, status=400)
+        errors = {"cursor": ["is not a page cursor this page issued; start from the first page."]}
+        return _content({**opened, "entries": [], "query": request.GET, "errors": errors}, 400), 0
     page = INDEX_ORDER.page(_index_rows(queryset), INDEX_PAGE_SIZE, position)
+    tiles = _tiles()
     context = {
         **opened,
-        "principal": request.principal,
         "entries": _with_cells(_entries(page.rows), columns),
-        "tiles": _tiles(),
+        "tiles": tiles,
         "query": request.GET,
         "adapters": adapters.names(),
         "environments": columns,
         "next": _link(request, page.next_cursor()),
         "previous": _link(request, page.previous_cursor()),
     }
-    return render(request, "overview/index.html", context)
+    now = timezone.now()
+    until = min(t for t in (opened["changes_at"], tiles["changes_at"], _next_quarter_hour(now)) if t is not None)
+    return _content(context, 200), (until - now).total_seconds()
+
+
+def _content(context: dict, status_code: int) -> tuple[Holed, int]:
+    return Holed.of(render_to_string("overview/_index.html", context)), status_code
+
+
+def _filled(content: Holed) -> str:
+    """`content` as of now: how long ago, when the header asks again, and each rollout's progress (one query,
+    when a release is promoting)."""
+    promoting = content.args("progress")
+    done = runs.progress([release_id for release_id, _ in promoting]) if promoting else {}
+    now = timezone.now()
+    return content.fill(
+        {
+            "ago": holes.filling_ago(now),
+            "refresh_in": lambda at: str(status.seconds_until(holes.instant(at), now)),
+            "progress": lambda release_id, version: _progress(done.get(release_id), version),
+        }
+    )
+
+
+def _progress(done: tuple[int, int] | None, version: str) -> str:
+    if done is None:
+        return ""
+    return render_to_string("overview/_progress.html", {"done": done[0], "planned": done[1], "version": version})
 
 
 def _link(request, cursor: str | None) -> str | None:
@@ -179,7 +229,8 @@ def _index_row(request, columns):
     if not rows:
         raise Http404("No such service.")
     entry = _with_cells(_entries(rows), columns)[0]
-    return render(request, "overview/_index_row.html", {"entry": entry, "columns": columns})
+    row = render_to_string("overview/_index_row.html", {"entry": entry, "columns": columns})
+    return HttpResponse(_filled(Holed.of(row)))
 
 
 # --- a service's page ---

@@ -85,9 +85,7 @@ class EnvironmentStatus:
     @property
     def refresh_in(self) -> int | None:
         """Seconds from `at` until the label changes (what a page waits before asking again)."""
-        if self.changes_at is None:
-            return None
-        return max(0, int((self.changes_at - self.at).total_seconds()) + 1)
+        return None if self.changes_at is None else seconds_until(self.changes_at, self.at)
 
     def as_json(self) -> dict:
         return {
@@ -131,6 +129,16 @@ def _instants(s: gate.Situation, at: datetime) -> list[datetime]:
 def refresh_in(statuses) -> int | None:
     """Seconds until the first of `statuses` changes (what a page showing them all waits before asking again)."""
     return min((s.refresh_in for s in statuses if s.refresh_in is not None), default=None)
+
+
+def first_change(statuses) -> datetime | None:
+    """When the first of `statuses` changes (None: none within the windows' horizon)."""
+    return min((s.changes_at for s in statuses if s.changes_at is not None), default=None)
+
+
+def seconds_until(changes_at: datetime, at: datetime) -> int:
+    """What a page rendered at `at` waits before asking again for what changes at `changes_at`: a second past it."""
+    return max(0, int((changes_at - at).total_seconds()) + 1)
 
 
 def environment_status(environments, at: datetime | None = None) -> dict[str, EnvironmentStatus]:

@@ -7,9 +7,12 @@ from urllib.parse import urlsplit
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from controlplane import holes
 from controlplane.identity.roles import can, needed
+from controlplane.timestamps import rfc3339
 
 register = template.Library()
 
@@ -81,13 +84,20 @@ def since(value: datetime | str | None) -> str:
     """How long ago, in the largest unit that fits: `just now`, `5 min ago`, `3 h ago`, `2 d ago`."""
     if not value:
         return ""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    seconds = int((timezone.now() - value).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return "just now"
+    return holes.ago((holes.micros(timezone.now()) - holes.micros(value)) // 1_000_000)
+
+
+@register.simple_tag
+def ago(value: datetime | str | None):
+    """`since`, as a `<time>` whose text is a hole (controlplane.holes): a page rendered once and served later
+    says how long ago as of each request."""
+    if not value:
+        return ""
+    at = holes.micros(value)
+    now = holes.ago((holes.micros(timezone.now()) - at) // 1_000_000)
+    stamp = value if isinstance(value, str) else rfc3339(value)  # a string is the API's RFC 3339 already
+    # Built by hand, not format_html: a page of the index has some 200 of these.
+    return mark_safe(f'<time datetime="{escape(stamp)}">{holes.marker("ago", at, default=now)}</time>')
 
 
 @register.filter
