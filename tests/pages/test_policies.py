@@ -234,7 +234,7 @@ def more_environments(n: int):
 # Each with the session and its user: the windows named and the freezes not ended are two queries whatever
 # their number (and one Cedar batch).
 PINNED = {
-    "/": 10,  # the trail's head, then the content computed: a change precedes each count (tests/pages/test_index.py)
+    "/": 11,  # the trail's head, then the content computed: a change precedes each count (tests/pages/test_index.py)
     "/?fragment=columns": 5,
     "/environments/": 5,
     "/environments/?fragment=rows": 5,
