@@ -23,6 +23,8 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.sync import SyncWorker
 
+from controlplane import signals
+
 GRACEFUL_SHUTDOWN_SECONDS = 5  # open streams are cut after this; clients reconnect with Last-Event-ID
 REQUEST_LINE_LIMIT = 8192  # gunicorn's own limit on a request line (limit_request_line's default is 4094)
 REQUEST_LINE_WAIT = 10.0  # seconds a client may take to send its request line before the sync path reads it
@@ -105,9 +107,9 @@ class StreamLoop:
         self.thread.join(5)
 
     async def _shutdown(self):
-        from overview.feed import end_all_streams
-
-        end_all_streams()  # their clients reconnect, to another process, instead of waiting out the grace period
+        # The streams end themselves (overview.feed): their clients reconnect, to another process, instead of
+        # waiting out the grace period.
+        signals.server_stopping.send(sender=StreamLoop)
         for connection in list(self.state.connections):
             connection.shutdown()
         deadline = time.monotonic() + GRACEFUL_SHUTDOWN_SECONDS

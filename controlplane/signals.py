@@ -7,3 +7,7 @@ action_performed = Signal()
 # A fixture (a restore) has been loaded, inside the load's transaction; its objects were saved raw, so no
 # save signal described them. Arguments: fixtures (file names), objects ({"app.model": count}).
 fixture_loaded = Signal()
+
+# The web server stops: sent on its streams' event loop, before it asks their connections to finish (so a
+# stream can end itself, and its client reconnect elsewhere, rather than be cut). No arguments.
+server_stopping = Signal()

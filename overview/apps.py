@@ -6,6 +6,8 @@ class OverviewConfig(AppConfig):
     verbose_name = "Overview"
 
     def ready(self):
-        from overview import deployment_state
+        from controlplane.signals import server_stopping
+        from overview import deployment_state, feed
 
         deployment_state.connect()
+        server_stopping.connect(feed.on_server_stopping)

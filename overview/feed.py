@@ -322,6 +322,10 @@ def _end_streams_on_stop() -> None:
         signal.signal(signum, on_stop)
 
 
+def on_server_stopping(sender, **kwargs) -> None:
+    end_all_streams()
+
+
 def end_all_streams() -> None:
     """On an event loop of this process: every open stream ends, and streams opened from now on end at once."""
     global stopping
