@@ -216,13 +216,13 @@ class PlainExecutionContext(ExecutionContext):
     def _objects(self, plan: _Plan, sources: list) -> list:
         """`sources`, objects of one type, each completed by `plan`: `sources` itself when each is its own answer
         (the index's entries are, for a document that asks for them as REST renders them)."""
-        if not plan.fields:
-            return [{} for _ in sources]
         dicts = set(map(type, sources)) <= _DICT
         if not dicts:
             for source in sources:
                 if not isinstance(source, dict) and (isinstance(source, _REFUSED) or self.is_awaitable(source)):
                     raise _Unplain
+        if not plan.fields:
+            return [{} for _ in sources]
         columns, as_read = [], plan.as_read and dicts
         for attname, default, item, completion in plan.fields:
             if completion[1] == _TYPENAME:
@@ -241,7 +241,7 @@ class PlainExecutionContext(ExecutionContext):
             completed = self._column(completion, values)
             as_read = as_read and completed is values
             columns.append(completed)
-        if as_read and all(tuple(source) == plan.keys for source in sources):
+        if as_read and all(map(plan.keys.__eq__, map(tuple, sources))):
             return sources
         results = [{} for _ in sources]
         for key, column in zip(plan.keys, columns, strict=True):

@@ -255,6 +255,8 @@ LEAVES = parse("""{
 fragment All on Leaf { text requiredText number flag ident when status tags renamed __typename }""")
 # Fields read under their own names, no __typename: a dict with exactly these keys, in this order, is its own answer.
 AS_READ = parse("{ value { text number child { text number } } values { text number } }")
+# Objects of which nothing is asked: still null, or an error, where graphql-core says so.
+NOTHING = parse("{ value { child { text @skip(if: true) } children { number @include(if: false) } } }")
 
 FINE = {"text": "a", "required_text": "b", "number": 7, "flag": True, "ident": "x", "when": "2026-01-01T00:00:00Z"}
 FINE |= {"status": "Active", "tags": ["t"], "otherKey": "o", "child": None, "children": [], "required_children": []}
@@ -299,6 +301,7 @@ ODD = {
     "a null among required children": {"required_children": [FINE, None]},
     "required children as null": {"required_children": None},
     "an exception as a child": {"child": RuntimeError("gone")},
+    "a number as a child": {"child": 5},
 }
 
 
@@ -313,7 +316,7 @@ def _value(changes) -> dict:
     return value
 
 
-@pytest.mark.parametrize("document", [LEAVES, AS_READ], ids=["every field", "fields as read"])
+@pytest.mark.parametrize("document", [LEAVES, AS_READ, NOTHING], ids=["every field", "fields as read", "nothing"])
 @pytest.mark.parametrize("name", ODD)
 def test_a_value_left_to_graphql_core_is_answered_as_it_answers(name, document):
     leaves = graphene.Schema(query=Root).graphql_schema
