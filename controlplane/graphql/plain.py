@@ -12,8 +12,8 @@ value must pass are made on a whole column at a time.
 
 The answer is the same, byte for byte, as graphql-core's own completion (tests/graphql/test_plain.py): whenever
 a value would make graphql-core do anything but serialize it (null in a non-null field, a value a scalar does
-not serialize, an exception or Undefined, an awaitable, a list that is not a list, a function the `source=`
-resolver would call), the projection gives up on the whole value and graphql-core completes it, errors and
+not serialize, an exception or Undefined, an awaitable, an iterable other than a list, a function the
+`source=` resolver would call), the projection gives up on the whole value and graphql-core completes it, errors and
 all. Only types that say their values are plain take this path (`Plain`, the connections of Plain nodes and
 their page info), so a model instance's attributes are never read twice.
 """
@@ -52,14 +52,14 @@ class Plain(graphene.ObjectType):
 def plain_connection(connection_type: type[graphene.relay.Connection]) -> None:
     """Mark a connection of a Plain node (`controlplane.graphql.types.connection`) and its edge as plain: their
     values are `connection_of`'s dict and edges."""
-    connection_type.plain = connection_type.Edge.plain = True
+    connection_type.plain_values = connection_type.Edge.plain_values = True
 
 
 def _is_marked(graphene_type) -> bool:
     return isinstance(graphene_type, type) and (
         issubclass(graphene_type, Plain)
         or graphene_type is graphene.relay.PageInfo
-        or graphene_type.__dict__.get("plain", False)
+        or graphene_type.__dict__.get("plain_values", False)
     )
 
 
@@ -114,8 +114,8 @@ def _in_int_range(low: int, high: int) -> bool:
 
 class _Plan:
     """An object type's selection: the response keys in order, and per key what to read and how to complete it.
-    `as_read`: each key reads the field of its own name (no alias, `source=` or `__typename`), so a dict with
-    exactly these keys, in this order, whose values complete as themselves, is its own answer."""
+    `as_read`: each key reads the key of its own name (no alias, no `__typename`), so a dict with exactly these
+    keys, in this order, whose values complete as themselves, is its own answer."""
 
     __slots__ = ("as_read", "fields", "keys")
 

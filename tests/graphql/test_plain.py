@@ -327,3 +327,20 @@ def test_a_value_left_to_graphql_core_is_answered_as_it_answers(name, document):
     projected, resolved = answers
     assert projected.formatted == resolved.formatted
     assert json.dumps(projected.formatted) == json.dumps(resolved.formatted)  # the same keys in the same order
+
+
+def test_a_middleware_still_sees_every_field():
+    """graphene-django's debug middleware (DEBUG on, when settings ask for it) wraps every resolver: no projection."""
+
+    def shouting(next_, root, info, **arguments):
+        value = next_(root, info, **arguments)
+        return value.upper() if isinstance(value, str) else value
+
+    leaves = graphene.Schema(query=Root).graphql_schema
+    context = {"value": FINE, "values": [FINE]}
+    answers = [
+        execute(leaves, LEAVES, context_value=context, middleware=[shouting], execution_context_class=context_class)
+        for context_class in (PlainExecutionContext, ExecutionContext)
+    ]
+    assert answers[0].formatted == answers[1].formatted
+    assert answers[0].data["value"]["text"] == "A"
