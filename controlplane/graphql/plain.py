@@ -18,8 +18,10 @@ all. Only types that say their values are plain take this path (`Plain`, the con
 their page info), so a model instance's attributes are never read twice.
 """
 
+import sys
 import types
 from functools import partial
+from itertools import chain
 from operator import itemgetter
 
 import graphene
@@ -100,9 +102,9 @@ class _Unplain(Exception):
 
 
 # How a value is completed.
-_STRING, _INT, _BOOLEAN, _ENUM, _LEAF, _LIST, _OBJECT, _TYPENAME = range(8)
+_STRING, _INT, _BOOLEAN, _ENUM, _TEXT, _LEAF, _LIST, _OBJECT, _TYPENAME = range(9)
 _AS_ITSELF = {GraphQLString: _STRING, GraphQLID: _STRING, GraphQLInt: _INT, GraphQLBoolean: _BOOLEAN}
-_STR, _INTEGER, _BOOL, _DICT, _SEQUENCES = {str}, {int}, {bool}, {dict}, {list, tuple}
+_STR, _INTEGER, _BOOL, _DICT, _SEQUENCES, _NULL = {str}, {int}, {bool}, {dict}, {list, tuple}, type(None)
 # What graphql-core raises rather than completes (Undefined is a ValueError), and what graphene's source
 # resolver calls.
 _REFUSED = (Exception, types.FunctionType, types.MethodType)
@@ -117,10 +119,10 @@ class _Plan:
     `as_read`: each key reads the key of its own name (no alias, no `__typename`), so a dict with exactly these
     keys, in this order, whose values complete as themselves, is its own answer."""
 
-    __slots__ = ("as_read", "fields", "keys")
+    __slots__ = ("as_read", "fields", "key_list", "keys")
 
     def __init__(self, keys: tuple, fields: tuple):
-        self.keys, self.fields = keys, fields
+        self.keys, self.fields, self.key_list = keys, fields, list(keys)
         self.as_read = all(key == attname for key, (attname, *_) in zip(keys, fields, strict=True)) and not any(
             completion[1] == _TYPENAME for *_, completion in fields
         )
@@ -141,7 +143,7 @@ class PlainExecutionContext(ExecutionContext):
             plan = self._plan(return_type, field_nodes)
             if plan is not None:
                 try:
-                    return self._objects(plan, [result])[0]
+                    return self._objects(plan, [result], {type(result)})[0]
                 except _Unplain:
                     pass
         return super().complete_object_value(return_type, field_nodes, info, path, result)
@@ -190,7 +192,7 @@ class PlainExecutionContext(ExecutionContext):
             if field is None:  # graphql-core leaves it out (validation refuses it first)
                 continue
             attname, default = reader(field)
-            keys.append(response_key)
+            keys.append(sys.intern(response_key))  # compared with a source's own keys, most often the same string
             fields.append((attname, default, itemgetter(attname), self._completion(field.type, nodes)))
         return _Plan(tuple(keys), tuple(fields))
 
@@ -204,6 +206,8 @@ class PlainExecutionContext(ExecutionContext):
         if isinstance(graphql_type, GraphQLEnumType):
             return nullable, _ENUM, graphql_type
         if is_leaf_type(graphql_type):
+            if getattr(getattr(graphql_type, "graphene_type", None), "strings_as_they_are", False):
+                return nullable, _TEXT, graphql_type  # a custom scalar whose serialize gives a string back
             return nullable, _AS_ITSELF.get(graphql_type, _LEAF), graphql_type
         if isinstance(graphql_type, GraphQLObjectType) and self._is_plain(graphql_type):
             plan = self._plan(graphql_type, nodes)
@@ -213,10 +217,10 @@ class PlainExecutionContext(ExecutionContext):
 
     # --- the projection, column by column ---
 
-    def _objects(self, plan: _Plan, sources: list) -> list:
-        """`sources`, objects of one type, each completed by `plan`: `sources` itself when each is its own answer
-        (the index's entries are, for a document that asks for them as REST renders them)."""
-        dicts = set(map(type, sources)) <= _DICT
+    def _objects(self, plan: _Plan, sources: list, found: set) -> list:
+        """`sources`, objects of one type whose types are `found`, each completed by `plan`: `sources` itself when
+        each is its own answer (the index's entries are, for a document that asks for them as REST renders them)."""
+        dicts = found <= _DICT
         if not dicts:
             for source in sources:
                 if not isinstance(source, dict) and (isinstance(source, _REFUSED) or self.is_awaitable(source)):
@@ -241,8 +245,13 @@ class PlainExecutionContext(ExecutionContext):
             completed = self._column(completion, values)
             as_read = as_read and completed is values
             columns.append(completed)
-        if as_read and all(map(plan.keys.__eq__, map(tuple, sources))):
-            return sources
+        # Each source has the plan's keys in the plan's order when, all its keys strung together, they are the
+        # plan's keys over and over (no dict holds a key twice); in one pass rather than one per source. (And
+        # they are str itself: the response encoder takes no other key.)
+        if as_read:
+            keys = list(chain.from_iterable(sources))
+            if keys == plan.key_list * len(sources) and set(map(type, keys)) <= _STR:
+                return sources
         results = [{} for _ in sources]
         for key, column in zip(plan.keys, columns, strict=True):
             for result, value in zip(results, column, strict=True):
@@ -250,13 +259,38 @@ class PlainExecutionContext(ExecutionContext):
         return results
 
     def _column(self, completion: tuple, values: list) -> list:
-        """`values` of one field (or of one list's items) completed, checked a column at a time: `values` itself
-        when each value completes as itself."""
-        kind, detail = completion[1:]
-        if kind in (_OBJECT, _LIST):
-            return self._nested(completion, values)
+        """`values` of one field (or the items of one list field), completed together: `values` itself when each
+        completes as itself. Nulls stay null where the type allows them; the others are completed as a column."""
         found = set(map(type, values))
-        if kind == _STRING and found <= _STR:
+        if _NULL in found:
+            if not completion[0]:
+                raise _Unplain  # graphql-core's "Cannot return null for non-nullable field"
+            present = [value for value in values if value is not None]
+            done = self._present(completion, present, found - {_NULL})
+            if done is present:
+                return values
+            done = iter(done)
+            return [None if value is None else next(done) for value in values]
+        return self._present(completion, values, found)
+
+    def _present(self, completion: tuple, values: list, found: set) -> list:
+        """`values`, none of them null, whose types are `found`, completed: checked a column at a time."""
+        kind, detail = completion[1:]
+        if kind == _OBJECT:
+            return self._objects(detail, values, found)
+        if kind == _LIST:
+            if not found <= _SEQUENCES:  # graphql-core takes other iterables too: its own path
+                raise _Unplain
+            items = [item for value in values for item in value]
+            completed = self._column(detail, items)
+            if completed is items and found <= {list}:
+                return values
+            done, start = [], 0
+            for value in values:
+                done.append(completed[start : start + len(value)])
+                start += len(value)
+            return done
+        if kind in (_STRING, _TEXT) and found <= _STR:
             return values
         if kind == _INT and found <= _INTEGER and (not values or _in_int_range(min(values), max(values))):
             return values
@@ -270,7 +304,7 @@ class PlainExecutionContext(ExecutionContext):
             if all(type(known[value]) is str and known[value] == value for value in distinct):
                 return values  # the domain's words are the enum's names (controlplane.graphql.types.enum_of)
             return list(map(known.__getitem__, values))
-        if kind == _LEAF and found <= _STR:  # a custom scalar (DateTime): its serialize, as graphql-core calls it
+        if kind == _LEAF and found <= _STR:  # a custom scalar: its serialize, as graphql-core calls it
             try:
                 serialized = list(map(detail.serialize, values))
             except Exception:
@@ -278,44 +312,14 @@ class PlainExecutionContext(ExecutionContext):
             found = set(map(type, serialized))
             if found <= _STR:
                 return values if serialized == values else serialized
-            if type(None) in found or UndefinedType in found:  # graphql-core refuses a null serialization
+            if _NULL in found or UndefinedType in found:  # graphql-core refuses a null serialization
                 raise _Unplain
             return serialized
         return [self._value(completion, value) for value in values]
 
-    def _nested(self, completion: tuple, values: list) -> list:
-        """Objects or lists (and nulls where the type allows them), completed together."""
-        nullable, kind, detail = completion
-        present = [value for value in values if value is not None]
-        if len(present) < len(values) and not nullable:
-            raise _Unplain  # graphql-core's "Cannot return null for non-nullable field"
-        if kind == _OBJECT:
-            done = self._objects(detail, present)
-        else:
-            found = set(map(type, present))
-            if not found <= _SEQUENCES:  # graphql-core takes other iterables too: its own path
-                raise _Unplain
-            items = [item for value in present for item in value]
-            completed = self._column(detail, items)
-            if completed is items and found <= {list}:
-                done = present
-            else:
-                done, start = [], 0
-                for value in present:
-                    done.append(completed[start : start + len(value)])
-                    start += len(value)
-        if len(done) == len(values):
-            return values if done is present else done
-        completed = iter(done)
-        return [None if value is None else next(completed) for value in values]
-
     def _value(self, completion: tuple, value):
-        """One leaf that its column's check did not pass."""
-        nullable, kind, detail = completion
-        if value is None:
-            if nullable:
-                return None
-            raise _Unplain
+        """One leaf (not null) that its column's check did not pass."""
+        kind, detail = completion[1:]
         if isinstance(value, _REFUSED):
             raise _Unplain
         value_type = type(value)
@@ -325,7 +329,7 @@ class PlainExecutionContext(ExecutionContext):
             return value
         if kind == _BOOLEAN and value_type is bool:
             return value
-        if kind in (_ENUM, _LEAF):
+        if kind in (_ENUM, _TEXT, _LEAF):
             return self._serialized(detail, value)
         raise _Unplain  # graphql-core's serialize would convert it, or refuse it
 

@@ -59,6 +59,8 @@ class DateTime(graphene.Scalar):
     """RFC 3339. Read in UTC with `Z`; written with an offset (a date alone or a time without an offset is
     refused), by the same parser and with the same message as REST: the domain checks it, not GraphQL."""
 
+    strings_as_they_are = True  # serialize gives a string back as it is (controlplane.graphql.plain relies on it)
+
     @staticmethod
     def serialize(value):
         return rfc3339(value) if isinstance(value, datetime.datetime) else value
