@@ -1,9 +1,12 @@
 """The services index over GraphQL: the same rows as REST's /api/services/index/, read from the
-deployment-state read model in three queries a page (overview/services_index.py)."""
+deployment-state read model in three queries a page (overview/services_index.py). The types are Plain: each
+field reads the entry's key of its name, as REST renders it, so an answer is the entries projected onto the
+document's selection (controlplane/graphql/plain.py) rather than resolved field by field."""
 
 import graphene
 
 from controlplane import adapters
+from controlplane.graphql.plain import Plain
 from controlplane.graphql.types import AFTER, FIRST, DateTime, Keyset, connection, filtered, paginate
 from incidents.schema import SeverityEnum
 from overview import services_index
@@ -13,61 +16,45 @@ from services.models import Service
 from services.schema import Adapters
 
 
-class IndexRelease(graphene.ObjectType):
+class IndexRelease(Plain):
     id = graphene.ID(required=True)
     version = graphene.String(required=True)
     sha = graphene.String(required=True)
     status = graphene.Field(ReleaseStatusEnum, required=True)
-    created_at = DateTime(description="The latest release: when it was created.")
-    activated_at = DateTime(description="The current release: when it was activated.")
-
-    @staticmethod
-    def resolve_created_at(release, info):
-        return release.get("createdAt")
-
-    @staticmethod
-    def resolve_activated_at(release, info):
-        return release.get("activatedAt")
+    created_at = DateTime(source="createdAt", description="The latest release: when it was created.")
+    activated_at = DateTime(source="activatedAt", description="The current release: when it was activated.")
 
 
-class IndexEnvironment(graphene.ObjectType):
+class IndexEnvironment(Plain):
     id = graphene.ID(required=True)
     name = graphene.String(required=True)
-    latest_release = graphene.Field(IndexRelease, description="The newest release, whatever its status.")
-    current_release = graphene.Field(IndexRelease, description="What runs there: the Active one activated last.")
-
-    @staticmethod
-    def resolve_latest_release(environment, info):
-        return environment["latestRelease"]
-
-    @staticmethod
-    def resolve_current_release(environment, info):
-        return environment["currentRelease"]
+    latest_release = graphene.Field(
+        IndexRelease, source="latestRelease", description="The newest release, whatever its status."
+    )
+    current_release = graphene.Field(
+        IndexRelease, source="currentRelease", description="What runs there: the Active one activated last."
+    )
 
 
-class OpenIncidents(graphene.ObjectType):
+class OpenIncidents(Plain):
     low = graphene.Int(required=True)
     medium = graphene.Int(required=True)
     high = graphene.Int(required=True)
     critical = graphene.Int(required=True)
 
 
-class IndexIncidents(graphene.ObjectType):
+class IndexIncidents(Plain):
     open = graphene.Field(OpenIncidents, required=True, description="Open incidents, per severity.")
-    highest_open_severity = graphene.Field(SeverityEnum)
-
-    @staticmethod
-    def resolve_highest_open_severity(incidents, info):
-        return incidents["highestOpenSeverity"]
+    highest_open_severity = graphene.Field(SeverityEnum, source="highestOpenSeverity")
 
 
-class AuditTail(graphene.ObjectType):
+class AuditTail(Plain):
     seq = graphene.Int(required=True)
     ts = DateTime(required=True)
     action = graphene.String(required=True)
 
 
-class ServicesIndexEntry(graphene.ObjectType):
+class ServicesIndexEntry(Plain):
     """A service's row of the services index."""
 
     id = graphene.ID(required=True)
@@ -76,11 +63,7 @@ class ServicesIndexEntry(graphene.ObjectType):
     adapters = graphene.Field(Adapters, required=True)
     environments = graphene.List(graphene.NonNull(IndexEnvironment), required=True, description="By name.")
     incidents = graphene.Field(IndexIncidents, required=True)
-    audit_tail = graphene.Field(AuditTail, description="The service's latest audit event.")
-
-    @staticmethod
-    def resolve_audit_tail(entry, info):
-        return entry["auditTail"]
+    audit_tail = graphene.Field(AuditTail, source="auditTail", description="The service's latest audit event.")
 
 
 ServicesIndexEntryConnection = connection(ServicesIndexEntry)

@@ -4,6 +4,7 @@ serializers and lifecycle as REST (services/api.py). Apps above add their fields
 import graphene
 
 from controlplane import adapters
+from controlplane.graphql.plain import Plain
 from controlplane.graphql.types import (
     AFTER,
     FIRST,
@@ -26,7 +27,7 @@ from services.filtersets import ChangeWindowFilterSet, EnvironmentFilterSet, Fre
 from services.models import ChangeWindow, Environment, Freeze, Service
 
 
-class Adapters(graphene.ObjectType):
+class Adapters(Plain):
     deployments = graphene.List(graphene.NonNull(graphene.String), required=True)
 
 

@@ -27,6 +27,7 @@ from controlplane.api.base import named_by_body
 from controlplane.api.errors import PolicyConflict, api_exception
 from controlplane.api.params import EMPTY
 from controlplane.governance import PolicyDenied
+from controlplane.graphql.plain import Plain, plain_connection
 from controlplane.identity.context import current_principal
 from controlplane.identity.roles import can, refusal
 from controlplane.keyset import AFTER as AFTER_KEY
@@ -57,6 +58,8 @@ class JSON(graphene.Scalar):
 class DateTime(graphene.Scalar):
     """RFC 3339. Read in UTC with `Z`; written with an offset (a date alone or a time without an offset is
     refused), by the same parser and with the same message as REST: the domain checks it, not GraphQL."""
+
+    strings_as_they_are = True  # serialize gives a string back as it is (controlplane.graphql.plain relies on it)
 
     @staticmethod
     def serialize(value):
@@ -401,7 +404,13 @@ AFTER = graphene.String(description="An `endCursor` this list issued: the page a
 
 
 def connection(node: type[graphene.ObjectType], description: str = "") -> type[graphene.relay.Connection]:
-    return graphene.relay.Connection.create_type(f"{node._meta.name}Connection", node=node, description=description)
+    """A connection of `node`s; of a Plain node, plain itself (controlplane.graphql.plain)."""
+    connection_type = graphene.relay.Connection.create_type(
+        f"{node._meta.name}Connection", node=node, description=description
+    )
+    if issubclass(node, Plain):
+        plain_connection(connection_type)
+    return connection_type
 
 
 class _Edge:

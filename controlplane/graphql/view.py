@@ -31,7 +31,8 @@ from graphql import (
 from rest_framework.exceptions import ParseError, ValidationError
 
 from controlplane.api.parsers import loads
-from controlplane.graphql.limits import limits
+from controlplane.graphql.limits import refusals
+from controlplane.graphql.plain import PlainExecutionContext
 from controlplane.identity.roles import can, refusal
 from controlplane.identity.sessions import csrf_refusal
 
@@ -109,6 +110,7 @@ class GraphQLView(GrapheneView):
     graphiql = True
     response_cache = None  # cached_body(key, render) -> bytes, for operations asking only for cached_fields
     cached_fields: frozenset[str] = frozenset()
+    execution_context_class = PlainExecutionContext  # plain answers (the services index) in one pass
 
     def __init__(self, response_cache=None, cached_fields=(), **kwargs):
         super().__init__(**kwargs)
@@ -230,7 +232,7 @@ class GraphQLView(GrapheneView):
                 return None
             message = f"Can only perform a {operation.operation.value} operation from a POST request."
             raise Refused(405, message, "METHOD_NOT_ALLOWED", Allow="POST")
-        errors = [*_checked(schema, query, document), *validate(schema, document, (limits(variables, operation),))]
+        errors = [*_checked(schema, query, document), *refusals(schema, document, variables, operation)]
         if errors:
             return ExecutionResult(errors=errors)
         try:
