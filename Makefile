@@ -68,8 +68,11 @@ $(CHROMIUM):
 # more processes than cores), a module's tests on one process (its kept servers and data), property tests in the quick Hypothesis profile. `make test-full` (and .ci/run):
 # the full profile. One file by hand: `.venv/bin/pytest tests/...` (one process, quick profile).
 TEST_PROCESSES ?= 3
+# Bytecode is written whatever PYTHONDONTWRITEBYTECODE says: the suite starts some 150 Python processes (servers,
+# workers, manage.py, cpctl, its xdist workers), and each would compile the project's modules and rewrite the tests'
+# asserts again (0.1 s of CPU per Django process, 4 s per xdist worker).
 test: lint $(ENV_FILE) $(OP_DIR)/node_modules/.installed $(CHROMIUM)
-	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadscope
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(TEST_PROCESSES) --dist loadscope
 
 test-full: export HYPOTHESIS_PROFILE := full
 test-full: test

@@ -21,7 +21,7 @@ def actor(name: str) -> str:
 
 
 @pytest.fixture
-def people(settings, dev_tokens):
+def people(settings, as_every_test):
     extra = {token: {"id": actor(name), "role": role} for name, (role, token) in PEOPLE.items()}
     settings.CONTROLPLANE = {
         **settings.CONTROLPLANE,

@@ -7,6 +7,7 @@ import hypothesis
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.test import override_settings
 
 from releases.models import Release
 from services.models import Environment, Service
@@ -54,35 +55,52 @@ def pytest_configure(config):
         signal.signal(signum, _interrupted)
 
 
+def pytest_collection_modifyitems(items):
+    # schemathesis names an operation's test `test_…[GET /api/me/]`, but pytest 9 builds a test's id from its
+    # function and its parametrization, which schemathesis does not use: the 52 operations of
+    # tests/api/test_schema.py had one id between them, and pytest-xdist (`make test`) ran one of them only.
+    for item in items:
+        if "[" in item.name and "[" not in item.nodeid:
+            item._id = item._id.with_params(item.name.partition("[")[2].removesuffix("]"))
+
+
 def pytest_unconfigure(config):
     stop_everything()  # whatever an interrupted teardown did not reach
 
 
-@pytest.fixture(autouse=True)
-def empty_cache(settings):
-    # Test databases roll back, so a trail head can recur across tests; a real one never does.
+def emptied_cache() -> dict:
+    """The settings of an empty cache: on a shared Redis (REDIS_URL in .env), which is never FLUSHDBed, a key
+    prefix of its own; otherwise none, the local cache being cleared."""
+    from django.conf import settings
     from django.core.cache import cache
 
-    if settings.REDIS_URL:  # a shared Redis (REDIS_URL in .env): never FLUSHDB it, keys of this test's own
-        settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
-    else:
-        cache.clear()
+    if settings.REDIS_URL:
+        return {"CACHES": {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}}
+    cache.clear()
+    return {}
 
 
-@pytest.fixture(autouse=True)
-def audit_mirror(settings, tmp_path):
-    """Each test mirrors the trail to its own file, never to the developer's (var/audit): that one belongs to
-    another database, and the mirror would (rightly) refuse to write to it."""
-    settings.AUDIT_LOG = str(tmp_path / "audit" / "control-plane.log")
+def suite_settings(folder) -> dict:
+    """What every test runs with (the autouse fixtures below): the suite's dev tokens, one per role; the audit
+    trail mirrored to a file in `folder`, never to the developer's (var/audit: that one belongs to another
+    database, and the mirror would rightly refuse to write to it); an empty cache."""
+    from django.conf import settings
 
-
-@pytest.fixture(autouse=True)
-def dev_tokens(settings):
-    settings.CONTROLPLANE = {
-        **settings.CONTROLPLANE,
-        "devMode": True,
-        "devTokens": {token: {"id": f"dev-{role}", "role": role} for role, token in TOKENS.items()},
+    return {
+        "CONTROLPLANE": {
+            **settings.CONTROLPLANE,
+            "devMode": True,
+            "devTokens": {token: {"id": f"dev-{role}", "role": role} for role, token in TOKENS.items()},
+        },
+        "AUDIT_LOG": str(folder / "audit" / "control-plane.log"),
+        **emptied_cache(),  # test databases roll back, so a trail head can recur across tests; a real one never does
     }
+
+
+@pytest.fixture(autouse=True)
+def as_every_test(settings, tmp_path):
+    for name, value in suite_settings(tmp_path).items():
+        setattr(settings, name, value)
 
 
 def bearer(role: str) -> dict:
@@ -146,19 +164,47 @@ def shipped_demo(db):
     load_demo(as_shipped=True)
 
 
-def loaded_once(name: str, build=lambda: None, as_shipped: bool = False):
-    """A module-scoped autouse fixture `name`: the demo fixture and then `build()` (its value), loaded once for
-    the module in a transaction rolled back after the module's last test (Django's setUpTestData). Each test's
-    own writes roll back to it as usual; it saves a fixture load per test."""
+def built_once(name: str, build):
+    """A module-scoped autouse fixture `name`: `build()` (its value), run once for the module in a transaction
+    rolled back after the module's last test (Django's setUpTestData). Each test's own writes roll back to it as
+    usual; it saves building the data for every test."""
 
     @pytest.fixture(scope="module", autouse=True, name=name)
     def data(django_db_setup, django_db_blocker):
         with django_db_blocker.unblock(), transaction.atomic():
-            load_demo(as_shipped)
             yield build()
             transaction.set_rollback(True)
 
     return data
+
+
+def loaded_once(name: str, build=lambda: None, as_shipped: bool = False):
+    """`built_once`: the demo fixture, then `build()`."""
+
+    def demo_then_build():
+        load_demo(as_shipped)
+        return build()
+
+    return built_once(name, demo_then_build)
+
+
+def measured_once(name: str, measure):
+    """A module-scoped fixture `name`: `measure()` (its value), for measurements that several tests assert on
+    and that share costly data (query counts at two sizes): run once, when the first of those tests asks, with the
+    suite's settings and in a transaction rolled back before that test runs (so it holds nothing across tests)."""
+
+    @pytest.fixture(scope="module", name=name)
+    def measured(django_db_setup, django_db_blocker, tmp_path_factory):
+        with (
+            django_db_blocker.unblock(),
+            override_settings(**suite_settings(tmp_path_factory.mktemp(name))),
+            transaction.atomic(),
+        ):
+            value = measure()
+            transaction.set_rollback(True)
+        return value
+
+    return measured
 
 
 def refused(fn, field=None, contains=""):

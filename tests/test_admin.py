@@ -8,13 +8,19 @@ from audit.models import AuditEvent
 from incidents.models import Incident
 from releases.models import Release
 from services.models import ChangeWindow, Environment, Freeze, Service
-from tests.conftest import sign_in
+from tests.conftest import loaded_once, sign_in
+
+
+def an_ended_freeze():
+    # The demo has no freeze: one that has ended, so that every model has an object to show.
+    Freeze(title="Past", starts_at="2024-01-01T00:00:00Z", ends_at="2024-01-02T00:00:00Z", env_ids=["env-prod"]).save()
+
+
+demo = loaded_once("demo", an_ended_freeze)  # once for the module; each test's writes roll back to it
 
 
 @pytest.fixture
-def staff(client, demo):
-    # The demo has no freeze: one that has ended, so that every model has an object to show.
-    Freeze(title="Past", starts_at="2024-01-01T00:00:00Z", ends_at="2024-01-02T00:00:00Z", env_ids=["env-prod"]).save()
+def staff(client, db):
     return sign_in(client, "admin")
 
 

@@ -24,7 +24,7 @@ from releases import workflows
 from releases.models import Release, WorkflowRun
 from services.models import ChangeWindow, Environment, Freeze, Service
 from tests.api.conftest import Api
-from tests.conftest import sign_in
+from tests.conftest import built_once, sign_in
 from tests.graphql.conftest import GraphQL
 
 pytestmark = pytest.mark.django_db
@@ -41,8 +41,7 @@ CAROL = Principal(actor="carol@example.com", role=Role.DEPLOYER, auth_method="oi
 SIZES = (1, 2, 3)
 
 
-@pytest.fixture
-def tied(db):
+def build_tied():
     """Seven services, four named alike; nine releases and nine incidents over four times (three equal);
     five runs started at one instant; five environments, each linked to every service; six freezes starting at
     those four times, and five change windows."""
@@ -82,6 +81,9 @@ def tied(db):
     assert WorkflowRun.objects.filter(started_at=T).count() == 5
     assert Release.objects.filter(service_id="svc-w0", created_at=T).count() >= 3
     assert Incident.objects.filter(service_id="svc-w0", started_at=T).count() >= 3
+
+
+tied = built_once("tied", build_tied)  # once for the module: every walk only reads
 
 
 # --- REST: next and previous ---
