@@ -113,6 +113,7 @@ class Incident(StatusMachine, Entity):
             # Open incidents per service (the services index counts them by severity).
             models.Index(fields=["service", "severity"], condition=OPEN, name="incident_open_idx"),
             models.Index(fields=["service", "-started_at"], name="incident_service_idx"),
+            models.Index(fields=["-started_at", "-id"], name="incident_order_idx"),  # the incident list's order
         ]
 
     def _starts_ahead(self) -> bool:

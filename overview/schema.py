@@ -6,8 +6,9 @@ document's selection (controlplane/graphql/plain.py) rather than resolved field 
 import graphene
 
 from controlplane import adapters
+from controlplane.api.base import filtered_rows
 from controlplane.graphql.plain import Plain
-from controlplane.graphql.types import AFTER, FIRST, DateTime, Keyset, connection, filtered, paginate
+from controlplane.graphql.types import AFTER, FIRST, DateTime, Keyset, connection, paginate, valid_filterset
 from incidents.schema import SeverityEnum
 from overview import services_index
 from releases.schema import ReleaseStatusEnum
@@ -84,5 +85,7 @@ class Query(graphene.ObjectType):
 
     @staticmethod
     def resolve_services_index(root, info, first=None, after=None, **filters):
-        queryset = filtered(ServiceFilterSet, Service.objects.all(), filters)
-        return paginate(services_index.services(queryset), INDEX, first, after, build=services_index.entries)
+        # The rows REST's index reads, by the same statement.
+        filterset = valid_filterset(ServiceFilterSet, Service.objects.all(), filters)
+        rows = filtered_rows(filterset, services_index.SERVICE_FIELDS)
+        return paginate(rows, INDEX, first, after, build=services_index.entries)

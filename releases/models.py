@@ -159,6 +159,9 @@ class Release(StatusMachine, Entity):
             models.Index(
                 fields=["service", "environment", "status", "-activated_at", "-id"], name="release_current_idx"
             ),
+            # The release list's order, whole and per service: a page reads its rows, not every release sorted.
+            models.Index(fields=["-created_at", "-id"], name="release_order_idx"),
+            models.Index(fields=["service", "-created_at", "-id"], name="release_service_order_idx"),
         ]
 
     @property
@@ -305,6 +308,7 @@ class WorkflowRun(StatusMachine, Entity):
             models.Index(fields=["release", "started_at"], name="run_release_idx"),
             models.Index(fields=["source_release", "started_at"], name="run_source_idx"),
             models.Index(fields=["state", "started_at"], name="run_state_idx"),
+            models.Index(fields=["-started_at", "-id"], name="run_order_idx"),  # the run list's order
         ]
 
     def clean(self):

@@ -351,21 +351,25 @@ class DomainViewSet(StrictQuery, mixins.ListModelMixin, mixins.RetrieveModelMixi
 
 def stored_values(view, queryset, names: tuple[str, ...]):
     """A list view's rows of `queryset`, narrowed by its filters (checked: a 400 naming the filter), with the
-    columns `names` as the database stores them: a PlainQuery when the filters are plain, else the ORM's
-    values() as StoredValues. Either pages with controlplane.keyset."""
-    filterset = None
+    columns `names` as the database stores them (filtered_rows)."""
     if view.filter_backends == [DjangoFilterBackend]:
         filterset = DjangoFilterBackend().get_filterset(view.request, queryset, view)
-    if filterset is not None:
-        if not filterset.is_valid():
-            raise translate_validation(filterset.errors)
-        conditions = filterset.conditions()
-        plain = PlainQuery.of(queryset, names, conditions) if conditions is not None else None
-        if plain is not None:
-            return plain
-        queryset = filterset.qs
-    else:
-        queryset = view.filter_queryset(queryset)
-    rows = queryset.values(*names)
+        if filterset is not None:
+            if not filterset.is_valid():
+                raise translate_validation(filterset.errors)
+            return filtered_rows(filterset, names)
+    return as_stored(view.filter_queryset(queryset).values(*names))
+
+
+def filtered_rows(filterset, names: tuple[str, ...]):
+    """A valid filterset's rows with the columns `names` as the database stores them: a PlainQuery when its
+    filters are plain, else the ORM's values() as StoredValues. Either pages with controlplane.keyset. REST's
+    lists and GraphQL's services index read their rows here."""
+    conditions = filterset.conditions()
+    plain = PlainQuery.of(filterset.queryset, names, conditions) if conditions is not None else None
+    return plain if plain is not None else as_stored(filterset.qs.values(*names))
+
+
+def as_stored(rows):
     rows._iterable_class = StoredValues  # no public way to say "as stored" to values()
     return rows

@@ -500,10 +500,16 @@ def _order(field: str):
 def filtered(filterset_class, queryset, arguments: dict):
     """`queryset` narrowed by REST's FilterSet for the list: the same filters (`env_id` is `envId`), the same
     messages."""
+    return valid_filterset(filterset_class, queryset, arguments).qs
+
+
+def valid_filterset(filterset_class, queryset, arguments: dict):
+    """REST's FilterSet for the list over `queryset`, given the field's arguments, checked (a GraphQL error
+    naming each refused argument, in REST's words)."""
     data = {to_camel_case(name): plain(value) for name, value in arguments.items() if value is not None}
     filterset = filterset_class(data=data, queryset=queryset)
     # As REST's query check: an empty (or whitespace) text filter is refused, not read as no filter at all.
     problems = {name: [EMPTY] for name, value in data.items() if isinstance(value, str) and not value.strip()}
     if problems or not filterset.is_valid():
         invalid_arguments(problems | dict(filterset.errors))
-    return filterset.qs
+    return filterset

@@ -131,7 +131,11 @@ class GraphQLView(GrapheneView):
             return _refused(403, refusal(principal, "read"), "FORBIDDEN")
         if principal.via_session and request.method == "POST" and (reason := csrf_refusal(request)):
             return _refused(403, f"CSRF failed: {reason}", "FORBIDDEN")
-        return super().dispatch(request, *args, **kwargs)
+        if principal.via_session:  # a browser's GraphiQL posts back with the CSRF cookie graphene-django sets
+            return super().dispatch(request, *args, **kwargs)
+        # A bearer token needs no CSRF cookie: graphene-django's dispatch without its ensure_csrf_cookie, which
+        # would make a new secret (64 reads of os.urandom) for every such request and send it as a cookie.
+        return GrapheneView.dispatch.__wrapped__(self, request, *args, **kwargs)
 
     def parse_body(self, request):
         if request.method != "POST":

@@ -204,6 +204,16 @@ def test_a_session_needs_the_csrf_token_to_post(client):
     assert accepted.status_code == 200 and accepted.json()["data"]["me"]["actor"] == "dev-viewer"
 
 
+def test_a_bearer_token_is_answered_without_a_csrf_cookie_and_a_session_with_one(client):
+    """A script has no use for the cookie (and making its secret costs every request); GraphiQL needs it."""
+    bearer = Client(HTTP_AUTHORIZATION=f"Bearer {TOKENS['viewer']}")
+    answer = bearer.post("/graphql/", json.dumps({"query": ME}), content_type="application/json")
+    assert answer.status_code == 200 and "csrftoken" not in answer.cookies
+    sign_in(client, "viewer")
+    page = client.get("/graphql/", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200 and "csrftoken" in page.cookies
+
+
 def test_a_bug_is_answered_without_its_details_and_logged(graphql, monkeypatch, caplog):
     def broken():
         raise RuntimeError("connection string postgres://user:hunter2@db")
