@@ -20,23 +20,26 @@ and endpoints (bench/loop.py).
 import argparse
 import os
 import secrets
+import subprocess
 
-from bench.api import BY, add_data_dir, label, parse_size, seeded_database, server_env
+from bench.api import BY, MANAGE, add_data_dir, label, parse_size, seeded_database, server_env
 from bench.graphql import INDEX_DOCUMENT, body
 from bench.loop import Target, compare
 from bench.servers import reference_server, web_server
 
 SERVERS = {"ours": "`manage.py web`", "reference": "gunicorn sync"}
 SAME_AS_REFERENCE = 0.9  # our server's requests/s over the reference's, every endpoint
+API_TOKEN_OVER_DEV_TOKEN = 0.9  # /api/me/ with an API token over a dev token (issue 25)
 # Shares of the reference's `/api/me/` floor (requests/s), and GraphQL's index over REST's, on our server.
 SHARE_AIMS = {"rest-index": 0.35, "releases": 0.5, "page-index": 0.5}
 GRAPHQL_OVER_REST = 0.8
 
 
-def targets(middle: str) -> dict:
+def targets(middle: str, api_token: str) -> dict:
     return {
         "healthz": Target("`GET /healthz`", "/healthz"),
         "me": Target("`GET /api/me/` (the floor)", "/api/me/"),
+        "me-api-token": Target("`GET /api/me/` with an API token", "/api/me/", token=api_token),
         "rest-index": Target("services index, REST: `GET /api/services/index/`", "/api/services/index/"),
         "gql-index": Target("services index, GraphQL: `servicesIndex(first: 50)`", "/graphql/", body(INDEX_DOCUMENT)),
         "releases": Target(
@@ -70,17 +73,29 @@ def run(args) -> tuple[dict, dict, float]:
     caches = {"CONTROLPLANE_INDEX_CACHE": "0", "CONTROLPLANE_INDEX_PAGE_CACHE": "1"}
     env = {**env, "DATABASE_URL": f"sqlite:///{db}", **caches}
     middle = f"svc-seed-{args.size[0] // 2:05d}"
+    api_token = issue_api_token(env)
     load = os.getloadavg()[0]
     with web_server(env, args.workers) as ours, reference_server(env, args.workers) as reference:
         figures = compare(
             {"ours": ours, "reference": reference},
-            targets(middle),
+            targets(middle, api_token),
             token,
             seconds=args.seconds,
             rounds=args.rounds,
             concurrency=args.concurrency,
         )
-    return figures, targets(middle), load
+    return figures, targets(middle, api_token), load
+
+
+def issue_api_token(env: dict) -> str:
+    """An API token (issue 25) on the benchmarked database, issued as its users do (tokens.lifecycle), by a
+    `manage.py shell` acting as the system: a viewer's, for a day."""
+    script = (
+        "from datetime import timedelta; from django.utils import timezone; from tokens import lifecycle; "
+        "print(lifecycle.issue('bench', 'viewer', timezone.now() + timedelta(days=1))[1])"
+    )
+    done = subprocess.run([*MANAGE, "shell", "-c", script], env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1]
 
 
 def report(args, figures, targets, load) -> str:
@@ -109,6 +124,9 @@ def report(args, figures, targets, load) -> str:
         ),
         "- GraphQL's `servicesIndex` against REST's index, on `manage.py web`: "
         + verdict(figures["ours", "gql-index"].share(figures["ours", "rest-index"]), GRAPHQL_OVER_REST)
+        + ".",
+        "- `/api/me/` with an API token (one indexed query to find it) against a dev token's, on `manage.py web`: "
+        + verdict(figures["ours", "me-api-token"].share(figures["ours", "me"]), API_TOKEN_OVER_DEV_TOKEN)
         + ".",
     ]
     return (

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.errors import Conflict
+from controlplane.identity.context import current_principal
 
 _gate: Callable[..., Any] | None = None
 
@@ -19,7 +20,11 @@ def plug(gate: Callable[..., Any]) -> None:
 
 def check(action: str, **facts) -> dict:
     """The gate's decision for `action` ("deploy", "promote", "rollback") as the event metadata it records
-    (`{"allowed", "evaluated", "overridden"}`), or PolicyDenied. Called before the action's transaction."""
+    (`{"allowed", "evaluated", "overridden"}`), or PolicyDenied. Called before the action's transaction.
+    First, before any policy: an API token scoped to other environments is Forbidden (403) here."""
+    environment = facts.get("environment")
+    if environment is not None and (refusal := current_principal().scope_refusal(environment.pk)):
+        raise Forbidden(refusal)
     if _gate is None:
         raise RuntimeError("no policy gate is plugged in (is the policies app installed?)")
     return _gate(action, **facts)

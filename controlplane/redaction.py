@@ -8,8 +8,8 @@ to prod" becomes "deploying [REDACTED] to prod"). Entity fields users type are r
 spans are:
 
 - configured secrets, wherever they occur: dev tokens, the OIDC client secret, SECRET_KEY;
-- AWS access key ids (`AKIA…`, `ASIA…`), `Bearer …` values, JWTs, and PEM private-key blocks (from
-  BEGIN to END, or to the end of the text when the END line is missing);
+- AWS access key ids (`AKIA…`, `ASIA…`), `Bearer …` values, JWTs, API tokens (`cpat_…`), and PEM private-key
+  blocks (from BEGIN to END, or to the end of the text when the END line is missing);
 - credentials in URLs: the userinfo (`https://user:pw@host` → `https://REDACTED@host`, without brackets
   so that the URL stays valid) and the values of query parameters named like secrets (`?access_token=…`,
   `&password=…`, `&sig=…`).
@@ -42,7 +42,9 @@ SECRET_SHAPES = re.compile(
     r"|(?P<pem>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
     r"(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|.*))"
     # JWTs, starting where a token starts: matching from inside "eyJeyJeyJ…" would be quadratic.
-    r"|(?P<jwt>(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)",
+    r"|(?P<jwt>(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"
+    # The control plane's own API tokens (controlplane.identity.apitokens), wherever one is pasted.
+    r"|(?P<apitoken>(?<![A-Za-z0-9_-])(?-i:cpat_)[A-Za-z0-9_-]{16,})",
     re.IGNORECASE | re.DOTALL,
 )
 # scheme://userinfo@ — the userinfo (a user name, a password, often a token) up to the authority's last @.
@@ -76,6 +78,7 @@ KINDS = {
     "bearer": "a bearer token",
     "pem": "a private key",
     "jwt": "a JWT",
+    "apitoken": "an API token",
     "userinfo": "credentials in a URL",
     "parameter": "a secret-named query parameter",
     "named": "a value under a secret-named key",

@@ -215,6 +215,8 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "services",
+    "tokens",  # API tokens for machines (docs/api.md, "API tokens")
+    "idempotency",  # Idempotency-Key on the API's writes (docs/api.md)
     "releases",
     "incidents",
     "audit",
@@ -233,6 +235,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Who is asking (bearer token or signed-in session), before CSRF so bearer requests skip it.
     "controlplane.identity.middleware.IdentityMiddleware",
+    # A retried write (the same Idempotency-Key from the same principal) is answered, not run again.
+    "idempotency.middleware.IdempotencyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "controlplane.security.PageFormsMiddleware",  # after CSRF: a forged request is a 403 first
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -521,6 +525,8 @@ def _duration(name: str, default: str) -> float:
 
 
 CONTROLPLANE_APPROVAL_TTL_SECONDS = _duration("CONTROLPLANE_APPROVAL_TTL", "24h")
+# How long a write's answer is kept for a retry with the same Idempotency-Key (docs/api.md, "Idempotency-Key").
+CONTROLPLANE_IDEMPOTENCY_TTL_SECONDS = _duration("CONTROLPLANE_IDEMPOTENCY_TTL", "24h")
 
 # Workflow runs (deploy, promote) execute in a background worker: `manage.py worker`.
 CONTROLPLANE_WORKFLOWS = {

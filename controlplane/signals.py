@@ -11,3 +11,7 @@ fixture_loaded = Signal()
 # The web server stops: sent on its streams' event loop, before it asks their connections to finish (so a
 # stream can end itself, and its client reconnect elsewhere, rather than be cut). No arguments.
 server_stopping = Signal()
+
+# The worker's periodic round (with its recovery of runs): housekeeping that belongs to no request, such as
+# purging expired idempotency keys. Sent as system:worker. No arguments.
+worker_round = Signal()

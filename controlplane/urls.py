@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("releases.urls")),
     path("", include("incidents.urls")),
     path("", include("audit.urls")),
+    path("", include("tokens.urls")),
 ]
 
 handler400 = views.bad_request

@@ -288,6 +288,35 @@ def incident_resolve(app, incident_id):
     """Resolve an incident."""
 
 
+# --- API tokens ---
+
+
+@cli.group()
+def tokens():
+    """API tokens for machines (CI): a role up to yours, optionally limited to environments, expiring."""
+
+
+@command(tokens, "tokens", "create")
+@click.option("--name", required=True, help="What uses it, e.g. ci-payments-deploy.")
+@click.option("--role", type=click.Choice(["viewer", "deployer", "admin"]), required=True, help="At most yours.")
+@click.option("--env", "env_ids", multiple=True, help="An environment it may deploy to (repeat); none: all.")
+@click.option("--expires", required=True, help="When it expires: ahead as 30d, 12h, or an RFC 3339 time (≤ 1 year).")
+def tokens_create(app, name, role, env_ids, expires):
+    """Issue a token. It is printed once (stored nowhere, the server keeps a hash): put it in your CI's secrets."""
+
+
+@command(tokens, "tokens", "list")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def tokens_list(app, limit):
+    """Your tokens (an admin: every one), newest first: never their secrets."""
+
+
+@command(tokens, "tokens", "revoke")
+@click.argument("token_id")
+def tokens_revoke(app, token_id):
+    """Revoke a token at once: its next request is refused."""
+
+
 # --- audit ---
 
 

@@ -7,6 +7,7 @@ the streams) is `cpctl.transport`'s.
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
@@ -21,6 +22,13 @@ STATUS_EXIT = {400: USAGE, 413: USAGE, 415: USAGE, 401: IDENTITY, 403: IDENTITY,
 # A stream sends a keep-alive every 15 s; a minute of silence is a dead connection, reopened where it stopped.
 STREAM_READ_TIMEOUT = 60.0
 RECONNECTS = 5  # failed attempts in a row before a stream gives up
+# A write whose answer was lost (the connection dropped or timed out, a proxy's 502/503/504, or the server still
+# busy with the first attempt) is sent again with its Idempotency-Key, up to this many times, backing off.
+WRITES = frozenset({"POST", "PATCH"})
+WRITE_RETRIES = 3
+RETRY_BACKOFF = 0.25  # seconds before the first retry, doubling
+LOST = frozenset({502, 503, 504})
+STILL_PROCESSING = "A request with this Idempotency-Key is still being processed."
 
 
 class Failure(Exception):
@@ -165,11 +173,22 @@ class Client:
         if body is not None:
             content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
+        write = method in WRITES
+        if write:  # a fresh key per write, kept across its retries: the server runs it once (docs/api.md)
+            headers["Idempotency-Key"] = f'"{uuid.uuid4()}"'
         send = self.direct.send if self.direct is not None else self._through_httpx
-        try:
-            response = send(method, self.target(path, params), content, headers)
-        except Unreachable as e:
-            raise self._unreachable(e) from None
+        target = self.target(path, params)
+        for attempt in range(WRITE_RETRIES + 1):
+            last = attempt == WRITE_RETRIES or not write
+            try:
+                response = send(method, target, content, headers)
+            except Unreachable as e:
+                if last:
+                    raise self._unreachable(e) from None
+            else:
+                if last or not _answer_lost(response):
+                    break
+            time.sleep(RETRY_BACKOFF * 2**attempt)
         if not response.is_success:
             raise failure(response)
         if response.status == 204 or not response.content:
@@ -256,6 +275,18 @@ class Client:
                 if attempts > RECONNECTS:
                     raise self._unreachable(_httpx_unreachable(e)) from None
                 time.sleep(min(0.5 * 2**attempts, 5.0))
+
+
+def _answer_lost(response: Response) -> bool:
+    """Whether a write's answer says nothing of the write: a gateway's, or the first attempt's still running."""
+    if response.status in LOST:
+        return True
+    if response.status != 409:
+        return False
+    try:
+        return response.json() == {"detail": STILL_PROCESSING}
+    except ValueError:
+        return False
 
 
 def _httpx_unreachable(error: Exception) -> Unreachable:

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_safe
 from audit import filtersets as audit_filters
 from audit.models import AuditEvent
 from controlplane.api.params import RESUME_QUERY, resume_point, stream_refusal
+from controlplane.identity import apitokens
 from controlplane.identity.roles import can, refusal
 from controlplane.keyset import Keyset, Position
 from overview import feed as changes
@@ -130,11 +131,11 @@ def _open(request, subscription, start_of, catch_up):
         return _over_limit(which)
     response = _headers(StreamingHttpResponse(content_type="text/event-stream"))
     place = Place(principal, response)
-    response.streaming_content = _events(subscription, start_of, catch_up, place)
+    response.streaming_content = _events(subscription, start_of, catch_up, place, request.principal)
     return response
 
 
-async def _events(subscription, start_of, catch_up, place):
+async def _events(subscription, start_of, catch_up, place, principal):
     limits = settings.CONTROLPLANE_STREAMS
     feed = changes.feed()
     try:
@@ -153,6 +154,9 @@ async def _events(subscription, start_of, catch_up, place):
             try:
                 item = await asyncio.wait_for(subscription.queue.get(), min(limits["keepaliveSeconds"], left))
             except TimeoutError:
+                # An API token revoked (or expired) since the stream opened ends it here, within a keep-alive.
+                if principal.token_id is not None and not await _still_valid(principal):
+                    return
                 yield KEEPALIVE  # a client that left is noticed when this write fails
                 continue
             if item is changes.BEHIND or item is changes.CLOSING:
@@ -166,6 +170,16 @@ async def _events(subscription, start_of, catch_up, place):
     finally:
         feed.unsubscribe(subscription)
         place.give_back()
+
+
+async def _still_valid(principal) -> bool:
+    def ask():
+        try:
+            return apitokens.still_valid(principal)
+        finally:
+            connection.close()  # a pool thread's: the stream holds no connection while it waits
+
+    return await sync_to_async(ask, thread_sensitive=False)()
 
 
 @require_safe

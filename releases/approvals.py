@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from controlplane import governance
 from controlplane.errors import RACE, Conflict
 from controlplane.governance import Forbidden, PolicyDenied
-from controlplane.identity.context import Principal, current_principal
+from controlplane.identity.context import TOKEN_ACTOR, Principal, current_principal, person
 from controlplane.identity.roles import Role
 from controlplane.lifecycle import move
 from controlplane.signals import action_performed
@@ -38,9 +39,9 @@ def _announce(run: WorkflowRun, action: str, **metadata) -> None:
 
 def decision_refusal(principal: Principal, run: WorkflowRun) -> str | None:
     """Why `principal` may not approve or reject `run`, or None (the role table asks for a deployer first)."""
-    if principal.actor == run.actor:
+    if person(principal.actor) == person(run.actor):
         return SELF_APPROVAL
-    return None
+    return principal.scope_refusal(run.release.environment_id)
 
 
 def _locked_waiting(run: WorkflowRun) -> WorkflowRun:
@@ -57,8 +58,9 @@ def _decide(run: WorkflowRun, decision: str, comment: str) -> WorkflowRun:
     try:
         with transaction.atomic():
             locked = _locked_waiting(run)
-            if locked.approvals.filter(actor=principal.actor).exists():
-                raise Conflict(f"{principal.actor} has already decided on run {run.pk}; each principal counts once.")
+            who = person(principal.actor)
+            if locked.approvals.filter(Q(actor=who) | Q(actor__startswith=f"{who}{TOKEN_ACTOR}")).exists():
+                raise Conflict(f"{who} has already decided on run {run.pk}; each principal counts once.")
             RunApproval(run=locked, actor=principal.actor, decision=decision, comment=comment).save()
             approvals = locked.approvals.filter(decision=Decision.APPROVE).count()
             if decision == Decision.REJECT:

@@ -7,16 +7,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("controlplane", "services", "releases", "incidents", "audit", "policies", "overview")
+APPS = ("controlplane", "idempotency", "services", "tokens", "releases", "incidents", "audit", "policies", "overview")
 # What each package may import, besides itself and third-party code.
 ALLOWED = {
     "controlplane": set(),
+    "idempotency": {"controlplane"},
     "services": {"controlplane"},
+    "tokens": {"controlplane", "services"},
     "releases": {"controlplane", "services"},
     "incidents": {"controlplane", "services"},
-    "audit": {"controlplane", "services", "releases", "incidents"},
-    "policies": {"controlplane", "services", "releases", "incidents", "audit"},
-    "overview": {"controlplane", "services", "releases", "incidents", "audit", "policies"},
+    "audit": {"controlplane", "services", "tokens", "releases", "incidents"},
+    "policies": {"controlplane", "services", "tokens", "releases", "incidents", "audit"},
+    "overview": {"controlplane", "services", "tokens", "releases", "incidents", "audit", "policies"},
 }
 # The project's wiring: it names every app's URLs, so it stands above them all.
 WIRING = {"controlplane/urls.py", "controlplane/api/urls.py", "controlplane/graphql/schema.py"}

@@ -1,5 +1,6 @@
 """OpenAPI details drf-spectacular cannot infer."""
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 from controlplane.identity.drf import PrincipalAuthentication
@@ -49,6 +50,12 @@ POLICY_REFUSAL = {
     },
     "required": ["detail", "decision"],
 }
+# A retry's key used for another request (422, idempotency.keys): which part differs.
+IDEMPOTENCY_MISMATCH = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "mismatch": {"type": "string", "enum": ["method", "path", "body"]}},
+    "required": ["detail", "mismatch"],
+}
 # The 409 of an action the policies gate (deploy, promote): a state conflict, or a policy's refusal.
 GATED_CONFLICT = {"anyOf": [{"$ref": "#/components/schemas/Error"}, {"$ref": "#/components/schemas/PolicyRefusal"}]}
 ANSWERS = {
@@ -59,24 +66,52 @@ ANSWERS = {
     "409": "Well formed, but it conflicts with the current state (a status move that is not allowed).",
     "413": "The request body is too large.",
     "415": "The body is not JSON.",
+    "422": "The Idempotency-Key was used for another request (method, path or body): `mismatch` says which.",
 }
-WRITE_ONLY = {"409", "413", "415"}
+WRITE_ONLY = {"409", "413", "415", "422"}
 
 
 def add_error_responses(result, generator, request, public):
-    """Document the errors every operation can answer, so clients and contract tests know them."""
+    """Document the errors every operation can answer, so clients and contract tests know them, and the
+    Idempotency-Key every write takes."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"], schemas["PolicyRefusal"] = ERROR, POLICY_REFUSAL
+    schemas["IdempotencyMismatch"] = IDEMPOTENCY_MISMATCH
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
             for code, description in ANSWERS.items():
                 if code in WRITE_ONLY and method == "get":
                     continue
+                if code == "422" and method not in IDEMPOTENT:
+                    continue
+                shape = "IdempotencyMismatch" if code == "422" else "Error"
                 operation["responses"].setdefault(
                     code,
                     {
                         "description": description,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{shape}"}}},
                     },
                 )
+            if method in IDEMPOTENT:
+                operation.setdefault("parameters", []).append(idempotency_key())
     return result
+
+
+IDEMPOTENT = {"post", "patch"}  # the writes that take an Idempotency-Key (idempotency.keys)
+
+
+def idempotency_key() -> dict:
+    hours = settings.CONTROLPLANE_IDEMPOTENCY_TTL_SECONDS / 3600
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": (
+            "Makes the write safe to retry: the first request with a key runs, and its answer (unless a 5xx) is kept "
+            f"for {hours:g} h (CONTROLPLANE_IDEMPOTENCY_TTL); a retry with the same key, method, path and body gets "
+            "that answer again, byte for byte, with `Idempotent-Replayed: true`, and nothing runs twice. A key is "
+            "the caller's own. 409 while the first is still being processed; 422 when the key was used for "
+            'another request. The draft\'s quoted string ("…") or 1-255 visible ASCII characters.'
+        ),
+        "schema": {"type": "string", "minLength": 1, "maxLength": 257},
+    }

@@ -15,6 +15,7 @@ from overview.api import DeployPreviewView, PromotePreviewView, ServicesIndexVie
 from policies.api import EnvironmentPolicyView
 from releases.api import ReleaseViewSet, ServiceRollbackView, WorkflowRunViewSet
 from services.api import ChangeWindowViewSet, EnvironmentViewSet, FreezeViewSet, ServiceViewSet
+from tokens.api import TokenViewSet
 
 router = DefaultRouter()
 router.include_root_view = False
@@ -26,6 +27,7 @@ router.register("releases", ReleaseViewSet)
 router.register("workflow-runs", WorkflowRunViewSet)
 router.register("incidents", IncidentViewSet)
 router.register("audit-events", AuditEventViewSet)
+router.register("tokens", TokenViewSet)
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),

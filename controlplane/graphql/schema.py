@@ -10,16 +10,24 @@ from overview import schema as overview
 from policies import schema as policies  # noqa: F401  (extends Environment with `policy`)
 from releases import schema as releases
 from services import schema as services
+from tokens import schema as tokens
 
 
 # Fields are listed from the last base to the first.
 class Query(
-    overview.Query, audit.Query, incidents.Query, releases.Query, services.Query, identity.Query, graphene.ObjectType
+    overview.Query,
+    audit.Query,
+    incidents.Query,
+    releases.Query,
+    services.Query,
+    tokens.Query,
+    identity.Query,
+    graphene.ObjectType,
 ):
     pass
 
 
-class Mutation(incidents.Mutation, releases.Mutation, services.Mutation, graphene.ObjectType):
+class Mutation(incidents.Mutation, releases.Mutation, services.Mutation, tokens.Mutation, graphene.ObjectType):
     pass
 
 

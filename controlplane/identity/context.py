@@ -14,10 +14,36 @@ from controlplane.identity.roles import Role
 
 @dataclass(frozen=True)
 class Principal:
-    actor: str  # the OIDC subject (or email), the dev token id, or system:<name>
+    actor: str  # the OIDC subject (or email), the dev token id, "<owner> via <token id>", or system:<name>
     role: Role | None  # None: anonymous, allowed nothing
-    auth_method: str  # "devToken", "oidc", "system" or "anonymous"
+    auth_method: str  # "devToken", "oidc", "apiToken", "system" or "anonymous"
     via_session: bool = False  # a signed-in browser: unsafe requests need CSRF
+    token_id: str | None = None  # an API token: its id, and the actor who created it
+    owner: str | None = None
+    environments: frozenset[str] | None = None  # where it may deploy, promote, roll back and approve; None: anywhere
+
+    def described(self) -> dict:
+        """Who this is, as /api/me/ and GraphQL's `me` say it: an API token adds its id and its owner."""
+        found = {"actor": self.actor, "role": str(self.role), "authMethod": self.auth_method}
+        if self.token_id is not None:
+            found.update(tokenId=self.token_id, owner=self.owner)
+        return found
+
+    def scope_refusal(self, environment_id: str) -> str | None:
+        """Why this principal may not move releases in `environment_id` (a scoped API token), or None."""
+        if self.environments is None or environment_id in self.environments:
+            return None
+        allowed = ", ".join(sorted(self.environments)) or "none"
+        return f"API token {self.token_id} is scoped to environments {allowed}; {environment_id} is outside its scope."
+
+
+TOKEN_ACTOR = " via tok-"  # an API token's actor: "<owner> via <token id>"
+
+
+def person(actor: str) -> str:
+    """Who is behind an actor: an API token's owner, else the actor itself (an approval counts once per person,
+    and nobody approves their own run, whether they or their tokens started it or decide on it)."""
+    return actor.split(TOKEN_ACTOR, 1)[0]
 
 
 def system(name: str) -> Principal:

@@ -4,7 +4,7 @@ import uuid
 from django.http import JsonResponse
 from django.utils.functional import SimpleLazyObject
 
-from controlplane.identity import devtokens, oidc
+from controlplane.identity import apitokens, devtokens, oidc
 from controlplane.identity.context import ANONYMOUS, Principal, acting_as
 from controlplane.identity.errors import IdentityRefused
 from controlplane.identity.sessions import principal_from_session
@@ -20,6 +20,8 @@ CREDENTIAL_FREE_PATHS = frozenset({"/healthz"})
 
 
 def principal_from_bearer(token: str) -> Principal:
+    if apitokens.is_one(token):
+        return apitokens.principal_for(token)
     principal = devtokens.principal_for(token)
     if principal is not None:
         return principal

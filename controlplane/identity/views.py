@@ -22,16 +22,18 @@ from controlplane.identity.sessions import remember
 class MeSerializer(serializers.Serializer):
     actor = serializers.CharField()
     role = serializers.ChoiceField(choices=[str(role) for role in Role])
-    authMethod = serializers.ChoiceField(choices=["devToken", "oidc"])
+    authMethod = serializers.ChoiceField(choices=["devToken", "oidc", "apiToken"])
+    tokenId = serializers.CharField(required=False, help_text="An API token's id (apiToken only).")
+    owner = serializers.CharField(required=False, help_text="Who created the API token (apiToken only).")
 
 
 class MeView(StrictQuery, APIView):
-    """Who the caller is, as the request context records it: `{"actor", "role", "authMethod"}`."""
+    """Who the caller is, as the request context records it: `{"actor", "role", "authMethod"}`, and for an API
+    token `tokenId` and `owner`."""
 
     @extend_schema(responses=MeSerializer)
     def get(self, request):
-        principal = current_principal()
-        return Response({"actor": principal.actor, "role": str(principal.role), "authMethod": principal.auth_method})
+        return Response(current_principal().described())
 
 
 def _next_url(request) -> str:

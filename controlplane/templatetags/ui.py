@@ -23,6 +23,7 @@ NAVIGATION = (
     ("Approvals", "/approvals/", "read"),
     ("Incidents", "/incidents/", "read"),
     ("Audit", "/audit/", "read"),
+    ("Tokens", "/tokens/", "read"),
     ("GraphQL", "/graphql/", "read"),
     ("API", "/api/docs/", "read"),
     ("Admin", "/admin/", "admin.access"),

@@ -13,15 +13,20 @@ DURATION = re.compile(r"(\d+)([smhd])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def since_time(value: str | None) -> str | None:
-    """`--since 15m` (s, m, h, d ago) or an RFC 3339 time, as the API takes it."""
+def relative_time(value: str | None, sign: int) -> str | None:
+    """A duration (s, m, h, d) ago (`sign` -1) or ahead (+1), or an RFC 3339 time, as the API takes it."""
     if value is None:
         return None
     match = DURATION.fullmatch(value)
     if match:
-        ago = datetime.now(UTC) - timedelta(**{UNITS[match[2]]: int(match[1])})
-        return ago.isoformat(timespec="seconds").replace("+00:00", "Z")
-    return value  # the server checks it, naming `since`
+        at = datetime.now(UTC) + sign * timedelta(**{UNITS[match[2]]: int(match[1])})
+        return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return value  # the server checks it, naming the field
+
+
+def since_time(value: str | None) -> str | None:
+    """`--since 15m` (ago) or an RFC 3339 time."""
+    return relative_time(value, -1)
 
 
 def audit_row(event: dict) -> list:

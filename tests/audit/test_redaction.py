@@ -342,6 +342,7 @@ def test_entities_users_write_refuse_secrets_and_records_the_system_writes_do_no
         "services.Freeze",
         "releases.Release",
         "incidents.Incident",
+        "tokens.ApiToken",  # its name
     }
 
 

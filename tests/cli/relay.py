@@ -22,6 +22,8 @@ class Relay(ThreadingHTTPServer):
         self.tls = tls
         self.connections = 0
         self.requests: list[str] = []
+        self.keys: list[str | None] = []  # each request's Idempotency-Key
+        self.lose_answers = 0  # the next this many writes are relayed, and their answers dropped (the connection cut)
         self.open: set[socket.socket] = set()
         self.lock = threading.Lock()
 
@@ -64,6 +66,7 @@ class Forward(BaseHTTPRequestHandler):
 
     def relay(self):
         self.server.requests.append(self.requestline)
+        self.server.keys.append(self.headers.get("Idempotency-Key"))
         # A forward proxy is asked for an absolute URL; a reverse proxy for a path of its upstream.
         target = urlsplit(self.path) if "://" in self.path else None
         upstream = target or self.server.upstream
@@ -77,6 +80,12 @@ class Forward(BaseHTTPRequestHandler):
             content = answer.read()  # whole: the streams relayed here end (a run that has ended, a refusal)
         finally:
             connection.close()
+        if self.command in ("POST", "PATCH") and self.server.lose_answers:
+            with self.server.lock:
+                self.server.lose_answers -= 1
+            self.close_connection = True  # the server did the write; its answer never reaches the client
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.send_response(answer.status, answer.reason)
         for key, value in answer.getheaders():
             if key.lower() not in HOP_BY_HOP:
@@ -85,7 +94,7 @@ class Forward(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(content)
 
-    do_GET = do_POST = relay
+    do_GET = do_POST = do_PATCH = do_DELETE = relay
 
 
 @contextmanager

@@ -43,6 +43,7 @@ import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 JSON_TYPE = "application/json"
 MIB = 1024 * 1024
@@ -2024,13 +2025,82 @@ def graphql_cases():
     return out
 
 
+def token_and_key_cases():
+    """API tokens' fields (`POST /api/tokens/`), and malformed Idempotency-Key headers on a write that would
+    otherwise succeed (issue 25)."""
+    out = []
+    in_a_month = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    valid = {"name": "corpus-ci", "role": "viewer", "expiresAt": in_a_month}
+    bad_fields = [
+        ("name", "missing", None),
+        ("name", "blank", " "),
+        ("name", "overlong", "a" * 101),
+        ("name", "number", 1),
+        ("name", "a token in it", "ci cpat_abcdefghijklmnopqrstuvwxyz"),
+        ("role", "missing", None),
+        ("role", "unknown", "owner"),
+        ("role", "capitalised", "Viewer"),
+        ("role", "list", ["viewer"]),
+        ("envIds", "string", "env-staging"),
+        ("envIds", "empty", []),
+        ("envIds", "numbers", [1]),
+        ("envIds", "dangling", ["env-corpus-missing"]),
+        ("envIds", "twice", ["env-staging", "env-staging"]),
+        ("expiresAt", "missing", None),
+        ("expiresAt", "in the past", "2024-01-01T00:00:00Z"),
+        ("expiresAt", "beyond a year", "2099-01-01T00:00:00Z"),
+        *(("expiresAt", f"time-{label}", value) for label, value in BAD_TIMES),
+        ("token", "a secret of its own", "cpat_mine"),
+        ("owner", "someone else", "corpus-other"),
+    ]
+    for name, label, value in bad_fields:
+        body = {**valid, "expiresAt": in_a_month}
+        if value is None:
+            body.pop(name)
+        else:
+            body[name] = value
+        out.append(Case("tokens: fields", f"{name} {label}", "POST", "/api/tokens/", dumps(body)))
+    out.append(
+        Case(
+            "tokens: ids",
+            "revoke a missing token",
+            "DELETE",
+            "/api/tokens/tok-corpus-missing/",
+            expect=frozenset({404}),
+        )
+    )
+    incident = dumps({"serviceId": "@@svc@@", "severity": "low", "link": "https://pd.example.com/i/key"})
+    for label, key in [
+        ("empty", b""),
+        ("empty quoted", b'""'),
+        ("unclosed quote", b'"abc'),
+        ("overlong", b"k" * 256),
+        ("overlong quoted", b'"' + b"k" * 256 + b'"'),
+        ("space inside", b"two words"),
+        ("non-ASCII", "clé".encode()),
+        ("bad escape", b'"\\x"'),
+    ]:
+        out.append(
+            Case(
+                "idempotency keys",
+                f"Idempotency-Key {label}",
+                "POST",
+                "/api/incidents/",
+                incident,
+                headers=(("Idempotency-Key", key),),
+                needs=("svc",),
+            )
+        )
+    return out
+
+
 def build_corpus() -> list[Case]:
     cases = []
     for resource in resources():
         cases += body_cases(resource)
     cases += action_cases() + approval_and_rollback_cases()
     cases += path_id_cases() + method_cases() + query_cases() + stream_cases()
-    cases += graphql_cases()
+    cases += graphql_cases() + token_and_key_cases()
     return cases
 
 

@@ -300,3 +300,18 @@ def test_the_streams_status_shows_a_viewer_their_own_and_an_admin_the_process(db
     assert viewer == {"yours": 0, "perPrincipalLimit": 20, "serverLimit": 2000}
     admin = client.get("/api/streams/", HTTP_AUTHORIZATION=f"Bearer {TOKENS['admin']}").json()
     assert admin == {**viewer, "open": 0, "subscriptions": 0, "pid": os.getpid()}
+
+
+def test_a_revoked_api_tokens_stream_ends_within_its_keep_alive(committed_demo, web):
+    url, admin = web(CONTROLPLANE_STREAM_KEEPALIVE_SECONDS=1), Api("admin")
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+    issued = admin.post("/api/tokens/", {"name": "ci", "role": "viewer", "expiresAt": expires}).json()
+    stream = Stream(url, "/api/audit-events/stream", role=None, headers={"Authorization": f"Bearer {issued['token']}"})
+    assert stream.status == 200
+    stream.preamble()
+    assert admin.delete(f"/api/tokens/{issued['id']}/").status_code == 204
+    started = time.monotonic()
+    # The revocation's own event may still come; then the stream ends, the connection closed.
+    assert [e["action"] for e in audit_data(stream.events())] in ([], ["token.revoke"])
+    assert time.monotonic() - started < 10
+    stream.close()

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 
 from controlplane.identity.context import acting_as
+from controlplane.signals import worker_round
 from releases import approvals, recovery, runs
 
 logger = logging.getLogger("controlplane.worker")
@@ -21,6 +22,7 @@ def recover_logged() -> None:
             for recovered in recovery.recover():
                 logger.warning("run %s marked failed: %s", recovered.run_id, recovered.reason)
             approvals.sweep()
+            worker_round.send(sender=None)
     except Exception:  # the worker keeps running whatever recovery meets; the next round retries
         logger.exception("recovery failed")
     finally:
