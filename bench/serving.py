@@ -125,7 +125,7 @@ def report(args, figures, targets, load) -> str:
         "- GraphQL's `servicesIndex` against REST's index, on `manage.py web`: "
         + verdict(figures["ours", "gql-index"].share(figures["ours", "rest-index"]), GRAPHQL_OVER_REST)
         + ".",
-        "- `/api/me/` with an API token (one indexed query to find it) against a dev token's, on `manage.py web`: "
+        "- `/api/me/` with an API token (kept by the process a minute; docs/architecture.md) against a dev token's: "
         + verdict(figures["ours", "me-api-token"].share(figures["ours", "me"]), API_TOKEN_OVER_DEV_TOKEN)
         + ".",
     ]

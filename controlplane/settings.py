@@ -527,6 +527,13 @@ def _duration(name: str, default: str) -> float:
 CONTROLPLANE_APPROVAL_TTL_SECONDS = _duration("CONTROLPLANE_APPROVAL_TTL", "24h")
 # How long a write's answer is kept for a retry with the same Idempotency-Key (docs/api.md, "Idempotency-Key").
 CONTROLPLANE_IDEMPOTENCY_TTL_SECONDS = _duration("CONTROLPLANE_IDEMPOTENCY_TTL", "24h")
+# API tokens a process has found are kept by it (tokens/store.py) until any is revoked (a marker file under var/,
+# replaced by each revocation, which every process checks on every request: one stat) or a minute has passed.
+# On by default on SQLite (one host); elsewhere each request looks its token up in the database.
+CONTROLPLANE_API_TOKEN_CACHE = _flag(
+    "CONTROLPLANE_API_TOKEN_CACHE", DATABASES["default"]["ENGINE"] == "controlplane.db.sqlite3"
+)
+CONTROLPLANE_API_TOKEN_REVOCATIONS = Path(_str("CONTROLPLANE_API_TOKEN_REVOCATIONS") or VAR_DIR / "api-tokens.revoked")
 
 # Workflow runs (deploy, promote) execute in a background worker: `manage.py worker`.
 CONTROLPLANE_WORKFLOWS = {

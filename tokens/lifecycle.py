@@ -13,6 +13,7 @@ from controlplane.identity.context import Principal, current_principal
 from controlplane.identity.roles import Role
 from controlplane.signals import action_performed
 from services.models import Environment
+from tokens import store
 from tokens.models import ApiToken
 
 LONGEST = timedelta(days=365)  # a token expires at most a year after it is issued
@@ -99,4 +100,6 @@ def revoke(token: ApiToken) -> ApiToken:
         token.refresh_from_db()
         if revoked:
             action_performed.send(sender=ApiToken, instance=token, action="token.revoke", metadata={"name": token.name})
+            transaction.on_commit(lambda: store.revoked(token))  # every process on the host, on its next request
+    store.forget(token)  # this process, at once
     return token

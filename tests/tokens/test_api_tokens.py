@@ -1,6 +1,8 @@
 """API tokens through REST, as a CI pipeline and its operator use them: issued once, stored as a hash, scoped,
 expiring, revoked at once, audited, and never shown again."""
 
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -166,3 +168,34 @@ def test_the_token_never_reaches_a_run_log_or_an_audit_event(demo, clock):
 
     assert issued["token"] not in redact(f"curl -H 'Authorization: {issued['token']}'")
     assert redact({"note": f"use {issued['token']}"}) == {"note": "use [REDACTED]"}
+
+
+def test_a_known_token_costs_no_query_until_a_minute_has_passed(demo, clock, django_assert_num_queries, settings):
+    settings.CONTROLPLANE_API_TOKEN_CACHE = True
+    issued = issue()
+    client = with_token(issued["token"])
+    assert client.get("/api/me/").status_code == 200  # found, and its use recorded
+    with django_assert_num_queries(0):
+        assert client.get("/api/me/").status_code == 200
+    clock.shift(timedelta(minutes=1))
+    with django_assert_num_queries(2):  # asked again, and its use recorded again
+        assert client.get("/api/me/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revocation_reaches_another_process_on_its_next_request(committed_demo, web):
+    url = web()
+    body = {"name": "ci", "role": "viewer", "expiresAt": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
+    issued = Api("admin").post("/api/tokens/", body).json()
+
+    def me() -> int:
+        request = urllib.request.Request(f"{url}/api/me/", headers={"Authorization": f"Bearer {issued['token']}"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    assert [me(), me()] == [200, 200]  # the server's process keeps it now
+    assert Api("admin").delete(f"/api/tokens/{issued['id']}/").status_code == 204  # in this process, committed
+    assert me() == 401
