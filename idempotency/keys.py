@@ -19,7 +19,7 @@ from idempotency.models import Attempt
 
 HEADER = "Idempotency-Key"
 RULE = (
-    'must be a quoted string ("…", the draft\'s form) of 1-255 printable ASCII characters, or 1-255 visible ASCII '
+    'must be a quoted string ("...", the draft\'s form) of 1-255 printable ASCII characters, or 1-255 visible ASCII '
     "characters without quotes."
 )
 _BARE = re.compile(r"[\x21-\x7e]{1,255}")
