@@ -4,12 +4,12 @@ A thin door: the list reads through IncidentFilterSet, a create goes through the
 messages are the domain's), acknowledge and resolve through incidents.lifecycle, each after a confirmation."""
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
+from controlplane.api.base import saved_from_form
 from controlplane.errors import Conflict
 from controlplane.identity.roles import can
 from controlplane.identity.views import refused, sign_in_first
@@ -109,17 +109,10 @@ def incident_create(request):
     if request.method == "POST":
         values = {name: request.POST.get(name, "").strip() for name in CREATE_FIELDS}
         data = {name: value for name, value in values.items() if value or name == "serviceId"}
-        serializer = IncidentSerializer(data=data)
-        if serializer.is_valid():
-            try:
-                incident = serializer.save()
-            except ValidationError as error:
-                errors = serializer.api_errors(error)
-            else:
-                messages.success(request, f"{incident.pk} ({incident.severity}, {incident.service_id}) is triggered.")
-                return redirect(f"{reverse('incidents:list')}#{incident.pk}")
-        else:
-            errors = {name: [str(message) for message in msgs] for name, msgs in serializer.errors.items()}
+        incident, errors = saved_from_form(IncidentSerializer(data=data))
+        if incident is not None:
+            messages.success(request, f"{incident.pk} ({incident.severity}, {incident.service_id}) is triggered.")
+            return redirect(f"{reverse('incidents:list')}#{incident.pk}")
     context = {
         "principal": principal,
         "values": values,

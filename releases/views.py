@@ -2,13 +2,11 @@
 Thin doors: reads by the models' own relations, the create through the REST serializer (so its messages are
 the domain's). Deploy and promote, whose confirmations cross apps, are in `overview/actions.py`."""
 
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from controlplane.errors import race_conflict
+from controlplane.api.base import saved_from_form
 from controlplane.identity.roles import can, refusal
 from controlplane.identity.views import refused, sign_in_first
 from releases import approval_views, timeline
@@ -104,21 +102,9 @@ def release_new(request):
         if not allowed:
             return refused(request, "release.create")
         values = {name: request.POST.get(name, "").strip() for name in FORM_FIELDS}
-        serializer = ReleaseSerializer(data=values)
-        if serializer.is_valid():
-            try:
-                release = serializer.save()
-            except ValidationError as error:
-                errors = serializer.api_errors(error)
-            except IntegrityError as error:
-                race = race_conflict(error)
-                if race is None:
-                    raise
-                errors = {"nonFieldErrors": [str(race)]}
-            else:
-                return redirect("releases:release", release_id=release.pk)
-        else:
-            errors = {key: [str(m) for m in messages] for key, messages in serializer.errors.items()}
+        release, errors = saved_from_form(ReleaseSerializer(data=values))
+        if release is not None:
+            return redirect("releases:release", release_id=release.pk)
         status = 400
     context = {"principal": request.principal, "values": values, "errors": errors, "allowed": allowed}
     context["refusal"] = None if allowed else refusal(request.principal, "release.create")

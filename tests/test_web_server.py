@@ -96,3 +96,15 @@ def test_database_connections_stay_bounded_and_go_back_when_idle(tmp_path):
         assert 1 <= max(seen) <= pool_size, seen
         # Idle: the pool closes what it does not use, down to the one connection it keeps.
         wait_for(lambda: server_connections() <= 1, timeout=20, what="idle connections to be closed")
+
+
+def test_a_loaded_application_is_out_of_the_collectors_walks(tmp_path):
+    """controlplane/startup.py: what a server process loaded (Django, the apps, every view) is frozen, under both
+    servers (the reference imports controlplane.wsgi)."""
+    import subprocess
+    import sys
+
+    script = "import gc, controlplane.wsgi, controlplane.views; print(gc.get_freeze_count())"
+    env = clean_environment(tmp_path, DEBUG="1", DATABASE_URL=database_url())
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert int(done.stdout.split()[-1]) > 50_000, done.stdout

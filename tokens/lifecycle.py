@@ -35,8 +35,7 @@ def issue(name: str, role: str, expires_at: datetime, environment_ids: list[str]
     if refusal := issue_refusal(principal):
         raise Forbidden(refusal)
     errors: dict[str, list[str]] = {}
-    wanted = Role.parse(role)
-    if wanted is not None and principal.role is not None and wanted > principal.role:
+    if Role.parse(role) is not None and role not in issuable_roles(principal):
         errors["role"] = [f"must be at most your own role ({principal.role}); {role} is above it."]
     now = timezone.now()
     if isinstance(expires_at, datetime) and timezone.is_aware(expires_at):
@@ -82,14 +81,22 @@ def _described(token: ApiToken) -> dict:
     }
 
 
+def issuable_roles(principal: Principal) -> list[str]:
+    """The roles `principal` may give a token: its own and those below it."""
+    return [str(role) for role in Role if principal.role is not None and role <= principal.role]
+
+
+def sees_all(principal: Principal) -> bool:
+    """Whether `principal` sees and revokes every token (an admin, not through a token), or only its own."""
+    return principal.token_id is None and principal.role is not None and principal.role >= Role.ADMIN
+
+
 def visible(principal: Principal):
     """The tokens `principal` may see and revoke: admins every one, others those they issued; a token itself."""
     tokens = ApiToken.objects.all()
     if principal.token_id is not None:
         return tokens.filter(pk=principal.token_id)
-    if principal.role is not None and principal.role >= Role.ADMIN:
-        return tokens
-    return tokens.filter(owner=principal.actor)
+    return tokens if sees_all(principal) else tokens.filter(owner=principal.actor)
 
 
 def revoke(token: ApiToken) -> ApiToken:

@@ -45,11 +45,11 @@ class ApiToken(Entity):
         return f"{self.id} ({self.name})"
 
     @property
-    def revoked(self) -> bool:
-        return self.revoked_at is not None
-
-    def expired(self, now=None) -> bool:
-        return self.expires_at <= (now or timezone.now())
+    def state(self) -> str:
+        """"revoked", "expired" or "active": what a list shows."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= timezone.now() else "active"
 
     def clean(self):
         super().clean()

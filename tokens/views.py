@@ -4,21 +4,19 @@ the answer to the form, once, with a copy button), `/tokens/<id>/revoke/` confir
 from datetime import timedelta
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from controlplane.governance import Forbidden
+from controlplane.api.base import saved_from_form
 from controlplane.identity.roles import Role
 from controlplane.identity.views import sign_in_first
 from controlplane.timestamps import rfc3339
 from services.models import Environment
 from tokens import lifecycle
 from tokens.api import TokenSerializer
-from tokens.models import TokenRole
 
 FIELDS = ("name", "role", "envIds", "expiresAt")
 DEFAULT_LIFETIME = timedelta(days=90)
@@ -30,12 +28,7 @@ def token_list(request):
     principal = request.principal
     if principal is None:
         return sign_in_first(request)
-    values = {
-        "name": "",
-        "role": str(min(principal.role, Role.DEPLOYER)) if principal.role else "viewer",
-        "envIds": [],
-        "expiresAt": rfc3339((timezone.now() + DEFAULT_LIFETIME).replace(microsecond=0)),
-    }
+    values = _blank_form(principal)
     errors: dict[str, list[str]] = {}
     issued = None
     if request.method == "POST":
@@ -43,31 +36,32 @@ def token_list(request):
         values["envIds"] = request.POST.getlist("envIds")
         data = {**values, "envIds": values["envIds"] or None}
         serializer = TokenSerializer(data=data)
-        if serializer.is_valid():
-            try:
-                token = serializer.save()
-            except ValidationError as error:
-                errors = serializer.api_errors(error)
-            except Forbidden as refusal:
-                errors = {"detail": [str(refusal)]}
-            else:
-                issued = {"token": token, "secret": serializer.secret}
-        else:
-            errors = {name: [str(message) for message in msgs] for name, msgs in serializer.errors.items()}
+        token, errors = saved_from_form(serializer)
+        if token is not None:
+            issued = {"token": token, "secret": serializer.secret}
+            values = _blank_form(principal)  # a second click issues nothing unasked
     context = {
         "principal": principal,
         "tokens": lifecycle.visible(principal).order_by("-created_at", "-id"),
-        "now": timezone.now(),
         "issued": issued,
         "values": values,
         "errors": errors,
         "other_errors": [m for name, msgs in errors.items() if name not in FIELDS for m in msgs],
-        "roles": [r for r in TokenRole.values if principal.role and Role.parse(r) <= principal.role],
+        "roles": lifecycle.issuable_roles(principal),
         "environments": Environment.objects.filter(archived_at__isnull=True).order_by("name"),
-        "may_issue": lifecycle.issue_refusal(principal),
-        "sees_all": principal.token_id is None and principal.role is not None and principal.role >= Role.ADMIN,
+        "issue_refusal": lifecycle.issue_refusal(principal),
+        "sees_all": lifecycle.sees_all(principal),
     }
     return render(request, "tokens/list.html", context)
+
+
+def _blank_form(principal) -> dict:
+    return {
+        "name": "",
+        "role": str(min(principal.role, Role.DEPLOYER)) if principal.role else "viewer",
+        "envIds": [],
+        "expiresAt": rfc3339((timezone.now() + DEFAULT_LIFETIME).replace(microsecond=0)),
+    }
 
 
 @require_http_methods(["GET", "POST"])

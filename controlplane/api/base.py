@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models.query import ValuesIterable
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
@@ -17,6 +17,8 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import SAFE_METHODS
 
 from controlplane.api import params
+from controlplane.errors import race_conflict
+from controlplane.governance import Forbidden
 from controlplane.models import ID_REGEX
 from controlplane.plain_lists import PlainQuery
 from controlplane.timestamps import parse_rfc3339, rfc3339
@@ -70,6 +72,26 @@ class StrictSerializer(serializers.Serializer):
 
     def refusals(self, data: Mapping) -> dict[str, list[str]]:
         return {key: [UNKNOWN_FIELD] for key in data if key not in self.fields}
+
+
+def saved_from_form(serializer) -> tuple[models.Model | None, dict[str, list[str]]]:
+    """A page's form saved through its REST serializer: (the object, {}), or (None, every error, keyed by the
+    API's field names and worded as the API words them). A rule about who (Forbidden) and a write that lost a
+    race are form errors too; any other database error is a bug."""
+    if not serializer.is_valid():
+        return None, {name: [str(m) for m in messages] for name, messages in serializer.errors.items()}
+    other = settings.REST_FRAMEWORK["NON_FIELD_ERRORS_KEY"]
+    try:
+        return serializer.save(), {}
+    except DjangoValidationError as error:
+        return None, serializer.api_errors(error)
+    except Forbidden as refusal:
+        return None, {other: [str(refusal)]}
+    except IntegrityError as error:
+        race = race_conflict(error)
+        if race is None:
+            raise
+        return None, {other: [str(race)]}
 
 
 class NoBody(StrictSerializer):

@@ -120,3 +120,22 @@ def test_the_index_and_the_timeline_run_exactly_their_pinned_queries_at_any_size
     assert counts["large"]["pinned"] == expected
     page = counts["page"]
     assert len(page) == 12 and all(len(entry["environments"]) == 2 for entry in page)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan; PostgreSQL scans a test's tiny tables")
+@pytest.mark.parametrize(
+    ("path", "index"),
+    [
+        ("/api/releases/", "release_order_idx"),
+        ("/api/releases/?serviceId=svc-demo", "release_service_order_idx"),
+        ("/api/workflow-runs/", "run_order_idx"),
+        ("/api/incidents/", "incident_order_idx"),
+    ],
+)
+def test_a_list_reads_its_page_in_order_from_an_index_not_every_row_sorted(demo, path, index):
+    with CaptureQueriesContext(connection) as queries:
+        assert Api("viewer").get(path).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {queries.captured_queries[0]['sql']}")
+        plan = " / ".join(row[3] for row in cursor.fetchall())
+    assert index in plan and "TEMP B-TREE" not in plan, plan

@@ -32,13 +32,15 @@ def test_every_broken_rule_is_reported_at_once_and_nothing_is_issued(demo):
 
 def test_the_secret_is_on_the_answer_only(demo):
     client = sign_in(Client(), "deployer")
-    form = {"name": "ci", "role": "viewer", "envIds": ["env-staging"], "expiresAt": "2099-01-01T00:00:00Z"}
-    form["expiresAt"] = client.get("/tokens/").context["values"]["expiresAt"]  # the form's own default
+    expires = client.get("/tokens/").context["values"]["expiresAt"]  # the form's own default, 90 days ahead
+    form = {"name": "ci", "role": "viewer", "envIds": ["env-staging"], "expiresAt": expires}
     answer = client.post("/tokens/", form)
     token = ApiToken.objects.get()
     secret = answer.context["issued"]["secret"]
     assert secret.startswith("cpat_") and secret in answer.content.decode()
     assert "no-store" in answer["Cache-Control"]
+    assert 'data-copy="issued-secret" hidden' in answer.content.decode()  # shown by copy.js: no dead button without it
+    assert answer.context["values"]["name"] == ""  # the form is blank again: a second click issues nothing unasked
     again = client.get("/tokens/").content.decode()
     assert secret not in again and token.prefix in again
 

@@ -1,4 +1,6 @@
-// A "Copy" button (data-copy="<input id>") copies that input's value, and says so beside it.
+// A "Copy" button (data-copy="<input id>") copies that input's value, and says so beside it. It is rendered hidden:
+// without scripts the value stays selectable in its field, and no button does nothing.
+for (const button of document.querySelectorAll("[data-copy]")) button.hidden = false;
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;
