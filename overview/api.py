@@ -33,7 +33,7 @@ class ServicesIndexView(StrictQuery, GenericAPIView):
 
         def build():
             rows = stored_values(self, self.get_queryset(), services_index.SERVICE_FIELDS)
-            return self.get_paginated_response(services_index.entries(self.paginate_queryset(rows))).data
+            return self.get_paginated_response(services_index.fragment(self.paginate_queryset(rows))).data
 
         body = services_index.cached(request.build_absolute_uri(), build)
         return HttpResponse(body, content_type="application/json")

@@ -4,10 +4,11 @@ field reads the entry's key of its name, as REST renders it, so an answer is the
 document's selection (controlplane/graphql/plain.py) rather than resolved field by field."""
 
 import graphene
+import orjson
 
 from controlplane import adapters
 from controlplane.api.base import filtered_rows
-from controlplane.graphql.plain import Plain
+from controlplane.graphql.plain import Plain, Rendered
 from controlplane.graphql.types import AFTER, FIRST, DateTime, Keyset, connection, paginate, valid_filterset
 from incidents.schema import SeverityEnum
 from overview import services_index
@@ -88,4 +89,13 @@ class Query(graphene.ObjectType):
         # The rows REST's index reads, by the same statement.
         filterset = valid_filterset(ServiceFilterSet, Service.objects.all(), filters)
         rows = filtered_rows(filterset, services_index.SERVICE_FIELDS)
-        return paginate(rows, INDEX, first, after, build=services_index.entries)
+        return paginate(rows, INDEX, first, after, build=_entries)
+
+
+def _entries(page) -> list:
+    """The page's entries as the database writes them: spliced into the answer as they are when the document
+    asks for exactly what REST's index shows (controlplane.graphql.plain.Rendered), else projected."""
+    texts, checked = services_index.written(page)
+    if not checked:  # a value its type refuses: graphql-core's own errors, by the values
+        return orjson.loads(f"[{','.join(texts)}]")
+    return [Rendered(text, services_index.ENTRY_KEYS) for text in texts]

@@ -1,19 +1,21 @@
 """The services index (docs/domain.md, "Derived views"): for each service, per environment its latest and its
 current release, its open incidents by severity, and a pointer to the tail of its audit trail.
 
-Read from the deployment-state read model (`overview.models`), as plain values (no model instances, no
-serializer), in three queries for any page of services, whatever the data's size: the services' own
-columns (a plain statement on REST: controlplane.plain_lists); their (service, environment) rows with each
-environment's name and the latest and current releases, as the read model copies them; their service states
-with their audit tails, by key. Pages are cached under the audit trail's head (see `under_head`), in Redis
-when REDIS_URL is set, so every web process shares them.
+Read from the deployment-state read model (`overview.models`) in three queries for any page of services,
+whatever the data's size: the services' own columns (a plain statement on REST: controlplane.plain_lists);
+then, by key, their (service, environment) rows with each environment's name and the latest and current
+releases, as the read model copies them; their service states with their audit tails. The database writes
+each entry's JSON (controlplane.db.json_sql): REST embeds the text as it comes, and so does GraphQL when it is
+asked for the same fields; no value is built in Python. Pages are cached under the audit trail's head (see
+`under_head`), in Redis when REDIS_URL is set, so every web process shares them.
 """
 
+import functools
 import hashlib
-import json
 import logging
 import time
 
+import orjson
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -22,41 +24,83 @@ from rest_framework import serializers
 
 from audit.models import AuditChainHead, AuditEvent
 from controlplane.api.renderers import JSONRenderer
-from controlplane.timestamps import rfc3339
+from controlplane.db import json_sql
 from incidents.models import SEVERITIES, Severity
 from overview.models import DeploymentState, ServiceState
 from releases.models import ReleaseStatus
-from services.models import Environment
+from services.models import Environment, Service
 
-# A page of services is read with the services' own columns only: the ORM's joins to their state and its
-# audit tail cost the page more than the two lookups by key below (STATES_SQL).
+# A page of services is read with the services' own columns only (filtered and paged by the list's rules);
+# each entry is then written by the database as JSON (controlplane.db.json_sql), in two lookups by key.
 SERVICE_FIELDS = ("id", "name", "repo", "deployment_adapters")
-# Per service: its open incidents by severity, the highest, and its audit tail (with the tail's actor,
-# which the dashboard shows).
-STATES_SQL = f"""
-SELECT st.service_id, {", ".join(f"st.open_{severity}" for severity in SEVERITIES)}, st.highest_open_severity,
-       tail.seq, {{tail_ts}}, tail.action, tail.actor
-FROM {ServiceState._meta.db_table} st
-LEFT JOIN {AuditEvent._meta.db_table} tail ON tail.seq = st.audit_tail_seq
-WHERE st.service_id IN ({{ids}})
-"""
-# Per (service, environment): the environment's name and the latest and current releases, as the read
-# model copies them (a current release is Active by definition). Raw SQL, read as it comes: the ORM's
-# per-row conversions (times parsed only to be printed again) cost the page more than the query.
-DEPLOYMENTS_SQL = f"""
-SELECT d.service_id, d.environment_id, env.name,
-       d.latest_id, d.latest_version, d.latest_sha, d.latest_status, {{latest_created}},
-       d.current_id, d.current_version, d.current_sha, '{ReleaseStatus.ACTIVE.value}', {{current_activated}}
-FROM {DeploymentState._meta.db_table} d
-JOIN {Environment._meta.db_table} env ON env.id = d.environment_id
-WHERE d.service_id IN ({{ids}})
-ORDER BY env.name
-"""
 
 
-def _time(column: str) -> str:
-    # SQLite stores times as UTC text, which its driver would parse only for rfc3339 to print it again.
-    return f"CAST({column} AS TEXT)" if connection.vendor == "sqlite" else column
+def _release(prefix: str, status: str, when: str) -> str:
+    return json_sql.when(
+        f"d.{prefix}_id IS NOT NULL",
+        json_sql.obj(
+            ("id", f"d.{prefix}_id"),
+            ("version", f"d.{prefix}_version"),
+            ("sha", f"d.{prefix}_sha"),
+            ("status", status),
+            (when, json_sql.time(f"d.{prefix}_since")),
+        ),
+    )
+
+
+@functools.cache
+def _deployments_sql(vendor: str, count: int) -> str:
+    """Per linked (service, environment), in the environments' name order: the environment's entry, with the
+    latest and current releases as the read model copies them (a current release is Active by definition)."""
+    entry = json_sql.obj(
+        ("id", "d.environment_id"),
+        ("name", "env.name"),
+        ("latestRelease", _release("latest", "d.latest_status", "createdAt")),
+        ("currentRelease", _release("current", f"'{ReleaseStatus.ACTIVE.value}'", "activatedAt")),
+    )
+    return f"""
+    SELECT d.service_id, {json_sql.text(entry)}, CASE WHEN d.latest_id IS NOT NULL THEN d.latest_status END
+    FROM {DeploymentState._meta.db_table} d
+    JOIN {Environment._meta.db_table} env ON env.id = d.environment_id
+    WHERE d.service_id IN ({_marks(count)})
+    ORDER BY env.name
+    """
+
+
+@functools.cache
+def _services_sql(vendor: str, count: int) -> str:
+    """Per service, its entry in two halves, before and after its environments: its own columns; its open
+    incidents by severity (0 for a service the read model does not keep yet) and its audit tail."""
+    head = json_sql.obj(
+        ("id", "s.id"),
+        ("name", "s.name"),
+        ("repo", "s.repo"),
+        ("adapters", json_sql.obj(("deployments", json_sql.stored_json("s.deployment_adapters")))),
+    )
+    open_ = json_sql.obj(*((severity, f"COALESCE(st.open_{severity}, 0)") for severity in SEVERITIES))
+    tail = json_sql.obj(
+        ("incidents", json_sql.obj(("open", open_), ("highestOpenSeverity", "NULLIF(st.highest_open_severity, '')"))),
+        (
+            "auditTail",
+            json_sql.when(
+                "tail.seq IS NOT NULL",
+                json_sql.obj(("seq", "tail.seq"), ("ts", json_sql.time("tail.ts")), ("action", "tail.action")),
+            ),
+        ),
+    )
+    open_total = " + ".join(f"COALESCE(st.open_{severity}, 0)" for severity in SEVERITIES)  # checked: 32-bit
+    return f"""
+    SELECT s.id, {json_sql.text(head)}, {json_sql.text(tail)},
+           s.deployment_adapters, st.highest_open_severity, tail.seq, {open_total}
+    FROM {Service._meta.db_table} s
+    LEFT JOIN {ServiceState._meta.db_table} st ON st.service_id = s.id
+    LEFT JOIN {AuditEvent._meta.db_table} tail ON tail.seq = st.audit_tail_seq
+    WHERE s.id IN ({_marks(count)})
+    """
+
+
+def _marks(count: int) -> str:
+    return ", ".join(["%s"] * count)
 
 
 HEAD_SQL = f"SELECT hash FROM {AuditChainHead._meta.db_table} WHERE id = 1"  # the trail's head, the version
@@ -67,88 +111,86 @@ log = logging.getLogger(__name__)
 
 
 def services(queryset):
-    """The services of `queryset` as values, each with its service state."""
+    """The services of `queryset` as values, the columns `rendered()` pages by."""
     return queryset.values(*SERVICE_FIELDS)
 
 
-def states(service_ids) -> dict[str, dict]:
-    """Per service: `open` (by severity), `highest` (or None) and `tail` (seq, ts, action, actor; or None)."""
-    found = {}
-    if service_ids:
-        with connection.cursor() as cursor:
-            ids = ", ".join(["%s"] * len(service_ids))
-            cursor.execute(STATES_SQL.format(ids=ids, tail_ts=_time("tail.ts")), list(service_ids))
-            rows = cursor.fetchall()
-        counts = len(SEVERITIES)
-        for service_id, *row in rows:
-            seq, ts, action, actor = row[counts + 1 :]
-            found[service_id] = {
-                "open": dict(zip(SEVERITIES, row[:counts], strict=True)),
-                "highest": row[counts] or None,
-                "tail": {"seq": seq, "ts": rfc3339(ts), "action": action, "actor": actor} if seq else None,
-            }
-    return found
+# An entry's keys as the database writes them, nested: (key, its object's keys or None), for a door to compare
+# with what it is asked for (GraphQL's servicesIndex splices an entry whose selection is exactly this).
+_RELEASE_KEYS = (("id", None), ("version", None), ("sha", None), ("status", None))
+ENTRY_KEYS = (
+    ("id", None),
+    ("name", None),
+    ("repo", None),
+    ("adapters", (("deployments", None),)),
+    (
+        "environments",
+        (
+            ("id", None),
+            ("name", None),
+            ("latestRelease", (*_RELEASE_KEYS, ("createdAt", None))),
+            ("currentRelease", (*_RELEASE_KEYS, ("activatedAt", None))),
+        ),
+    ),
+    ("incidents", (("open", tuple((severity, None) for severity in SEVERITIES)), ("highestOpenSeverity", None))),
+    ("auditTail", (("seq", None), ("ts", None), ("action", None))),
+)
+_STATUSES = frozenset(ReleaseStatus.values) | {None}  # None: no latest release (its JSON is null)
+_SEVERITIES = frozenset(Severity.values) | {"", None}
+_INT32 = 2**31 - 1
 
 
-_NO_STATE = {"open": dict.fromkeys(SEVERITIES, 0), "highest": None, "tail": None}  # a service not yet kept
-
-
-def _environments(service_ids) -> dict[str, list]:
-    """Per service, its environments in name order, each with its latest and current release."""
-    result: dict[str, list] = {sid: [] for sid in service_ids}
-    if not service_ids:
-        return result
+def written(page) -> tuple[list[str], bool]:
+    """The index entries of a page of `services(...)` rows, in the page's order, each as the JSON text the
+    database wrote: `{id, name, repo, adapters, environments, incidents, auditTail}` (ServiceIndexEntrySerializer).
+    And whether every value is one its field's type takes (`ENTRY_KEYS`: statuses and severities the domain's,
+    numbers 32-bit, the adapters a list of names), which the database does not enforce on its own."""
+    ids = [row["id"] for row in page]
+    if not ids:
+        return [], True
+    environments: dict[str, list[str]] = {service_id: [] for service_id in ids}
+    statuses = set()
     with connection.cursor() as cursor:
-        sql = DEPLOYMENTS_SQL.format(
-            ids=", ".join(["%s"] * len(service_ids)),
-            latest_created=_time("d.latest_since"),
-            current_activated=_time("d.current_since"),
-        )
-        cursor.execute(sql, service_ids)
-        rows = cursor.fetchall()
-    for row in rows:
-        result[row[0]].append(
-            {
-                "id": row[1],
-                "name": row[2],
-                "latestRelease": _release(row[3:8], "createdAt"),
-                "currentRelease": _release(row[8:13], "activatedAt"),
-            }
-        )
-    return result
+        cursor.execute(_deployments_sql(connection.vendor, len(ids)), ids)
+        for service_id, environment, status in cursor.fetchall():
+            environments[service_id].append(environment)
+            statuses.add(status)
+        cursor.execute(_services_sql(connection.vendor, len(ids)), ids)
+        halves, checked = {}, statuses <= _STATUSES
+        for service_id, head, tail, adapters, severity, seq, open_ in cursor.fetchall():
+            halves[service_id] = (head, tail)
+            adapters = orjson.loads(adapters) if isinstance(adapters, str) else adapters
+            checked = (
+                checked
+                and severity in _SEVERITIES
+                and (seq or 0) <= _INT32
+                and open_ <= _INT32
+                and isinstance(adapters, list)
+                and all(isinstance(name, str) for name in adapters)
+            )
+    # Each entry spliced from its halves: `{head…` + `,"environments":[…],` + `…tail}`. (A service deleted
+    # since its page was read has no halves: it is left out, as the next page's read would.)
+    texts = [
+        f'{halves[i][0][:-1]},"environments":[{",".join(environments[i])}],{halves[i][1][1:]}'
+        for i in ids
+        if i in halves
+    ]
+    return texts, checked
 
 
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value  # as stored, or as the ORM decodes it
-
-
-def _release(columns, when: str):
-    release_id, version, sha, status, stamp = columns
-    if release_id is None:
-        return None
-    return {"id": release_id, "version": version, "sha": sha, "status": status, when: rfc3339(stamp)}
+def rendered(page) -> str:
+    """`written(page)` as one JSON array's text."""
+    return "[" + ",".join(written(page)[0]) + "]"
 
 
 def entries(page) -> list[dict]:
-    """Index entries for a page of `services(...)` rows, in the page's order."""
-    ids = [row["id"] for row in page]
-    environments, found = _environments(ids), states(ids)
-    result = []
-    for row in page:
-        state = found.get(row["id"], _NO_STATE)
-        tail = state["tail"]
-        result.append(
-            {
-                "id": row["id"],
-                "name": row["name"],
-                "repo": row["repo"],
-                "adapters": {"deployments": _json(row["deployment_adapters"])},
-                "environments": environments[row["id"]],
-                "incidents": {"open": dict(state["open"]), "highestOpenSeverity": state["highest"]},
-                "auditTail": {"seq": tail["seq"], "ts": tail["ts"], "action": tail["action"]} if tail else None,
-            }
-        )
-    return result
+    """`rendered(page)` as values, for the doors that add to them (the dashboard)."""
+    return orjson.loads(rendered(page))
+
+
+def fragment(page) -> orjson.Fragment:
+    """`rendered(page)` for a response to embed as it is (controlplane.api.renderers.JSONRenderer)."""
+    return orjson.Fragment(rendered(page))
 
 
 def cached(key: str, build) -> bytes:

@@ -52,7 +52,9 @@ def _index_rows(queryset):
 
 def _entries(rows) -> list[dict]:
     entries = services_index.entries(rows)
-    for entry, row in zip(entries, rows, strict=True):
+    rows = {row["id"]: row for row in rows}  # (a service deleted since its page was read has no entry)
+    for entry in entries:
+        row = rows[entry["id"]]
         for env in entry["environments"]:
             latest = env["latestRelease"]
             if latest and latest["status"] == ReleaseStatus.PROMOTING:

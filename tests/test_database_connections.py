@@ -109,3 +109,17 @@ def test_a_cursor_left_open_does_not_carry_its_snapshot_into_the_next_request():
 def test_a_kept_connection_checks_foreign_keys_again():
     request(lambda: query("PRAGMA foreign_keys = OFF"))
     assert request(lambda: query("PRAGMA foreign_keys")) == [(1,)]
+
+
+def test_a_kept_connection_keeps_its_prepared_statements():
+    # Setting a pragma, even to the value it has, expires every statement the connection prepared: a kept
+    # connection whose settings no request changed is handed out without one.
+    raw = request(raw_connection)
+    statements = []
+    raw.set_trace_callback(statements.append)
+    try:
+        assert request(raw_connection) is raw
+    finally:
+        raw.set_trace_callback(None)
+    assert not [s for s in statements if s.upper().startswith("PRAGMA")], statements
+    assert statements  # the settings were read (a request could have changed them)

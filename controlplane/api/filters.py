@@ -1,7 +1,9 @@
-import copy
+import threading
+from collections import OrderedDict
 
 import django_filters as filters
 from django import forms
+from django.forms.utils import ErrorDict
 from django_filters.constants import EMPTY_VALUES
 
 from controlplane.timestamps import parse_rfc3339
@@ -61,14 +63,67 @@ class _Fields(dict):
     deep copy is for) is never rendered here, and cleaning changes nothing of a field."""
 
     def __deepcopy__(self, memo):
-        return {name: copy.copy(field) for name, field in self.items()}
+        return {name: _shallow(field) for name, field in self.items()}
+
+
+def _shallow(each):
+    """copy.copy of a filter or a form field (plain objects with a __dict__, no copy hooks of their own), without
+    its generic protocol (__reduce_ex__, copyreg), which cost ten times the copy itself."""
+    twin = object.__new__(type(each))
+    twin.__dict__.update(each.__dict__)
+    return twin
 
 
 def _copied(each: filters.Filter) -> filters.Filter:
-    twin = copy.copy(each)
+    twin = _shallow(each)
     if each.method is not None:
         twin.method = each.method  # a method filter's callable bound to the copy (it finds the method there)
     return twin
+
+
+class _KeptCleaning:
+    """A filterset form's cleaning, kept per query: the same filters given the same values clean to the same
+    values (a filter's cleaning reads nothing but its text: no clock, no database), and a list is asked for
+    with the same few queries again and again, where cleaning each field cost a page a twentieth of its time.
+    Only a valid cleaning is kept (errors are made anew, with their messages); the form is the real one,
+    which the pages render."""
+
+    KEPT = 256  # queries per form class
+
+    def full_clean(self):
+        key = self._query_key()
+        kept = self._kept.get(key) if key is not None else None
+        if kept is None:
+            super().full_clean()
+            if key is not None and self.is_bound and not self._errors:
+                with self._lock:
+                    self._kept[key] = dict(self.cleaned_data)
+                    while len(self._kept) > self.KEPT:
+                        self._kept.popitem(last=False)
+            return
+        self._errors = ErrorDict(renderer=self.renderer)
+        self.cleaned_data = dict(kept)
+
+    def _query_key(self):
+        """What of the data the form's fields read (each field's own name, or a name that starts with it, as
+        a range's widgets do), hashable; None when it is not (the form is then cleaned as usual)."""
+        if not self.is_bound:
+            return None
+        read = getattr(self.data, "lists", None)
+        items = read() if read is not None else self.data.items()
+        fields = tuple(self.fields)
+        try:
+            key = tuple(
+                sorted(
+                    (name, tuple(value) if isinstance(value, list) else value)
+                    for name, value in items
+                    if name.startswith(fields)
+                )
+            )
+            hash(key)
+        except TypeError:
+            return None
+        return key
 
 
 class FilterSet(filters.FilterSet):
@@ -113,6 +168,9 @@ class FilterSet(filters.FilterSet):
         form_class = type(self).__dict__.get("_form_class")
         if form_class is None:
             form_class = super().get_form_class()
+            form_class = type(
+                form_class.__name__, (_KeptCleaning, form_class), {"_kept": OrderedDict(), "_lock": threading.Lock()}
+            )
             form_class.base_fields = _Fields(form_class.base_fields)
             type(self)._form_class = form_class
         return form_class

@@ -25,6 +25,7 @@ from itertools import chain
 from operator import itemgetter
 
 import graphene
+import orjson
 from graphene.types import field as graphene_field
 from graphene.types.resolver import dict_or_attr_resolver
 from graphql import (
@@ -63,6 +64,31 @@ def _is_marked(graphene_type) -> bool:
         or graphene_type is graphene.relay.PageInfo
         or graphene_type.__dict__.get("plain_values", False)
     )
+
+
+class Rendered:
+    """A plain object's answer written already: its JSON `text` (as the database writes it) and its keys, nested
+    (`((key, its object's keys or None), …)`). Answered as its text when the document asks for exactly those keys,
+    in that order, with no alias, `__typename` or directive changing them; otherwise as its values, as any plain
+    dict is (graphql-core's own completion reads them too). Whoever makes one vouches that each value is one its
+    field's type serializes as itself (overview.services_index.written checks the index's)."""
+
+    __slots__ = ("_values", "keys", "text")
+
+    def __init__(self, text: str, keys: tuple):
+        self.text, self.keys, self._values = text, keys, None
+
+    @property
+    def values(self) -> dict:
+        if self._values is None:
+            self._values = orjson.loads(self.text)
+        return self._values
+
+    def __getattr__(self, name):  # graphene's default resolver reads an attribute of a value that is not a dict
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 class NotPlain(Exception):
@@ -105,6 +131,7 @@ class _Unplain(Exception):
 _STRING, _INT, _BOOLEAN, _ENUM, _TEXT, _LEAF, _LIST, _OBJECT, _TYPENAME = range(9)
 _AS_ITSELF = {GraphQLString: _STRING, GraphQLID: _STRING, GraphQLInt: _INT, GraphQLBoolean: _BOOLEAN}
 _STR, _INTEGER, _BOOL, _DICT, _SEQUENCES, _NULL = {str}, {int}, {bool}, {dict}, {list, tuple}, type(None)
+_RENDERED = {Rendered}
 # What graphql-core raises rather than completes (Undefined is a ValueError), and what graphene's source
 # resolver calls.
 _REFUSED = (Exception, types.FunctionType, types.MethodType)
@@ -119,13 +146,26 @@ class _Plan:
     `as_read`: each key reads the key of its own name (no alias, no `__typename`), so a dict with exactly these
     keys, in this order, whose values complete as themselves, is its own answer."""
 
-    __slots__ = ("as_read", "fields", "key_list", "keys")
+    __slots__ = ("as_read", "fields", "key_list", "keys", "tree")
 
     def __init__(self, keys: tuple, fields: tuple):
         self.keys, self.fields, self.key_list = keys, fields, list(keys)
         self.as_read = all(key == attname for key, (attname, *_) in zip(keys, fields, strict=True)) and not any(
             completion[1] == _TYPENAME for *_, completion in fields
         )
+        # Its keys nested as Rendered's are, when every object under it is read as it is; else None.
+        trees = [_tree(completion) for *_, completion in fields]
+        self.tree = tuple(zip(keys, trees, strict=True)) if self.as_read and False not in trees else None
+
+
+def _tree(completion: tuple):
+    """The keys nested under a completion: its plan's tree for an object (False when it has none), None for a leaf."""
+    kind, detail = completion[1:]
+    if kind == _LIST:
+        return _tree(detail)
+    if kind == _OBJECT:
+        return False if detail.tree is None else detail.tree
+    return None
 
 
 class PlainExecutionContext(ExecutionContext):
@@ -220,6 +260,11 @@ class PlainExecutionContext(ExecutionContext):
     def _objects(self, plan: _Plan, sources: list, found: set) -> list:
         """`sources`, objects of one type whose types are `found`, each completed by `plan`: `sources` itself when
         each is its own answer (the index's entries are, for a document that asks for them as REST renders them)."""
+        if found == _RENDERED:
+            shapes = {id(source.keys): source.keys for source in sources}.values()  # one, compared once
+            if plan.tree is not None and all(keys == plan.tree for keys in shapes):
+                return [orjson.Fragment(source.text) for source in sources]  # asked for exactly what it holds
+            sources, found = orjson.loads(f"[{','.join(source.text for source in sources)}]"), _DICT
         dicts = found <= _DICT
         if not dicts:
             for source in sources:

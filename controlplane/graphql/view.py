@@ -260,7 +260,8 @@ class GraphQLView(GrapheneView):
 
     def json_encode(self, request, d, pretty=False):
         if pretty or request.GET.get("pretty"):
-            return orjson.dumps(d, option=orjson.OPT_INDENT_2)
+            # Written once to be read back whole: an answer's spliced parts (plain.Rendered) are indented too.
+            return orjson.dumps(orjson.loads(orjson.dumps(d)), option=orjson.OPT_INDENT_2)
         return orjson.dumps(d)
 
     @staticmethod

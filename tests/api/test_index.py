@@ -2,12 +2,14 @@
 
 import datetime as dt
 
+import time_machine
 from django.utils import timezone
 
 from incidents import lifecycle as incidents
 from incidents.models import Incident
 from releases import lifecycle
 from releases.models import Release
+from services.models import Service
 from tests.conftest import loaded_once
 
 demo = loaded_once("demo")  # every test here runs on the demo data, loaded once for the module
@@ -137,3 +139,20 @@ def test_the_cache_can_be_turned_off(viewer, settings):
         viewer.get("/api/services/index/")
     # the page of services, their deployment states, their service states: no head, no cache
     assert len(captured) == 3, [q["sql"] for q in captured]
+
+
+def test_times_and_text_are_written_as_the_api_writes_them(viewer):
+    # The database writes the entries' JSON (controlplane.db.json_sql): times as rfc3339() prints them, with a
+    # fraction only when there is one, and text escaped as JSON, on SQLite and PostgreSQL alike.
+    with time_machine.travel(dt.datetime(2025, 3, 30, 0, 59, 59, 5, tzinfo=dt.UTC), tick=False):
+        fraction = Release(service_id="svc-demo", environment_id="env-prod", sha="abcdef1", version="3.0")
+        fraction.save()
+    with time_machine.travel(dt.datetime(2025, 3, 30, 1, 0, tzinfo=dt.UTC), tick=False):
+        lifecycle.begin_rollout(fraction)
+        lifecycle.activate(fraction)
+    Service.objects.filter(pk="svc-demo").update(name='a "quoted" \\ name, é ✓', repo="tab\there")
+    found = entry(viewer)
+    prod = next(e for e in found["environments"] if e["id"] == "env-prod")
+    assert prod["latestRelease"]["createdAt"] == "2025-03-30T00:59:59.000005Z"
+    assert prod["currentRelease"]["activatedAt"] == "2025-03-30T01:00:00Z"
+    assert (found["name"], found["repo"]) == ('a "quoted" \\ name, é ✓', "tab\there")

@@ -15,10 +15,11 @@ import pytest
 import time_machine
 from graphql import ExecutionContext, Undefined, execute, parse
 
-from controlplane.graphql.plain import Plain, PlainExecutionContext, check
+from controlplane.graphql.plain import Plain, PlainExecutionContext, Rendered, check
 from controlplane.graphql.schema import schema
 from controlplane.graphql.types import DateTime
 from controlplane.graphql.view import GraphQLView
+from overview.models import DeploymentState, ServiceState
 from releases.models import ReleaseStatus
 from releases.schema import ReleaseStatusEnum
 from services.models import Environment, Service
@@ -113,6 +114,23 @@ SKIPPED = """query($no: Boolean = true) {
   servicesIndex(first: 2) { edges { node { id @skip(if: $no) incidents @skip(if: $no) { highestOpenSeverity } } } }
 }"""
 
+# What REST's index shows of an entry, in REST's order: answered with the entries as the database wrote them.
+AS_REST_SHOWS = """{
+  servicesIndex(first: 10) {
+    edges {
+      node {
+        id name repo adapters { deployments }
+        environments {
+          id name
+          latestRelease { id version sha status createdAt }
+          currentRelease { id version sha status activatedAt }
+        }
+        incidents { open { low medium high critical } highestOpenSeverity }
+        auditTail { seq ts action }
+      }
+    }
+  }
+}"""
 MIXED = """{ me { actor } servicesIndex(first: 2, archived: "all") { edges { node { id auditTail { seq } } } } }"""
 
 
@@ -156,6 +174,12 @@ CASES = {
     ),
     "directives the other way": (FRAGMENTS, {"withReleases": False, "bare": True}, lambda body: "data" in body),
     "merged selections": (MERGED, {}, lambda body: "sha" in json.dumps(body)),
+    "REST's fields in REST's order": (AS_REST_SHOWS, {}, lambda body: len(_ids(body)) == 5),
+    "REST's fields in another order": (
+        AS_REST_SHOWS.replace("id name repo", "name id repo"),
+        {},
+        lambda body: list(body["data"]["servicesIndex"]["edges"][0]["node"])[:2] == ["name", "id"],
+    ),
     "every field skipped": (SKIPPED, {}, lambda body: body["data"]["servicesIndex"]["edges"][0]["node"] == {}),
     "with another root field": (MIXED, {}, lambda body: body["data"]["me"]["actor"]),
     "nothing found": (EVERY_FIELD.replace("after: $after", 'after: $after, q: "nothing"'), {}, lambda body: True),
@@ -178,6 +202,37 @@ def test_the_projection_answers_as_graphql_core(name, viewer, settings, monkeypa
         resolved = viewer.post(document, **given)
     assert (projected.status_code, projected.content) == (resolved.status_code, resolved.content)
     assert shows(projected.json()), projected.json()
+
+
+def test_rests_fields_are_answered_with_the_entries_the_database_wrote(viewer, settings, monkeypatch):
+    settings.INDEX_CACHE = False
+    # Spliced as written: not one entry read back into values.
+    monkeypatch.setattr(Rendered, "values", property(lambda self: pytest.fail("an entry was read back")))
+    nodes = [edge["node"] for edge in viewer.post(AS_REST_SHOWS).json()["data"]["servicesIndex"]["edges"]]
+    assert nodes == viewer.client.get("/api/services/index/?pageSize=10").json()["results"]
+    latest = [env["latestRelease"] for node in nodes for env in node["environments"] if env["latestRelease"]]
+    assert {release["status"] for release in latest} == {"Draft", "Promoting", "Active"}
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        lambda: DeploymentState.objects.filter(latest__isnull=False).update(latest_status="Unknown"),
+        lambda: ServiceState.objects.update(highest_open_severity="dire"),
+        lambda: Service.objects.filter(pk="svc-001").update(deployment_adapters={"not": "a list"}),
+    ],
+    ids=["a status", "a severity", "adapters"],
+)
+def test_a_written_entry_with_a_value_its_type_refuses_is_answered_as_graphql_core_answers(
+    refused, viewer, settings, monkeypatch
+):
+    settings.INDEX_CACHE = False
+    refused()
+    projected = viewer.post(AS_REST_SHOWS)
+    monkeypatch.setattr(GraphQLView, "execution_context_class", ExecutionContext)
+    resolved = viewer.post(AS_REST_SHOWS)
+    assert projected.content == resolved.content
+    assert projected.json()["errors"]
 
 
 def test_the_cached_answer_is_the_projected_one(viewer, settings):

@@ -9,8 +9,8 @@ connections per database file and process and hands them out again, as the psyco
 
 A connection goes back clean or not at all: only outside any transaction and atomic block, opened by this
 process, with every cursor the request left open closed (an unfinished SELECT would hold its snapshot into
-the next request); on reuse Django's per-connection PRAGMAs are set again. The idle ones are closed when the
-process exits and before a test database is deleted.
+the next request); on reuse Django's per-connection PRAGMAs are set again where a request changed them. The
+idle ones are closed when the process exits and before a test database is deleted.
 """
 
 import atexit
@@ -25,8 +25,11 @@ from django.db.backends.sqlite3 import base, creation
 _idle: dict[tuple[int, str], deque] = defaultdict(deque)
 _lock = threading.Lock()
 # What Django sets on every new connection, which a request could have changed (a schema editor turns off
-# foreign keys while it rebuilds a table).
-_RESET = ("PRAGMA foreign_keys = ON", "PRAGMA legacy_alter_table = OFF")
+# foreign keys while it rebuilds a table): each setting's pragma, and the value Django gives it. Only a setting
+# found changed is set again: setting one, even to the value it has, expires every prepared statement of the
+# connection, and preparing an index page's statements again cost it 0.3 ms.
+_RESET = {"foreign_keys": 1, "legacy_alter_table": 0}
+_READ_RESET = f"SELECT * FROM {', '.join(f'pragma_{name}' for name in _RESET)}"
 
 
 def close_idle(name: str | None = None) -> None:
@@ -64,8 +67,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 connection = pool.pop()
             except IndexError:
                 break
-            for pragma in _RESET:
-                connection.execute(pragma)
+            found = connection.execute(_READ_RESET).fetchone()
+            for (name, value), now in zip(_RESET.items(), found, strict=True):
+                if now != value:
+                    connection.execute(f"PRAGMA {name} = {value}")
             return connection
         return super().get_new_connection(conn_params)
 
