@@ -14,9 +14,13 @@ from functools import lru_cache
 
 from django.db import connections, models
 
+from controlplane.db import json_sql
 from controlplane.keyset import Keyset, Position
 
 LOOKUPS = frozenset({"exact", "startswith", "gt", "gte", "lt", "lte", "isnull"})  # what a plain condition may ask
+WRITTEN = "written"  # the key of a row's JSON text, when the database writes the resource (PlainQuery.writing)
+# How a column is shown, written by the database: as stored, as an RFC 3339 time, "" as null, a boolean.
+AS_STORED, TIME, BLANK_AS_NULL, BOOLEAN = "as stored", "time", "blank as null", "boolean"
 
 
 class PlainQuery:
@@ -26,6 +30,14 @@ class PlainQuery:
     def __init__(self, model: type[models.Model], columns: tuple[str, ...], conditions, using: str = "default"):
         self.model, self.columns, self.using = model, columns, using
         self.conditions = tuple(sorted(conditions, key=lambda c: c[:2]))
+        self.written: tuple | None = None
+
+    def writing(self, written: tuple[tuple[str, str, str], ...]) -> "PlainQuery":
+        """The same rows, each also with the resource as the database writes it in JSON (`row[WRITTEN]`): an
+        object of `(key, column, how)` for each field, `how` one of AS_STORED, TIME, BLANK_AS_NULL, BOOLEAN."""
+        twin = PlainQuery(self.model, self.columns, self.conditions, self.using)
+        twin.written = written
+        return twin
 
     @classmethod
     def of(cls, queryset, columns, conditions) -> "PlainQuery | None":
@@ -46,7 +58,9 @@ class PlainQuery:
         shape = tuple(
             (column, lookup, value if lookup == "isnull" else None) for column, lookup, value in self.conditions
         )
-        sql = _statement(self.model, self.columns, shape, keyset.ordering, after, position.backwards, limit, self.using)
+        sql = _statement(
+            self.model, self.columns, self.written, shape, keyset.ordering, after, position.backwards, limit, self.using
+        )
         params = [
             _prepared(self.model, column, lookup, value, connection)
             for column, lookup, value in self.conditions
@@ -54,9 +68,10 @@ class PlainQuery:
         ]
         if after:
             params += _beyond_params(self.model, keyset, position.values, connection)
+        names = self.columns if self.written is None else (*self.columns, WRITTEN)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return [dict(zip(self.columns, row, strict=True)) for row in cursor.fetchall()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _column(model, attname: str, connection) -> str:
@@ -95,10 +110,27 @@ def _prepared(model, attname: str, lookup: str, value, connection):
     return field.get_db_prep_value(value, connection, prepared=False)
 
 
+def _written(model, written, connection) -> str:
+    def value(column: str, how: str) -> str:
+        sql = _column(model, column, connection)
+        return {
+            AS_STORED: sql,
+            TIME: json_sql.time(sql),
+            BLANK_AS_NULL: f"NULLIF({sql}, '')",
+            BOOLEAN: json_sql.boolean(sql),
+        }[how]
+
+    return json_sql.text(json_sql.obj(*((key, value(column, how)) for key, column, how in written)))
+
+
 @lru_cache(maxsize=512)
-def _statement(model, columns, shape, ordering: tuple, after: bool, backwards: bool, limit: int, alias: str) -> str:
+def _statement(
+    model, columns, written, shape, ordering: tuple, after: bool, backwards: bool, limit: int, alias: str
+) -> str:
     connection = connections[alias]
     select = ", ".join(_selected(model, column, connection) for column in columns)
+    if written is not None:
+        select += f", {_written(model, written, connection)}"
     where = [_condition(model, column, lookup, is_null, connection) for column, lookup, is_null in shape]
     if after:
         where.append(_beyond(model, ordering, backwards, connection))

@@ -4,6 +4,7 @@ from collections.abc import Callable, Mapping
 from itertools import chain
 from types import SimpleNamespace
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -20,7 +21,7 @@ from controlplane.api import params
 from controlplane.errors import race_conflict
 from controlplane.governance import Forbidden
 from controlplane.models import ID_REGEX
-from controlplane.plain_lists import PlainQuery
+from controlplane.plain_lists import AS_STORED, BLANK_AS_NULL, BOOLEAN, TIME, WRITTEN, PlainQuery
 from controlplane.timestamps import parse_rfc3339, rfc3339
 
 NOT_A_STRING = "must be a string."
@@ -125,6 +126,18 @@ class DomainSerializer(StrictSerializer):
                 tuple((f.field_name, f.source, _shown_by(f, columns[f.source])) for f in shown) if plain else None
             )
         return cls._plain_columns
+
+    @classmethod
+    def written_columns(cls) -> tuple[tuple[str, str, str], ...] | None:
+        """`(key, column, how)` for each field shown, when the database can write the resource as its
+        to_representation would (controlplane.plain_lists.PlainQuery.writing): every field a plain column shown
+        as stored, as a time, "" as null, or as a boolean. None otherwise. Worked out once per class."""
+        if "_written_columns" not in cls.__dict__:
+            columns = cls.plain_columns()
+            fields = cls().fields if columns is not None else {}
+            written = [(key, column, _written_as(fields[key], show)) for key, column, show in columns or ()]
+            cls._written_columns = tuple(written) if columns and all(how for *_, how in written) else None
+        return cls._written_columns
 
     def to_representation(self, instance):
         columns = self.plain_columns()
@@ -270,6 +283,19 @@ def _shown_by(field: serializers.Field, column: models.Field) -> Callable | None
     return field.to_representation
 
 
+def _written_as(field: serializers.Field, show: Callable | None) -> str | None:
+    """How the database writes what `field` shows (a plain field, `show` its _shown_by), or None."""
+    if show is None:
+        return AS_STORED
+    if type(field) is Timestamp:
+        return TIME
+    if type(field) is BlankAsNullField:
+        return BLANK_AS_NULL
+    if type(field) is serializers.BooleanField:
+        return BOOLEAN
+    return None  # text shown from another type (a number as a string): left to the serializer
+
+
 class StoredValues(ValuesIterable):
     """values() as the database returns them, without Django's conversions (SQLite's times parsed, only to
     be printed again): for resources whose every field is a plain column, whose fields show such values
@@ -364,7 +390,13 @@ class DomainViewSet(StrictQuery, mixins.ListModelMixin, mixins.RetrieveModelMixi
         queryset = self.get_queryset()
         keys = [o.lstrip("-") for o in self.paginator.get_ordering(request, queryset, self)]  # a page's bookmark
         names = tuple(dict.fromkeys([column for _, column, _ in columns] + keys))
-        page = self.paginate_queryset(self.stored_values(queryset, names))
+        rows = self.stored_values(queryset, names)
+        written = self.get_serializer_class().written_columns()
+        if written is not None and isinstance(rows, PlainQuery):
+            # Each row written in JSON by the database, as the serializer would show it, and embedded as it is.
+            page = self.paginate_queryset(rows.writing(written))
+            return self.get_paginated_response(orjson.Fragment(f"[{','.join(row[WRITTEN] for row in page)}]"))
+        page = self.paginate_queryset(rows)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def stored_values(self, queryset, names: tuple[str, ...]):

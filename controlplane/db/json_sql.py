@@ -23,8 +23,13 @@ def text(value: str) -> str:
 
 
 def stored_json(column: str) -> str:
-    """A JSON column's value embedded as JSON (SQLite stores it as text, which would otherwise be a string)."""
-    return f"json({column})" if connection.vendor == "sqlite" else f"{column}::json"
+    """A JSON column's value embedded as JSON (SQLite stores it as text, which would otherwise be a string). An
+    array compact, as orjson writes it (PostgreSQL's jsonb prints `["a", "b"]`); its items, and anything else, as
+    PostgreSQL prints them."""
+    if connection.vendor == "sqlite":
+        return f"json({column})"
+    compact = f"array_to_json(ARRAY(SELECT jsonb_array_elements({column})))"
+    return f"CASE WHEN jsonb_typeof({column}) = 'array' THEN {compact} ELSE {column}::json END"
 
 
 def time(column: str) -> str:
@@ -35,6 +40,13 @@ def time(column: str) -> str:
     utc = f"({column} AT TIME ZONE 'UTC')"
     fraction = f"CASE WHEN date_trunc('second', {utc}) = {utc} THEN '' ELSE to_char({utc}, '.US') END"
     return f"(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || {fraction} || 'Z')"
+
+
+def boolean(column: str) -> str:
+    """A stored boolean as JSON's true or false (SQLite stores 0 or 1)."""
+    if connection.vendor == "sqlite":
+        return f"CASE WHEN {column} IS NULL THEN NULL WHEN {column} THEN json('true') ELSE json('false') END"
+    return column
 
 
 def when(condition: str, value: str) -> str:
