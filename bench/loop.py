@@ -2,7 +2,8 @@
 
 Clients on threads of this process send requests to a running server, a new connection per request (as
 scripts and browsers behind a proxy do), for a number of seconds per target; every target of every server is
-measured in each round, rounds alternating, so a change in the machine's load falls on all of them alike.
+measured in each round, each target on every server in turn, so a change in the machine's load falls on all
+of them alike; a share of another target's rate is the median of the rounds' ratios (Figures.share).
 Besides requests/s and latencies, each burst reads the CPU time the server's processes spent in it: CPU per
 request is the cost of serving, and it stays comparable when the clients or other work on this shared machine
 slow everything down.
@@ -31,8 +32,14 @@ class Figures:
     p50: float  # ms, over every request of every round
     p95: float
     cpu: float  # the server's CPU ms per request, median of the rounds
+    rates: tuple = ()  # requests/s of each round
 
     def share(self, floor: "Figures") -> float:
+        """This target's requests/s over `floor`'s: the median of the rounds' ratios, each taken between two
+        bursts of the same round (a minute apart at most), so that the shared machine's slower and faster
+        minutes fall on both sides of a ratio rather than on one median alone."""
+        if self.rates and len(self.rates) == len(floor.rates):
+            return statistics.median(mine / theirs for mine, theirs in zip(self.rates, floor.rates, strict=True))
         return self.rate / floor.rate
 
 
@@ -115,8 +122,8 @@ def compare(servers: dict, targets: dict, token, *, seconds, rounds, concurrency
             burst(server.port, target, token, min(1.0, seconds), concurrency)
     samples = {(name, key): ([], [], []) for name in servers for key in targets}
     for _ in range(rounds):
-        for name, server in servers.items():
-            for key, target in targets.items():
+        for key, target in targets.items():  # each target on every server in turn: the pairs a burst apart
+            for name, server in servers.items():
                 before = cpu_seconds(server.pid)
                 rate, latencies = burst(server.port, target, token, seconds, concurrency)
                 rates, all_latencies, cpu = samples[name, key]
@@ -126,5 +133,7 @@ def compare(servers: dict, targets: dict, token, *, seconds, rounds, concurrency
     figures = {}
     for each, (rates, latencies, cpu) in samples.items():
         q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
-        figures[each] = Figures(statistics.median(rates), q[49] * 1000, q[94] * 1000, statistics.median(cpu))
+        figures[each] = Figures(
+            statistics.median(rates), q[49] * 1000, q[94] * 1000, statistics.median(cpu), tuple(rates)
+        )
     return figures

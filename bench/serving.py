@@ -52,8 +52,8 @@ def targets(middle: str, api_token: str) -> dict:
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=parse_size, default="2000x3x50", help="SERVICESxENVIRONMENTSxRELEASES")
-    parser.add_argument("--seconds", type=float, default=8.0, help="per target per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per target per round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="processes of each server")
     add_data_dir(parser)
@@ -136,8 +136,10 @@ def report(args, figures, targets, load) -> str:
         f"({label(args.size)}: services {BY} environments {BY} releases per service and environment), DEBUG off, "
         "the API's services index cache off (CONTROLPLANE_INDEX_CACHE=0), the dashboard's index page cached as its "
         f"users get it (CONTROLPLANE_INDEX_PAGE_CACHE=1). {args.concurrency} concurrent clients on the same machine, "
-        f"a new connection per request; median of {args.rounds} rounds of {args.seconds:g} s per endpoint, rounds "
-        "alternating servers and endpoints. CPU ms/req is the CPU time the server's processes spent per request, "
+        f"a new connection per request; {args.rounds} rounds of {args.seconds:g} s per endpoint, each endpoint on "
+        "both servers in turn; requests/s and CPU are the rounds' medians, and each requests/s ratio (its column and "
+        "the aims below) the median of the rounds' ratios, each between bursts of the same round. "
+        "CPU ms/req is the CPU time the server's processes spent per request, "
         "which the clients sharing the machine do not distort; its ratio is the reference's over ours. "
         f"Load average (1 min) before the run: {load:.1f} on {os.cpu_count()} CPUs.\n\n"
         + "\n".join(rows)

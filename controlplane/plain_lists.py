@@ -32,10 +32,11 @@ class PlainQuery:
         self.conditions = tuple(sorted(conditions, key=lambda c: c[:2]))
         self.written: tuple | None = None
 
-    def writing(self, written: tuple[tuple[str, str, str], ...]) -> "PlainQuery":
-        """The same rows, each also with the resource as the database writes it in JSON (`row[WRITTEN]`): an
-        object of `(key, column, how)` for each field, `how` one of AS_STORED, TIME, BLANK_AS_NULL, BOOLEAN."""
-        twin = PlainQuery(self.model, self.columns, self.conditions, self.using)
+    def writing(self, written: tuple[tuple[str, str, str], ...], columns: tuple[str, ...]) -> "PlainQuery":
+        """The same rows, with the `columns` asked (a page's bookmark) and the resource as the database writes it
+        in JSON (`row[WRITTEN]`): an object of `(key, column, how)` for each field, `how` one of AS_STORED, TIME,
+        BLANK_AS_NULL, BOOLEAN."""
+        twin = PlainQuery(self.model, tuple(columns), self.conditions, self.using)
         twin.written = written
         return twin
 

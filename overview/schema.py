@@ -95,7 +95,7 @@ class Query(graphene.ObjectType):
 def _entries(page) -> list:
     """The page's entries as the database writes them: spliced into the answer as they are when the document
     asks for exactly what REST's index shows (controlplane.graphql.plain.Rendered), else projected."""
-    texts, checked = services_index.written(page)
+    texts, checked = services_index.written(page, check=True)
     if not checked:  # a value its type refuses: graphql-core's own errors, by the values
         return orjson.loads(f"[{','.join(texts)}]")
     return [Rendered(text, services_index.ENTRY_KEYS) for text in texts]

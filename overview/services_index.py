@@ -32,7 +32,7 @@ from services.models import Environment, Service
 
 # A page of services is read with the services' own columns only (filtered and paged by the list's rules);
 # each entry is then written by the database as JSON (controlplane.db.json_sql), in two lookups by key.
-SERVICE_FIELDS = ("id", "name", "repo", "deployment_adapters")
+SERVICE_FIELDS = ("id", "name")  # an entry's key, and its page's bookmark (name, id)
 
 
 def _release(prefix: str, status: str, when: str) -> str:
@@ -140,42 +140,46 @@ _SEVERITIES = frozenset(Severity.values) | {"", None}
 _INT32 = 2**31 - 1
 
 
-def written(page) -> tuple[list[str], bool]:
+def written(page, check: bool = False) -> tuple[list[str], bool | None]:
     """The index entries of a page of `services(...)` rows, in the page's order, each as the JSON text the
     database wrote: `{id, name, repo, adapters, environments, incidents, auditTail}` (ServiceIndexEntrySerializer).
-    And whether every value is one its field's type takes (`ENTRY_KEYS`: statuses and severities the domain's,
-    numbers 32-bit, the adapters a list of names), which the database does not enforce on its own."""
+    And, when `check`, whether every value is one its field's type takes (`ENTRY_KEYS`: statuses and severities
+    the domain's, numbers 32-bit, the adapters a list of names), which the database does not enforce itself."""
     ids = [row["id"] for row in page]
     if not ids:
         return [], True
     environments: dict[str, list[str]] = {service_id: [] for service_id in ids}
-    statuses = set()
     with connection.cursor() as cursor:
         cursor.execute(_deployments_sql(connection.vendor, len(ids)), ids)
-        for service_id, environment, status in cursor.fetchall():
-            environments[service_id].append(environment)
-            statuses.add(status)
+        deployments = cursor.fetchall()
         cursor.execute(_services_sql(connection.vendor, len(ids)), ids)
-        halves, checked = {}, statuses <= _STATUSES
-        for service_id, head, tail, adapters, severity, seq, open_ in cursor.fetchall():
-            halves[service_id] = (head, tail)
-            adapters = orjson.loads(adapters) if isinstance(adapters, str) else adapters
-            checked = (
-                checked
-                and severity in _SEVERITIES
-                and (seq or 0) <= _INT32
-                and open_ <= _INT32
-                and isinstance(adapters, list)
-                and all(isinstance(name, str) for name in adapters)
-            )
+        services = cursor.fetchall()
+    for service_id, environment, _ in deployments:
+        environments[service_id].append(environment)
     # Each entry spliced from its halves: `{head…` + `,"environments":[…],` + `…tail}`. (A service deleted
     # since its page was read has no halves: it is left out, as the next page's read would.)
+    halves = {service_id: (head, tail) for service_id, head, tail, *_ in services}
     texts = [
         f'{halves[i][0][:-1]},"environments":[{",".join(environments[i])}],{halves[i][1][1:]}'
         for i in ids
         if i in halves
     ]
-    return texts, checked
+    if not check:
+        return texts, None
+    return texts, {status for *_, status in deployments} <= _STATUSES and all(map(_takes, services))
+
+
+def _takes(row) -> bool:
+    """Whether a service's own values are ones their types take (`written`)."""
+    *_, adapters, severity, seq, open_ = row
+    adapters = orjson.loads(adapters) if isinstance(adapters, str) else adapters
+    return (
+        severity in _SEVERITIES
+        and (seq or 0) <= _INT32
+        and open_ <= _INT32
+        and isinstance(adapters, list)
+        and all(isinstance(name, str) for name in adapters)
+    )
 
 
 def rendered(page) -> str:

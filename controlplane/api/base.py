@@ -394,7 +394,7 @@ class DomainViewSet(StrictQuery, mixins.ListModelMixin, mixins.RetrieveModelMixi
         written = self.get_serializer_class().written_columns()
         if written is not None and isinstance(rows, PlainQuery):
             # Each row written in JSON by the database, as the serializer would show it, and embedded as it is.
-            page = self.paginate_queryset(rows.writing(written))
+            page = self.paginate_queryset(rows.writing(written, tuple(keys)))
             return self.get_paginated_response(orjson.Fragment(f"[{','.join(row[WRITTEN] for row in page)}]"))
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
