@@ -19,7 +19,9 @@ their page info), so a model instance's attributes are never read twice.
 """
 
 import sys
+import threading
 import types
+from collections import OrderedDict
 from functools import partial
 from itertools import chain
 from operator import itemgetter
@@ -168,6 +170,12 @@ def _tree(completion: tuple):
     return None
 
 
+_SHARED_PLANS: OrderedDict = OrderedDict()  # (type, ids of field nodes, variables) -> (_Plan or None, the nodes)
+_SHARED_PLANS_KEPT = 1024
+_SHARED_LOCK = threading.Lock()
+_UNSET = object()
+
+
 class PlainExecutionContext(ExecutionContext):
     """graphql-core's execution, with values of plain types completed in one pass (see the module)."""
 
@@ -211,12 +219,35 @@ class PlainExecutionContext(ExecutionContext):
             return self._plans[key]
         except KeyError:
             pass
-        try:
-            plan = self._compile(object_type, field_nodes)
-        except NotPlain:
-            plan = None
+        # Kept across requests too: a document's text is parsed once (GraphQLView), so the same text asks with
+        # the same nodes; the key holds the variables, which @skip and @include read, and the entry the nodes,
+        # so that no other node takes one of their ids while the plan is kept.
+        shared = self._shared_key(key)
+        kept = _SHARED_PLANS.get(shared) if shared is not None else None
+        if kept is not None:
+            plan = kept[0]
+        else:
+            try:
+                plan = self._compile(object_type, field_nodes)
+            except NotPlain:
+                plan = None
+            if shared is not None:
+                with _SHARED_LOCK:
+                    _SHARED_PLANS[shared] = (plan, tuple(field_nodes))
+                    while len(_SHARED_PLANS) > _SHARED_PLANS_KEPT:
+                        _SHARED_PLANS.popitem(last=False)
         self._plans[key] = plan
         return plan
+
+    def _shared_key(self, key: tuple):
+        variables = getattr(self, "_variables_key", _UNSET)
+        if variables is _UNSET:
+            try:
+                variables = orjson.dumps(self.variable_values, option=orjson.OPT_SORT_KEYS)
+            except (orjson.JSONEncodeError, TypeError):
+                variables = None  # values JSON does not hold: plans kept for this request only
+            self._variables_key = variables
+        return None if variables is None else (*key, variables)
 
     def _compile(self, object_type: GraphQLObjectType, field_nodes) -> _Plan:
         keys, fields = [], []

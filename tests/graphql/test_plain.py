@@ -415,3 +415,13 @@ def test_a_middleware_still_sees_every_field():
     ]
     assert answers[0].formatted == answers[1].formatted
     assert answers[0].data["value"]["text"] == "A"
+
+
+def test_a_plan_kept_across_requests_is_kept_for_its_variables(viewer, settings):
+    # Plans are kept per document and variables (controlplane.graphql.plain._SHARED_PLANS): the same document
+    # with other variables is planned for them.
+    settings.INDEX_CACHE = False
+    shown = lambda no: viewer.post(SKIPPED, no=no).json()["data"]["servicesIndex"]["edges"][0]["node"]  # noqa: E731
+    assert shown(False).keys() == {"id", "incidents"}
+    assert shown(True) == {}
+    assert shown(False).keys() == {"id", "incidents"}
