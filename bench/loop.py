@@ -115,7 +115,7 @@ class Server:
 
 def compare(servers: dict, targets: dict, token, *, seconds, rounds, concurrency) -> dict:
     """Every target on every server (`servers`: name -> Server), each checked and warmed up first, then
-    `rounds` rounds alternating servers and targets. Returns {(server name, target key): Figures}."""
+    `rounds` rounds, each target on every server in turn. Returns {(server name, target key): Figures}."""
     for server in servers.values():
         for target in targets.values():
             check(server.port, target, token)
