@@ -8,6 +8,7 @@ import orjson
 
 from controlplane import adapters
 from controlplane.api.base import filtered_rows
+from controlplane.db import json_sql
 from controlplane.graphql.plain import Plain, Rendered
 from controlplane.graphql.types import AFTER, FIRST, DateTime, Keyset, connection, paginate, valid_filterset
 from incidents.schema import SeverityEnum
@@ -97,5 +98,5 @@ def _entries(page) -> list:
     asks for exactly what REST's index shows (controlplane.graphql.plain.Rendered), else projected."""
     texts, checked = services_index.written(page, check=True)
     if not checked:  # a value its type refuses: graphql-core's own errors, by the values
-        return orjson.loads(f"[{','.join(texts)}]")
+        return orjson.loads(json_sql.array(texts))
     return [Rendered(text, services_index.ENTRY_KEYS) for text in texts]

@@ -184,7 +184,7 @@ def _takes(row) -> bool:
 
 def rendered(page) -> str:
     """`written(page)` as one JSON array's text."""
-    return "[" + ",".join(written(page)[0]) + "]"
+    return json_sql.array(written(page)[0])
 
 
 def entries(page) -> list[dict]:

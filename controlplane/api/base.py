@@ -18,6 +18,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import SAFE_METHODS
 
 from controlplane.api import params
+from controlplane.db import json_sql
 from controlplane.errors import race_conflict
 from controlplane.governance import Forbidden
 from controlplane.models import ID_REGEX
@@ -395,7 +396,7 @@ class DomainViewSet(StrictQuery, mixins.ListModelMixin, mixins.RetrieveModelMixi
         if written is not None and isinstance(rows, PlainQuery):
             # Each row written in JSON by the database, as the serializer would show it, and embedded as it is.
             page = self.paginate_queryset(rows.writing(written, tuple(keys)))
-            return self.get_paginated_response(orjson.Fragment(f"[{','.join(row[WRITTEN] for row in page)}]"))
+            return self.get_paginated_response(orjson.Fragment(json_sql.array(row[WRITTEN] for row in page)))
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

@@ -9,6 +9,11 @@ JSON, not as strings. The keys are the code's own, never a client's."""
 from django.db import connection
 
 
+def array(texts) -> str:
+    """JSON texts (objects the database wrote) as one JSON array's text, for a response to embed or read whole."""
+    return f"[{','.join(texts)}]"
+
+
 def obj(*pairs: tuple[str, str]) -> str:
     """An SQL expression for a JSON object with these keys and values (SQL expressions), in this order."""
     if connection.vendor == "sqlite":

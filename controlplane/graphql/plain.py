@@ -45,6 +45,8 @@ from graphql.pyutils import UndefinedType
 from graphql.type import is_leaf_type
 from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 
+from controlplane.db import json_sql
+
 
 class Plain(graphene.ObjectType):
     """An object type whose values are plain: dicts (or simple objects) whose keys are its fields' names, as
@@ -173,7 +175,6 @@ def _tree(completion: tuple):
 _SHARED_PLANS: OrderedDict = OrderedDict()  # (type, ids of field nodes, variables) -> (_Plan or None, the nodes)
 _SHARED_PLANS_KEPT = 1024
 _SHARED_LOCK = threading.Lock()
-_UNSET = object()
 
 
 class PlainExecutionContext(ExecutionContext):
@@ -185,6 +186,10 @@ class PlainExecutionContext(ExecutionContext):
         super().__init__(*args, **kwargs)
         self._plans: dict = {}  # (type, ids of field nodes) -> _Plan, or None when it cannot be projected
         self._enums: dict = {}  # enum type -> {value: serialized}
+        try:  # what keeps this request's plans apart from other variables' (_SHARED_PLANS)
+            self._variables_key = orjson.dumps(self.variable_values, option=orjson.OPT_SORT_KEYS)
+        except (orjson.JSONEncodeError, TypeError):
+            self._variables_key = None  # values JSON does not hold: plans kept for this request only
 
     def complete_object_value(self, return_type, field_nodes, info, path, result):
         if not (self.middleware_manager and self.middleware_manager.middlewares) and self._is_plain(return_type):
@@ -222,7 +227,7 @@ class PlainExecutionContext(ExecutionContext):
         # Kept across requests too: a document's text is parsed once (GraphQLView), so the same text asks with
         # the same nodes; the key holds the variables, which @skip and @include read, and the entry the nodes,
         # so that no other node takes one of their ids while the plan is kept.
-        shared = self._shared_key(key)
+        shared = None if self._variables_key is None else (*key, self._variables_key)
         kept = _SHARED_PLANS.get(shared) if shared is not None else None
         if kept is not None:
             plan = kept[0]
@@ -238,16 +243,6 @@ class PlainExecutionContext(ExecutionContext):
                         _SHARED_PLANS.popitem(last=False)
         self._plans[key] = plan
         return plan
-
-    def _shared_key(self, key: tuple):
-        variables = getattr(self, "_variables_key", _UNSET)
-        if variables is _UNSET:
-            try:
-                variables = orjson.dumps(self.variable_values, option=orjson.OPT_SORT_KEYS)
-            except (orjson.JSONEncodeError, TypeError):
-                variables = None  # values JSON does not hold: plans kept for this request only
-            self._variables_key = variables
-        return None if variables is None else (*key, variables)
 
     def _compile(self, object_type: GraphQLObjectType, field_nodes) -> _Plan:
         keys, fields = [], []
@@ -295,7 +290,7 @@ class PlainExecutionContext(ExecutionContext):
             shapes = {id(source.keys): source.keys for source in sources}.values()  # one, compared once
             if plan.tree is not None and all(keys == plan.tree for keys in shapes):
                 return [orjson.Fragment(source.text) for source in sources]  # asked for exactly what it holds
-            sources, found = orjson.loads(f"[{','.join(source.text for source in sources)}]"), _DICT
+            sources, found = orjson.loads(json_sql.array(s.text for s in sources)), _DICT
         dicts = found <= _DICT
         if not dicts:
             for source in sources:

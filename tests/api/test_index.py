@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from incidents import lifecycle as incidents
 from incidents.models import Incident
+from overview import services_index
 from releases import lifecycle
 from releases.models import Release
 from services.models import Service
@@ -156,3 +157,20 @@ def test_times_and_text_are_written_as_the_api_writes_them(viewer):
     assert prod["latestRelease"]["createdAt"] == "2025-03-30T00:59:59.000005Z"
     assert prod["currentRelease"]["activatedAt"] == "2025-03-30T01:00:00Z"
     assert (found["name"], found["repo"]) == ('a "quoted" \\ name, é ✓', "tab\there")
+
+
+def _keys(value):
+    """A written entry's keys, nested as services_index.ENTRY_KEYS holds them (a list's by its first object)."""
+    if isinstance(value, list):
+        return _keys(value[0]) if value else None
+    if isinstance(value, dict):
+        return tuple((key, _keys(each)) for key, each in value.items())
+    return None
+
+
+def test_the_entry_keys_the_index_declares_are_the_ones_the_database_writes(viewer):
+    # GraphQL splices an entry only when the document asks for ENTRY_KEYS: they must be what is written.
+    rollout("3.1")  # every object of the demo's entry present: both releases in prod, a tail
+    found = entry(viewer)
+    found["environments"] = [e for e in found["environments"] if e["id"] == "env-prod"]
+    assert _keys(found) == services_index.ENTRY_KEYS
