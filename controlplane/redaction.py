@@ -8,8 +8,10 @@ to prod" becomes "deploying [REDACTED] to prod"). Entity fields users type are r
 spans are:
 
 - configured secrets, wherever they occur: dev tokens, the OIDC client secret, SECRET_KEY;
-- AWS access key ids (`AKIA…`, `ASIA…`), `Bearer …` values, JWTs, API tokens (`cpat_…`), and PEM private-key
-  blocks (from BEGIN to END, or to the end of the text when the END line is missing);
+- AWS access key ids (`AKIA…`, `ASIA…`) and secret keys under their names, `Bearer …` values, JWTs, API tokens
+  (`cpat_…`), a kubeconfig's `token:` and `client-key-data:`, and PEM private-key blocks (from BEGIN to END, or
+  to the end of the text when the END line is missing);
+- credentials a live adapter read where its connection references them (`remember`);
 - credentials in URLs: the userinfo (`https://user:pw@host` → `https://REDACTED@host`, without brackets
   so that the URL stays valid) and the values of query parameters named like secrets (`?access_token=…`,
   `&password=…`, `&sig=…`).
@@ -44,7 +46,13 @@ SECRET_SHAPES = re.compile(
     # JWTs, starting where a token starts: matching from inside "eyJeyJeyJ…" would be quadratic.
     r"|(?P<jwt>(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"
     # The control plane's own API tokens (controlplane.identity.apitokens), wherever one is pasted.
-    r"|(?P<apitoken>(?<![A-Za-z0-9_-])(?-i:cpat_)[A-Za-z0-9_-]{16,})",
+    r"|(?P<apitoken>(?<![A-Za-z0-9_-])(?-i:cpat_)[A-Za-z0-9_-]{16,})"
+    # A kubeconfig's credentials, as YAML or JSON prints them (`token: …`, "client-key-data": "…").
+    r"|(?P<kubeconfig>(?<![A-Za-z0-9_-])(?:token|client-key-data|id-token|refresh-token)[\"']?\s*:\s*[\"']?"
+    r"[A-Za-z0-9._~+/=-]{16,})"
+    # AWS secret access keys and session tokens under their names (credentials files, environments, JSON).
+    r"|(?P<awssecret>(?:aws_secret_access_key|aws_session_token|secret_?access_?key|session_?token)[\"']?\s*[:=]\s*"
+    r"[\"']?[A-Za-z0-9/+=]{16,})",
     re.IGNORECASE | re.DOTALL,
 )
 # scheme://userinfo@ — the userinfo (a user name, a password, often a token) up to the authority's last @.
@@ -66,9 +74,19 @@ def secret_parameter(name: str) -> bool:
     return _SECRET_PARAMETER_NAME.search(name) is not None
 
 
+# Credentials this process has read from where a connection references them (a kubeconfig's token, AWS keys):
+# redacted wherever they appear, like the configured ones (controlplane/connections.py).
+_remembered: set[str] = set()
+
+
+def remember(secret: str) -> None:
+    if isinstance(secret, str) and len(secret) >= 8:
+        _remembered.add(secret)
+
+
 def configured_secrets() -> list[str]:
     values = [*settings.CONTROLPLANE["devTokens"], settings.SECRET_KEY, getattr(settings, "OIDC_RP_CLIENT_SECRET", "")]
-    return [v for v in values if isinstance(v, str) and len(v) >= 8]
+    return [v for v in values if isinstance(v, str) and len(v) >= 8] + sorted(_remembered)
 
 
 # What each kind of secret is called in a refusal ("must not contain a secret (found a bearer token)").
@@ -79,6 +97,8 @@ KINDS = {
     "pem": "a private key",
     "jwt": "a JWT",
     "apitoken": "an API token",
+    "kubeconfig": "a kubeconfig credential",
+    "awssecret": "an AWS secret key",
     "userinfo": "credentials in a URL",
     "parameter": "a secret-named query parameter",
     "named": "a value under a secret-named key",

@@ -516,11 +516,13 @@ if not set(CONTROLPLANE_BREAK_GLASS_ROLES) <= {"viewer", "deployer", "admin"}:
     )
 
 # How long a run waits for its approvals before it expires: seconds, or a duration like 24h, 90m, 2d.
-def _duration(name: str, default: str) -> float:
+def _duration(name: str, default: str, zero: bool = False) -> float:
+    """Seconds, or a number with s, m, h or d; 0 only where `zero` allows it (it turns something off)."""
     raw = _str(name, default).strip()
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([smhd]?)", raw)
-    if match is None or float(match[1]) <= 0:
-        raise _refuse(name, "must be a positive duration (seconds, or with s, m, h or d)", default, raw)
+    if match is None or (float(match[1]) <= 0 and not zero):
+        what = "a duration, 0 or more" if zero else "a positive duration"
+        raise _refuse(name, f"must be {what} (seconds, or with s, m, h or d)", default, raw)
     return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
 
 
@@ -557,6 +559,34 @@ if CONTROLPLANE_WORKFLOWS["heartbeatSeconds"] >= CONTROLPLANE_WORKFLOWS["staleAf
         f"{CONTROLPLANE_WORKFLOWS['staleAfterSeconds'] / 4:g}",
         str(CONTROLPLANE_WORKFLOWS["heartbeatSeconds"]),
     )
+def _connections() -> dict:
+    """CONTROLPLANE_CONNECTIONS: JSON, or the path of a JSON file (docs/adapters.md, "Connections")."""
+    from controlplane import connections
+
+    name = "CONTROLPLANE_CONNECTIONS"
+    example = """'{"k8s-prod": {"adapter": "k8s", "kubeconfig": "/etc/cp/kubeconfig", "context": "prod"}}'"""
+    raw = _str(name).strip()
+    if raw and not raw.startswith("{"):
+        try:
+            raw = Path(raw).read_text()
+        except OSError as e:
+            raise _refuse(name, f"names a file that cannot be read ({e.strerror})", example, raw) from None
+    if not raw:
+        return {}
+    try:
+        return connections.parse(json.loads(raw))
+    except json.JSONDecodeError as e:
+        raise _refuse(name, f"is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})", example) from None
+    except ValueError as e:
+        raise _refuse(name, str(e), example) from None
+
+
+# Where live adapters deploy (controlplane/connections.py); an environment names one, else its adapters simulate.
+CONTROLPLANE_CONNECTIONS = _connections()
+# How often the worker compares what runs on each connected environment's platform with its current releases
+# (releases/drift.py); 0 turns the periodic check off (a check on demand still runs).
+CONTROLPLANE_DRIFT_INTERVAL_SECONDS = _duration("CONTROLPLANE_DRIFT_INTERVAL", "5m", zero=True)
+
 # Live streams (Server-Sent Events, README "Live streams"): limits per web process, and the change feed's pace.
 CONTROLPLANE_STREAMS = {
     # Open streams one principal may hold (429 beyond), and all principals together (503 beyond).

@@ -87,6 +87,11 @@ class WorkflowRunSerializer(serializers.Serializer):
     releaseId = String(source="release_id")
     sourceReleaseId = String(source="source_release_id", required=False, help_text="Promote runs only.")
     actor = String()
+    mode = Choice(
+        choices=["live", "simulated"],
+        help_text="live: the environment's connection deployed for real (the log says which adapter); simulated: "
+        "no platform was touched.",
+    )
     state = Choice(choices=RunState.choices)
     startedAt = Timestamp(source="started_at")
     finishedAt = Timestamp(source="finished_at", required=False, help_text="Absent while running or waiting.")

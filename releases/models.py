@@ -255,6 +255,14 @@ class WorkflowRun(StatusMachine, Entity):
         help_text="For a Promote run: the Active release it was promoted from.",
     )
     actor = models.CharField(max_length=255, help_text="The authenticated principal that started the run.")
+    mode = models.CharField(
+        max_length=9,
+        choices=[("live", "live"), ("simulated", "simulated")],
+        default="simulated",
+        editable=False,
+        help_text="live: its environment named a connection when it started (an adapter deployed for real; the log "
+        "says which); simulated: every adapter simulated.",
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING, editable=False)
     approvals_required = models.PositiveSmallIntegerField(
         default=0, help_text="Distinct approvals it needs before it starts (policy:approval:<n>); 0: none."
@@ -447,3 +455,33 @@ class RunApproval(DomainModel):
             errors["comment"] = ["must be at most 2000 characters."]
         if errors:
             raise ValidationError(errors)
+
+
+class Observation(models.Model):
+    """What the last drift check saw run for a service in a connected environment through one live adapter
+    (releases/drift.py): the image its current release would run (`expected`), and the one that runs (`running`;
+    empty: nothing does). Not history: each check replaces it; a change of `drifted` is audited."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="observations")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="observations")
+    adapter = models.CharField(max_length=16)
+    connection = models.CharField(max_length=63)
+    release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    expected = models.CharField(max_length=500, blank=True, help_text="repo:sha of the current release; empty: none.")
+    running = models.CharField(max_length=500, blank=True, help_text="The image running there; empty: nothing runs.")
+    drifted = models.BooleanField(default=False)
+    error = models.TextField(blank=True, help_text="Why the platform could not be asked (then drifted is kept).")
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["environment_id", "service_id", "adapter"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "environment", "adapter"], name="%(app_label)s_%(class)s_one_per_target"
+            )
+        ]
+        indexes = [models.Index(fields=["environment", "drifted"], name="observation_drifted_idx")]
+
+    def __str__(self) -> str:
+        verdict = "drifted" if self.drifted else "in sync"
+        return f"{self.service_id} in {self.environment_id} ({self.adapter}): {verdict}"

@@ -62,6 +62,7 @@ def new_run(release: Release, kind: str, source: Release | None = None, approval
         release=release,
         source_release=source,
         actor=current_actor(),
+        mode=release.environment.mode,
         approvals_required=approvals,
         state=RunState.AWAITING_APPROVAL if approvals else RunState.RUNNING,
     )

@@ -4,8 +4,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from controlplane import adapters
-from controlplane.api.base import BlankAsNullField, DomainViewSet, EntitySerializer, String, Timestamp
+from controlplane.api.base import BlankAsNullField, Choice, DomainViewSet, EntitySerializer, String, Timestamp
 from controlplane.models import ID_PATTERN
+from releases import drift
 from services import lifecycle
 from services.filtersets import ChangeWindowFilterSet, EnvironmentFilterSet, FreezeFilterSet, ServiceFilterSet
 from services.models import ChangeWindow, Environment, Freeze, Service
@@ -16,6 +17,11 @@ class EnvironmentSerializer(EntitySerializer):
     region = BlankAsNullField(help_text="null: the adapter's default region. Required for production.")
     cluster = BlankAsNullField(help_text="null: the adapter's default cluster. Required for production.")
     policyRefs = serializers.ListField(child=String(), source="policy_refs", required=False)
+    connection = BlankAsNullField(
+        help_text="A connection named in CONTROLPLANE_CONNECTIONS: its adapter deploys here for real. "
+        "null: every adapter simulates.",
+    )
+    mode = Choice(choices=["live", "simulated"], read_only=True, help_text='"live" when a connection is named.')
     archivedAt = Timestamp(source="archived_at", read_only=True, allow_null=True)
     createdAt = Timestamp(source="created_at", read_only=True)
 
@@ -132,6 +138,26 @@ class ArchivingViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.
         return Response(self.get_serializer(entity).data)
 
 
+class ObservationSerializer(serializers.Serializer):
+    serviceId = String(source="service_id")
+    adapter = String()
+    currentReleaseId = String(source="release_id", allow_null=True, help_text="null: no current release there.")
+    expected = BlankAsNullField(help_text="The current release's image (repo:sha); null: no current release.")
+    running = BlankAsNullField(help_text="The image that runs on the platform; null: nothing runs.")
+    drifted = serializers.BooleanField()
+    error = BlankAsNullField(help_text="Why the platform could not be asked (drifted is then the last verdict).")
+    checkedAt = Timestamp(source="checked_at")
+
+
+class DriftSerializer(serializers.Serializer):
+    envId = String(source="environment.pk")
+    connection = BlankAsNullField(source="environment.connection")
+    mode = Choice(choices=["live", "simulated"], source="environment.mode")
+    checkedAt = Timestamp(source="checked_at", allow_null=True, help_text="The last check; null: never checked.")
+    drifted = ObservationSerializer(many=True, help_text="Services whose target runs other than the current release.")
+    services = ObservationSerializer(many=True, source="observations", help_text="Every service checked.")
+
+
 class EnvironmentViewSet(ArchivingViewSet):
     queryset = Environment.objects.all()
     serializer_class = EnvironmentSerializer
@@ -143,7 +169,20 @@ class EnvironmentViewSet(ArchivingViewSet):
         "partial_update": "environment.update",
         "destroy": "environment.archive",
         "restore": "environment.archive",
+        "check_drift": "drift.check",
     }
+
+    @extend_schema(request=None, responses=DriftSerializer)
+    @action(detail=True, methods=["get"])
+    def drift(self, request, pk=None):
+        """What the last drift check saw: the services whose platform runs other than their current release."""
+        return Response(DriftSerializer(drift.report(self.get_object())).data)
+
+    @extend_schema(request=None, responses=DriftSerializer)
+    @drift.mapping.post
+    def check_drift(self, request, pk=None):
+        """Ask the platform now (409 where the environment names no connection: it simulates)."""
+        return Response(DriftSerializer(drift.check(self.get_object())).data)
 
 
 class ServiceViewSet(ArchivingViewSet):

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from controlplane import adapters
+from controlplane import adapters, connections
 from controlplane.models import Archivable, Entity, require_aware
 from services import policy_refs
 
@@ -40,6 +40,11 @@ class Environment(Archivable, Entity):
     region = models.CharField(max_length=63, blank=True, help_text="Empty: the adapter's default region.")
     cluster = models.CharField(max_length=100, blank=True, help_text="Empty: the adapter's default cluster.")
     policy_refs = models.JSONField(default=list, blank=True, help_text='Handles like "policy:change-window:weekday".')
+    connection = models.CharField(
+        max_length=63,
+        blank=True,
+        help_text="A connection from CONTROLPLANE_CONNECTIONS: its adapter deploys here for real. Empty: simulated.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -50,6 +55,11 @@ class Environment(Archivable, Entity):
                 name="%(app_label)s_%(class)s_unique_name",
             ),
         ]
+
+    @property
+    def mode(self) -> str:
+        """ "live" where a connection deploys for real, else "simulated" (what every door shows)."""
+        return "live" if self.connection else "simulated"
 
     @property
     def is_production(self) -> bool:
@@ -65,6 +75,10 @@ class Environment(Archivable, Entity):
             for field in ("region", "cluster"):
                 if not getattr(self, field):
                     errors[field] = [f"is required for a production environment ({self.name!r})."]
+        self.connection = (self.connection or "").strip()
+        if self.connection and connections.get(self.connection) is None:
+            known = ", ".join(connections.names()) or "none is configured (CONTROLPLANE_CONNECTIONS)"
+            errors["connection"] = [f"unknown connection {self.connection!r}; configured: {known}."]
         if not isinstance(self.policy_refs, list):
             errors["policy_refs"] = ["must be a list of strings like 'policy:<kind>[:<arg>...]'."]
         else:

@@ -4,7 +4,7 @@ To add a target, write a module beside this one with an `Adapter` subclass and l
 """
 
 from controlplane.adapters.aws import AwsAdapter
-from controlplane.adapters.base import Adapter, Step, StepFailed, Target
+from controlplane.adapters.base import Adapter, PlatformError, Progress, Step, StepFailed, Target
 from controlplane.adapters.fly import FlyAdapter
 from controlplane.adapters.gcp import GcpAdapter
 from controlplane.adapters.k8s import KubernetesAdapter
@@ -26,4 +26,15 @@ def get(name: str) -> Adapter:
         raise LookupError(f"unknown adapter {name!r}; valid adapters: {', '.join(names())}") from None
 
 
-__all__ = ["ADAPTERS", "Adapter", "Step", "StepFailed", "Target", "get", "names", "registry"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "PlatformError",
+    "Progress",
+    "Step",
+    "StepFailed",
+    "Target",
+    "get",
+    "names",
+    "registry",
+]

@@ -29,6 +29,7 @@ PERMISSIONS: dict[str, Role] = {
     "run.reject": Role.DEPLOYER,
     "run.cancel": Role.DEPLOYER,
     "rollback": Role.DEPLOYER,
+    "drift.check": Role.DEPLOYER,  # asks the platform what runs there (a read there, but not a free one)
     "incident.create": Role.DEPLOYER,
     "incident.update": Role.DEPLOYER,
     "incident.acknowledge": Role.DEPLOYER,

@@ -1,5 +1,6 @@
 """The background worker: runs deploys and promotions from the task queue (django-tasks-db's worker
-loop), and fails runs whose worker died or whose task was lost, on start and periodically."""
+loop), fails runs whose worker died or whose task was lost, on start and periodically, and checks connected
+environments for drift every CONTROLPLANE_DRIFT_INTERVAL (releases/drift.py)."""
 
 import logging
 import threading
@@ -11,7 +12,7 @@ from django.db import connections
 
 from controlplane.identity.context import acting_as
 from controlplane.signals import worker_round
-from releases import approvals, recovery, runs
+from releases import approvals, drift, recovery, runs
 
 logger = logging.getLogger("controlplane.worker")
 
@@ -29,6 +30,26 @@ def recover_logged() -> None:
         connections.close_all()
 
 
+def check_drift_logged() -> None:
+    try:
+        with acting_as("worker"):
+            drift.check_all()
+    except Exception:  # the next round retries
+        logger.exception("drift check failed")
+    finally:
+        connections.close_all()
+
+
+def every(seconds: float, work, stop: threading.Event, name: str) -> None:
+    """Run `work` every `seconds` on a thread of its own until `stop` is set."""
+
+    def periodically():
+        while not stop.wait(seconds):
+            work()
+
+    threading.Thread(target=periodically, name=name, daemon=True).start()
+
+
 class Command(BaseCommand):
     help = __doc__.splitlines()[0]
 
@@ -38,13 +59,9 @@ class Command(BaseCommand):
     def handle(self, *args, batch, verbosity, **options):
         recover_logged()
         stop = threading.Event()
-        interval = settings.CONTROLPLANE_WORKFLOWS["recoveryIntervalSeconds"]
-
-        def periodically():
-            while not stop.wait(interval):
-                recover_logged()
-
-        threading.Thread(target=periodically, name="recovery", daemon=True).start()
+        every(settings.CONTROLPLANE_WORKFLOWS["recoveryIntervalSeconds"], recover_logged, stop, "recovery")
+        if settings.CONTROLPLANE_DRIFT_INTERVAL_SECONDS:
+            every(settings.CONTROLPLANE_DRIFT_INTERVAL_SECONDS, check_drift_logged, stop, "drift")
         try:
             call_command(
                 "db_worker",
