@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from controlplane import adapters
+from controlplane import adapters, connections
 from controlplane.adapters import PlatformError
 from controlplane.errors import Conflict
 from controlplane.signals import action_performed
@@ -52,8 +52,6 @@ def live_adapter(environment: Environment):
             f"{environment.pk} names no connection: its adapters simulate, so nothing runs there to compare; "
             "name a connection (CONTROLPLANE_CONNECTIONS) to deploy and check for real."
         )
-    from controlplane import connections
-
     connection = connections.get(environment.connection)
     if connection is None:
         raise Conflict(f"{environment.pk} names connection {environment.connection!r}, which is not configured.")

@@ -5,7 +5,6 @@ deadline (docs/adapters.md, "Amazon ECS")."""
 
 import functools
 import threading
-import time
 
 from controlplane import redaction
 from controlplane.adapters.base import Adapter, PlatformError, Progress, Step, StepFailed, Target
@@ -142,7 +141,7 @@ class AwsAdapter(Adapter):
         """Ask about the service's deployment of our task definition every poll interval until its rollout is
         COMPLETED (done) or FAILED (the run fails with ECS's reason), logging each change."""
         connection, arn = target.connection, progress.state["taskDefinition"]
-        deadline = time.monotonic() + connection.timeout_seconds
+        deadline = progress.monotonic() + connection.timeout_seconds
         said = None
         while not progress.cancelled():
             service = self.service(ecs, target)
@@ -162,12 +161,12 @@ class AwsAdapter(Adapter):
                 return {"deployment": ours.get("id"), "rolloutState": state, "taskDefinition": arn}
             if state == "FAILED":
                 raise StepFailed(f"aws: the deployment of {arn} to service {target.app} failed: {reason or state}")
-            if time.monotonic() + connection.poll_seconds > deadline:
+            if progress.monotonic() + connection.poll_seconds > deadline:
                 raise StepFailed(
                     f"aws: service {target.app} did not become stable within {connection.timeout_seconds:g}s "
                     f"(last: {said})"
                 )
-            time.sleep(connection.poll_seconds)
+            progress.sleep(connection.poll_seconds)
         return {"stopped": "the run was ended elsewhere"}
 
     def running(self, target: Target) -> str | None:

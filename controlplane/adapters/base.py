@@ -69,6 +69,13 @@ class Progress:
     def cancelled(self) -> bool:
         return False
 
+    # The clock a wait reads and sleeps by: a test gives its own, so a deadline is tested without waiting for it.
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
 
 class PlatformError(StepFailed):
     """The platform could not be asked (unreachable, refused): the reason, in the platform's words."""

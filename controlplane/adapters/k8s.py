@@ -5,7 +5,6 @@ deadline, or takes longer than the connection allows (docs/adapters.md, "Kuberne
 import functools
 import json
 import threading
-import time
 
 from controlplane import redaction
 from controlplane.adapters.base import Adapter, PlatformError, Progress, Step, StepFailed, Target
@@ -99,12 +98,12 @@ class KubernetesAdapter(Adapter):
 
         connection, namespace, name = target.connection, self.namespace(target), target.app
         api = _apps(connection)
-        deadline = time.monotonic() + connection.timeout_seconds
+        deadline = progress.monotonic() + connection.timeout_seconds
         said = None
         while True:
             if progress.cancelled():
                 return {"stopped": "the run was ended elsewhere"}
-            left = deadline - time.monotonic()
+            left = deadline - progress.monotonic()
             if left <= 0:
                 raise StepFailed(
                     f"k8s: Deployment {namespace}/{name} did not finish rolling out within "
@@ -132,7 +131,7 @@ class KubernetesAdapter(Adapter):
                             progress.log(f"k8s: {namespace}/{name}: {status}", adapter=self.name, **_counts(deployment))
                         if done:
                             return {"deployment": f"{namespace}/{name}", "rolledOut": status}
-                        if progress.cancelled() or time.monotonic() >= deadline:
+                        if progress.cancelled() or progress.monotonic() >= deadline:
                             break
             except HTTPError:
                 pass  # the watch's time was up (a read timeout): look again

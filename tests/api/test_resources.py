@@ -22,6 +22,8 @@ def test_environment_shape(viewer):
         "region": None,
         "cluster": None,
         "policyRefs": [],
+        "connection": None,
+        "mode": "simulated",
         "archivedAt": None,
         "createdAt": "2024-09-01T09:00:00Z",
     }
@@ -256,6 +258,7 @@ def test_workflow_runs_are_read_only_with_logs(viewer, admin):
         "kind": "Deploy",
         "releaseId": "rel-123",
         "actor": "alice@blackroad.io",
+        "mode": "simulated",
         "state": "Succeeded",
         "startedAt": "2024-10-01T18:32:00Z",
         "finishedAt": "2024-10-01T18:36:12Z",

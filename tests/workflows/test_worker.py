@@ -56,7 +56,13 @@ def test_deploy_then_promote_to_active(committed_demo, worker):
     assert logs[0]["message"].startswith("Deploy of") and logs[-1]["message"].endswith("succeeded")
     placement = [entry["meta"] for entry in logs if "region" in entry["meta"]]
     planned = placement[0].pop("steps")
-    assert placement[0] == {"adapter": "aws", "region": "us-east-1", "cluster": "default", "defaults": True}
+    assert placement[0] == {
+        "adapter": "aws",
+        "region": "us-east-1",
+        "cluster": "default",
+        "defaults": True,
+        "mode": "simulated",
+    }
     # The plan's size, logged first, is what the run then did: its progress counts against it.
     assert planned == len([e for e in logs if e["message"].startswith("aws: ") and e["message"].endswith(" done")]) > 0
     manifests = [

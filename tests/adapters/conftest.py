@@ -1,0 +1,1 @@
+from tests.platforms import ecs, execute, kube  # noqa: F401 - fixtures
