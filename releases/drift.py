@@ -4,8 +4,9 @@ what the control plane thinks runs there, its current release.
 A check asks the live adapter of each service linked to the environment what runs now and keeps the answer
 (`Observation`, one per service, environment and adapter). A service has drifted when its target runs another
 image than its current release's (`repo:sha`), runs nothing though it has a current release, or runs something
-though it has none. A platform that cannot be asked keeps the last verdict and says why. The worker checks every
-connected environment every `CONTROLPLANE_DRIFT_INTERVAL`; the API, the pages and `cpctl drift` check on demand.
+though it has none; while a release of it is rolling out there, that release's image is expected too. A platform
+that cannot be asked keeps the last verdict and says why. The worker checks every connected environment every
+`CONTROLPLANE_DRIFT_INTERVAL`; the API, the pages and `cpctl drift` check on demand.
 A service becoming drifted, or in sync again, is audited (`drift.detected`, `drift.resolved`), so the pages
 cached under the audit trail's head show it at once.
 """
@@ -21,7 +22,7 @@ from controlplane.adapters import PlatformError
 from controlplane.errors import Conflict
 from controlplane.signals import action_performed
 from releases.engine import target
-from releases.models import Observation, Release
+from releases.models import Observation, Release, ReleaseStatus
 from services.models import Environment, Service
 
 logger = logging.getLogger(__name__)
@@ -69,9 +70,10 @@ def check(environment: Environment) -> Report:
     adapter = live_adapter(environment)
     services = Service.objects.filter(environments=environment, archived_at__isnull=True).order_by("id")
     services = [s for s in services if adapter.name in s.deployment_adapters]
-    current = {
-        r.service_id: r for r in Release.objects.filter(environment=environment, is_current=True, service__in=services)
-    }
+    releases = Release.objects.filter(environment=environment, service__in=services)
+    current = {r.service_id: r for r in releases.filter(is_current=True)}
+    # A rollout under way may run its new image already: that is not drift.
+    rolling = {r.service_id: r for r in releases.filter(status=ReleaseStatus.PROMOTING)}
     kept = {o.service_id: o for o in Observation.objects.filter(environment=environment, adapter=adapter.name)}
     seen = []
     for service in services:
@@ -86,7 +88,9 @@ def check(environment: Environment) -> Report:
         try:
             observation.running = adapter.running(where) or ""
             observation.error = ""
-            observation.drifted = observation.running != expected
+            rollout = rolling.get(service.pk)
+            allowed = {expected, target(adapter, service, environment, rollout).image if rollout else expected}
+            observation.drifted = observation.running not in allowed
         except PlatformError as e:
             observation.error = str(e)  # the verdict stays what it was: unknown is not in sync
         _save(observation, was)

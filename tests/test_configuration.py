@@ -104,6 +104,13 @@ def test_the_env_file_parser(tmp_path):
         ("OIDC_OP_JWKS_ENDPOINT", "https://sso:x/certs", "OIDC_OP_JWKS_ENDPOINT must be an absolute http(s) URL"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, like LOG_LEVEL=INFO"),
         ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https", "must be a header name, like SECURE_PROXY_SSL_HEADER="),
+        ("CONTROLPLANE_CONNECTIONS", "/nonexistent/connections.json", "names a file that cannot be read"),
+        (
+            "CONTROLPLANE_CONNECTIONS",
+            '{"prod": {"adapter": "aws", "region": "eu-west-1", "cluster": "p", "aws_secret_access_key": "hunter2"}}',
+            "CONTROLPLANE_CONNECTIONS connection 'prod': 'aws_secret_access_key' looks like a credential",
+        ),
+        ("CONTROLPLANE_DRIFT_INTERVAL", "soon", "must be a duration, 0 or more (seconds, or with s, m, h or d)"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(tmp_path, variable, value, says):

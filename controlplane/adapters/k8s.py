@@ -94,7 +94,7 @@ class KubernetesAdapter(Adapter):
         change of its status. A watch lasts at most the connection's poll interval, so a run ended elsewhere or
         past its deadline stops waiting within one; each watch starts with the Deployment as it is."""
         from kubernetes import watch
-        from urllib3.exceptions import HTTPError
+        from urllib3.exceptions import HTTPError, ReadTimeoutError
 
         connection, namespace, name = target.connection, self.namespace(target), target.app
         api = _apps(connection)
@@ -133,8 +133,14 @@ class KubernetesAdapter(Adapter):
                             return {"deployment": f"{namespace}/{name}", "rolledOut": status}
                         if progress.cancelled() or progress.monotonic() >= deadline:
                             break
-            except HTTPError:
-                pass  # the watch's time was up (a read timeout): look again
+            except ReadTimeoutError:
+                pass  # the watch's time was up: look again
+            except HTTPError as e:  # the cluster did not answer: said once, and asked again until the deadline
+                trouble = f"k8s: watching Deployment {namespace}/{name}: the cluster did not answer ({e})"
+                if trouble != said:
+                    said = trouble
+                    progress.log(trouble, level="warning", adapter=self.name)
+                progress.sleep(min(seconds, max(0, deadline - progress.monotonic())))
             finally:
                 watcher.stop()
 
