@@ -52,7 +52,8 @@ def cli():
 
     Configure it with CONTROLPLANE_URL and CONTROLPLANE_TOKEN, or `cpctl login`.
     Exit codes: 0 done, 1 the operation failed, 2 usage or confirmation refused, 3 not authenticated or
-    not allowed, 4 not found, 5 conflict or refused by policy, 6 server or network error.
+    not allowed, 4 not found, 5 conflict or refused by policy, 6 server or network error, 7 drift found
+    (cpctl drift).
     """
 
 
@@ -94,6 +95,25 @@ def service():
 @click.argument("service_id")
 def service_show(app, service_id):
     """A service: its repo and adapters, per environment what runs and what came last, its open incidents."""
+
+
+# --- environments and drift ---
+
+
+@command(cli, "environments")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def environments(app, limit):
+    """Environments: region, cluster, and their mode: live (a connection deploys there for real) or simulated."""
+
+
+@command(cli, "environments")
+@click.argument("env_id", metavar="ENV")
+@click.option("--check", is_flag=True, help="Ask the platform now (deployers and up), rather than show the last check.")
+def drift(app, env_id, check):
+    """Whether ENV's platform runs each service's current release (drift): the expected and the running image of
+    each, from the last check (the worker's, every CONTROLPLANE_DRIFT_INTERVAL) or, with --check, now.
+    Exit 7 when a service has drifted, 1 when the platform could not be asked; a simulated ENV has nothing to
+    compare (exit 0; with --check, the server's 409: exit 5)."""
 
 
 # --- releases ---
@@ -239,6 +259,12 @@ def policy_explain(app, env_id, service_id, action, at):
 @cli.group()
 def runs():
     """Workflow runs."""
+
+
+@command(runs, "runs", "show")
+@click.argument("run_id")
+def runs_show(app, run_id):
+    """A run: its kind, release, state, mode (live or simulated), actor, approvals and times."""
 
 
 @command(runs, "runs", "logs")

@@ -17,6 +17,7 @@ from cpctl.transport import Response, Unreachable
 
 # Exit codes (docs/cli.md).
 DONE, FAILED, USAGE, IDENTITY, NOT_FOUND, CONFLICT, SERVER = range(7)
+DRIFTED = 7  # `cpctl drift`: a service's platform runs other than its current release
 
 STATUS_EXIT = {400: USAGE, 413: USAGE, 415: USAGE, 401: IDENTITY, 403: IDENTITY, 404: NOT_FOUND, 409: CONFLICT}
 # A stream sends a keep-alive every 15 s; a minute of silence is a dead connection, reopened where it stopped.

@@ -34,6 +34,8 @@ STATUS = {
     "acknowledged": "yellow",
     "resolved": "green",
 }
+# Where an environment's adapters deploy: for real through a connection, or simulated (docs/adapters.md).
+MODE = {"live": "bold cyan", "simulated": "dim"}
 LEVEL = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
 
 
@@ -84,6 +86,10 @@ def table(*columns: str) -> Table:
 
 def styled(value: str | None, styles: dict) -> Text:
     return Text(value or "—", style=styles.get(value or "", ""))
+
+
+def mode(value: str | None) -> Text:
+    return styled(value, MODE)
 
 
 def severity(value: str | None) -> Text:

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from controlplane.admin import DomainAdmin, ReadOnlyAdmin, lifecycle_action
 from releases import workflows
-from releases.models import Release, RunApproval, RunLogEntry, WorkflowRun
+from releases.models import Observation, Release, RunApproval, RunLogEntry, WorkflowRun
 
 
 @admin.register(Release)
@@ -92,3 +92,25 @@ class RunLogEntryAdmin(ReadOnlyAdmin):
     list_filter = ["level"]
     list_select_related = ["run"]
     search_fields = ["run__id", "message"]
+
+
+@admin.register(Observation)
+class ObservationAdmin(ReadOnlyAdmin):
+    """What the last drift check saw (releases/drift.py): written by the checks alone, so only read here."""
+
+    list_display = ["service", "environment", "adapter", "drifted", "running", "expected", "checked_at"]
+    list_filter = ["drifted", "adapter", "environment"]
+    list_select_related = ["service", "environment"]
+    search_fields = ["service__id", "environment__id", "running", "expected"]
+    readonly_fields = [
+        "service",
+        "environment",
+        "adapter",
+        "connection",
+        "release",
+        "expected",
+        "running",
+        "drifted",
+        "error",
+        "checked_at",
+    ]

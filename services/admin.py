@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from controlplane import adapters
+from controlplane import adapters, connections
 from controlplane.admin import ArchivedFilter, DomainAdmin, DomainModelForm, LinesField, lifecycle_action
 from services import lifecycle
 from services.models import WEEKDAYS, ChangeWindow, Environment, Freeze, Service, environment_links_problem
@@ -10,21 +10,39 @@ archive = lifecycle_action(lifecycle.archive, "Archive selected")
 restore = lifecycle_action(lifecycle.restore, "Restore selected")
 
 
+def connections_help() -> str:
+    """What the connection field accepts: the connections configured now (CONTROLPLANE_CONNECTIONS), by name."""
+    configured = connections.configured()
+    known = ", ".join(f"{name} ({c.adapter}: {c.where})" for name, c in sorted(configured.items()))
+    return (
+        "A connection from CONTROLPLANE_CONNECTIONS: its adapter deploys here for real (docs/adapters.md). Empty: "
+        f"every adapter simulates. Configured: {known or 'none'}."
+    )
+
+
 class EnvironmentForm(DomainModelForm):
     policy_refs = LinesField(required=False, help_text="One per line, like policy:change-window:weekday.")
 
     class Meta:
         model = Environment
-        fields = ["id", "name", "region", "cluster", "policy_refs"]
+        fields = ["id", "name", "region", "cluster", "policy_refs", "connection"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["connection"].help_text = connections_help()  # the configuration now, not at import
 
 
 @admin.register(Environment)
 class EnvironmentAdmin(DomainAdmin):
     form = EnvironmentForm
-    list_display = ["id", "name", "region", "cluster", "is_production", "archived"]
+    list_display = ["id", "name", "region", "cluster", "mode", "connection", "is_production", "archived"]
     list_filter = [ArchivedFilter]
-    search_fields = ["id", "name", "region", "cluster"]
+    search_fields = ["id", "name", "region", "cluster", "connection"]
     actions = [archive, restore]
+
+    @admin.display(description="mode", ordering="connection")
+    def mode(self, obj):
+        return obj.mode
 
     @admin.display(boolean=True)
     def is_production(self, obj):

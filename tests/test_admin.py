@@ -5,18 +5,28 @@ from django.contrib import admin
 from django.urls import reverse
 
 from audit.models import AuditEvent
+from controlplane import connections
 from incidents.models import Incident
-from releases.models import Release
+from releases.models import Observation, Release
 from services.models import ChangeWindow, Environment, Freeze, Service
 from tests.conftest import loaded_once, sign_in
 
 
-def an_ended_freeze():
-    # The demo has no freeze: one that has ended, so that every model has an object to show.
+def an_ended_freeze_and_a_drift_check():
+    # The demo has no freeze nor drift check: one of each, so that every model has an object to show.
     Freeze(title="Past", starts_at="2024-01-01T00:00:00Z", ends_at="2024-01-02T00:00:00Z", env_ids=["env-prod"]).save()
+    Observation.objects.create(
+        service_id="svc-demo",
+        environment_id="env-prod",
+        adapter="aws",
+        connection="ecs-prod",
+        expected="github.com/blackroad/demo:9f3b7de",
+        running="github.com/blackroad/demo:0000000",
+        drifted=True,
+    )
 
 
-demo = loaded_once("demo", an_ended_freeze)  # once for the module; each test's writes roll back to it
+demo = loaded_once("demo", an_ended_freeze_and_a_drift_check)  # once for the module; each test's writes roll back to it
 
 
 @pytest.fixture
@@ -32,7 +42,7 @@ DOMAIN_MODELS = [m for m in admin.site._registry if m._meta.app_label in {"servi
 
 
 def test_every_domain_model_has_an_admin():
-    assert len(DOMAIN_MODELS) == 9
+    assert len(DOMAIN_MODELS) == 10
 
 
 @pytest.mark.parametrize("model", DOMAIN_MODELS, ids=lambda m: m._meta.label)
@@ -230,3 +240,54 @@ def test_a_runs_page_shows_its_approvals_and_a_releases_page_what_it_restores(st
     )
     restored.save()
     assert "rel-123" in staff.get(admin_url(Release, "change", restored.pk)).content.decode()
+
+
+CONNECTIONS = {
+    "k8s-prod": {"adapter": "k8s", "kubeconfig": "/etc/cp/kubeconfig", "context": "prod"},
+    "ecs-prod": {"adapter": "aws", "region": "eu-west-1", "cluster": "prod"},
+}
+
+
+def test_an_environments_connection_is_chosen_from_those_configured(staff, settings):
+    settings.CONTROLPLANE_CONNECTIONS = connections.parse(CONNECTIONS)
+    page = staff.get(admin_url(Environment, "change", "env-staging")).content.decode()
+    assert 'name="connection"' in page
+    assert "Configured: ecs-prod (aws: region eu-west-1, cluster prod), k8s-prod (k8s: context prod)." in page
+
+    form = {"name": "staging", "region": "", "cluster": "", "policy_refs": "", "connection": "k8s-nope"}
+    refused = staff.post(admin_url(Environment, "change", "env-staging"), form)
+    assert refused.status_code == 200
+    assert "unknown connection &#x27;k8s-nope&#x27;; configured: ecs-prod, k8s-prod." in refused.content.decode()
+    assert Environment.objects.get(pk="env-staging").connection == ""
+
+    assert (
+        staff.post(admin_url(Environment, "change", "env-staging"), form | {"connection": "k8s-prod"}).status_code
+        == 302
+    )
+    assert Environment.objects.get(pk="env-staging").mode == "live"
+    listed = staff.get(admin_url(Environment, "changelist")).content.decode()
+    assert "k8s-prod" in listed and "live" in listed
+
+
+def test_with_no_connection_configured_the_help_says_so(staff, settings):
+    settings.CONTROLPLANE_CONNECTIONS = {}
+    page = staff.get(admin_url(Environment, "add")).content.decode()
+    assert "Empty: every adapter simulates. Configured: none." in page
+
+
+def test_drift_observations_are_listed_and_never_written_here(staff):
+    observation = Observation.objects.get()
+    listed = staff.get(admin_url(Observation, "changelist")).content.decode()
+    for shown in (
+        "svc-demo",
+        "env-prod",
+        "aws",
+        "github.com/blackroad/demo:0000000",
+        "github.com/blackroad/demo:9f3b7de",
+    ):
+        assert shown in listed
+    assert staff.get(admin_url(Observation, "add")).status_code == 403
+    response = staff.post(admin_url(Observation, "change", observation.pk), {"drifted": ""})
+    assert response.status_code == 403
+    assert staff.post(admin_url(Observation, "delete", observation.pk), {"post": "yes"}).status_code == 403
+    assert Observation.objects.get().drifted

@@ -154,6 +154,8 @@ class KubernetesAdapter(Adapter):
             if e.status == 404:
                 return None
             raise PlatformError(f"k8s: reading Deployment {namespace}/{name}: {refusal(e)}") from None
+        except PlatformError:
+            raise
         except Exception as e:
             raise PlatformError(f"k8s: reading Deployment {namespace}/{name}: {type(e).__name__}: {e}") from None
         return container_image(deployment.spec.template.spec.containers, name)

@@ -33,7 +33,7 @@ def approvals(app, service_id, env_id, limit):
     if not found:
         return app.out.err.print("No run awaits approval.")
     releases = {r["releaseId"]: app.client.get(api("releases", r["releaseId"])) for r in found}
-    grid = render.table("RUN", "SERVICE", "ENVIRONMENT", "RELEASE", "KIND", "ASKED BY", "APPROVALS", "SINCE")
+    grid = render.table("RUN", "SERVICE", "ENVIRONMENT", "RELEASE", "KIND", "MODE", "ASKED BY", "APPROVALS", "SINCE")
     for run in found:
         rel = releases[run["releaseId"]]
         given = f"{len(approved(run))}/{run['approvalsRequired']}"
@@ -45,6 +45,7 @@ def approvals(app, service_id, env_id, limit):
             rel["envId"],
             render.release(rel),
             run["kind"],
+            render.mode(run.get("mode")),
             run["actor"],
             given,
             render.when(run["startedAt"]),

@@ -105,17 +105,18 @@ def launch(app: App, action: str, post, service_id: str, env_id: str, asked_for:
         refusal.zones = window_zones(client, env_id, service_id, action, refusal.decision)
         raise
     title = f"{run['kind']} of {run['releaseId']} to {env_id}"
+    mode = f" ({run['mode']})" if run.get("mode") else ""  # live, or simulated: no platform is touched
     waits = run["state"] == WAITING
     if not follow_run:
         if out.json:
             return out.emit(run)
-        out.out.print(awaiting(run) if waits else f"{run['id']} started: {title}.")
+        out.out.print(awaiting(run) if waits else f"{run['id']} started: {title}{mode}.")
         out.out.print(f"Follow it with: cpctl runs logs {run['id']} --follow")
         return 0
     if waits:  # on stderr in every mode: someone else has to act before anything happens
         out.err.print(Text(f"{awaiting(run)}; waiting for it to start.", style="bold"), soft_wrap=True)
     elif not out.json:
-        out.err.print(Text(f"{run['id']} started: {title}", style="bold"))
+        out.err.print(Text(f"{run['id']} started: {title}{mode}", style="bold"))
     try:
         progress = follow(client, run["id"], out, title, waiting=f"{run['id']} awaits approval" if waits else "")
         ended = outcome(outcomes, run, asked_for)

@@ -4,6 +4,7 @@ from rich.text import Text
 
 from cpctl import render
 from cpctl.client import api
+from cpctl.commands.environments import mode
 from cpctl.commands.incidents import incident_table
 
 
@@ -43,11 +44,14 @@ def service_show(app, service_id):
             ]
         )
     )
-    grid = render.table("ENVIRONMENT", "CURRENT", "SINCE", "LATEST")
+    # Whether each environment deploys for real (its connection) or simulates: the environments' own answer.
+    modes = {e["id"]: e for e in app.client.items("/api/environments/", {}, None)}
+    grid = render.table("ENVIRONMENT", "MODE", "CURRENT", "SINCE", "LATEST")
     for env in environments:
         current, newer = env["currentRelease"], render.newer(env)
         grid.add_row(
             env["id"],
+            mode(modes.get(env["id"], {})),
             render.release(current),
             render.when(current and current.get("activatedAt")),
             render.release(newer, with_status=True) if newer else Text(""),

@@ -8,6 +8,7 @@ import pytest
 from botocore.stub import Stubber
 
 from audit.models import AuditEvent
+from controlplane import redaction
 from controlplane.adapters import Progress, StepFailed, Target
 from controlplane.adapters.aws import AwsAdapter
 from releases import drift
@@ -68,6 +69,8 @@ def test_a_deploy_registers_a_revision_with_the_new_image_and_points_the_service
     }
     log = messages(run)
     assert "aws: deploying to region eu-west-1, cluster prod (live, connection ecs-test)" in log
+    # The secret key the SDK found is one the redactor now knows, wherever it would appear.
+    assert redaction.redact_text("key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY") == "key [REDACTED]"
     waited = RunLogEntry.objects.get(run=run, meta__step="wait-stable", message__endswith="done").meta["result"]
     assert waited == {"waited": False, "why": "the connection says wait: false"}
 

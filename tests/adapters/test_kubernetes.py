@@ -4,6 +4,7 @@ Deployment controller by writing the Deployment's status, as the controller does
 import pytest
 
 from audit.models import AuditEvent
+from controlplane import redaction
 from controlplane.identity.context import acting_as
 from releases import drift, runs, workflows
 from releases.models import Release, RunLogEntry, WorkflowRun
@@ -83,6 +84,8 @@ def test_a_deploy_applies_the_deployment_and_follows_the_rollout_to_active(live_
         list(AuditEvent.objects.values_list("metadata", flat=True))
     )
     assert KUBE_TOKEN not in everything
+    # The token the adapter read from the kubeconfig is one the redactor now knows, in any text.
+    assert redaction.redact_text(f"retrying with {KUBE_TOKEN}") == "retrying with [REDACTED]"
 
 
 def test_a_progress_deadline_exceeded_fails_the_run_with_the_clusters_reason(live_staging, execute):
@@ -223,7 +226,9 @@ def test_a_cluster_that_cannot_be_asked_keeps_the_verdict_and_says_why(live_stag
     }
     report = drift.check(Environment.objects.get(pk="env-staging"))
     (observation,) = report.observations
-    assert not observation.drifted and "cannot load its kubeconfig" in observation.error
+    assert not observation.drifted and observation.error.startswith(
+        "k8s: connection k8s-test: cannot load its kubeconfig: "
+    )
 
 
 def test_a_simulated_environment_has_nothing_to_compare(committed_demo):

@@ -142,7 +142,19 @@ def test_harmless_documents_come_through_unchanged(document):
             '"GET /api/me/?access_token=[REDACTED] HTTP/1.1" 401 91',
         ),
         ("https://ghp_abcdef@github.com/acme/x.git", "https://REDACTED@github.com/acme/x.git"),
+        # A kubeconfig's credentials, as YAML and as JSON, and AWS secret keys under their names.
+        (
+            "users:\n- name: ci\n  user:\n    token: sha256~0123456789abcdefABCDEF",
+            "users:\n- name: ci\n  user:\n    [REDACTED]",
+        ),
+        ('{"client-key-data": "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo="}', '{"[REDACTED]"}'),
+        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "[REDACTED]"),
+        ('"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}', '"[REDACTED]"}'),
         # Not secrets: left alone.
+        (
+            "the token: short; a token bucket; secretAccessKey: none",
+            "the token: short; a token bucket; secretAccessKey: none",
+        ),
         ("region asia-southeast1, mail bob@example.com", "region asia-southeast1, mail bob@example.com"),
         ("https://example.com/search?q=token&type=code", "https://example.com/search?q=token&type=code"),
     ],
@@ -299,6 +311,8 @@ def test_secret_named_keys_lose_their_values_whatever_the_values_are():
         (f"echo {CONFIGURED}", ["a configured secret"]),
         ("https://user:pw@github.com/a/b", ["credentials in a URL"]),
         ("https://pd.example.com/i/1?token=abc", ["a secret-named query parameter"]),
+        ("    token: sha256~0123456789abcdefABCDEF", ["a kubeconfig credential"]),
+        ("aws_session_token=IQoJb3JpZ2luX2VjEJr//////////wEaCXVz", ["an AWS secret key"]),
         (
             "Bearer x and https://u:p@h/?sig=y",
             ["a bearer token", "credentials in a URL", "a secret-named query parameter"],

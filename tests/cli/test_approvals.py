@@ -69,9 +69,30 @@ def test_no_follow_returns_at_once_and_approvals_lists_the_run(plane, cpctl, cpc
 
     assert listed.code == 0, listed.err
     header, row = listed.out.splitlines()
-    assert header.split() == ["RUN", "SERVICE", "ENVIRONMENT", "RELEASE", "KIND", "ASKED", "BY", "APPROVALS", "SINCE"]
+    assert header.split() == [
+        "RUN",
+        "SERVICE",
+        "ENVIRONMENT",
+        "RELEASE",
+        "KIND",
+        "MODE",
+        "ASKED",
+        "BY",
+        "APPROVALS",
+        "SINCE",
+    ]
     since = run.started_at.strftime("%Y-%m-%d %H:%M:%S")
-    shown = [run.id, "svc-demo", "env-staging", release_id, "2024.10.02", "(4f2a9c1)", "Deploy", "dev-deployer"]
+    shown = [
+        run.id,
+        "svc-demo",
+        "env-staging",
+        release_id,
+        "2024.10.02",
+        "(4f2a9c1)",
+        "Deploy",
+        "simulated",
+        "dev-deployer",
+    ]
     assert row.split() == [*shown, "0/1", *f"{since}Z".split()]
     assert "\x1b[" not in listed.out and listed.out == "\n".join(line.rstrip() for line in listed.out.split("\n"))
     found = cpctl_here("approvals", "-o", "json", url=plane, role="viewer").json()
