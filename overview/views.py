@@ -2,7 +2,8 @@
 
 Thin doors: they read the deployment-state read model (`overview.models`, `overview.services_index`), the
 FilterSets and the domain's tables, each page in a constant number of queries whatever the data's size.
-No writes here ("Roll back…" links to its confirmation, `overview/actions.py`).
+No writes here ("Roll back…" links to its confirmation, `overview/actions.py`), but for an environment's "Check
+now" (`releases.drift.check`), which asks its platform what runs there and keeps the answer.
 """
 
 import statistics
@@ -12,23 +13,25 @@ from django.conf import settings
 from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from audit.models import AuditEvent
-from controlplane import adapters, holes
+from controlplane import adapters, connections, holes
+from controlplane.errors import Conflict
 from controlplane.holes import Holed
 from controlplane.identity.roles import can
-from controlplane.identity.views import sign_in_first
+from controlplane.identity.views import refused, sign_in_first
 from controlplane.keyset import START, Keyset, NotACursor
 from controlplane.models import ID_PATTERN
 from incidents.models import SEVERITIES, Incident
 from overview import services_index
 from overview.models import DeploymentState, ServiceState
 from policies import status
-from releases import metrics, runs
+from releases import drift, metrics, runs
 from releases.models import Release, ReleaseStatus, WorkflowRun
 from services.filtersets import ServiceFilterSet
 from services.models import Environment, Service
@@ -95,8 +98,13 @@ def _live_match(environments) -> str:
 
 
 def _with_cells(entries, columns):
+    """Each entry's cells in the columns' order, a cell whose target has drifted marked so (one query)."""
+    drifted = drift.drifted_pairs([column["id"] for column in columns]) if entries else set()
     for entry in entries:
         entry["row"] = [entry["cells"].get(column["id"]) for column in columns]
+        for cell in entry["row"]:
+            if cell is not None:
+                cell["drifted"] = (entry["id"], cell["id"]) in drifted
     return entries
 
 
@@ -393,12 +401,25 @@ def environments(request):
 
 @require_safe
 def environment_detail(request, environment_id: str):
-    """`/environments/<id>/`: which release of which service runs there, a page of services at a time."""
+    """`/environments/<id>/`: which release of which service runs there, a page of services at a time; whether
+    it deploys for real (its connection) or simulates, and what the last drift check saw there."""
     if request.principal is None:
         return sign_in_first(request)
+    environment = _environment_or_404(environment_id)
+    live = request.GET.get("fragment") == "live"
+    template = "overview/_environment_live.html" if live else "overview/environment.html"
+    return render(request, template, _environment_context(request, environment))
+
+
+def _environment_or_404(environment_id: str) -> Environment:
     environment = Environment.objects.filter(pk=environment_id).first()
     if environment is None:
         raise Http404("No such environment.")
+    return environment
+
+
+def _environment_context(request, environment: Environment, drift_error: str | None = None) -> dict:
+    environment_id = environment.pk
     opened = status.environment_status([environment])[environment.pk]
     # Whether each current release superseded another (what "Roll back…" restores), in the page's one query.
     deployments = (
@@ -419,6 +440,37 @@ def environment_detail(request, environment_id: str):
         "open_status": opened,
         "live_match": _live_match([{"id": environment.pk}]),
         "can_rollback": can(request.principal, "rollback"),
+        "connection": connections.get(environment.connection),
+        "drift": drift.report(environment),
+        # Why a check would be refused as things stand (the domain's words: it simulates), else None.
+        "drift_refusal": _drift_refusal(environment),
+        "can_check_drift": can(request.principal, "drift.check"),
+        "drift_error": drift_error,
     }
-    live = request.GET.get("fragment") == "live"
-    return render(request, "overview/_environment_live.html" if live else "overview/environment.html", context)
+    return context
+
+
+def _drift_refusal(environment: Environment) -> str | None:
+    try:
+        drift.live_adapter(environment)
+    except Conflict as refusal:
+        return str(refusal)
+    return None
+
+
+@require_POST
+def environment_drift_check(request, environment_id: str):
+    """POST `/environments/<id>/drift/` ("Check now"; CSRF; the deployer role, checked here whatever the page
+    showed): `releases.drift.check`, then back to the environment's drift. Its refusal (409: the environment
+    simulates, or names a connection no longer configured) is shown on the environment's page."""
+    if request.principal is None:
+        return sign_in_first(request)
+    if not can(request.principal, "drift.check"):
+        return refused(request, "drift.check")
+    environment = _environment_or_404(environment_id)
+    try:
+        drift.check(environment)
+    except Conflict as refusal:
+        context = _environment_context(request, environment, drift_error=str(refusal))
+        return render(request, "overview/environment.html", context, status=409)
+    return redirect(f"{reverse('overview:environment', args=[environment.pk])}#drift")

@@ -5,6 +5,7 @@ from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
 from controlplane.api.base import (
+    BlankAsNullField,
     Choice,
     DomainViewSet,
     EntitySerializer,
@@ -15,10 +16,10 @@ from controlplane.api.base import (
     named_by_body,
 )
 from controlplane.api.schema import GATED_CONFLICT
-from releases import approvals, rollback, timeline, workflows
+from releases import approvals, drift, rollback, timeline, workflows
 from releases.filtersets import ReleaseFilterSet, WorkflowRunFilterSet
 from releases.models import Decision, Release, ReleaseStatus, RunKind, RunLogEntry, RunState, WorkflowRun
-from services.models import Service
+from services.models import Environment, Service
 
 
 class ReleaseSerializer(EntitySerializer):
@@ -281,3 +282,45 @@ class ServiceRollbackView(StrictQuery, GenericAPIView):
             service, data["envId"], data["reason"], data.get("toReleaseId"), break_glass=data.get("breakGlass")
         )
         return accepted(run)
+
+
+class ObservationSerializer(serializers.Serializer):
+    serviceId = String(source="service_id")
+    adapter = String()
+    currentReleaseId = String(source="release_id", allow_null=True, help_text="null: no current release there.")
+    expected = BlankAsNullField(help_text="The current release's image (repo:sha); null: no current release.")
+    running = BlankAsNullField(help_text="The image that runs on the platform; null: nothing runs.")
+    drifted = serializers.BooleanField()
+    error = BlankAsNullField(help_text="Why the platform could not be asked (drifted is then the last verdict).")
+    checkedAt = Timestamp(source="checked_at")
+
+
+class DriftSerializer(serializers.Serializer):
+    envId = String(source="environment.pk")
+    connection = BlankAsNullField(source="environment.connection")
+    mode = Choice(choices=["live", "simulated"], source="environment.mode")
+    checkedAt = Timestamp(source="checked_at", allow_null=True, help_text="The last check; null: never checked.")
+    drifted = ObservationSerializer(many=True, help_text="Services whose target runs other than the current release.")
+    services = ObservationSerializer(many=True, source="observations", help_text="Every service checked.")
+
+
+class EnvironmentDriftView(StrictQuery, GenericAPIView):
+    """`/api/environments/{id}/drift/`: under environments in the URL, here in the code (services sits below
+    releases in the layers). GET: what the last check saw; POST: ask the platform now (releases/drift.py)."""
+
+    queryset = Environment.objects.all()
+    serializer_class = DriftSerializer
+    action_permissions = {"POST": "drift.check"}
+    http_method_names = ["get", "post", "options"]
+
+    @extend_schema(operation_id="environments_drift_retrieve", responses=DriftSerializer)
+    def get(self, request, id):
+        """What the last drift check saw: the services whose platform runs other than their current release
+        (`drifted`), and every service checked. Asks no platform."""
+        return Response(DriftSerializer(drift.report(get_object_or_404(Environment, pk=id))).data)
+
+    @extend_schema(operation_id="environments_drift_check", request=None, responses=DriftSerializer)
+    def post(self, request, id):
+        """Ask the platform now what runs for each service of the environment (deployer). 409 where the
+        environment names no connection: its adapters simulate, so nothing runs there to compare."""
+        return Response(DriftSerializer(drift.check(get_object_or_404(Environment, pk=id))).data)

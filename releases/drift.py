@@ -4,7 +4,7 @@ what the control plane thinks runs there, its current release.
 A check asks the live adapter of each service linked to the environment what runs now and keeps the answer
 (`Observation`, one per service, environment and adapter). A service has drifted when its target runs another
 image than its current release's (`repo:sha`), runs nothing though it has a current release, or runs something
-though it has none; while a release of it is rolling out there, that release's image is expected too. A platform
+though it has none; while a release of it is rolling out there, its image, or nothing yet, is expected too. A platform
 that cannot be asked keeps the last verdict and says why. The worker checks every connected environment every
 `CONTROLPLANE_DRIFT_INTERVAL`; the API, the pages and `cpctl drift` check on demand.
 A service becoming drifted, or in sync again, is audited (`drift.detected`, `drift.resolved`), so the pages
@@ -89,7 +89,9 @@ def check(environment: Environment) -> Report:
             observation.running = adapter.running(where) or ""
             observation.error = ""
             rollout = rolling.get(service.pk)
-            allowed = {expected, target(adapter, service, environment, rollout).image if rollout else expected}
+            # While a release rolls out, the platform may run the old image, the new one, or (a first deploy not
+            # applied yet) nothing: none of those is drift.
+            allowed = {expected, target(adapter, service, environment, rollout).image, ""} if rollout else {expected}
             observation.drifted = observation.running not in allowed
         except PlatformError as e:
             observation.error = str(e)  # the verdict stays what it was: unknown is not in sync

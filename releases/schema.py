@@ -28,10 +28,11 @@ from controlplane.graphql.types import (
     found,
     given,
     key_of,
+    lookup,
     paginate,
     paginate_each,
 )
-from releases import approvals, rollback, workflows
+from releases import approvals, drift, rollback, workflows
 from releases.api import (
     ApproveSerializer,
     DeploySerializer,
@@ -54,7 +55,7 @@ from releases.models import (
 )
 from releases.timeline import by_release as timelines
 from services.models import Environment, Service
-from services.schema import EnvironmentType, ServiceType
+from services.schema import EnvironmentType, ModeEnum, ServiceType
 
 ReleaseStatusEnum = enum_of(ReleaseStatus, "Draft → Promoting → Active or Failed.")
 RunKindEnum = enum_of(
@@ -160,6 +161,12 @@ class WorkflowRunType(graphene.ObjectType):
     kind = choice(RunKindEnum, "kind", required=True)
     state = choice(RunStateEnum, "state", required=True)
     actor = graphene.String(required=True, description="Who started it.")
+    mode = graphene.Field(
+        ModeEnum,
+        required=True,
+        description="live: its environment's connection deployed for real (the log says which adapter); simulated: "
+        "no platform was touched. Set when it started.",
+    )
     started_at = DateTime(required=True)
     finished_at = DateTime(description="null while running.")
     release_id = graphene.ID(required=True)
@@ -223,6 +230,69 @@ def _logs(runs, last) -> dict:
     for entry in entries.order_by("run_id", "ts", "id"):
         result.setdefault(entry.run_id, []).append(entry)
     return result
+
+
+class ObservationType(graphene.ObjectType):
+    """What the last drift check saw for a service through one live adapter (REST's drift `services` entries)."""
+
+    class Meta:
+        name = "DriftObservation"
+
+    service_id = graphene.ID(required=True)
+    adapter = graphene.String(required=True)
+    current_release_id = graphene.ID(source="release_id", description="null: no current release there.")
+    expected = graphene.String(description="The current release's image (repo:sha); null: no current release.")
+    running = graphene.String(description="The image that runs on the platform; null: nothing runs.")
+    drifted = graphene.Boolean(required=True)
+    error = graphene.String(description="Why the platform could not be asked (drifted is then the last verdict).")
+    checked_at = DateTime(required=True)
+
+    @staticmethod
+    def resolve_expected(observation, info):
+        return observation.expected or None
+
+    @staticmethod
+    def resolve_running(observation, info):
+        return observation.running or None
+
+    @staticmethod
+    def resolve_error(observation, info):
+        return observation.error or None
+
+
+class DriftType(graphene.ObjectType):
+    """Whether what runs on an environment's platform is its current releases, as the last check saw it
+    (`GET /api/environments/{id}/drift/`; releases/drift.py)."""
+
+    class Meta:
+        name = "EnvironmentDrift"
+
+    env_id = graphene.ID(required=True)
+    connection = graphene.String(description="null: the environment simulates, so nothing runs there to compare.")
+    mode = graphene.Field(ModeEnum, required=True)
+    checked_at = DateTime(description="The last check; null: never checked.")
+    drifted = graphene.List(
+        graphene.NonNull(ObservationType),
+        required=True,
+        description="Services whose target runs other than the current release.",
+    )
+    services = graphene.List(graphene.NonNull(ObservationType), required=True, description="Every service checked.")
+
+    @staticmethod
+    def resolve_env_id(report, info):
+        return report.environment.pk
+
+    @staticmethod
+    def resolve_connection(report, info):
+        return report.environment.connection or None
+
+    @staticmethod
+    def resolve_mode(report, info):
+        return report.environment.mode
+
+    @staticmethod
+    def resolve_services(report, info):
+        return report.observations
 
 
 ReleaseConnection = connection(ReleaseType)
@@ -318,6 +388,18 @@ class Query(graphene.ObjectType):
         actor=graphene.String(),
         description="Newest first.",
     )
+
+    environment_drift = graphene.Field(
+        DriftType,
+        env_id=graphene.ID(required=True),
+        description="What the last drift check saw in the environment (no platform is asked); null: no such "
+        "environment. `checkDrift` asks now.",
+    )
+
+    @staticmethod
+    def resolve_environment_drift(root, info, env_id):
+        environment = lookup(Environment, env_id).first()
+        return drift.report(environment) if environment is not None else None
 
     @staticmethod
     def resolve_releases(root, info, first=None, after=None, **filters):
@@ -489,6 +571,21 @@ class ServiceRollback(DomainMutation):
         return {"release": run.release, "run": run}
 
 
+class CheckDrift(DomainMutation):
+    """Ask the platform now what runs in the environment (`POST /api/environments/{id}/drift/`): CONFLICT where it
+    names no connection, since it simulates. A service becoming drifted or in sync again is audited."""
+
+    permission = "drift.check"
+    drift = graphene.Field(DriftType)
+
+    class Arguments:
+        env_id = graphene.ID(required=True)
+
+    @classmethod
+    def perform(cls, env_id):
+        return {"drift": drift.check(found(Environment, env_id))}
+
+
 class Mutation(graphene.ObjectType):
     release_create = ReleaseCreate.Field(required=True)
     release_update = ReleaseUpdate.Field(required=True)
@@ -498,3 +595,4 @@ class Mutation(graphene.ObjectType):
     workflow_run_reject = WorkflowRunReject.Field(required=True)
     workflow_run_cancel = WorkflowRunCancel.Field(required=True)
     service_rollback = ServiceRollback.Field(required=True)
+    check_drift = CheckDrift.Field(required=True)

@@ -6,7 +6,6 @@ from rest_framework.response import Response
 from controlplane import adapters
 from controlplane.api.base import BlankAsNullField, Choice, DomainViewSet, EntitySerializer, String, Timestamp
 from controlplane.models import ID_PATTERN
-from releases import drift
 from services import lifecycle
 from services.filtersets import ChangeWindowFilterSet, EnvironmentFilterSet, FreezeFilterSet, ServiceFilterSet
 from services.models import ChangeWindow, Environment, Freeze, Service
@@ -138,26 +137,6 @@ class ArchivingViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.
         return Response(self.get_serializer(entity).data)
 
 
-class ObservationSerializer(serializers.Serializer):
-    serviceId = String(source="service_id")
-    adapter = String()
-    currentReleaseId = String(source="release_id", allow_null=True, help_text="null: no current release there.")
-    expected = BlankAsNullField(help_text="The current release's image (repo:sha); null: no current release.")
-    running = BlankAsNullField(help_text="The image that runs on the platform; null: nothing runs.")
-    drifted = serializers.BooleanField()
-    error = BlankAsNullField(help_text="Why the platform could not be asked (drifted is then the last verdict).")
-    checkedAt = Timestamp(source="checked_at")
-
-
-class DriftSerializer(serializers.Serializer):
-    envId = String(source="environment.pk")
-    connection = BlankAsNullField(source="environment.connection")
-    mode = Choice(choices=["live", "simulated"], source="environment.mode")
-    checkedAt = Timestamp(source="checked_at", allow_null=True, help_text="The last check; null: never checked.")
-    drifted = ObservationSerializer(many=True, help_text="Services whose target runs other than the current release.")
-    services = ObservationSerializer(many=True, source="observations", help_text="Every service checked.")
-
-
 class EnvironmentViewSet(ArchivingViewSet):
     queryset = Environment.objects.all()
     serializer_class = EnvironmentSerializer
@@ -169,20 +148,7 @@ class EnvironmentViewSet(ArchivingViewSet):
         "partial_update": "environment.update",
         "destroy": "environment.archive",
         "restore": "environment.archive",
-        "check_drift": "drift.check",
     }
-
-    @extend_schema(request=None, responses=DriftSerializer)
-    @action(detail=True, methods=["get"])
-    def drift(self, request, pk=None):
-        """What the last drift check saw: the services whose platform runs other than their current release."""
-        return Response(DriftSerializer(drift.report(self.get_object())).data)
-
-    @extend_schema(request=None, responses=DriftSerializer)
-    @drift.mapping.post
-    def check_drift(self, request, pk=None):
-        """Ask the platform now (409 where the environment names no connection: it simulates)."""
-        return Response(DriftSerializer(drift.check(self.get_object())).data)
 
 
 class ServiceViewSet(ArchivingViewSet):

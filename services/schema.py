@@ -41,6 +41,13 @@ class Placement(graphene.ObjectType):
     default = graphene.Boolean(required=True, description="Whether either value is the adapter's default.")
 
 
+ModeEnum = graphene.Enum(
+    "Mode",
+    [("live", "live"), ("simulated", "simulated")],
+    description="live: a connection (CONTROLPLANE_CONNECTIONS) deploys for real; simulated: no platform is touched.",
+)
+
+
 class Archivable:
     archived = graphene.Boolean(required=True)
     archived_at = DateTime()
@@ -63,6 +70,10 @@ class EnvironmentType(Archivable, graphene.ObjectType):
         graphene.NonNull(Placement), required=True, description="The effective region and cluster per adapter."
     )
     policy_refs = graphene.List(graphene.NonNull(graphene.String), required=True)
+    connection = graphene.String(
+        description="The connection (CONTROLPLANE_CONNECTIONS) whose adapter deploys here for real; null: simulated."
+    )
+    mode = graphene.Field(ModeEnum, required=True, description='"live" when a connection is named.')
     services = graphene.Field(
         graphene.NonNull(lambda: ServiceConnection),
         first=FIRST,
@@ -78,6 +89,10 @@ class EnvironmentType(Archivable, graphene.ObjectType):
     @staticmethod
     def resolve_cluster(environment, info):
         return environment.cluster or None
+
+    @staticmethod
+    def resolve_connection(environment, info):
+        return environment.connection or None
 
     @staticmethod
     def resolve_placements(environment, info):
@@ -262,12 +277,16 @@ class ServiceUpdateInput(graphene.InputObjectType):
     environments = graphene.List(graphene.NonNull(graphene.ID), description="Environment ids: the whole new set.")
 
 
+CONNECTION = "A connection named in CONTROLPLANE_CONNECTIONS: its adapter deploys here for real; null: simulated."
+
+
 class EnvironmentCreateInput(graphene.InputObjectType):
     id = graphene.ID(description="Generated when omitted.")
     name = graphene.String(required=True)
     region = graphene.String(description="Required for production; null: the adapter's default.")
     cluster = graphene.String(description="Required for production; null: the adapter's default.")
     policy_refs = graphene.List(graphene.NonNull(graphene.String))
+    connection = graphene.String(description=CONNECTION)
 
 
 class EnvironmentUpdateInput(graphene.InputObjectType):
@@ -275,6 +294,7 @@ class EnvironmentUpdateInput(graphene.InputObjectType):
     region = graphene.String()
     cluster = graphene.String()
     policy_refs = graphene.List(graphene.NonNull(graphene.String))
+    connection = graphene.String(description=CONNECTION)
 
 
 class ChangeWindowCreateInput(graphene.InputObjectType):

@@ -22,6 +22,7 @@ from tests.live import (  # noqa: F401 - fixtures
     web,
     worker,
 )
+from tests.platforms import ecs, execute, k8s_platform, kube, shared_kube  # noqa: F401 - fixtures
 
 _numbers = itertools.count(1)
 

@@ -13,10 +13,13 @@
 """
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
 import urllib.request
+import uuid
+from pathlib import Path
 
 import kmock
 import pytest
@@ -109,10 +112,10 @@ class Kube:
         return [r for r in self.cluster if r.method.value.lower() == method]
 
 
-@pytest.fixture
-def kube(tmp_path):
-    """An emulated Kubernetes API server for one test, and a kubeconfig (with a token: it must never be seen in
-    a log or an answer) that reaches it."""
+@contextlib.contextmanager
+def emulated_cluster(folder: Path):
+    """An emulated Kubernetes API server, and a kubeconfig in `folder` (with a token: it must never be seen in a
+    log or an answer) that reaches it."""
     loop = asyncio.new_event_loop()
     ready, stop = threading.Event(), None
     found = {}
@@ -128,7 +131,7 @@ def kube(tmp_path):
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), name="kube", daemon=True)
     thread.start()
     assert ready.wait(30), "the emulated API server did not start"
-    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig = folder / "kubeconfig"
     kubeconfig.write_text(
         json.dumps(
             {
@@ -141,10 +144,68 @@ def kube(tmp_path):
             }
         )
     )
-    yield Kube(found["cluster"], found["url"], str(kubeconfig))
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(10)
-    k8s._api_client.cache_clear()
+    try:
+        yield Kube(found["cluster"], found["url"], str(kubeconfig))
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        k8s._api_client.cache_clear()
+
+
+@pytest.fixture
+def kube(tmp_path):
+    """An emulated Kubernetes API server for one test (tests/adapters)."""
+    with emulated_cluster(tmp_path) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def shared_kube(tmp_path_factory):
+    """One emulated API server for a session's tests that only read what runs: each test keeps to a namespace of
+    its own (`k8s_platform`)."""
+    with emulated_cluster(tmp_path_factory.mktemp("kube")) as cluster:
+        yield cluster
+
+
+class Platform:
+    """A connection `k8s-test` to the shared emulated cluster, in a namespace of the test's own. `platform[service
+    id] = image` puts a Deployment running `image` there, as someone with kubectl would; `unreachable()` points the
+    connection at a kubeconfig that does not exist (a platform that cannot be asked)."""
+
+    def __init__(self, kube: Kube, settings, namespace: str):
+        self.kube, self.settings, self.namespace = kube, settings, namespace
+        self.connect(kubeconfig=kube.kubeconfig)
+
+    def connect(self, **options) -> None:
+        self.settings.CONTROLPLANE_CONNECTIONS = {
+            "k8s-test": connection("k8s-test", "k8s", namespace=self.namespace, **options)
+        }
+
+    def unreachable(self) -> None:
+        self.connect(kubeconfig="/nonexistent/kubeconfig")
+
+    def __setitem__(self, service_id: str, image: str) -> None:
+        name = service_id.removeprefix("svc-")
+        manifest = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": name, "image": image}]},
+                },
+            },
+        }
+        self.kube.apps.patch_namespaced_deployment(
+            name, self.namespace, manifest, field_manager="kubectl", _content_type=APPLY
+        )
+
+
+@pytest.fixture
+def k8s_platform(shared_kube, settings):
+    return Platform(shared_kube, settings, f"t-{uuid.uuid4().hex[:12]}")
 
 
 KUBE_TOKEN = "kube-token-8f14e45fceea167a5a36dedd4bea2543"  # the emulated cluster's: a test's own

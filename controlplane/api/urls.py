@@ -13,7 +13,7 @@ from incidents.api import IncidentViewSet
 from overview import streams
 from overview.api import DeployPreviewView, PromotePreviewView, ServicesIndexView
 from policies.api import EnvironmentPolicyView
-from releases.api import ReleaseViewSet, ServiceRollbackView, WorkflowRunViewSet
+from releases.api import EnvironmentDriftView, ReleaseViewSet, ServiceRollbackView, WorkflowRunViewSet
 from services.api import ChangeWindowViewSet, EnvironmentViewSet, FreezeViewSet, ServiceViewSet
 from tokens.api import TokenViewSet
 
@@ -40,6 +40,8 @@ urlpatterns = [
     path("releases/<id:release_id>/promote-preview/", PromotePreviewView.as_view(), name="promote-preview"),
     # "Why not, and until when?" (policies.explain): a read for every role.
     path("environments/<id:env_id>/policy/", EnvironmentPolicyView.as_view(), name="environment-policy"),
+    # What runs there (releases.drift): an environment's read and action that belong to releases.
+    path("environments/<id:id>/drift/", EnvironmentDriftView.as_view(), name="environment-drift"),
     # Streams are plain Django views (Server-Sent Events), before the router's detail routes.
     path("workflow-runs/<id:run_id>/logs/stream", streams.run_log, name="run-log-stream"),
     path("audit-events/stream", streams.audit_events, name="audit-stream"),

@@ -65,6 +65,9 @@ def test_a_deploy_applies_the_deployment_and_follows_the_rollout_to_active(live_
     assert annotations["controlplane.dev/actor"] == "dev-deployer"
     assert deployment.metadata.labels["app.kubernetes.io/managed-by"] == "controlplane"
 
+    # A check while it rolls out: the new image is not drift (nor would be the old one, or nothing yet).
+    assert drift.check(Environment.objects.get(pk="env-staging")).drifted == []
+
     # The controller at work: each status change is a log entry of the run, as it happens.
     wait_for(lambda: logged(run, "waiting for the controller to pick up generation 1"), what="the first status")
     kube.report(NAMESPACE, "demo", replicas=1, updatedReplicas=1, availableReplicas=0)

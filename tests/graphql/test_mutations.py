@@ -20,6 +20,7 @@ from services import lifecycle as service_lifecycle
 from services.models import Environment, Freeze, Service
 from tests.api.conftest import Api
 from tests.conftest import loaded_once
+from tests.graphql.conftest import connect
 from tests.live import DEMO_PROD_REFS
 
 # --- what the tests share (test_queries.py, test_roles.py and test_parity.py use these too) ---
@@ -33,6 +34,8 @@ RUN = "id kind state actor releaseId sourceReleaseId finishedAt release { id sta
 INCIDENT = "incident { id serviceId title severity status link startedAt acknowledgedAt resolvedAt }"
 CHANGE_WINDOW = "changeWindow { id name timezone days start end summary createdAt }"
 FREEZE = "freeze { id title startsAt endsAt envIds reason createdAt }"
+OBSERVATION = "serviceId adapter currentReleaseId expected running drifted error checkedAt"
+DRIFT = f"drift {{ envId connection mode checkedAt drifted {{ {OBSERVATION} }} services {{ {OBSERVATION} }} }}"
 MUTATIONS = {
     "serviceCreate": ({"input": "ServiceCreateInput!"}, SERVICE),
     "serviceUpdate": ({"id": "ID!", "input": "ServiceUpdateInput!"}, SERVICE),
@@ -58,6 +61,7 @@ MUTATIONS = {
     "workflowRunReject": ({"id": "ID!", "comment": "String!"}, f"run {{ {RUN} }}"),
     "workflowRunCancel": ({"id": "ID!"}, f"run {{ {RUN} }}"),
     "serviceRollback": ({"input": "ServiceRollbackInput!"}, f"release {{ {RELEASE} }} run {{ {RUN} }}"),
+    "checkDrift": ({"envId": "ID!"}, DRIFT),
 }
 
 
@@ -111,7 +115,7 @@ def triggered(pk: str = "inc-new") -> Incident:
 
 
 # Promotions into env-prod run while its change window is open (test_policies.py tests the gate itself).
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("window_open")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("window_open", "k8s_platform")]
 demo = loaded_once("demo")
 
 # --- services ---
@@ -782,6 +786,7 @@ SAME_WRITES = [
         "deployer",
         ("post", "/api/services/svc-demo/rollback/", {"envId": "env-prod", "reason": "2.1 breaks the checkout"}),
     ),
+    ("checkDrift", {"envId": "env-staging"}, "deployer", ("post", "/api/environments/env-staging/drift/", None)),
 ]
 ACTIONS = {
     "serviceCreate": ["service.create", "service.link"],
@@ -808,6 +813,7 @@ ACTIONS = {
     "workflowRunReject": ["run.reject"],
     "workflowRunCancel": ["run.cancel"],
     "serviceRollback": ["release.create", "release.rollback"],
+    "checkDrift": ["drift.detected"],  # svc-demo's current release in env-staging runs nowhere on k8s-test
 }
 
 
@@ -828,6 +834,8 @@ def _set_up(name: str) -> None:
         run = WorkflowRun(id="run-wait", kind="Deploy", release=draft(), actor=actor, state="AwaitingApproval")
         run.approvals_required = 1
         run.save()
+    if name == "checkDrift":
+        connect("env-staging", "svc-demo")  # the k8s_platform fixture's connection; its cluster runs nothing
     if name == "serviceRollback":
         for version in ("2.0", "2.1"):  # two rollouts in env-prod: 2.1 superseded 2.0
             release = draft(f"rel-{version.replace('.', '-')}", "env-prod")

@@ -487,6 +487,7 @@ def test_audit_events_oldest_first_with_their_metadata(viewer):
         "region": "eu-west-1",
         "cluster": "qa-1",
         "policyRefs": ["policy:incident-gate"],
+        "connection": "",  # none: it simulates
     }
 
 
@@ -615,12 +616,17 @@ SAME_AS_REST = [
         "/api/services/svc-demo/",
         "id name repo adapters { deployments } environments { id name } archivedAt createdAt",
     ),
-    ("environment", "env-qa", "/api/environments/env-qa/", "id name region cluster policyRefs archivedAt createdAt"),
+    (
+        "environment",
+        "env-qa",
+        "/api/environments/env-qa/",
+        "id name region cluster policyRefs connection mode archivedAt createdAt",
+    ),
     (
         "environment",
         "env-staging",
         "/api/environments/env-staging/",
-        "id name region cluster policyRefs archivedAt createdAt",
+        "id name region cluster policyRefs connection mode archivedAt createdAt",
     ),
     (
         "release",
@@ -639,7 +645,7 @@ SAME_AS_REST = [
         "workflowRun",
         "run-456",
         "/api/workflow-runs/run-456/",
-        "id kind releaseId sourceReleaseId actor state startedAt finishedAt approvalsRequired"
+        "id kind releaseId sourceReleaseId actor mode state startedAt finishedAt approvalsRequired"
         " approvals { actor decision comment at } waitingReason logs { ts level message meta }",
     ),
 ]
@@ -666,7 +672,7 @@ def test_an_audit_event_has_rests_values(viewer):
 def test_a_running_promotion_has_rests_values(viewer, world):
     run = world["promotion"]
     node = viewer(
-        f'{{ workflowRun(id: "{run.id}") {{ id kind releaseId sourceReleaseId actor state startedAt finishedAt'
+        f'{{ workflowRun(id: "{run.id}") {{ id kind releaseId sourceReleaseId actor mode state startedAt finishedAt'
         " approvalsRequired approvals { actor decision comment at } waitingReason logs { ts level message meta } } }"
     )["workflowRun"]
     rest = Api("viewer").get(f"/api/workflow-runs/{run.id}/").json()

@@ -13,7 +13,7 @@ from audit.models import AuditEvent, append
 from controlplane.identity.context import acting_as
 from incidents.models import Incident
 from overview import deployment_state
-from releases.models import Release, RunLogEntry, WorkflowRun
+from releases.models import Observation, Release, RunLogEntry, WorkflowRun
 from services.models import ChangeWindow, Environment, Freeze, Service
 
 SMALL, LARGE = 3, 30
@@ -27,8 +27,9 @@ def grow(services: int) -> None:
     """Services up to `services`, each linked to dev, staging and prod, with per environment a Failed
     release, an Active one superseded by a later Active (current) one, each with its run and log entries; in
     dev a Draft on top, in staging a Promoting one with its Running run; prod's current release promoted
-    from staging's (a Promote run). Per service an incident triggered, one acknowledged, one resolved; every
-    object's audit event. The read model is rebuilt from that history."""
+    from staging's (a Promote run). Per service an incident triggered, one acknowledged, one resolved; what the
+    last drift check saw in staging (every other service drifted); every object's audit event. The read model is
+    rebuilt from that history."""
     now = timezone.now()
     envs = []
     for name, region, cluster in ENVIRONMENTS:
@@ -77,7 +78,7 @@ def grow(services: int) -> None:
     links = Service.environments.through
     links.objects.bulk_create([links(service_id=svc.id, environment_id=env.id) for svc in new for env in envs])
     events = [("service.create", "Service", svc.id, svc.id, {"name": svc.name}) for svc in new]
-    releases, runs, logs, incidents = [], [], [], []
+    releases, runs, logs, incidents, observations = [], [], [], [], []
 
     def release(svc, env, tag, status, created, sha):
         made = Release(
@@ -132,6 +133,21 @@ def grow(services: int) -> None:
                 current = release(svc, env, "3", "Active", third, sha + "03")
                 run(current, svc, "Succeeded")
                 staged = current
+            if env.name == "staging":
+                image = f"{svc.repo}:{current.sha}"
+                observations.append(
+                    Observation(
+                        service_id=svc.id,
+                        environment_id=env.id,
+                        adapter="k8s",
+                        connection="k8s-test",
+                        release_id=current.id,
+                        expected=image,
+                        running=image if s % 2 else f"{svc.repo}:0000000",
+                        drifted=not s % 2,
+                        checked_at=now,
+                    )
+                )
             if env.name == "dev":
                 release(svc, env, "4", "Draft", base + timedelta(hours=5), sha + "04")
             if env.name == "staging":
@@ -156,6 +172,7 @@ def grow(services: int) -> None:
     WorkflowRun.objects.bulk_create(runs)
     RunLogEntry.objects.bulk_create(logs)
     Incident.objects.bulk_create(incidents)
+    Observation.objects.bulk_create(observations)
     with acting_as("test"):
         append(
             [
@@ -338,6 +355,15 @@ ENVIRONMENT_POLICY = """
 }
 """
 
+OBSERVATION = "serviceId adapter currentReleaseId expected running drifted error checkedAt"
+ENVIRONMENT_DRIFT = f"""
+{{
+  environmentDrift(envId: "env-staging") {{
+    envId connection mode checkedAt drifted {{ {OBSERVATION} }} services {{ {OBSERVATION} }}
+  }}
+}}
+"""
+
 # Exact counts, pinned for the whole request: a new query in any of these is a change to notice. Bearer dev
 # tokens cost no query, so each count is the document's own. Where PostgreSQL differs it is named: there each
 # refresh of the read model takes the trail's head lock again (overview.deployment_state._upsert, one more
@@ -373,6 +399,7 @@ QUERIES = {
     # the environment; the service (it exists); the promotion's source; the windows its refs name; the freezes;
     # the service's open incidents: as REST's policy endpoint.
     "environment policy": 6,
+    "environment drift": 2,  # the environment; its observations, with their services and releases
 }
 
 
@@ -482,8 +509,9 @@ CASES = {
         "viewer",
         CHANGE_WINDOWS,
         {},
-        lambda data, size: [e["node"]["name"] for e in data["changeWindows"]["edges"]]
-        == [f"w-{s:03d}" for s in range(size)],
+        lambda data, size: (
+            [e["node"]["name"] for e in data["changeWindows"]["edges"]] == [f"w-{s:03d}" for s in range(size)]
+        ),
     ),
     "freezes": (
         "viewer",
@@ -498,6 +526,16 @@ CASES = {
         ),
     ),
     "environment policy": ("viewer", ENVIRONMENT_POLICY, {}, _policy),
+    "environment drift": (
+        "viewer",
+        ENVIRONMENT_DRIFT,
+        {},
+        lambda data, size: (
+            len(data["environmentDrift"]["services"]) == size
+            and len(data["environmentDrift"]["drifted"]) == (size + 1) // 2
+            and data["environmentDrift"]["checkedAt"] is not None
+        ),
+    ),
 }
 
 

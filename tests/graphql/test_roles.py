@@ -9,7 +9,8 @@ from django.test import Client
 from tests.api.conftest import Api
 from tests.graphql.test_mutations import SAME_WRITES, _set_up, document, loaded_once, stored
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("window_open")]  # env-prod's window is open
+# env-prod's window is open; checkDrift asks the k8s_platform fixture's cluster
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("window_open", "k8s_platform")]
 demo = loaded_once("demo")
 
 ROLES = ["viewer", "deployer", "admin"]
@@ -40,6 +41,7 @@ NEEDS = {
     "workflowRunReject": ("run.reject", "deployer"),
     "workflowRunCancel": ("run.cancel", "deployer"),
     "serviceRollback": ("rollback", "deployer"),
+    "checkDrift": ("drift.check", "deployer"),
 }
 WRITES = {name: (arguments, request) for name, arguments, _, request in SAME_WRITES}
 

@@ -34,10 +34,10 @@ from tests.pages.test_index_progress import rolling_out
 
 # With the session and its user: the trail's head, then (a miss) the content computed: the environments, the
 # freezes not ended (and the windows they name, when one does: tests/pages/test_policies.py), the page of
-# services, their deployment rows, their service states, the runs' tiles and the incidents' tile. A rollout on
-# the page adds its progress, per request.
+# services, their deployment rows, their service states, the drifted targets (releases.drift.drifted_pairs), the
+# runs' tiles and the incidents' tile. A rollout on the page adds its progress, per request.
 HIT = 3
-MISS = 10
+MISS = 11
 MONDAY = datetime(2026, 12, 7, 10, 1, tzinfo=UTC)
 
 

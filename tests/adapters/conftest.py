@@ -1,1 +1,0 @@
-from tests.platforms import ecs, execute, kube  # noqa: F401 - fixtures
