@@ -19,6 +19,7 @@ EXPECTED = {
         "run.reject",
         "run.cancel",
         "rollback",
+        "drift.check",
         "incident.create",
         "incident.update",
         "incident.acknowledge",
