@@ -30,6 +30,7 @@ from controlplane.connections import Connection
 from controlplane.identity.context import acting_as
 from releases import engine, runs
 from releases.models import RunLogEntry, WorkflowRun
+from services.models import Environment, Service
 
 APPLY = "application/apply-patch+yaml"
 
@@ -317,3 +318,11 @@ def messages(run) -> list[str]:
 
 def logged(run, text):
     return any(text in m for m in messages(run))
+
+
+def connect(env_id: str = "env-staging", *service_ids: str) -> None:
+    """The environment names the `k8s_platform` fixture's connection (tests/platforms.py), and the services deploy
+    through k8s too (queryset updates: no validation, no audit event, as a test's set-up)."""
+    Environment.objects.filter(pk=env_id).update(connection="k8s-test")
+    for service in Service.objects.filter(pk__in=service_ids):
+        Service.objects.filter(pk=service.pk).update(deployment_adapters=[*service.deployment_adapters, "k8s"])

@@ -7,7 +7,7 @@ import functools
 import threading
 
 from controlplane import redaction
-from controlplane.adapters.base import Adapter, PlatformError, Progress, Step, StepFailed, Target
+from controlplane.adapters.base import Adapter, PlatformError, Progress, Step, StepFailed, Target, answered
 
 # What register_task_definition takes of what describe_task_definition gives (the rest is ECS's own: ARN,
 # revision, status, registeredAt, ...).
@@ -91,7 +91,7 @@ class AwsAdapter(Adapter):
 
     def service(self, ecs, target: Target) -> dict:
         cluster, name = target.cluster, target.app
-        with _answers(f"describe service {name} in cluster {cluster}"):
+        with answered(f"aws: describe service {name} in cluster {cluster}", _reason):
             found = ecs.describe_services(cluster=cluster, services=[name])
         services = [s for s in found.get("services", ()) if s.get("status") != "INACTIVE"]
         if not services:
@@ -103,7 +103,7 @@ class AwsAdapter(Adapter):
 
     def register(self, ecs, target: Target, progress: Progress) -> dict:
         current = self.service(ecs, target)["taskDefinition"]
-        with _answers(f"describe task definition {current}"):
+        with answered(f"aws: describe task definition {current}", _reason):
             definition = ecs.describe_task_definition(taskDefinition=current)["taskDefinition"]
         containers = definition["containerDefinitions"]
         named = [c for c in containers if c["name"] == target.app] or (containers if len(containers) == 1 else [])
@@ -120,14 +120,14 @@ class AwsAdapter(Adapter):
             {"key": "controlplane:sha", "value": target.sha},
             *([{"key": "controlplane:actor", "value": target.actor}] if target.actor else []),
         ]
-        with _answers(f"register a revision of {definition['family']}"):
+        with answered(f"aws: register a revision of {definition['family']}", _reason):
             registered = ecs.register_task_definition(**new, tags=tags)["taskDefinition"]
         progress.state["taskDefinition"] = registered["taskDefinitionArn"]
         return {"from": current, "taskDefinition": registered["taskDefinitionArn"], "image": target.image}
 
     def update_service(self, ecs, target: Target, progress: Progress) -> dict:
         arn = progress.state["taskDefinition"]
-        with _answers(f"update service {target.app} in cluster {target.cluster}"):
+        with answered(f"aws: update service {target.app} in cluster {target.cluster}", _reason):
             service = ecs.update_service(cluster=target.cluster, service=target.app, taskDefinition=arn)["service"]
         if service.get("taskDefinition") != arn:
             raise StepFailed(
@@ -191,21 +191,6 @@ def _reason(error: Exception) -> str:
     if isinstance(response, dict) and "Error" in response:
         return f"{response['Error'].get('Code')}: {response['Error'].get('Message')}"
     return f"{type(error).__name__}: {error}"
-
-
-class _answers:
-    """What boto3 raises, as StepFailed naming what was tried and AWS's reason (ClusterNotFoundException: …)."""
-
-    def __init__(self, what: str):
-        self.what = what
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, _):
-        if error is None or isinstance(error, StepFailed):
-            return False
-        raise StepFailed(f"aws: {self.what}: {_reason(error)}") from None
 
 
 _clients_lock = threading.Lock()

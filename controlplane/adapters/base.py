@@ -9,6 +9,8 @@ Kubernetes, Amazon ECS) does the same steps for real and can say what runs there
 """
 
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -79,6 +81,21 @@ class Progress:
 
 class PlatformError(StepFailed):
     """The platform could not be asked (unreachable, refused): the reason, in the platform's words."""
+
+
+@contextmanager
+def answered(what: str, explain: Callable[[Exception], str | None]):
+    """While doing `what` on a platform, what its client raises becomes StepFailed in the platform's words
+    (`explain(error)`; None: not the platform's answer, raised as it is)."""
+    try:
+        yield
+    except StepFailed:
+        raise
+    except Exception as error:
+        reason = explain(error)
+        if reason is None:
+            raise
+        raise StepFailed(f"{what}: {reason}") from None
 
 
 @dataclass(frozen=True)

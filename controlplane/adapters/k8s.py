@@ -7,7 +7,7 @@ import json
 import threading
 
 from controlplane import redaction
-from controlplane.adapters.base import Adapter, PlatformError, Progress, Step, StepFailed, Target
+from controlplane.adapters.base import Adapter, PlatformError, Progress, Step, StepFailed, Target, answered
 
 FIELD_MANAGER = "controlplane"
 ANNOTATION = "controlplane.dev"  # the prefix of the annotations naming service, release, sha and actor
@@ -78,7 +78,7 @@ class KubernetesAdapter(Adapter):
 
     def apply(self, target: Target) -> dict:
         namespace, name = self.namespace(target), target.app
-        with _answers(f"apply Deployment {namespace}/{name}"):
+        with answered(f"k8s: apply Deployment {namespace}/{name}", _explain):
             applied = _apps(target.connection).patch_namespaced_deployment(
                 name,
                 namespace,
@@ -112,7 +112,7 @@ class KubernetesAdapter(Adapter):
             seconds = max(1, min(connection.poll_seconds, left))
             watcher = watch.Watch()
             try:
-                with _answers(f"watch Deployment {namespace}/{name}"):
+                with answered(f"k8s: watch Deployment {namespace}/{name}", _refused):
                     for event in watcher.stream(
                         api.list_namespaced_deployment,
                         namespace,
@@ -214,29 +214,20 @@ def refusal(error) -> str:
     return f"{error.status} {error.reason}" + (f": {message}" if message else "")
 
 
-class _answers:
-    """Turns what the client raises into StepFailed, naming what was tried and the cluster's reason."""
+def _refused(error) -> str | None:
+    """The cluster's refusal (an ApiException), in its words; anything else is not an answer."""
+    from kubernetes.client.exceptions import ApiException
 
-    def __init__(self, what: str):
-        self.what = what
+    return refusal(error) if isinstance(error, ApiException) else None
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, kind, error, _):
-        if error is None or isinstance(error, StepFailed):
-            return False
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
+def _explain(error) -> str | None:
+    """The cluster's refusal, or that it did not answer at all."""
+    from urllib3.exceptions import HTTPError
 
-        if isinstance(error, ApiException):
-            raise StepFailed(f"k8s: {self.what}: {refusal(error)}") from None
-        if isinstance(error, HTTPError) and "watch" in self.what:
-            return False  # a watch's read timeout: the caller looks again
-        if isinstance(error, (HTTPError, OSError)):
-            answer = f"{type(error).__name__}: {error}"
-            raise StepFailed(f"k8s: {self.what}: the cluster did not answer ({answer})") from None
-        return False
+    if isinstance(error, HTTPError | OSError):
+        return f"the cluster did not answer ({type(error).__name__}: {error})"
+    return _refused(error)
 
 
 _clients_lock = threading.Lock()

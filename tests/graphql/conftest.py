@@ -71,13 +71,3 @@ def before_the_policies(*env_ids: str):
     finally:
         for pk, kept in refs.items():
             Environment.objects.filter(pk=pk).update(policy_refs=kept)
-
-
-def connect(env_id: str = "env-staging", *service_ids: str) -> None:
-    """The environment names the `k8s_platform` fixture's connection (tests/platforms.py), and the services deploy
-    through k8s too (queryset updates: no validation, no audit event, as a test's set-up)."""
-    from services.models import Service
-
-    Environment.objects.filter(pk=env_id).update(connection="k8s-test")
-    for service in Service.objects.filter(pk__in=service_ids):
-        Service.objects.filter(pk=service.pk).update(deployment_adapters=[*service.deployment_adapters, "k8s"])

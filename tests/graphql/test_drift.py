@@ -9,8 +9,8 @@ from audit.models import AuditEvent
 from releases.models import Observation, Release
 from services.models import Environment
 from tests.api.conftest import Api
-from tests.graphql.conftest import connect
 from tests.graphql.test_mutations import done, loaded_once, mutate, refused, stored
+from tests.platforms import connect
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("k8s_platform")]
 demo = loaded_once("demo")

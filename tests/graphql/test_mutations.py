@@ -20,8 +20,8 @@ from services import lifecycle as service_lifecycle
 from services.models import Environment, Freeze, Service
 from tests.api.conftest import Api
 from tests.conftest import loaded_once
-from tests.graphql.conftest import connect
 from tests.live import DEMO_PROD_REFS
+from tests.platforms import connect
 
 # --- what the tests share (test_queries.py, test_roles.py and test_parity.py use these too) ---
 

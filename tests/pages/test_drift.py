@@ -14,19 +14,13 @@ from playwright.sync_api import expect
 
 from controlplane import connections
 from releases.models import Observation, Release, WorkflowRun
-from services.models import Environment, Service
 from tests.conftest import TOKENS, emptied_cache, sign_in
 from tests.live import CHROMIUM
+from tests.platforms import connect
 
 K8S_TEST = '{"k8s-test": {"adapter": "k8s", "kubeconfig": "/nonexistent"}}'  # the real server's setting
 IMAGE = "github.com/blackroad/demo:9f3b7de"  # rel-123, svc-demo's current release in env-staging
 ELSEWHERE = "github.com/blackroad/demo:0000000"
-
-
-def connect() -> None:
-    """env-staging live through k8s-test, svc-demo deploying through k8s there too (set-up: queryset updates)."""
-    Environment.objects.filter(pk="env-staging").update(connection="k8s-test")
-    Service.objects.filter(pk="svc-demo").update(deployment_adapters=["aws", "fly", "k8s"])
 
 
 def observe(running: str = ELSEWHERE, drifted: bool = True, error: str = "") -> Observation:
@@ -87,7 +81,7 @@ def test_a_simulated_environment_says_so_and_offers_no_check(demo):
 
 
 def test_a_live_environment_shows_its_connection_and_what_the_last_check_saw(demo, k8s_test):
-    connect()
+    connect("env-staging", "svc-demo")
     html = page("viewer", "/environments/env-staging/")
     mode = section(html, "environment-mode")
     assert '<span class="badge live">live</span> · <span class="mono">k8s-test</span>' in mode
@@ -112,7 +106,7 @@ def test_a_live_environment_shows_its_connection_and_what_the_last_check_saw(dem
 
 
 def test_check_now_asks_the_platform_and_comes_back_to_the_drift(demo, cluster):
-    connect()
+    connect("env-staging", "svc-demo")
     client = sign_in(Client(), "deployer")
     response = client.post("/environments/env-staging/drift/")
     assert response.status_code == 302 and response["Location"] == "/environments/env-staging/#drift"
@@ -138,7 +132,7 @@ def test_check_now_where_the_environment_simulates_is_the_domains_409(demo):
 
 
 def test_check_now_needs_the_deployer_role_a_post_and_the_csrf_token(demo, cluster):
-    connect()
+    connect("env-staging", "svc-demo")
     viewer = sign_in(Client(), "viewer")
     refused = viewer.post("/environments/env-staging/drift/")
     assert refused.status_code == 403 and "drift.check needs the deployer role" in refused.content.decode()
@@ -162,7 +156,7 @@ def _cell(html: str, env_name: str) -> str:
 
 
 def test_the_index_marks_a_drifted_cell(demo, k8s_test):
-    connect()
+    connect("env-staging", "svc-demo")
     with override_settings(**emptied_cache(), INDEX_PAGE_CACHE=False):
         assert "badge drifted" not in page("viewer", "/")
         observe()
@@ -176,7 +170,7 @@ def test_the_index_marks_a_drifted_cell(demo, k8s_test):
 
 def test_the_cached_index_shows_a_check_that_found_drift(demo, cluster):
     """The index is kept under the audit trail's head: a check whose verdict changes writes `drift.detected`."""
-    connect()
+    connect("env-staging", "svc-demo")
     with override_settings(**emptied_cache(), INDEX_PAGE_CACHE=True):
         assert "badge drifted" not in page("viewer", "/")
         assert sign_in(Client(), "deployer").post("/environments/env-staging/drift/").status_code == 302
@@ -207,7 +201,7 @@ def test_a_run_shows_its_mode_on_the_release_and_run_pages(demo):
 def drifted_demo(committed_demo):
     """The committed demo with env-staging live through k8s-test and svc-demo's target there drifted (written
     before the browser starts: the ORM refuses to run while playwright's loop is marked running)."""
-    connect()
+    connect("env-staging", "svc-demo")
     observe()
 
 
