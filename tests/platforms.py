@@ -23,13 +23,14 @@ from pathlib import Path
 
 import kmock
 import pytest
+from django.utils import timezone
 from kmock._internal.k8s import KubernetesError
 
 from controlplane.adapters import aws, k8s
 from controlplane.connections import Connection
 from controlplane.identity.context import acting_as
 from releases import engine, runs
-from releases.models import RunLogEntry, WorkflowRun
+from releases.models import Observation, Release, RunLogEntry, WorkflowRun
 from services.models import Environment, Service
 
 APPLY = "application/apply-patch+yaml"
@@ -326,3 +327,26 @@ def connect(env_id: str = "env-staging", *service_ids: str) -> None:
     Environment.objects.filter(pk=env_id).update(connection="k8s-test")
     for service in Service.objects.filter(pk__in=service_ids):
         Service.objects.filter(pk=service.pk).update(deployment_adapters=[*service.deployment_adapters, "k8s"])
+
+
+IMAGE = "github.com/blackroad/demo:9f3b7de"  # rel-123's: svc-demo's current release in env-staging in the demo
+ELSEWHERE = "github.com/blackroad/demo:0000000"
+
+
+def observe(running: str = ELSEWHERE, drifted: bool = True, error: str = "") -> Observation:
+    """What a drift check of the connected env-staging would keep for svc-demo (rel-123 current), without asking a
+    platform: by default, another image runs there."""
+    observation = Observation(
+        service_id="svc-demo",
+        environment_id="env-staging",
+        adapter="k8s",
+        connection="k8s-test",
+        release=Release.objects.get(pk="rel-123"),
+        expected=IMAGE,
+        running=running,
+        drifted=drifted,
+        error=error,
+        checked_at=timezone.now(),
+    )
+    observation.save()
+    return observation

@@ -3,19 +3,16 @@ last check saw, as REST's GET .../drift/) and `checkDrift` (ask now, as REST's P
 environment that simulates, and the audit events a change of verdict writes."""
 
 import pytest
-from django.utils import timezone
 
 from audit.models import AuditEvent
-from releases.models import Observation, Release
 from services.models import Environment
 from tests.api.conftest import Api
 from tests.graphql.test_mutations import done, loaded_once, mutate, refused, stored
-from tests.platforms import connect
+from tests.platforms import IMAGE, connect, observe
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("k8s_platform")]
 demo = loaded_once("demo")
 
-IMAGE = "github.com/blackroad/demo:9f3b7de"  # rel-123, svc-demo's current release in env-staging
 OBSERVATION = "serviceId adapter currentReleaseId expected running drifted error checkedAt"
 DRIFT = f"envId connection mode checkedAt drifted {{ {OBSERVATION} }} services {{ {OBSERVATION} }}"
 ENVIRONMENT_DRIFT = f"query ($envId: ID!) {{ environmentDrift(envId: $envId) {{ {DRIFT} }} }}"
@@ -37,21 +34,6 @@ def test_a_run_shows_its_mode(viewer):
     assert Api("viewer").get("/api/workflow-runs/run-456/").json()["mode"] == "simulated"
 
 
-def _observe(**fields) -> Observation:
-    observation = Observation(
-        service_id="svc-demo",
-        environment_id="env-staging",
-        adapter="k8s",
-        connection="k8s-test",
-        release=Release.objects.get(pk="rel-123"),
-        expected=IMAGE,
-        checked_at=timezone.now(),
-        **fields,
-    )
-    observation.save()
-    return observation
-
-
 def test_environment_drift_is_what_rest_answers(viewer):
     never = viewer(ENVIRONMENT_DRIFT, envId="env-staging")["environmentDrift"]
     assert never == {
@@ -63,7 +45,7 @@ def test_environment_drift_is_what_rest_answers(viewer):
         "services": [],
     }
     connect("env-staging", "svc-demo")
-    _observe(running="github.com/blackroad/demo:0000000", drifted=True)
+    observe()
     drift = viewer(ENVIRONMENT_DRIFT, envId="env-staging")["environmentDrift"]
     assert drift == Api("viewer").get("/api/environments/env-staging/drift/").json()
     assert (drift["mode"], drift["connection"]) == ("live", "k8s-test")

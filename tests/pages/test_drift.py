@@ -9,35 +9,15 @@ from pathlib import Path
 
 import pytest
 from django.test import Client, override_settings
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from controlplane import connections
-from releases.models import Observation, Release, WorkflowRun
+from releases.models import Observation, WorkflowRun
 from tests.conftest import TOKENS, emptied_cache, sign_in
 from tests.live import CHROMIUM
-from tests.platforms import connect
+from tests.platforms import ELSEWHERE, IMAGE, connect, observe
 
 K8S_TEST = '{"k8s-test": {"adapter": "k8s", "kubeconfig": "/nonexistent"}}'  # the real server's setting
-IMAGE = "github.com/blackroad/demo:9f3b7de"  # rel-123, svc-demo's current release in env-staging
-ELSEWHERE = "github.com/blackroad/demo:0000000"
-
-
-def observe(running: str = ELSEWHERE, drifted: bool = True, error: str = "") -> Observation:
-    observation = Observation(
-        service_id="svc-demo",
-        environment_id="env-staging",
-        adapter="k8s",
-        connection="k8s-test",
-        release=Release.objects.get(pk="rel-123"),
-        expected=IMAGE,
-        running=running,
-        drifted=drifted,
-        error=error,
-        checked_at=timezone.now(),
-    )
-    observation.save()
-    return observation
 
 
 @pytest.fixture
