@@ -295,13 +295,15 @@ def closed_prod(committed_demo):
 
 @pytest.fixture
 def open_prod_frozen_staging(committed_demo):
-    """env-prod's window opened an hour ago; env-staging is frozen for a few seconds more."""
+    """env-prod's window opened an hour ago; env-staging is frozen for a few seconds more. With when env-prod
+    closes as the dashboard says it: "02:11", or "Tue 00:11" when that is tomorrow (a test run after 22:00 UTC)."""
     now = datetime.now(UTC)
-    open_now = window_of_now("open-now", -timedelta(hours=1), timedelta(hours=2))
+    window_of_now("open-now", -timedelta(hours=1), timedelta(hours=2))
     prod_refs("policy:change-window:open-now")
     ends = now + timedelta(seconds=15)
     Freeze(title="Short", starts_at=now - timedelta(minutes=1), ends_at=ends, env_ids=["env-staging"]).save()
-    return open_now, ends
+    closes = now + timedelta(hours=2)
+    return f"{closes:%a} {hhmm(closes)}" if closes.date() != now.date() else hhmm(closes), ends
 
 
 def test_a_refused_promotion_shows_why_and_an_admin_breaks_glass(closed_prod, web, worker, watched):
@@ -360,21 +362,21 @@ def test_a_refused_promotion_shows_why_and_an_admin_breaks_glass(closed_prod, we
 def test_the_dashboard_shows_each_environment_open_or_closed_and_changes_when_time_does(
     open_prod_frozen_staging, web, watched
 ):
-    open_now, ends = open_prod_frozen_staging
+    closes, ends = open_prod_frozen_staging
     user = watched(web())
     page = user.sign_in("viewer", then="/")
     prod = page.locator("#columns a[href='/environments/env-prod/'] + .sub")
     staging = page.locator("#columns a[href='/environments/env-staging/'] + .sub")
-    expect(prod).to_have_text(f"open · closes {open_now.end} UTC")
+    expect(prod).to_have_text(f"open · closes {closes} UTC")
     expect(staging).to_have_text(f"frozen until {hhmm(ends)} UTC")
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads
     expect(staging).to_have_text("open", timeout=SETTLE_MS)  # when the freeze ends, with no event and no reload
     assert page.evaluate("window.__sameDocument") is True
-    expect(prod).to_have_text(f"open · closes {open_now.end} UTC")
+    expect(prod).to_have_text(f"open · closes {closes} UTC")
     user.screenshots("index-open-or-closed")
 
     page.goto(f"{user.base}/environments/")
-    expect(page.locator("#environments-live")).to_contain_text(f"open · closes {open_now.end} UTC")
+    expect(page.locator("#environments-live")).to_contain_text(f"open · closes {closes} UTC")
     user.clean()
 
 
