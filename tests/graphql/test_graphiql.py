@@ -88,8 +88,13 @@ def test_graphiql_runs_the_default_query_in_a_browser_under_the_policy(live_serv
     watched.open_graphiql()
     assert page.title() == "GraphiQL — Control plane"
     # The template's examples are the first visit's tabs, each named after its operation.
-    tabs = page.locator(".graphiql-tab").all_inner_texts()
-    assert [t.strip() for t in tabs] == ["MeAndServices", "ServicesIndex", "AuditEvents", "CreateIncident"]
+    # (Awaited: GraphiQL names and settles its tabs after the editor appears; a slow machine saw them mid-way.)
+    from playwright.sync_api import expect
+
+    tabs = page.locator(".graphiql-tab")
+    expect(tabs).to_have_count(4, timeout=15_000)
+    expected = ["MeAndServices", "ServicesIndex", "AuditEvents", "CreateIncident"]
+    assert [t.strip() for t in tabs.all_inner_texts()] == expected
 
     result = watched.run()  # the default query: the first tab's
     assert '"actor": "dev-viewer"' in result
