@@ -18,10 +18,12 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from audit import mirror
+from audit.api import AuditEventSerializer
 from audit.models import AuditEvent
 from controlplane.identity.context import current_actor
 from controlplane.signals import action_performed, fixture_loaded
 from incidents.models import Incident
+from integrations import outbox
 from releases.models import Release, WorkflowRun
 from services.models import ChangeWindow, Environment, Freeze, Service
 
@@ -44,7 +46,9 @@ def jsonable(value):
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def record(action: str, subject_type: str, subject_id: str, metadata: dict, service_id: str = "") -> AuditEvent:
+def record(
+    action: str, subject_type: str, subject_id: str, metadata: dict, service_id: str = "", subject=None
+) -> AuditEvent:
     event = AuditEvent(
         actor=current_actor(),
         action=action,
@@ -54,6 +58,12 @@ def record(action: str, subject_type: str, subject_id: str, metadata: dict, serv
         metadata=jsonable(metadata),
     )
     event.save()
+    # Webhooks out: the deliveries it owes are written in this transaction too (integrations.outbox).
+    outbox.enqueue(
+        action,
+        lambda: AuditEventSerializer(event).data,
+        lambda: {"type": subject_type, "id": subject_id, **(_fields(subject) if type(subject) in AUDITED else {})},
+    )
     # robust: should the mirror ever raise, Django logs it; a committed change never becomes an error answer.
     # (A lambda, not functools.partial: Django names the failed callback by its __qualname__.)
     transaction.on_commit(lambda: mirror.mirror_quietly(event), robust=True)
@@ -92,7 +102,7 @@ def on_save(sender, instance, created, raw, **kwargs):
         return  # a restore: recorded once, as fixture.load
     noun = sender._meta.model_name
     if created:
-        record(f"{noun}.create", sender.__name__, instance.pk, _fields(instance), _service_of(instance))
+        record(f"{noun}.create", sender.__name__, instance.pk, _fields(instance), _service_of(instance), instance)
         return
     changes = _changes(instance)
     if not changes:
@@ -101,7 +111,7 @@ def on_save(sender, instance, created, raw, **kwargs):
     if set(changes) == {"archivedAt"}:
         verb = "archive" if instance.archived_at else "restore"
     metadata = {**_context(instance), "changes": changes}
-    record(f"{noun}.{verb}", sender.__name__, instance.pk, metadata, _service_of(instance))
+    record(f"{noun}.{verb}", sender.__name__, instance.pk, metadata, _service_of(instance), instance)
 
 
 def on_delete(sender, instance, **kwargs):
@@ -131,7 +141,7 @@ def on_environment_links(sender, instance, action, reverse, pk_set, **kwargs):
 
 
 def on_action(sender, instance, action, metadata, **kwargs):
-    record(action, sender.__name__, instance.pk, {**_context(instance), **metadata}, _service_of(instance))
+    record(action, sender.__name__, instance.pk, {**_context(instance), **metadata}, _service_of(instance), instance)
 
 
 def on_fixture(sender, fixtures, objects, **kwargs):

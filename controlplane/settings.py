@@ -219,6 +219,7 @@ INSTALLED_APPS = [
     "idempotency",  # Idempotency-Key on the API's writes (docs/api.md)
     "releases",
     "incidents",
+    "integrations",  # incidents in from PagerDuty and Alertmanager, Standard Webhooks out (docs/integrations.md)
     "audit",
     "overview",  # the cross-app read side, above the domain apps
     "policies",  # the Cedar gate over deploys, promotions and rollbacks (docs/policies.md)
@@ -586,6 +587,11 @@ CONTROLPLANE_CONNECTIONS = _connections()
 # How often the worker compares what runs on each connected environment's platform with its current releases
 # (releases/drift.py); 0 turns the periodic check off (a check on demand still runs).
 CONTROLPLANE_DRIFT_INTERVAL_SECONDS = _duration("CONTROLPLANE_DRIFT_INTERVAL", "5m", zero=True)
+
+# Webhooks out (docs/integrations.md): on-premises installs deliver to private addresses (so do the tests); the
+# worker sends to this many endpoints at once (one delivery in flight per endpoint).
+CONTROLPLANE_WEBHOOKS_ALLOW_PRIVATE = _flag("CONTROLPLANE_WEBHOOKS_ALLOW_PRIVATE")
+CONTROLPLANE_WEBHOOKS_CONCURRENCY = _int("CONTROLPLANE_WEBHOOKS_CONCURRENCY", 8, minimum=1, maximum=256)
 
 # Live streams (Server-Sent Events, README "Live streams"): limits per web process, and the change feed's pace.
 CONTROLPLANE_STREAMS = {

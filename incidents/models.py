@@ -55,6 +55,15 @@ class Severity(models.TextChoices):
     CRITICAL = "critical"
 
 
+class IncidentSource(models.TextChoices):
+    """Where an incident came from: typed in, or an integration of that kind (integrations.Integration)."""
+
+    MANUAL = "manual", "typed in"
+    PAGERDUTY = "pagerduty", "PagerDuty"
+    ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+    GENERIC = "generic", "Standard Webhooks sender"
+
+
 SEVERITIES = list(Severity.values)  # lowest to highest
 
 # What "open" means for an incident, once: not resolved yet. The `open` filter of the lists (REST, GraphQL,
@@ -70,6 +79,7 @@ class Incident(StatusMachine, Entity):
     Severity = Severity
 
     Status = IncidentStatus
+    Source = IncidentSource
 
     TRANSITIONS = {
         Status.TRIGGERED: (Status.ACKNOWLEDGED, Status.RESOLVED),
@@ -79,7 +89,7 @@ class Incident(StatusMachine, Entity):
     MOVED_BY = "acknowledging and resolving"
     MOVED_FIELDS = ("acknowledged_at", "resolved_at")
     SEVERITY_RANK = {s: rank for rank, s in enumerate(Severity)}
-    IMMUTABLE_FIELDS = ("service", "started_at")
+    IMMUTABLE_FIELDS = ("service", "started_at", "source", "external_id", "integration")
 
     service = models.ForeignKey(
         Service, on_delete=models.PROTECT, related_name="incidents", error_messages=unknown("service")
@@ -91,12 +101,28 @@ class Incident(StatusMachine, Entity):
     acknowledged_at = models.DateTimeField(null=True, blank=True, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
     link = models.CharField(max_length=500, validators=[source_link], help_text="The incident in its source system.")
+    # Set by the integration that created it (integrations.inbound), never typed.
+    source = models.CharField(
+        max_length=12, choices=IncidentSource.choices, default=IncidentSource.MANUAL, editable=False
+    )
+    external_id = models.CharField(max_length=200, blank=True, editable=False, help_text="The source's id for it.")
+    integration = models.ForeignKey(
+        "integrations.Integration", null=True, blank=True, on_delete=models.PROTECT, editable=False, related_name="+"
+    )
 
     class Meta:
         ordering = ["-started_at", "id"]
         constraints = [
             one_of("severity", Severity),
             one_of("status", IncidentStatus),
+            one_of("source", IncidentSource),
+            # One open incident per thing the source reports (a PagerDuty incident, an Alertmanager alert).
+            models.UniqueConstraint(
+                fields=["integration", "external_id"],
+                condition=~Q(external_id="") & OPEN,
+                name="%(app_label)s_%(class)s_open_once_per_source",
+                violation_error_message="The source already has an open incident with this external id.",
+            ),
             set_exactly_when(
                 "resolved_at",
                 Q(status="resolved"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("controlplane", "idempotency", "services", "tokens", "releases", "incidents", "audit", "policies", "overview")
+APPS = ("controlplane", "idempotency", "services", "tokens", "releases", "incidents", "integrations", "audit", "policies", "overview")
 # What each package may import, besides itself and third-party code.
 ALLOWED = {
     "controlplane": set(),
@@ -16,9 +16,10 @@ ALLOWED = {
     "tokens": {"controlplane", "services"},
     "releases": {"controlplane", "services"},
     "incidents": {"controlplane", "services"},
-    "audit": {"controlplane", "services", "tokens", "releases", "incidents"},
-    "policies": {"controlplane", "services", "tokens", "releases", "incidents", "audit"},
-    "overview": {"controlplane", "services", "tokens", "releases", "incidents", "audit", "policies"},
+    "integrations": {"controlplane", "services", "tokens", "releases", "incidents"},
+    "audit": {"controlplane", "services", "tokens", "releases", "incidents", "integrations"},
+    "policies": {"controlplane", "services", "tokens", "releases", "incidents", "integrations", "audit"},
+    "overview": {"controlplane", "services", "tokens", "releases", "incidents", "integrations", "audit", "policies"},
 }
 # The project's wiring: it names every app's URLs, so it stands above them all.
 WIRING = {"controlplane/urls.py", "controlplane/api/urls.py", "controlplane/graphql/schema.py"}

@@ -44,6 +44,17 @@ PERMISSIONS: dict[str, Role] = {
     "changewindow.update": Role.ADMIN,
     "freeze.create": Role.ADMIN,
     "freeze.update": Role.ADMIN,
+    # Integrations hold secrets and a webhook's URL is often one (Slack's): admins only, reads included.
+    "integration.read": Role.ADMIN,
+    "integration.create": Role.ADMIN,
+    "integration.update": Role.ADMIN,
+    "integration.rotate": Role.ADMIN,
+    "webhook.read": Role.ADMIN,
+    "webhook.create": Role.ADMIN,
+    "webhook.update": Role.ADMIN,
+    "webhook.rotate": Role.ADMIN,
+    "webhook.redeliver": Role.ADMIN,
+    "webhook.ping": Role.ADMIN,
     "admin.access": Role.ADMIN,
 }
 
