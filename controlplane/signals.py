@@ -15,3 +15,7 @@ server_stopping = Signal()
 # The worker's periodic round (with its recovery of runs): housekeeping that belongs to no request, such as
 # purging expired idempotency keys. Sent as system:worker. No arguments.
 worker_round = Signal()
+
+# The worker has started: apps above releases start what else it runs (integrations: the webhooks' dispatcher,
+# integrations.delivery.Dispatcher). `stop`: a threading.Event set when the worker stops.
+worker_started = Signal()

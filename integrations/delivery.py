@@ -254,3 +254,10 @@ class Dispatcher:
                 logger.exception("webhook dispatch failed")
         self.pool.shutdown(wait=False, cancel_futures=True)
 
+
+
+def start(sender, stop: threading.Event, **kwargs) -> Dispatcher:
+    """The worker's webhooks thread (controlplane.signals.worker_started)."""
+    dispatcher = Dispatcher()
+    threading.Thread(target=dispatcher.run, args=(stop,), name="webhooks", daemon=True).start()
+    return dispatcher

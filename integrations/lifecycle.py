@@ -43,10 +43,12 @@ def _given_secret(kind: str, secret: str | None) -> str:
     return secret
 
 
-def create_integration(kind: str, name: str, service_map: dict | None = None, secret: str | None = None):
+def create_integration(
+    kind: str, name: str, service_map: dict | None = None, secret: str | None = None, id: str = ""
+) -> tuple[Integration, str]:
     """A new integration and its secret, shown this once."""
     secret = _given_secret(kind, secret)
-    integration = Integration(kind=kind, name=name, service_map=service_map or {}, created_by=current_actor())
+    integration = Integration(id=id, kind=kind, name=name, service_map=service_map or {}, created_by=current_actor())
     integration.secret_sealed = sealed.seal(secret)
     with transaction.atomic():
         _saved(integration)
@@ -91,12 +93,14 @@ def _checked_url(url: str) -> None:
         raise ValidationError({"url": [str(e)]}) from None
 
 
-def create_webhook(url: str, events: list[str], format: str = "standard", description: str = ""):
+def create_webhook(
+    url: str, events: list[str], format: str = "standard", description: str = "", id: str = ""
+) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its secret (`whsec_…`), shown this once."""
     _checked_url(url)
     secret = signatures.new_secret()
     endpoint = WebhookEndpoint(
-        url=url, events=events, format=format, description=description, created_by=current_actor()
+        id=id, url=url, events=events, format=format, description=description, created_by=current_actor()
     )
     endpoint.secret_sealed = sealed.seal(secret)
     with transaction.atomic():

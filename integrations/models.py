@@ -141,10 +141,10 @@ class ReceivedEvent(models.Model):
         ordering = ["-received_at", "-id"]
         constraints = [
             one_of("outcome", Outcome),
-            # Deduplication on the source's event id: the first one counts, repeats are logged as duplicates.
+            # Deduplication on the source's event id: the first one taken counts, repeats are logged as duplicates.
             models.UniqueConstraint(
                 fields=["integration", "event_id"],
-                condition=~Q(event_id="") & Q(duplicate=False),
+                condition=~Q(event_id="") & Q(duplicate=False) & ~Q(outcome="rejected"),
                 name="%(app_label)s_%(class)s_event_once",
             ),
         ]
@@ -263,6 +263,10 @@ class WebhookEndpoint(Signed, Entity):
                 errors.setdefault("events", []).append("must not repeat a pattern.")
         if errors:
             raise ValidationError(errors)
+
+    def _secret_fields(self):
+        # A receiver's URL may carry its own token (`?token=`, Slack's path): it is kept, and shown to admins only.
+        return (field for field in super()._secret_fields() if field.name != "url")
 
     def wants(self, action: str) -> bool:
         return any(matches(pattern, action) for pattern in self.events)

@@ -7,7 +7,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("controlplane", "idempotency", "services", "tokens", "releases", "incidents", "integrations", "audit", "policies", "overview")
+APPS = (
+    "controlplane",
+    "idempotency",
+    "services",
+    "tokens",
+    "releases",
+    "incidents",
+    "integrations",
+    "audit",
+    "policies",
+    "overview",
+)
 # What each package may import, besides itself and third-party code.
 ALLOWED = {
     "controlplane": set(),

@@ -10,6 +10,7 @@ from controlplane import (
 from controlplane.api import schema  # noqa: F401 - registers the OpenAPI extensions
 from controlplane.identity.views import MeView
 from incidents.api import IncidentViewSet
+from integrations.api import DeliveryViewSet, IntegrationViewSet, ReceivedEventViewSet, WebhookViewSet, receive_event
 from overview import streams
 from overview.api import DeployPreviewView, PromotePreviewView, ServicesIndexView
 from policies.api import EnvironmentPolicyView
@@ -28,6 +29,8 @@ router.register("workflow-runs", WorkflowRunViewSet)
 router.register("incidents", IncidentViewSet)
 router.register("audit-events", AuditEventViewSet)
 router.register("tokens", TokenViewSet)
+router.register("integrations", IntegrationViewSet)
+router.register("webhooks", WebhookViewSet)
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
@@ -42,6 +45,24 @@ urlpatterns = [
     path("environments/<id:env_id>/policy/", EnvironmentPolicyView.as_view(), name="environment-policy"),
     # What runs there (releases.drift): an environment's read and action that belong to releases.
     path("environments/<id:id>/drift/", EnvironmentDriftView.as_view(), name="environment-drift"),
+    # Integrations' logs, and where their sources post (docs/integrations.md).
+    path("integrations/<id:integration_id>/events/", receive_event, name="integration-events"),
+    path(
+        "integrations/<id:integration_id>/deliveries/",
+        ReceivedEventViewSet.as_view({"get": "list"}),
+        name="integration-deliveries",
+    ),
+    path("webhooks/<id:webhook_id>/deliveries/", DeliveryViewSet.as_view({"get": "list"}), name="webhook-deliveries"),
+    path(
+        "webhooks/<id:webhook_id>/deliveries/<id:pk>/",
+        DeliveryViewSet.as_view({"get": "retrieve"}, detail=True),
+        name="webhook-delivery",
+    ),
+    path(
+        "webhooks/<id:webhook_id>/deliveries/<id:pk>/redeliver/",
+        DeliveryViewSet.as_view({"post": "redeliver"}, detail=True),
+        name="webhook-redeliver",
+    ),
     # Streams are plain Django views (Server-Sent Events), before the router's detail routes.
     path("workflow-runs/<id:run_id>/logs/stream", streams.run_log, name="run-log-stream"),
     path("audit-events/stream", streams.audit_events, name="audit-stream"),

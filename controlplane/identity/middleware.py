@@ -17,6 +17,9 @@ URL_CREDENTIALS = ("access_token", "token", "dev_token", "bearer")
 # Paths that never look at credentials, valid, invalid or misplaced: the health check (controlplane/urls.py)
 # answers probes and load balancers whatever they send.
 CREDENTIAL_FREE_PATHS = frozenset({"/healthz"})
+# Where integrations' sources post: authenticated by the integration's own signature or token (Alertmanager sends
+# it as a bearer token), checked by integrations.inbound, not by identity.
+SOURCE_PATH = re.compile(r"^/api/integrations/[^/]+/events/$")
 
 
 def principal_from_bearer(token: str) -> Principal:
@@ -62,7 +65,8 @@ class IdentityMiddleware:
         request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         try:
-            request.principal = None if request.path_info in CREDENTIAL_FREE_PATHS else identify(request)
+            credential_free = request.path_info in CREDENTIAL_FREE_PATHS or SOURCE_PATH.match(request.path_info)
+            request.principal = None if credential_free else identify(request)
         except IdentityRefused as refusal:
             response = refused(refusal)
         else:

@@ -357,6 +357,8 @@ def test_entities_users_write_refuse_secrets_and_records_the_system_writes_do_no
         "releases.Release",
         "incidents.Incident",
         "tokens.ApiToken",  # its name
+        "integrations.Integration",  # its name and service map
+        "integrations.WebhookEndpoint",  # its description (its URL may carry a receiver's token: admins only)
     }
 
 

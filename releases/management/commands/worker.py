@@ -1,6 +1,7 @@
 """The background worker: runs deploys and promotions from the task queue (django-tasks-db's worker
-loop), fails runs whose worker died or whose task was lost, on start and periodically, and checks connected
-environments for drift every CONTROLPLANE_DRIFT_INTERVAL (releases/drift.py)."""
+loop), fails runs whose worker died or whose task was lost, on start and periodically, checks connected
+environments for drift every CONTROLPLANE_DRIFT_INTERVAL (releases/drift.py), and sends webhooks from the outbox
+on a thread pool of their own (integrations/delivery.py)."""
 
 import logging
 import threading
@@ -11,7 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 
 from controlplane.identity.context import acting_as
-from controlplane.signals import worker_round
+from controlplane.signals import worker_round, worker_started
 from releases import approvals, drift, recovery, runs
 
 logger = logging.getLogger("controlplane.worker")
@@ -60,6 +61,7 @@ class Command(BaseCommand):
         recover_logged()
         stop = threading.Event()
         every(settings.CONTROLPLANE_WORKFLOWS["recoveryIntervalSeconds"], recover_logged, stop, "recovery")
+        worker_started.send(sender=None, stop=stop)  # the webhooks' dispatcher starts its thread
         if settings.CONTROLPLANE_DRIFT_INTERVAL_SECONDS:
             every(settings.CONTROLPLANE_DRIFT_INTERVAL_SECONDS, check_drift_logged, stop, "drift")
         try:
