@@ -501,6 +501,7 @@ SPECTACULAR_SETTINGS = {
         "ReleaseStatusEnum": "releases.models.ReleaseStatus",
         "IncidentStatusEnum": "incidents.models.IncidentStatus",
         "SeverityEnum": "incidents.models.Severity",
+        "WebhookDeliveryStateEnum": "integrations.models.DeliveryState",
     },
 }
 

@@ -3,10 +3,10 @@ from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from controlplane.api.base import Choice, DomainViewSet, EntitySerializer, String, Timestamp
+from controlplane.api.base import BlankAsNullField, Choice, DomainViewSet, EntitySerializer, String, Timestamp
 from incidents import lifecycle
 from incidents.filtersets import IncidentFilterSet
-from incidents.models import Incident, IncidentStatus, Severity
+from incidents.models import Incident, IncidentSource, IncidentStatus, Severity
 
 
 class IncidentSerializer(EntitySerializer):
@@ -18,8 +18,16 @@ class IncidentSerializer(EntitySerializer):
     link = String(help_text="The incident in its source system: an absolute http(s) URL.")
     acknowledgedAt = Timestamp(source="acknowledged_at", read_only=True, allow_null=True)
     resolvedAt = Timestamp(source="resolved_at", read_only=True, allow_null=True)
+    source = Choice(choices=IncidentSource.choices, read_only=True, help_text="manual, or the integration's kind.")
+    externalId = BlankAsNullField(source="external_id", read_only=True, help_text="The source's id for it.")
+    integrationId = String(source="integration_id", read_only=True, allow_null=True)
 
-    read_only_reasons = {"status": "is read-only: use …/acknowledge/ and …/resolve/."}
+    read_only_reasons = {
+        "status": "is read-only: use …/acknowledge/ and …/resolve/.",
+        "source": "is set by the integration that reports an incident.",
+        "externalId": "is set by the integration that reports an incident.",
+        "integrationId": "is set by the integration that reports an incident.",
+    }
 
     class Meta:
         model = Incident

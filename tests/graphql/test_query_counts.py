@@ -382,13 +382,13 @@ QUERIES = {
     "audit events, first page": 1,
     "audit events, second page": 1,  # the signed cursor is checked without a query
     # REST's path: the service looked up twice (the serializer's field, the model's clean), the generated id
-    # probed, four check constraints validated (each in a savepoint), the insert, the audit event (head,
-    # insert, the service's tail, head), the service's row of the read model, the two savepoints around it
-    # all; then the payload's incident's service.
-    "incidentCreate": {"sqlite": 26, "postgresql": 27},
+    # probed, five check constraints and the one-open-incident-per-source rule validated (each in a savepoint),
+    # the insert, the audit event (head, insert, the service's tail, head, the webhooks that may want it), the
+    # service's row of the read model, the two savepoints around it all; then the payload's incident's service.
+    "incidentCreate": {"sqlite": 30, "postgresql": 31},
     # the same, with the environment and the service-environment link checked, six constraints, and the
     # (service, environment) row of the read model; then the release's service and environment.
-    "releaseCreate": {"sqlite": 36, "postgresql": 37},
+    "releaseCreate": {"sqlite": 37, "postgresql": 38},
     "me": 0,
     # the page; releases; their services; source releases; the last 3 log entries of each run (windowed).
     "workflow runs": 5,
