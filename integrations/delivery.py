@@ -18,13 +18,13 @@ from email.utils import parsedate_to_datetime
 import urllib3
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from controlplane.identity.context import acting_as
 from controlplane.redaction import redact_text
 from integrations import addresses, lifecycle, signatures
-from integrations.models import DeliveryState, WebhookAttempt, WebhookDelivery
+from integrations.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger("controlplane.webhooks")
 
@@ -90,12 +90,16 @@ def post(target: addresses.Target, headers: dict[str, str], body: bytes) -> Answ
             preload_content=False, assert_same_host=False,
         )  # fmt: skip
         try:
-            text = response.read(RESPONSE_KEPT * 4, decode_content=True).decode("utf-8", "replace")[:RESPONSE_KEPT]
+            text = response.read(RESPONSE_KEPT * 4, decode_content=True).decode("utf-8", "replace")
         except urllib3.exceptions.HTTPError:
             text = ""
         finally:
             response.release_conn()
-        return Answer(response.status, redact_text(text), response.headers.get("Retry-After"))
+        # Cut after redacting: a secret across the cut is still seen whole, and redacting can lengthen the text.
+        return Answer(response.status, redact_text(text)[:RESPONSE_KEPT], response.headers.get("Retry-After"))
+    except urllib3.exceptions.NewConnectionError as e:
+        # Before TimeoutError: urllib3 makes a refused or unreachable connection a ConnectTimeoutError too.
+        return Answer(None, error=f"could not connect to {target.host}: {type(e.__cause__ or e).__name__}")
     except (urllib3.exceptions.TimeoutError, TimeoutError):
         return Answer(None, error=f"no answer within {TIMEOUT_SECONDS} s")
     except (urllib3.exceptions.HTTPError, OSError) as e:
@@ -116,6 +120,8 @@ def attempt(delivery: WebhookDelivery) -> WebhookDelivery:
     permanent = False
     try:
         target = addresses.target(endpoint.url)
+    except addresses.Unresolved as e:  # a name server down a while: tried again, like a failed connection
+        answer = Answer(None, error=str(e))
     except addresses.AddressRefused as e:
         answer, permanent = Answer(None, error=str(e)), True
     else:
@@ -138,6 +144,23 @@ def attempt(delivery: WebhookDelivery) -> WebhookDelivery:
         else:
             state, next_at = DeliveryState.PENDING, now + wait
     with transaction.atomic():
+        # Only under the claim this try was made under: a try that outlived its lease (a receiver dripping its
+        # answer past the timeout) may have been claimed and tried again elsewhere, which then counts.
+        recorded = WebhookDelivery.objects.filter(
+            pk=delivery.pk, state=DeliveryState.SENDING, lease_until=delivery.lease_until
+        ).update(
+            state=state,
+            attempts=number,
+            next_attempt_at=next_at,
+            lease_until=None,
+            last_status=answer.status,
+            last_error=error[:500],
+            finished_at=None if state == DeliveryState.PENDING else now,
+        )
+        if not recorded:
+            logger.warning("webhook %s: try %d outlived its claim and is not recorded", delivery.id, number)
+            delivery.refresh_from_db()
+            return delivery
         WebhookAttempt.objects.create(
             delivery=delivery,
             number=number,
@@ -146,15 +169,6 @@ def attempt(delivery: WebhookDelivery) -> WebhookDelivery:
             status_code=answer.status,
             error=answer.error[:500],
             response=answer.response,
-        )
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            state=state,
-            attempts=number,
-            next_attempt_at=next_at,
-            lease_until=None,
-            last_status=answer.status,
-            last_error=error[:500],
-            finished_at=None if state == DeliveryState.PENDING else now,
         )
         if answer.status == 410:
             with acting_as("worker"):
@@ -167,12 +181,23 @@ def attempt(delivery: WebhookDelivery) -> WebhookDelivery:
     return delivery
 
 
-def _due(now: datetime):
-    """Deliveries waiting for a try, oldest due first."""
+def _due(now: datetime, busy: set[str]):
+    """(delivery id, endpoint id) of the oldest delivery waiting for a try of each enabled endpoint that is not
+    `busy` and has nothing in flight (here or in another worker), the longest waiting first. One row per endpoint:
+    an endpoint with thousands waiting hides no other's behind them."""
+    # `state__in` spelled out as the partial index webhook_delivery_due_idx says it, so that it serves (the waiting
+    # few, not an endpoint's whole history).
+    waiting = WebhookDelivery.objects.filter(state__in=[DeliveryState.PENDING, DeliveryState.SENDING])
+    oldest = waiting.filter(_waiting(now), endpoint=OuterRef("pk")).order_by("next_attempt_at", "created_at", "id")
+    in_flight = waiting.filter(endpoint=OuterRef("pk"), state=DeliveryState.SENDING, lease_until__gte=now)
     return (
-        WebhookDelivery.objects.filter(_waiting(now), endpoint__disabled_at__isnull=True)
-        .order_by("next_attempt_at", "created_at", "id")
-        .values_list("id", "endpoint_id")
+        WebhookEndpoint.objects.filter(disabled_at__isnull=True)
+        .exclude(pk__in=busy)
+        .exclude(Exists(in_flight))
+        .annotate(due=Subquery(oldest.values("id")[:1]), due_at=Subquery(oldest.values("next_attempt_at")[:1]))
+        .filter(due__isnull=False)
+        .order_by("due_at", "pk")
+        .values_list("due", "pk")
     )
 
 
@@ -189,18 +214,24 @@ def claim(delivery_id: str, now: datetime) -> bool:
 
 
 def claim_due(busy: set[str] = frozenset(), limit: int = 500) -> list[str]:
-    """Claim the oldest due delivery of each endpoint not in `busy`; their ids."""
+    """Claim the oldest due delivery of each endpoint not in `busy` (of `limit` endpoints at most); their ids."""
     now = timezone.now()
-    claimed, endpoints = [], set(busy)
-    for delivery_id, endpoint_id in _due(now)[:limit]:
-        if endpoint_id not in endpoints and claim(delivery_id, now):
-            endpoints.add(endpoint_id)
-            claimed.append(delivery_id)
-    return claimed
+    return [delivery_id for delivery_id, _ in _due(now, set(busy))[:limit] if claim(delivery_id, now)]
 
 
 def send(delivery_id: str) -> WebhookDelivery:
-    return attempt(WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id))
+    """Try a claimed delivery, unless its endpoint was disabled since it was claimed (it then fails unsent)."""
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    if not delivery.endpoint.enabled:
+        WebhookDelivery.objects.filter(pk=delivery_id, state=DeliveryState.SENDING).update(
+            state=DeliveryState.FAILED,
+            lease_until=None,
+            last_error=f"not sent: {delivery.endpoint.disabled_reason or 'the endpoint is disabled'}"[:500],
+            finished_at=timezone.now(),
+        )
+        delivery.refresh_from_db()
+        return delivery
+    return attempt(delivery)
 
 
 def deliver_due() -> list[WebhookDelivery]:
@@ -253,7 +284,6 @@ class Dispatcher:
             except Exception:  # the next round retries
                 logger.exception("webhook dispatch failed")
         self.pool.shutdown(wait=False, cancel_futures=True)
-
 
 
 def start(sender, stop: threading.Event, **kwargs) -> Dispatcher:

@@ -7,6 +7,7 @@ The body is written here, once: every try sends the same bytes under the same `w
 from collections.abc import Callable
 
 import orjson
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from controlplane.redaction import redact
@@ -44,5 +45,14 @@ def enqueue(action: str, event: Callable[[], dict], subject: Callable[[], dict])
 
 def body(format: str, action: str, data: dict) -> str:
     if format == WebhookFormat.SLACK:
-        return orjson.dumps(slack_message(action, data)).decode()
-    return orjson.dumps({"type": action, "timestamp": data.get("ts") or rfc3339(timezone.now()), "data": data}).decode()
+        return _json(slack_message(action, data))
+    return _json({"type": action, "timestamp": data.get("ts") or rfc3339(timezone.now()), "data": data})
+
+
+def _json(value) -> str:
+    """JSON as the API writes it: a UTC time with `Z` (orjson's own is `+00:00`), and any value orjson does not
+    know (a Decimal, a duration) as Django's encoder writes it, rather than an error that would undo the change."""
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z, default=_ENCODER.default).decode()
+
+
+_ENCODER = DjangoJSONEncoder()

@@ -30,13 +30,19 @@ def colour(action: str, data: dict) -> str:
     return ACTION_COLOURS.get(action, NEUTRAL)
 
 
+def escaped(text) -> str:
+    """`text` as Slack's markup shows it as written: `&`, `<` and `>` escaped, so that nothing in it (an incident's
+    title from PagerDuty, an actor's name) can become `<!channel>` or a link (Slack's "Escaping text")."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_message(action: str, data: dict) -> dict:
     subject = data.get("subject") or {}
     metadata = data.get("metadata") or {}
     what = f"{subject.get('type', data.get('subjectType', ''))} {subject.get('id', data.get('subjectId', ''))}".strip()
-    text = f"{action}: {what} by {data.get('actor', 'unknown')}"
+    text = escaped(f"{action}: {what} by {data.get('actor', 'unknown')}")
     fields = [
-        {"title": title, "value": str(value), "short": True}
+        {"title": title, "value": escaped(value), "short": True}
         for title, value in (
             ("Service", data.get("serviceId") or metadata.get("serviceId")),
             ("Environment", metadata.get("envId")),
@@ -53,7 +59,7 @@ def slack_message(action: str, data: dict) -> dict:
                 "color": colour(action, data),
                 "fallback": text,
                 "fields": fields,
-                "footer": " · ".join(str(p) for p in ("control plane", data.get("ts"), data.get("seq")) if p),
+                "footer": escaped(" · ".join(str(p) for p in ("control plane", data.get("ts"), data.get("seq")) if p)),
             }
         ],
     }
