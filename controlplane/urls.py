@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("incidents.urls")),
     path("", include("audit.urls")),
     path("", include("tokens.urls")),
+    path("", include("integrations.urls")),
 ]
 
 handler400 = views.bad_request

@@ -24,6 +24,7 @@ NAVIGATION = (
     ("Incidents", "/incidents/", "read"),
     ("Audit", "/audit/", "read"),
     ("Tokens", "/tokens/", "read"),
+    ("Integrations", "/integrations/", "integration.read"),
     ("GraphQL", "/graphql/", "read"),
     ("API", "/api/docs/", "read"),
     ("Admin", "/admin/", "admin.access"),
