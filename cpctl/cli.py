@@ -362,3 +362,92 @@ def tokens_revoke(app, token_id):
 @click.option("-f", "--follow", "follow_trail", is_flag=True, help="Then stream new events as they are committed.")
 def audit(app, actor, action, service_id, subject_id, since, limit, follow_trail):
     """The audit trail, oldest first: the newest events, or from --since; --follow streams what comes next."""
+
+
+# --- integrations: incidents in, webhooks out (admins; docs/integrations.md) ---
+
+
+@cli.group()
+def integrations():
+    """Incidents in: PagerDuty, Alertmanager and generic senders post to an integration's URL (admins)."""
+
+
+@command(integrations, "webhooks", "list")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def integrations_list(app, limit):
+    """Integrations: kind, name, service map, and the URL their source posts to (never their secrets)."""
+
+
+@command(integrations, "webhooks", "create")
+@click.option("--kind", type=click.Choice(["pagerduty", "alertmanager", "generic"]), required=True)
+@click.option("--name", required=True, help="What posts to it, e.g. pagerduty-payments.")
+@click.option("--id", "integration_id", help="Choose the id (int-…), so its URL is known before it exists.")
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    metavar="EXTERNAL=SERVICE",
+    help="A PagerDuty service id or Alertmanager `service` label value, and our service id (repeat).",
+)
+@click.option(
+    "--secret",
+    help="PagerDuty only: the signing secret PagerDuty showed for the subscription; `-` asks for it (no echo) or "
+    "reads it from stdin. Other kinds get a secret made by the control plane.",
+)
+def integrations_create(app, kind, name, integration_id, mappings, secret):
+    """Create an integration. Prints the URL to give the source and, made here, its secret: shown this once."""
+
+
+@command(integrations, "webhooks", "deliveries")
+@click.argument("integration_id")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+def integrations_deliveries(app, integration_id, limit):
+    """What an integration received, newest first: each request's status, outcome and the incidents it touched."""
+
+
+@cli.group()
+def webhooks():
+    """Events out: signed webhooks (Standard Webhooks, or Slack's format) for audit actions (admins)."""
+
+
+@command(webhooks, "webhooks", "list")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def webhooks_list(app, limit):
+    """Webhook endpoints: host, events, format, enabled (the full URL with -o json: it may be a credential)."""
+
+
+@command(webhooks, "webhooks", "create")
+@click.argument("url")
+@click.option(
+    "--events",
+    multiple=True,
+    required=True,
+    help="Audit actions to send: release.activate, release.*, *.create, * (repeat, or separate with commas).",
+)
+@click.option("--format", "format_", type=click.Choice(["standard", "slack"]), default="standard", show_default=True)
+@click.option("--description", help="What it is for.")
+def webhooks_create(app, url, events, format_, description):
+    """Subscribe URL to audit actions. Prints its signing secret (whsec_…) on stdout: shown this once."""
+
+
+@command(webhooks, "webhooks", "deliveries")
+@click.argument("webhook_id")
+@click.option("--state", type=click.Choice(["pending", "sending", "succeeded", "failed"]), help="Only these.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+def webhooks_deliveries(app, webhook_id, state, limit):
+    """A webhook's deliveries, newest first: event, state, tries, the last answer, the next try or when it ended."""
+
+
+@command(webhooks, "webhooks", "ping")
+@click.argument("webhook_id")
+@click.option("--wait/--no-wait", default=True, help="Wait (up to 20 s) for the first try's answer (default).")
+def webhooks_ping(app, webhook_id, wait):
+    """Send a webhook.ping event now. Exit 1 if its try fails (or is not made within the wait)."""
+
+
+@command(webhooks, "webhooks", "redeliver")
+@click.argument("webhook_id")
+@click.argument("delivery_id")
+@click.option("--wait/--no-wait", default=True, help="Wait (up to 20 s) for the try's answer (default).")
+def webhooks_redeliver(app, webhook_id, delivery_id, wait):
+    """Send a finished delivery again, with its id and body unchanged. Exit 1 if the try fails."""
