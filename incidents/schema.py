@@ -25,12 +25,15 @@ from controlplane.graphql.types import (
 from incidents import lifecycle
 from incidents.api import IncidentSerializer
 from incidents.filtersets import IncidentFilterSet
-from incidents.models import Incident, IncidentStatus, Severity
+from incidents.models import Incident, IncidentSource, IncidentStatus, Severity
 from services.models import Service
 from services.schema import ServiceType
 
 SeverityEnum = enum_of(Severity, "low < medium < high < critical.")
 IncidentStatusEnum = enum_of(IncidentStatus, "triggered → acknowledged → resolved, or triggered → resolved.")
+IncidentSourceEnum = enum_of(
+    IncidentSource, "Where an incident came from: manual (typed in), or its integration's kind."
+)
 
 
 class IncidentType(graphene.ObjectType):
@@ -47,6 +50,13 @@ class IncidentType(graphene.ObjectType):
     started_at = DateTime(required=True)
     acknowledged_at = DateTime()
     resolved_at = DateTime()
+    source = choice(IncidentSourceEnum, "source", required=True)
+    external_id = graphene.String(description="The source's id for it; null when typed in.")
+    integration_id = graphene.ID(description="The integration that reported it; null when typed in.")
+
+    @staticmethod
+    def resolve_external_id(incident, info):
+        return incident.external_id or None
 
     @staticmethod
     def resolve_service(incident, info):

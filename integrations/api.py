@@ -8,6 +8,8 @@ configuration that may hold secrets (a Slack URL is one).
   description, enabled; `…/rotate-secret/`, `…/ping/`, `…/deliveries/`, `…/deliveries/{id}/` (with its tries),
   `…/deliveries/{id}/redeliver/`."""
 
+import json
+
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -169,7 +171,7 @@ class ReceivedEventViewSet(DomainViewSet):
 class WebhookSerializer(EntitySerializer):
     url = String(max_length=2000, help_text="An absolute http(s) URL; it must resolve to a public address.")
     events = serializers.ListField(
-        child=String(), help_text='Audit actions to send: `release.activate`, `release.*`, `*.create`, `*`.'
+        child=String(), help_text="Audit actions to send: `release.activate`, `release.*`, `*.create`, `*`."
     )
     format = Choice(choices=WebhookFormat.choices, required=False)
     description = String(max_length=200, required=False, allow_blank=True)
@@ -260,7 +262,7 @@ class DeliveryDetailSerializer(DeliverySerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        data["body"] = serializers.JSONField(binary=False).to_internal_value(instance.body)
+        data["body"] = json.loads(instance.body)  # the JSON object that is sent, not a string of it
         return data
 
 

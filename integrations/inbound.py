@@ -20,7 +20,7 @@ from controlplane.identity.context import Principal, acting_as
 from controlplane.identity.roles import Role
 from controlplane.timestamps import parse_rfc3339
 from incidents import lifecycle as incidents
-from incidents.models import OPEN, Incident, IncidentStatus, Severity
+from incidents.models import OPEN, Incident, IncidentStatus, Severity, source_link
 from integrations import signatures
 from integrations.models import Integration, Outcome, ReceivedEvent
 
@@ -112,6 +112,7 @@ def receive(integration: Integration, headers, body: bytes) -> tuple[int, dict]:
             APPLY[integration.kind](integration, payload, received)
     except Refused as refused:
         received.status, received.outcome, received.reason = refused.status, Outcome.REJECTED, str(refused)
+        received.results = []  # what the request's other alerts did was rolled back with it: none of it happened
     return logged(integration, received)
 
 
@@ -306,26 +307,47 @@ def apply_alertmanager(integration: Integration, payload: dict, received: Receiv
             continue
         started_at = _time(alert.get("startsAt"), f"{where}.startsAt")
         incident = _incident(integration, fingerprint)
-        if status == "firing" and incident and incident.status == Status.RESOLVED and incident.started_at != started_at:
+        # An alert's startsAt names its episode: firing again after it was resolved starts a new one (a new incident);
+        # a late notification about an earlier episode changes nothing of a later one.
+        earlier = incident is not None and started_at < incident.started_at
+        if status == "firing" and incident and incident.status == Status.RESOLVED and started_at > incident.started_at:
             incident = None  # the alert fires again after it was resolved: a new incident
         if status == "resolved" and incident is None:
             received.result(fingerprint, Outcome.UNCHANGED, reason="no incident for this alert.")
+            continue
+        if earlier:
+            received.result(
+                fingerprint, Outcome.UNCHANGED, incident,
+                f"about the alert that started at {alert['startsAt']}, before this incident.",
+            )  # fmt: skip
             continue
         title = annotations.get("summary") or annotations.get("title") or labels.get("alertname") or fingerprint
         create = {
             "service_id": service_id,
             "title": str(title),
             "severity": LABEL_SEVERITY.get(str(labels.get("severity", "")).lower(), Severity.MEDIUM),
-            "link": alert.get("generatorURL") or payload.get("externalURL") or "",
+            "link": _link(alert.get("generatorURL"), payload.get("externalURL")),
             "started_at": started_at,
         }
-        target = Status.RESOLVED if status == "resolved" else Status.TRIGGERED
-        if incident is None:
-            _apply(integration, received, fingerprint, target, create)
-        elif _move(incident, target):
+        if incident is None:  # firing (a resolved alert without an incident was answered above)
+            received.result(fingerprint, Outcome.CREATED, _create(integration, fingerprint, **create))
+        elif _move(incident, Status.RESOLVED if status == "resolved" else Status.TRIGGERED):
             received.result(fingerprint, Outcome.UPDATED, incident)
         else:
             received.result(fingerprint, Outcome.UNCHANGED, incident, f"already {incident.status}")
+
+
+def _link(*candidates) -> str:
+    """The first of an alert's links that is an absolute URL: Prometheus names itself by its host name (a bare
+    `http://prometheus-k8s-0:9090`, no absolute URL) unless --web.external-url is set, when Alertmanager's may be."""
+    given = [c for c in candidates if isinstance(c, str) and c]
+    for candidate in given:
+        try:
+            source_link(candidate)
+        except ValidationError:
+            continue
+        return candidate
+    return given[0] if given else ""  # the model names what is wrong with it
 
 
 # --- generic: a Standard Webhooks request ---

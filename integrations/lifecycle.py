@@ -16,6 +16,8 @@ from integrations.models import DeliveryState, Integration, WebhookDelivery, Web
 from integrations.outbox import body
 
 Kind = Integration.Kind
+# The audit trail names fields as the API does (`serviceMap`), like every other event's metadata.
+API_NAMES = {"service_map": "serviceMap"}
 
 
 def _audit(instance, action: str, metadata: dict) -> None:
@@ -62,7 +64,11 @@ def update_integration(integration: Integration, **changes) -> Integration:
         setattr(integration, field, value)
     with transaction.atomic():
         _saved(integration)
-        changed = {f: [before[f], getattr(integration, f)] for f in changes if before[f] != getattr(integration, f)}
+        changed = {
+            API_NAMES.get(f, f): [before[f], getattr(integration, f)]
+            for f in changes
+            if before[f] != getattr(integration, f)
+        }
         if changed:
             _audit(integration, "integration.update", {"changes": changed})
     return integration
@@ -200,4 +206,3 @@ def ping(endpoint: WebhookEndpoint) -> WebhookDelivery:
         )
         delivery.save()
     return delivery
-

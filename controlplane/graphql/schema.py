@@ -6,6 +6,7 @@ import graphene
 from audit import schema as audit
 from controlplane.identity import schema as identity
 from incidents import schema as incidents
+from integrations import schema as integrations
 from overview import schema as overview
 from policies import schema as policies  # noqa: F401  (extends Environment with `policy`)
 from releases import schema as releases
@@ -17,6 +18,7 @@ from tokens import schema as tokens
 class Query(
     overview.Query,
     audit.Query,
+    integrations.Query,
     incidents.Query,
     releases.Query,
     services.Query,
@@ -27,7 +29,14 @@ class Query(
     pass
 
 
-class Mutation(incidents.Mutation, releases.Mutation, services.Mutation, tokens.Mutation, graphene.ObjectType):
+class Mutation(
+    integrations.Mutation,
+    incidents.Mutation,
+    releases.Mutation,
+    services.Mutation,
+    tokens.Mutation,
+    graphene.ObjectType,
+):
     pass
 
 

@@ -639,7 +639,7 @@ SAME_AS_REST = [
         "incident",
         "inc-gone",
         "/api/incidents/inc-gone/",
-        "id serviceId title severity status link startedAt acknowledgedAt resolvedAt",
+        "id serviceId title severity status link startedAt acknowledgedAt resolvedAt source externalId integrationId",
     ),
     (
         "workflowRun",
