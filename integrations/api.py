@@ -110,7 +110,7 @@ class ShownOnce:
 
 
 class RotateBody(StrictSerializer):
-    secret = String(required=False, help_text="PagerDuty only: the new secret PagerDuty shows.")
+    secret = String(required=False, help_text="PagerDuty only, and required there: the new secret PagerDuty shows.")
 
 
 class IntegrationViewSet(ShownOnce, mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainViewSet):

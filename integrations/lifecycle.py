@@ -24,36 +24,45 @@ def _audit(instance, action: str, metadata: dict) -> None:
     action_performed.send(sender=type(instance), instance=instance, action=action, metadata=metadata)
 
 
-def _saved(instance) -> None:
-    """Save `instance`, validated, or raise ValidationError naming every field that breaks a rule."""
-    instance.full_clean()
-    instance.save()
-
-
 # --- integrations (incidents in) ---
 
 
-def _given_secret(kind: str, secret: str | None) -> str:
-    """The integration's secret: PagerDuty's (PagerDuty makes one when its subscription is added, and only it can
-    sign with it), else one made here."""
+def _secret_problems(kind: str, secret: str | None, rotating: bool = False) -> dict[str, list[str]]:
+    """What is wrong with the secret given for an integration of `kind`: PagerDuty's is PagerDuty's (it makes one when
+    its subscription is added, and only it can sign with it: a rotation must bring it); every other kind's is made
+    here."""
     if secret is None:
-        return signatures.new_secret()
+        if rotating and kind == Kind.PAGERDUTY:
+            return {"secret": ["is required: give the new signing secret PagerDuty shows (only PagerDuty signs)."]}
+        return {}
     if kind != Kind.PAGERDUTY:
-        raise ValidationError({"secret": ["is made by the control plane for this kind; leave it out."]})
+        return {"secret": ["is made by the control plane for this kind; leave it out."]}
     if not isinstance(secret, str) or not 16 <= len(secret) <= 200:
-        raise ValidationError({"secret": ["must be the signing secret PagerDuty shows: 16-200 characters."]})
-    return secret
+        return {"secret": ["must be the signing secret PagerDuty shows: 16-200 characters."]}
+    return {}
+
+
+def _saved_with(instance, problems: dict[str, list[str]]) -> None:
+    """Save `instance`, or raise every problem at once: the door's own (`problems`) and the model's."""
+    try:
+        instance.full_clean()
+    except ValidationError as e:
+        problems = e.update_error_dict(dict(problems))
+    if problems:
+        raise ValidationError(problems)
+    instance.save()
 
 
 def create_integration(
     kind: str, name: str, service_map: dict | None = None, secret: str | None = None, id: str = ""
 ) -> tuple[Integration, str]:
-    """A new integration and its secret, shown this once."""
-    secret = _given_secret(kind, secret)
+    """A new integration and its secret, shown this once (PagerDuty's may come later, by a rotation)."""
+    problems = _secret_problems(kind, secret)
+    secret = secret if secret is not None and not problems else signatures.new_secret()
     integration = Integration(id=id, kind=kind, name=name, service_map=service_map or {}, created_by=current_actor())
     integration.secret_sealed = sealed.seal(secret)
     with transaction.atomic():
-        _saved(integration)
+        _saved_with(integration, problems)
         _audit(integration, "integration.create", {"kind": kind, "name": name, "serviceMap": integration.service_map})
     return integration, secret
 
@@ -63,7 +72,7 @@ def update_integration(integration: Integration, **changes) -> Integration:
     for field, value in changes.items():
         setattr(integration, field, value)
     with transaction.atomic():
-        _saved(integration)
+        _saved_with(integration, {})
         changed = {
             API_NAMES.get(f, f): [before[f], getattr(integration, f)]
             for f in changes
@@ -76,7 +85,9 @@ def update_integration(integration: Integration, **changes) -> Integration:
 
 def rotate_integration_secret(integration: Integration, secret: str | None = None) -> tuple[Integration, str]:
     """A new secret; the old one keeps working for 24 hours beside it."""
-    secret = _given_secret(integration.kind, secret)
+    if problems := _secret_problems(integration.kind, secret, rotating=True):
+        raise ValidationError(problems)
+    secret = secret if secret is not None else signatures.new_secret()
     now = timezone.now()
     with transaction.atomic():
         integration = Integration.objects.select_for_update().get(pk=integration.pk)
@@ -89,28 +100,29 @@ def rotate_integration_secret(integration: Integration, secret: str | None = Non
 # --- webhook endpoints (events out) ---
 
 
-def _checked_url(url: str) -> None:
-    """Refuse a URL that resolves where webhooks may not go, when it is set (delivery checks again)."""
+def _url_problems(url: str) -> dict[str, list[str]]:
+    """A URL that resolves where webhooks may not go, refused when it is set (delivery checks again)."""
     if not isinstance(url, str) or webhook_url_problem(url):
-        return  # the model's validation names what is wrong with it
+        return {}  # the model's validation names what is wrong with it
     try:
         addresses.target(url)
     except addresses.AddressRefused as e:
-        raise ValidationError({"url": [str(e)]}) from None
+        return {"url": [str(e)]}
+    return {}
 
 
 def create_webhook(
     url: str, events: list[str], format: str = "standard", description: str = "", id: str = ""
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its secret (`whsec_…`), shown this once."""
-    _checked_url(url)
+    problems = _url_problems(url)
     secret = signatures.new_secret()
     endpoint = WebhookEndpoint(
         id=id, url=url, events=events, format=format, description=description, created_by=current_actor()
     )
     endpoint.secret_sealed = sealed.seal(secret)
     with transaction.atomic():
-        _saved(endpoint)
+        _saved_with(endpoint, problems)
         _audit(endpoint, "webhook.create", _described(endpoint))
     return endpoint, secret
 
@@ -127,20 +139,20 @@ def _described(endpoint: WebhookEndpoint) -> dict:
 
 
 def update_webhook(endpoint: WebhookEndpoint, enabled: bool | None = None, **changes) -> WebhookEndpoint:
-    """Change what an endpoint receives, where, or how; `enabled` turns it off or back on."""
-    if "url" in changes:
-        _checked_url(changes["url"])
+    """Change what an endpoint receives, where, or how; `enabled` turns it back on, or off as `disable` does."""
+    problems = _url_problems(changes["url"]) if "url" in changes else {}
     before = _described(endpoint)
     for field, value in changes.items():
         setattr(endpoint, field, value)
-    if enabled is not None and enabled != endpoint.enabled:
-        endpoint.disabled_at = None if enabled else timezone.now()
-        endpoint.disabled_reason = "" if enabled else f"disabled by {current_actor()}"
+    if enabled and not endpoint.enabled:
+        endpoint.disabled_at, endpoint.disabled_reason = None, ""
     with transaction.atomic():
-        _saved(endpoint)
+        _saved_with(endpoint, problems)
         after = _described(endpoint)
         if changed := {k: [before[k], after[k]] for k in after if before[k] != after[k]}:
             _audit(endpoint, "webhook.update", {"changes": changed})
+        if enabled is False:
+            disable(endpoint, f"disabled by {current_actor()}")
     return endpoint
 
 
@@ -171,18 +183,28 @@ def rotate_webhook_secret(endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, s
     return endpoint, secret
 
 
+def redelivery_refusal(delivery: WebhookDelivery) -> str | None:
+    """Why `delivery` cannot be sent again now, or None: what the pages ask before offering it."""
+    if not delivery.endpoint.enabled:
+        return f"webhook {delivery.endpoint_id} is disabled; enable it first."
+    if delivery.state not in (DeliveryState.SUCCEEDED, DeliveryState.FAILED):
+        return f"delivery {delivery.pk} is {delivery.state}: it is sent already, or about to be."
+    return None
+
+
 def redeliver(delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a finished delivery again, now, with its id and body as they were (a receiver that deduplicates on
     webhook-id and already has it ignores it). 409 while it is still waiting or in flight."""
-    if not delivery.endpoint.enabled:
-        raise Conflict(f"webhook {delivery.endpoint_id} is disabled; enable it first.")
+    if refusal := redelivery_refusal(delivery):
+        raise Conflict(refusal)
     now = timezone.now()
     with transaction.atomic():
         moved = WebhookDelivery.objects.filter(
             pk=delivery.pk, state__in=[DeliveryState.SUCCEEDED, DeliveryState.FAILED]
         ).update(state=DeliveryState.PENDING, next_attempt_at=now, finished_at=None)
-        if not moved:
-            raise Conflict(f"delivery {delivery.pk} is {delivery.state}: it is sent already, or about to be.")
+        if not moved:  # moved on since it was read
+            delivery.refresh_from_db()
+            raise Conflict(redelivery_refusal(delivery) or f"delivery {delivery.pk} changed; try again.")
         delivery.refresh_from_db()
         _audit(delivery.endpoint, "webhook.redeliver", {"delivery": delivery.pk, "eventType": delivery.event_type})
     return delivery
@@ -191,10 +213,15 @@ def redeliver(delivery: WebhookDelivery) -> WebhookDelivery:
 PING = "webhook.ping"
 
 
+def ping_refusal(endpoint: WebhookEndpoint) -> str | None:
+    """Why `endpoint` cannot be pinged now, or None."""
+    return None if endpoint.enabled else f"webhook {endpoint.pk} is disabled; enable it first."
+
+
 def ping(endpoint: WebhookEndpoint) -> WebhookDelivery:
     """A test event for `endpoint` alone, sent like any other (and logged)."""
-    if not endpoint.enabled:
-        raise Conflict(f"webhook {endpoint.pk} is disabled; enable it first.")
+    if refusal := ping_refusal(endpoint):
+        raise Conflict(refusal)
     now = timezone.now()
     data = {"subject": {"type": "WebhookEndpoint", "id": endpoint.pk}, "actor": current_actor(), "ts": rfc3339(now)}
     with transaction.atomic():

@@ -319,7 +319,7 @@ def _hours(delta) -> int:
 @never_cache  # the answer carries the new secret
 @require_http_methods(["GET", "POST"])
 def integration_rotate(request, pk: str):
-    """GET: the confirmation. POST: a new secret (PagerDuty's, when given), shown once on the answer."""
+    """GET: the confirmation. POST: a new secret (PagerDuty's, given), shown once on the answer."""
     if stop := _door(request, "integration.rotate"):
         return stop
     integration = get_object_or_404(Integration, pk=pk)
@@ -474,7 +474,7 @@ def webhook_ping(request, pk: str):
         f"A {lifecycle.PING} event is sent to {endpoint.pk} ({endpoint.host}) now, signed like any other, "
         "and logged with its deliveries."
     ]
-    return _confirmation(request, endpoint, title, what, verb)
+    return _confirmation(request, endpoint, title, what, verb, problem=lifecycle.ping_refusal(endpoint))
 
 
 # --- a delivery ---
@@ -528,4 +528,5 @@ def delivery_redeliver(request, pk: str, delivery_pk: str):
         f"tr{'y' if delivery.attempts == 1 else 'ies'}) is sent to {endpoint.pk} ({endpoint.host}) again, now.",
         "Its webhook-id and body are as they were: a receiver that already has it ignores it.",
     ]
-    return _confirmation(request, endpoint, title, what, verb, back=back)
+    refusal = lifecycle.redelivery_refusal(delivery)
+    return _confirmation(request, endpoint, title, what, verb, back=back, problem=refusal)

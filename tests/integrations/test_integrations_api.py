@@ -114,7 +114,9 @@ def test_a_rotated_or_given_secret_reaches_neither_a_read_nor_the_audit_trail_no
     created = create(admin, serviceMap={"PF9KMXH": checkout.pk}, secret=given)
     assert created.status_code == 201 and created.json()["secret"] == given
     integration_id = created.json()["id"]
-    rotated = admin.post(f"/api/integrations/{integration_id}/rotate-secret/")
+    refused = admin.post(f"/api/integrations/{integration_id}/rotate-secret/")
+    assert refused.status_code == 400 and "PagerDuty" in refused.json()["secret"][0]  # only PagerDuty signs
+    rotated = admin.post(f"/api/integrations/{integration_id}/rotate-secret/", {"secret": "pd-rotated-" + "s" * 20})
     new = rotated.json()["secret"]
     generic = create(admin, kind="generic", name="Synthetic checks").json()
     admin.post(f"/api/webhooks/{hook.json()['id']}/rotate-secret/")
@@ -302,6 +304,14 @@ def test_a_private_target_is_refused_unless_allowed(admin, settings):
     assert not WebhookEndpoint.objects.exists()
 
 
+def test_every_broken_rule_of_a_webhook_is_said_at_once(admin, settings):
+    settings.CONTROLPLANE_WEBHOOKS_ALLOW_PRIVATE = False
+    refused = admin.post("/api/webhooks/", {"url": "http://127.0.0.1/hook", "events": ["relase.*"]})
+    assert refused.status_code == 400
+    assert "resolves to 127.0.0.1, a loopback address" in " ".join(refused.json()["url"])
+    assert "'relase.*' names no audit action" in " ".join(refused.json()["events"])
+
+
 def test_only_admins_see_or_change_webhooks(clock):
     hook = webhook(Api("admin")).json()
     for role in ("viewer", "deployer"):
@@ -322,8 +332,8 @@ def test_disabling_a_webhook_is_audited_and_enabling_it_again_clears_the_reason(
     assert off.status_code == 200, off.content
     assert off.json()["enabled"] is False and off.json()["disabledReason"] == "disabled by dev-admin"
     assert WebhookEndpoint.objects.get().disabled_at == NOON
-    (event,) = AuditEvent.objects.filter(action="webhook.update")
-    assert event.actor == "dev-admin" and event.metadata["changes"] == {"enabled": [True, False]}
+    (event,) = AuditEvent.objects.filter(action="webhook.disable")
+    assert event.actor == "dev-admin" and event.metadata["reason"] == "disabled by dev-admin"
     assert admin.post(f"/api/webhooks/{hook['id']}/ping/").status_code == 409  # nothing goes to a disabled one
     on = admin.patch(f"/api/webhooks/{hook['id']}/", {"enabled": True, "events": ["incident.*"]})
     assert on.json()["enabled"] is True and on.json()["disabledReason"] == ""

@@ -369,10 +369,14 @@ def test_disable_and_enable_after_confirmations(made):
     assert "whk-pages (hooks.example.com) is disabled." in page and "disabled by dev-admin" in page
     again = admin.post("/webhooks/whk-pages/disable/")
     assert again.status_code == 409 and "is disabled already" in again.content.decode()
-    # Disabled: a ping and a redelivery are refused with the domain's words, not a 500.
+    # Disabled: a ping and a redelivery are refused with the domain's words, not a 500, and their confirmations
+    # say so before anything is posted, offering no button.
     for path in ("/webhooks/whk-pages/ping/", "/webhooks/whk-pages/deliveries/msg-pages/redeliver/"):
         refused = admin.post(path)
         assert refused.status_code == 409 and "is disabled; enable it first." in refused.content.decode(), path
+        asked = admin.get(path)
+        assert "is disabled; enable it first." in asked.content.decode(), path
+        assert '<button type="submit"' not in main(asked), path
     confirm = admin.get("/webhooks/whk-pages/enable/").content.decode()
     assert "receives the events it subscribes to again" in confirm
     assert admin.post("/webhooks/whk-pages/enable/").status_code == 302
