@@ -94,6 +94,10 @@ def suite_settings(folder) -> dict:
             "devTokens": {token: {"id": f"dev-{role}", "role": role} for role, token in TOKENS.items()},
         },
         "AUDIT_LOG": str(folder / "audit" / "control-plane.log"),
+        # The test runner turns DEBUG off, so WhiteNoise (finders on, from .env's DEBUG) would index every static
+        # file again for each test client's middleware (26 ms each, thousands of clients); it finds a file when it
+        # is asked for instead.
+        "WHITENOISE_AUTOREFRESH": True,
         **emptied_cache(),  # test databases roll back, so a trail head can recur across tests; a real one never does
     }
 

@@ -520,7 +520,7 @@ LIST_PARAMETERS = {
     "/api/environments/": ["name", "region", "cluster", "archived", *PAGES],
     "/api/releases/": ["serviceId", "envId", "status", "sha", "version", "isCurrent", *PAGES],
     "/api/workflow-runs/": ["releaseId", "serviceId", "envId", "kind", "state", "actor", *PAGES],
-    "/api/incidents/": ["serviceId", "severity", "status", "open", *PAGES],
+    "/api/incidents/": ["serviceId", "severity", "status", "source", "open", *PAGES],
     "/api/audit-events/": ["actor", "action", "subjectType", "subjectId", "serviceId", "since", "until", *PAGES],
 }
 # What takes no parameter at all: a resource, an action's read, who you are, the streams' status.
@@ -540,7 +540,13 @@ STREAMS_TAKE = {
 }
 # A valid value for each parameter, to give twice.
 VALUES = {"archived": "all", "adapter": "k8s", "status": "Active", "kind": "Deploy", "state": "Running"}
-VALUES |= {"severity": "high", "open": "true", "isCurrent": "true", "since": "2024-01-01T00:00:00Z"}
+VALUES |= {
+    "severity": "high",
+    "source": "pagerduty",
+    "open": "true",
+    "isCurrent": "true",
+    "since": "2024-01-01T00:00:00Z",
+}
 VALUES |= {"until": "2030-01-01T00:00:00Z", "pageSize": "5", "tail": "true", "after": "0"}
 
 

@@ -29,13 +29,6 @@ def at(**delta) -> str:
     return (NOON + timedelta(**delta)).isoformat().replace("+00:00", "Z")
 
 
-@pytest.fixture(autouse=True)
-def no_static_files(settings):
-    """Every test client loads the middleware again, and WhiteNoise then indexes every static file through the
-    finders (DEBUG's WHITENOISE_USE_FINDERS): a third of a second per client. No page is served here."""
-    settings.WHITENOISE_USE_FINDERS = False
-
-
 @pytest.fixture
 def clock():
     with time_machine.travel(NOON, tick=False) as traveller:
