@@ -22,6 +22,14 @@ from tests.conftest import TOKENS
 from tests.environment import wait_for
 
 
+@pytest.fixture
+def web(web):
+    """This module's servers: kept like any, but apart from other modules'. A page test's browser may leave an audit
+    stream open on a shared server until its next keep-alive notices; the server's change feed, still running for it,
+    would then start this module's streams at that test's trail head, which the flushed database no longer has."""
+    return lambda own=False, **env: web(own=own, CONTROLPLANE_TESTS_OF="streams", **env)
+
+
 class Stream:
     """One open stream, read as a client would, line by line."""
 
