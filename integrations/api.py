@@ -164,7 +164,7 @@ class ReceivedEventViewSet(DomainViewSet):
     permission_action = "integration.read"
 
     def get_queryset(self):
-        integration = get_object_or_404(Integration, pk=self.kwargs["integration_id"])
+        integration = get_object_or_404(Integration, pk=self.kwargs["id"])
         return ReceivedEvent.objects.filter(integration=integration)
 
 
@@ -274,9 +274,10 @@ class DeliveryViewSet(DomainViewSet):
     ordering = ("-created_at", "-id")
     permission_action = "webhook.read"
     action_permissions = {"redeliver": "webhook.redeliver"}
+    lookup_url_kwarg = "deliveryId"  # under /api/webhooks/{id}/deliveries/: `id` is the webhook's
 
     def get_queryset(self):
-        endpoint = get_object_or_404(WebhookEndpoint, pk=self.kwargs["webhook_id"])
+        endpoint = get_object_or_404(WebhookEndpoint, pk=self.kwargs["id"])
         deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).select_related("endpoint")
         return deliveries.prefetch_related("tries") if self.detail else deliveries
 
@@ -285,7 +286,7 @@ class DeliveryViewSet(DomainViewSet):
 
     @extend_schema(request=None, responses={202: DeliveryDetailSerializer})
     @action(detail=True, methods=["post"])
-    def redeliver(self, request, webhook_id=None, pk=None):
+    def redeliver(self, request, id=None, deliveryId=None):
         """Send a finished delivery again, now, with its id and body unchanged (409 while it waits)."""
         delivery = lifecycle.redeliver(self.get_object())
         return Response(DeliveryDetailSerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
@@ -293,11 +294,11 @@ class DeliveryViewSet(DomainViewSet):
 
 @csrf_exempt  # a machine's request, authenticated by the integration's own signature or token
 @require_POST
-def receive_event(request, integration_id: str):
+def receive_event(request, id: str):
     """Where PagerDuty, Alertmanager or a generic sender posts (integrations.inbound)."""
-    integration = Integration.objects.filter(pk=integration_id).first()
+    integration = Integration.objects.filter(pk=id).first()
     if integration is None:
-        return JsonResponse({"detail": f"unknown integration {integration_id!r}."}, status=404)
+        return JsonResponse({"detail": f"unknown integration {id!r}."}, status=404)
     try:
         code, answer = inbound.receive(integration, request.headers, request.body)
     except signatures.SignatureRefused as refused:

@@ -107,9 +107,9 @@ class DeployPreviewView(_Preview):
     previewed = "deploy"
 
     @extend_schema(operation_id="releases_deploy_preview", responses=PREVIEW_RESPONSES)
-    def get(self, request, release_id):
+    def get(self, request, id):
         """What `POST …/deploy/` would do now, or (409) why it would be refused. Writes nothing."""
-        release = get_object_or_404(Release.objects.select_related("environment"), pk=release_id)
+        release = get_object_or_404(Release.objects.select_related("environment"), pk=id)
         return self.answer(previews.deploy_preview(release))
 
 
@@ -122,13 +122,13 @@ class PromotePreviewView(_Preview):
         parameters=[OpenApiParameter("envId", str, required=True, description="The environment to promote to.")],
         responses=PREVIEW_RESPONSES,
     )
-    def get(self, request, release_id):
+    def get(self, request, id):
         """What `POST …/promote/` with this `envId` would do now, or why it would be refused: the same 400s
         and 409 in the same order (its body, the release, the environment, the release's status, the new
         release's rules). Writes nothing."""
         query = PromoteSerializer(data=request.query_params.dict())  # the POST's own body rules: envId required
         query.is_valid(raise_exception=True)
-        release = get_object_or_404(Release, pk=release_id)
+        release = get_object_or_404(Release, pk=id)
         try:
             preview = previews.promote_preview(release, query.validated_data["envId"])
         except DjangoValidationError as error:

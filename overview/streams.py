@@ -183,7 +183,8 @@ async def _still_valid(principal) -> bool:
 
 
 @require_safe
-async def run_log(request, run_id):
+async def run_log(request, id):
+    run_id = id  # the path names every resource's own id `id`
     refused = _refused(request, (RESUME_QUERY,), "a run's log stream")
     if refused:
         return refused

@@ -88,12 +88,12 @@ class EnvironmentPolicyView(StrictQuery, APIView):
     where = "the policy endpoint"
 
     @extend_schema(operation_id="environments_policy", parameters=[PolicyQuery], responses=PolicyDecisionSerializer)
-    def get(self, request, env_id):
+    def get(self, request, id):
         """Whether `action` of `serviceId` into this environment would be allowed at `at` (any past or future
         instant; default now), who denies it and until when, and each change window's state. Writes nothing."""
         query = PolicyQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        environment = get_object_or_404(Environment, pk=env_id)
+        environment = get_object_or_404(Environment, pk=id)
         params = query.validated_data
         try:
             decision = explain(environment, params.get("serviceId", ""), params["action"], params.get("at"))

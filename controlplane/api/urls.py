@@ -39,32 +39,32 @@ urlpatterns = [
     # A service's action that belongs to releases (which services may not import): wired here, under services.
     path("services/<id:id>/rollback/", ServiceRollbackView.as_view(), name="service-rollback"),
     # What …/deploy/ and …/promote/ would do (overview.previews): reads, with those actions' permissions.
-    path("releases/<id:release_id>/deploy-preview/", DeployPreviewView.as_view(), name="deploy-preview"),
-    path("releases/<id:release_id>/promote-preview/", PromotePreviewView.as_view(), name="promote-preview"),
+    path("releases/<id:id>/deploy-preview/", DeployPreviewView.as_view(), name="deploy-preview"),
+    path("releases/<id:id>/promote-preview/", PromotePreviewView.as_view(), name="promote-preview"),
     # "Why not, and until when?" (policies.explain): a read for every role.
-    path("environments/<id:env_id>/policy/", EnvironmentPolicyView.as_view(), name="environment-policy"),
+    path("environments/<id:id>/policy/", EnvironmentPolicyView.as_view(), name="environment-policy"),
     # What runs there (releases.drift): an environment's read and action that belong to releases.
     path("environments/<id:id>/drift/", EnvironmentDriftView.as_view(), name="environment-drift"),
     # Integrations' logs, and where their sources post (docs/integrations.md).
-    path("integrations/<id:integration_id>/events/", receive_event, name="integration-events"),
+    path("integrations/<id:id>/events/", receive_event, name="integration-events"),
     path(
-        "integrations/<id:integration_id>/deliveries/",
+        "integrations/<id:id>/deliveries/",
         ReceivedEventViewSet.as_view({"get": "list"}),
         name="integration-deliveries",
     ),
-    path("webhooks/<id:webhook_id>/deliveries/", DeliveryViewSet.as_view({"get": "list"}), name="webhook-deliveries"),
+    path("webhooks/<id:id>/deliveries/", DeliveryViewSet.as_view({"get": "list"}), name="webhook-deliveries"),
     path(
-        "webhooks/<id:webhook_id>/deliveries/<id:pk>/",
+        "webhooks/<id:id>/deliveries/<id:deliveryId>/",
         DeliveryViewSet.as_view({"get": "retrieve"}, detail=True),
         name="webhook-delivery",
     ),
     path(
-        "webhooks/<id:webhook_id>/deliveries/<id:pk>/redeliver/",
+        "webhooks/<id:id>/deliveries/<id:deliveryId>/redeliver/",
         DeliveryViewSet.as_view({"post": "redeliver"}, detail=True),
         name="webhook-redeliver",
     ),
     # Streams are plain Django views (Server-Sent Events), before the router's detail routes.
-    path("workflow-runs/<id:run_id>/logs/stream", streams.run_log, name="run-log-stream"),
+    path("workflow-runs/<id:id>/logs/stream", streams.run_log, name="run-log-stream"),
     path("audit-events/stream", streams.audit_events, name="audit-stream"),
     path("streams/", streams.status, name="streams"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,8 +1,11 @@
 """The API against its own OpenAPI schema: schemathesis generates requests from /api/schema/ and checks
 that nothing answers 5xx and that every answer is one the schema documents, in the shape it documents."""
 
+import re
+
 import pytest
 import schemathesis
+import yaml
 from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
@@ -16,7 +19,8 @@ from schemathesis.specs.openapi.checks import (
 from controlplane.wsgi import application
 from tests.conftest import TOKENS, examples
 
-schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+# The streams (documented as text/event-stream) never end on their own: tests/workflows/test_streams.py has them.
+schema = schemathesis.openapi.from_wsgi("/api/schema/", application).exclude(path_regex="stream")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -51,3 +55,16 @@ def test_schema_and_docs_are_served_without_a_cdn(client, db):
         url = page[: page.index(asset) + len(asset)].rsplit('"', 1)[-1]
         assert url.startswith("/static/"), url
         assert client.get(url).status_code == 200
+
+
+def test_the_streams_are_documented_as_event_streams_and_a_path_names_an_id_one_way(client, db):
+    document = yaml.safe_load(client.get("/api/schema/").content)
+    paths = document["paths"]
+    for path in ("/api/audit-events/stream", "/api/workflow-runs/{id}/logs/stream"):
+        answer = paths[path]["get"]["responses"]["200"]
+        assert list(answer["content"]) == ["text/event-stream"], path
+        assert "Last-Event-ID" in [p["name"] for p in paths[path]["get"]["parameters"]]
+    assert "/api/streams/" in paths
+    # A resource's own id is `{id}` wherever it stands; a nested one names itself (`{deliveryId}`).
+    names = {name for path in paths for name in re.findall(r"\{(\w+)\}", path)}
+    assert names == {"id", "seq", "deliveryId"}, names

@@ -39,8 +39,8 @@ def window_now(is_open: bool):
 def test_the_first_deploy_runs_as_pasted(plane, config_home, is_open):
     window_now(is_open)
     block = walkthrough()
-    assert "http://127.0.0.1:8000" in block and TOKEN_LINE in block
-    script = block.replace("http://127.0.0.1:8000", plane).replace(TOKEN_LINE, TOKENS["deployer"])
+    assert "http://127.0.0.1:${PORT:-8000}" in block and TOKEN_LINE in block and "set -e" in block
+    script = block.replace("http://127.0.0.1:${PORT:-8000}", plane).replace(TOKEN_LINE, TOKENS["deployer"])
     script = script.replace(". .venv/bin/activate", f'PATH="{Path(sys.executable).parent}:$PATH"')
 
     done = subprocess.run(
