@@ -291,3 +291,13 @@ def test_drift_observations_are_listed_and_never_written_here(staff):
     assert response.status_code == 403
     assert staff.post(admin_url(Observation, "delete", observation.pk), {"post": "yes"}).status_code == 403
     assert Observation.objects.get().drifted
+
+
+def test_the_admin_wears_the_dashboards_header_and_offers_no_password_users(staff):
+    page = staff.get(reverse("admin:index")).content.decode()
+    assert '<a href="/">Control plane</a>' in page  # the brand leads back to the services
+    assert '<nav class="dashboard" aria-label="Dashboard">' in page and 'href="/incidents/"' in page
+    assert "controlplane/favicon.svg" in page
+    # Nobody signs in with a password (OIDC and tokens): no Users or Groups to edit.
+    assert "/admin/auth/user/" not in page and "/admin/auth/group/" not in page
+    assert staff.get("/admin/auth/user/").status_code == 404

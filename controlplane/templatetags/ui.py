@@ -31,13 +31,17 @@ NAVIGATION = (
 )
 
 
+# Pages that belong under a navigation item besides its own path: a service's, release's or run's under Services,
+# a webhook's under Integrations.
+UNDER = {"/": ("/services/", "/releases/", "/runs/"), "/integrations/": ("/webhooks/",)}
+
+
 @register.simple_tag
 def navigation(request, principal):
     def current(path: str) -> bool:
-        # A service's, release's or run's page belongs under Services.
         if path == "/":
-            return request.path == "/" or request.path.startswith(("/services/", "/releases/", "/runs/"))
-        return request.path.startswith(path)
+            return request.path == "/" or request.path.startswith(UNDER["/"])
+        return request.path.startswith((path, *UNDER.get(path, ())))
 
     count = APPROVALS_COUNT if can(principal, "run.approve") else ""  # a viewer approves nothing: no count
     items = [
