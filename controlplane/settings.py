@@ -491,7 +491,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "controlplane.api.schema.add_error_responses",
-        "controlplane.api.schema.add_streams",
+        "overview.openapi.add_streams",
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
     # No badge from the public validator: nothing is loaded from outside (and the CSP would refuse it).
