@@ -31,8 +31,9 @@ AUDITED = (Service, Environment, Release, Incident, ChangeWindow, Freeze)
 # What identifies a subject beyond its id, repeated in every event about it (the RFC's example shape).
 CONTEXT_FIELDS = {Release: ("service_id", "environment_id", "sha", "version"), Incident: ("service_id", "severity")}
 API_NAMES = {"environment_id": "envId", "deployment_adapters": "adapters"}
-# Derived columns (which release is current) are not part of what was written: the activation records them.
-NOT_RECORDED = {"id", "created_at", "archived_at", "is_current", "superseded_by_id", "superseded_at"}
+# Derived columns (which release is current, an environment's place in promotion order) are not part of what
+# was written: the activation records them; promotion order follows from the fields recorded.
+NOT_RECORDED = {"id", "created_at", "archived_at", "is_current", "superseded_by_id", "superseded_at", "promotion_rank"}
 
 
 def api_name(attname: str) -> str:

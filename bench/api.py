@@ -13,7 +13,9 @@ seeded once by `manage.py seed` under var/bench/ (or --data-dir) and reused whil
   wall clock, Django's start included; `manage.py version` gives that start alone);
 - serves it with `manage.py web` (DEBUG off, dev tokens switched on explicitly) twice: with the index cache
   on, measuring `/api/me/` (a trivial authenticated DRF view: the framework's floor), the index's first page
-  (50 services) and `/api/releases/?serviceId=…` (one service's releases, up to 50 rows); then with
+  (50 services), `/api/releases/?serviceId=…` (one service's releases, up to 50 rows) and the DORA metrics of
+  every production environment over the 30 days up to the seed's last run (`/api/metrics/dora/?since=…&until=…`;
+  also timed alone, one request at a time, against its aim of 200 ms: docs/metrics.md); then with
   CONTROLPLANE_INDEX_CACHE=0, measuring the floor, the index's first page and a page from the middle of the
   list (reached by following the index's `next` links, as a client does).
 
@@ -32,10 +34,11 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-from bench.loop import Target, compare, request
+from bench.loop import Target, compare, cpu_seconds, request
 from bench.servers import web_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,12 +47,15 @@ MANAGE = [sys.executable, str(ROOT / "manage.py")]
 DEFAULT_SIZES = "2000x3x50,20000x3x10"
 BY = "\N{MULTIPLICATION SIGN}"
 AIMS = {"index-off": 0.5, "releases": 0.4}  # share of the floor, at the first size
+DORA_AIM_MS = 200  # the DORA metrics of every production environment over 30 days, at 2,000 services (issue 28)
+DORA_ALONE = 15  # requests timed one at a time, after 3 to warm up
 
 # Rows of the table: (key, label). Keys of the cache-on run, then of the cache-off run.
 CACHED_RUN = (
     ("floor-on", "floor: `GET /api/me/` (cache-on run)"),
     ("index-on", "index, first page (50 services), cached by trail head"),
     ("releases", "`GET /api/releases/?serviceId=<middle service>`"),
+    ("dora", "DORA metrics: `GET /api/metrics/dora/` (production, 30 days)"),
 )
 UNCACHED_RUN = (
     ("floor-off", "floor: `GET /api/me/` (cache-off run)"),
@@ -155,6 +161,36 @@ def read_model_times(env) -> dict:
     }
 
 
+def dora_path(db: Path) -> str:
+    """The DORA metrics of every production environment over 30 days: the 30 days up to the seeded database's last
+    finished run (the seed's history ends when it was seeded; the database is kept and reused)."""
+    conn = sqlite3.connect(db)
+    try:
+        last = conn.execute("SELECT MAX(finished_at) FROM releases_workflowrun").fetchone()[0]
+    finally:
+        conn.close()
+    if last is None:
+        return "/api/metrics/dora/"
+    until = datetime.fromisoformat(last).replace(tzinfo=UTC, microsecond=0) + timedelta(seconds=1)
+    window = {"since": until - timedelta(days=30), "until": until}
+    return "/api/metrics/dora/?" + urlencode({k: v.isoformat().replace("+00:00", "Z") for k, v in window.items()})
+
+
+def timed_alone(server, path, token, count: int = DORA_ALONE) -> tuple[list[float], float]:
+    """Milliseconds of `count` requests sent one at a time (after three to warm up), and the server's CPU
+    milliseconds per request meanwhile (what a busy shared machine does not stretch)."""
+    for _ in range(3):
+        get(server.port, path, token)
+    times, before = [], cpu_seconds(server.pid)
+    for _ in range(count):
+        started = time.perf_counter()
+        status, body = get(server.port, path, token)
+        times.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            raise SystemExit(f"GET {path}: {status} {body[:300]!r}")
+    return times, (cpu_seconds(server.pid) - before) * 1000 / count
+
+
 def get(port, path, token) -> tuple[int, bytes]:
     return request(port, Target(path, path), token)
 
@@ -186,10 +222,10 @@ def middle_page(port, token, services) -> tuple[str, str]:
 
 
 def run_targets(args, env, token, targets, prepare=None) -> dict:
-    """Serve `env`'s database, let `prepare(port)` add targets that need the server (a cursor it signs),
+    """Serve `env`'s database, let `prepare(server)` add targets that need the server (a cursor it signs),
     then measure every target (bench/loop.py). Returns per target (median req/s, p50 ms, p95 ms)."""
     with web_server(env, args.workers) as server:
-        targets = {**targets, **(prepare(server.port) if prepare else {})}
+        targets = {**targets, **(prepare(server) if prepare else {})}
         figures = compare(
             {"ours": server},
             {key: Target(key, path) for key, path in targets.items()},
@@ -213,14 +249,18 @@ def bench_size(args, size, env, token) -> dict:
     )
     middle = f"svc-seed-{services // 2:05d}"
     releases_path = f"/api/releases/?serviceId={middle}"
+    dora = dora_path(db)
     notes = {}
 
-    def count_releases(port):
-        notes["release_rows"] = len(get_json(port, releases_path, token)["results"])
+    def count_releases(server):
+        notes["release_rows"] = len(get_json(server.port, releases_path, token)["results"])
+        figures = get_json(server.port, dora, token)
+        notes["dora_counted"] = (figures["deploymentFrequency"]["count"], figures["changeFailureRate"]["total"])
+        notes["dora_alone"], notes["dora_cpu"] = timed_alone(server, dora, token)
         return {}
 
-    def find_middle(port):
-        path, notes["deep_page"] = middle_page(port, token, services)
+    def find_middle(server):
+        path, notes["deep_page"] = middle_page(server.port, token, services)
         return {"index-deep": path}
 
     loads = [os.getloadavg()[0]]
@@ -229,7 +269,7 @@ def bench_size(args, size, env, token) -> dict:
         args,
         env,
         token,
-        {"floor-on": "/api/me/", "index-on": "/api/services/index/", "releases": releases_path},
+        {"floor-on": "/api/me/", "index-on": "/api/services/index/", "releases": releases_path, "dora": dora},
         count_releases,
     )
     loads.append(os.getloadavg()[0])
@@ -249,7 +289,14 @@ def bench_size(args, size, env, token) -> dict:
         rps, p50, p95, share = rows[key]
         print(f"  {name:60} {rps:8.1f} req/s  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  {share:.2f} of floor")
     print(f"  release list: {notes['release_rows']} rows; middle page: {notes['deep_page']}", flush=True)
-    return {"rows": rows, "times": times, "middle": middle, "loads": loads, **notes}
+    alone = notes["dora_alone"]
+    print(
+        f"  DORA metrics ({notes['dora_counted'][0]} deployments, {notes['dora_counted'][1]} with failed attempts), "
+        f"one request at a time: median {statistics.median(alone):.0f} ms, max {max(alone):.0f} ms "
+        f"(aim ≤ {DORA_AIM_MS} ms), server CPU {notes['dora_cpu']:.0f} ms a request",
+        flush=True,
+    )
+    return {"rows": rows, "times": times, "middle": middle, "loads": loads, "dora_path": dora, **notes}
 
 
 def verdict(share: float, aim: float) -> str:
@@ -290,6 +337,19 @@ def section(args, results) -> str:
         f"{verdict(results[first]['rows']['releases'][3], AIMS['releases'])}, the cached index at "
         f"{results[first]['rows']['index-on'][3]:.2f}."
     ]
+    for s in sizes:
+        alone, (deployed, attempted) = results[s]["dora_alone"], results[s]["dora_counted"]
+        cpu = results[s]["dora_cpu"]
+        median = statistics.median(alone)
+        met = "met" if median <= DORA_AIM_MS else "not met"
+        summary.append(
+            f"At {label(s)} the DORA metrics of every production environment over 30 days (the 30 days up to the "
+            f"seed's last run: {deployed:,} deployments, {attempted:,} with the failed attempts) come back in "
+            f"**{median:.0f} ms** one request at a time (median of {len(alone)}; max {max(alone):.0f} ms; aim ≤ "
+            f"{DORA_AIM_MS} ms: {met}; the server's CPU {cpu:.0f} ms a request), p50 "
+            f"{results[s]['rows']['dora'][1]:.0f} ms and p95 {results[s]['rows']['dora'][2]:.0f} ms under "
+            f"{args.concurrency} clients."
+        )
     for s in sizes[1:]:
         growth = ", ".join(
             f"{name} p50 {results[first]['rows'][key][1]:.1f} → {results[s]['rows'][key][1]:.1f} ms, share "

@@ -503,6 +503,8 @@ SPECTACULAR_SETTINGS = {
         "IncidentStatusEnum": "incidents.models.IncidentStatus",
         "SeverityEnum": "incidents.models.Severity",
         "WebhookDeliveryStateEnum": "integrations.models.DeliveryState",
+        "DoraLevelEnum": "overview.dora.LEVELS",
+        "RunKindEnum": "releases.models.RunKind",
     },
 }
 

@@ -140,7 +140,13 @@ def release():
 @click.option("--sha", required=True, help="The commit: 7-40 lower-case hex characters.")
 @click.option("--version", "version", required=True)
 @click.option("--id", "release_id", help="Choose the id (rel-…); the server makes one otherwise.")
-def release_create(app, service_id, env_id, sha, version, release_id):
+@click.option(
+    "--committed-at",
+    "committed_at",
+    metavar="TIME",
+    help="When the commit was made (RFC 3339, e.g. `git log -1 --format=%cI`): where its lead time starts.",
+)
+def release_create(app, service_id, env_id, sha, version, release_id, committed_at):
     """A Draft release of a service in an environment. Prints its id (`-o json` prints it whole)."""
 
 
@@ -251,6 +257,29 @@ def policy():
 def policy_explain(app, env_id, service_id, action, at):
     """Whether ACTION into ENV would be allowed (now, or --at): what denies it, when it is next allowed (in UTC
     and in each window's zone), and each change window: open or closed, and until when. Exit 0 either way."""
+
+
+# --- DORA metrics ---
+
+DORA_METRICS = [
+    "deploymentFrequency",
+    "leadTimeForChanges",
+    "changeFailureRate",
+    "failedDeploymentRecoveryTime",
+    "reworkRate",
+]
+
+
+@command(cli, "metrics")
+@click.option("--service", "service_id", help="One service; default: every service.")
+@click.option("--env", "env_id", help="One environment; default: every production one.")
+@click.option("--since", help="From (inclusive): RFC 3339, or ago as 7d, 12h; default: 30 days before --until.")
+@click.option("--until", help="To (exclusive): RFC 3339, or ago as 1d; default: now.")
+@click.option("--drill", type=click.Choice(DORA_METRICS), help="The deployments behind this figure instead.")
+def dora(app, service_id, env_id, since, until, drill):
+    """DORA metrics from the control plane's records: deployment frequency, lead time for changes, change failure
+    rate, failed deployment recovery time and rework rate, with the DORA 2024 tier; by default every service in
+    production over the last 30 days (docs/metrics.md)."""
 
 
 # --- runs ---

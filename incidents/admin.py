@@ -11,7 +11,7 @@ class IncidentAdmin(DomainAdmin):
     list_filter = ["status", "severity"]
     list_select_related = ["service"]
     search_fields = ["id", "title", "service__id", "service__name"]
-    autocomplete_fields = ["service"]
+    autocomplete_fields = ["service", "release"]
     readonly_fields = ["status", "acknowledged_at", "resolved_at"]
     actions = [
         lifecycle_action(lifecycle.acknowledge, "Acknowledge selected"),

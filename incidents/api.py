@@ -21,6 +21,14 @@ class IncidentSerializer(EntitySerializer):
     source = Choice(choices=IncidentSource.choices, read_only=True, help_text="manual, or the integration's kind.")
     externalId = BlankAsNullField(source="external_id", read_only=True, help_text="The source's id for it.")
     integrationId = String(source="integration_id", read_only=True, allow_null=True)
+    releaseId = String(
+        source="release_id",
+        required=False,
+        allow_null=True,
+        help_text="The release it is blamed on, one of the service's (null: none). Left out on create, the "
+        "service's production release current at startedAt; a release linked to an incident is a failed "
+        "deployment in the DORA figures (docs/metrics.md).",
+    )
 
     read_only_reasons = {
         "status": "is read-only: use …/acknowledge/ and …/resolve/.",
@@ -31,6 +39,12 @@ class IncidentSerializer(EntitySerializer):
 
     class Meta:
         model = Incident
+
+    def create(self, validated_data):
+        incident = Incident(**validated_data)
+        incident.release_given = "release_id" in validated_data  # null given: none, not the default
+        incident.save()
+        return incident
 
 
 class IncidentViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, DomainViewSet):

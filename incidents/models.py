@@ -109,6 +109,20 @@ class Incident(StatusMachine, Entity):
     integration = models.ForeignKey(
         "integrations.Integration", null=True, blank=True, on_delete=models.PROTECT, editable=False, related_name="+"
     )
+    # Named by its label, as `integration` is: releases stand beside incidents in the layers, not below them.
+    release = models.ForeignKey(
+        "releases.Release",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="incidents",
+        error_messages=unknown("release"),
+        help_text="The release it is blamed on: by default, at creation, the service's production release current at "
+        "its start (incidents.releases); editable. A linked release is a failed deployment (docs/metrics.md).",
+    )
+
+    # Whether whoever creates it chose its release (null included); if not, it defaults (incidents.releases).
+    release_given = False
 
     class Meta:
         ordering = ["-started_at", "id"]
@@ -158,5 +172,18 @@ class Incident(StatusMachine, Entity):
         service = Service.objects.filter(pk=self.service_id).first()
         if self._state.adding and service and service.is_archived and not self.restoring:
             errors["service"] = [f"service {service.pk!r} is archived."]
+        if service:
+            self._clean_release(errors)
         if errors:
             raise ValidationError(errors)
+
+    def _clean_release(self, errors):
+        from incidents import releases  # the default and the rule about which release (it imports this module)
+
+        defaulted = self._state.adding and not self.restoring and not self.release_given and self.release_id is None
+        if defaulted and "started_at" not in errors:
+            self.release_id = releases.current_in_production(self.service_id, self.started_at)
+        elif self.release_id is not None and self.release_id != self.stored("release_id"):
+            problem = releases.problem(self.release_id, self.service_id)
+            if problem:
+                errors["release"] = [problem]

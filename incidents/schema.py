@@ -53,6 +53,9 @@ class IncidentType(graphene.ObjectType):
     source = choice(IncidentSourceEnum, "source", required=True)
     external_id = graphene.String(description="The source's id for it; null when typed in.")
     integration_id = graphene.ID(description="The integration that reported it; null when typed in.")
+    release_id = graphene.ID(
+        description="The release it is blamed on (a failed deployment in the DORA figures); null: none."
+    )
 
     @staticmethod
     def resolve_external_id(incident, info):
@@ -118,12 +121,17 @@ class IncidentCreateInput(graphene.InputObjectType):
     severity = SeverityEnum(required=True)
     link = graphene.String(required=True, description="An absolute http(s) URL.")
     started_at = DateTime(description="Defaults to now.")
+    release_id = graphene.ID(
+        description="One of the service's releases, or null for none; left out: the service's production release "
+        "current at startedAt."
+    )
 
 
 class IncidentUpdateInput(graphene.InputObjectType):
     title = graphene.String()
     severity = SeverityEnum()
     link = graphene.String()
+    release_id = graphene.ID(description="One of the service's releases, or null for none.")
 
 
 class IncidentCreate(Create):

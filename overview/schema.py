@@ -5,14 +5,28 @@ document's selection (controlplane/graphql/plain.py) rather than resolved field 
 
 import graphene
 import orjson
+from django.core.exceptions import ValidationError
 
 from controlplane import adapters
 from controlplane.api.base import filtered_rows
 from controlplane.db import json_sql
+from controlplane.graphql.limits import weigh
 from controlplane.graphql.plain import Plain, Rendered
-from controlplane.graphql.types import AFTER, FIRST, DateTime, Keyset, connection, paginate, valid_filterset
+from controlplane.graphql.types import (
+    AFTER,
+    FIRST,
+    DateTime,
+    Keyset,
+    arguments_of,
+    connection,
+    invalid_arguments,
+    paginate,
+    plain,
+    valid_filterset,
+)
 from incidents.schema import SeverityEnum
-from overview import services_index
+from overview import dora, services_index
+from overview.api import DoraQuery
 from releases.schema import ReleaseStatusEnum
 from services.filtersets import ServiceFilterSet
 from services.models import Service
@@ -69,11 +83,154 @@ class ServicesIndexEntry(Plain):
     audit_tail = graphene.Field(AuditTail, source="auditTail", description="The service's latest audit event.")
 
 
+# --- DORA metrics (overview.dora, docs/metrics.md): what REST's GET /api/metrics/dora/ answers ---
+
+DoraMetricEnum = graphene.Enum("DoraMetric", [(m, m) for m in dora.METRICS], description="A DORA figure.")
+DoraLevelEnum = graphene.Enum(
+    "DoraLevel", [(level, level) for level in dora.LEVELS], description=f"A performance cluster of {dora.REPORT}."
+)
+
+
+class DoraDeploymentFrequency(graphene.ObjectType):
+    count = graphene.Int(required=True, description="Runs that made a release Active in the window.")
+    per_day = graphene.Float(required=True, source="perDay")
+
+
+class DoraLeadTimeSources(graphene.ObjectType):
+    committed_at = graphene.Int(required=True, source="committedAt", description="From the change's committedAt.")
+    release_created_at = graphene.Int(
+        required=True, source="releaseCreatedAt", description="No committedAt: from the change's first release."
+    )
+
+
+class DoraLeadTime(graphene.ObjectType):
+    median = graphene.Int(description="Seconds; null: no change was deployed.")
+    p90 = graphene.Int(description="Seconds, by nearest rank.")
+    count = graphene.Int(required=True, description="Deployments of changes (deploys and promotions).")
+    measured_from = graphene.Field(DoraLeadTimeSources, required=True, source="measuredFrom")
+
+
+class DoraChangeFailureRate(graphene.ObjectType):
+    failed = graphene.Int(required=True)
+    total = graphene.Int(required=True, description="Deployments and failed attempts.")
+    rate = graphene.Float(description="failed / total; null when total is 0.")
+
+
+class DoraRecoveryTime(graphene.ObjectType):
+    median = graphene.Int(description="Seconds from a failed deployment to the next good one there.")
+    count = graphene.Int(required=True, description="Failed deployments that have recovered.")
+    unrecovered = graphene.Int(required=True)
+
+
+class DoraReworkRate(graphene.ObjectType):
+    count = graphene.Int(required=True, description="Rollbacks, and deployments while a failure was unrecovered.")
+    total = graphene.Int(required=True)
+    rate = graphene.Float(description="count / total; null when total is 0.")
+
+
+class DoraLevels(graphene.ObjectType):
+    deployment_frequency = graphene.Field(DoraLevelEnum, source="deploymentFrequency")
+    lead_time_for_changes = graphene.Field(DoraLevelEnum, source="leadTimeForChanges")
+    change_failure_rate = graphene.Field(DoraLevelEnum, source="changeFailureRate")
+    failed_deployment_recovery_time = graphene.Field(DoraLevelEnum, source="failedDeploymentRecoveryTime")
+
+
+class DoraTier(graphene.ObjectType):
+    level = graphene.Field(DoraLevelEnum, description="The lowest of byMetric's; null: nothing deployed or attempted.")
+    report = graphene.String(required=True, description="The report whose clusters these are.")
+    by_metric = graphene.Field(DoraLevels, required=True, source="byMetric")
+
+
+class DoraDeployment(graphene.ObjectType):
+    """A deployment behind a figure (REST's `?drill=<metric>` rows)."""
+
+    run_id = graphene.ID(required=True, source="runId")
+    kind = graphene.String(required=True, description="Deploy, Promote or Rollback.")
+    state = graphene.String(required=True, description="Succeeded, or Failed: an attempt that failed.")
+    release_id = graphene.ID(required=True, source="releaseId")
+    service_id = graphene.ID(required=True, source="serviceId")
+    env_id = graphene.ID(required=True, source="envId")
+    sha = graphene.String(required=True)
+    version = graphene.String(required=True)
+    started_at = DateTime(required=True, source="startedAt")
+    finished_at = DateTime(required=True, source="finishedAt")
+    lead_time_seconds = graphene.Int(source="leadTimeSeconds")
+    lead_time_from = graphene.String(source="leadTimeFrom", description="committedAt or releaseCreatedAt.")
+    failed = graphene.Boolean(required=True)
+    failed_because = graphene.List(
+        graphene.NonNull(graphene.String), required=True, source="failedBecause", description="runFailed, …"
+    )
+    rolled_back_by = graphene.ID(source="rolledBackBy")
+    incident_ids = graphene.List(graphene.NonNull(graphene.ID), required=True, source="incidentIds")
+    recovered_by_run_id = graphene.ID(source="recoveredByRunId")
+    recovered_at = DateTime(source="recoveredAt")
+    recovery_seconds = graphene.Int(source="recoverySeconds")
+    rework = graphene.Boolean(required=True)
+
+
+class DoraMetrics(graphene.ObjectType):
+    """The DORA metrics of a window (docs/metrics.md)."""
+
+    service_id = graphene.ID(source="serviceId")
+    env_id = graphene.ID(source="envId", description="As asked; null: the production environments (envIds).")
+    env_ids = graphene.List(graphene.NonNull(graphene.ID), required=True, source="envIds")
+    since = DateTime(required=True, description="Inclusive.")
+    until = DateTime(required=True, description="Exclusive.")
+    days = graphene.Float(required=True)
+    deployment_frequency = graphene.Field(DoraDeploymentFrequency, required=True, source="deploymentFrequency")
+    lead_time_for_changes = graphene.Field(DoraLeadTime, required=True, source="leadTimeForChanges")
+    change_failure_rate = graphene.Field(DoraChangeFailureRate, required=True, source="changeFailureRate")
+    failed_deployment_recovery_time = graphene.Field(
+        DoraRecoveryTime, required=True, source="failedDeploymentRecoveryTime"
+    )
+    rework_rate = graphene.Field(DoraReworkRate, required=True, source="reworkRate")
+    tier = graphene.Field(DoraTier, required=True)
+    deployments = graphene.List(
+        graphene.NonNull(DoraDeployment),
+        required=True,
+        metric=DoraMetricEnum(required=True),
+        description="The deployments behind a figure, newest first: as many as it counts.",
+    )
+
+    @staticmethod
+    def resolve_deployments(answer, info, metric):
+        return [d.as_json() for d in answer[FIGURES].drill(plain(metric))]
+
+
+FIGURES = "_figures"  # the computed figures, kept beside their JSON for `deployments`
+
+
+class DoraQueries(graphene.ObjectType):
+    dora_metrics = graphene.Field(
+        graphene.NonNull(DoraMetrics),
+        service_id=graphene.ID(description="One service; default: every service."),
+        env_id=graphene.ID(description="One environment; default: every production one."),
+        since=DateTime(description="Inclusive; default: 30 days before until."),
+        until=DateTime(description="Exclusive; default: now."),
+        description="DORA metrics from the control plane's own records (docs/metrics.md).",
+    )
+
+    @staticmethod
+    def resolve_dora_metrics(root, info, service_id=None, env_id=None, since=None, until=None):
+        # REST's query parameters for the same question: the same rules and words.
+        asked = arguments_of(DoraQuery, {"serviceId": service_id, "envId": env_id, "since": since, "until": until})
+        try:
+            window = dora.window(asked.get("serviceId"), asked.get("envId"), asked.get("since"), asked.get("until"))
+        except ValidationError as exc:
+            invalid_arguments(exc.message_dict)
+        figures = dora.measure(window)
+        return {**figures.as_json(), FIGURES: figures}
+
+
+# A computation over every deployment of the window (three queries), not a value read.
+weigh("Query", "doraMetrics", 50)
+
+
 ServicesIndexEntryConnection = connection(ServicesIndexEntry)
 INDEX = Keyset(Service, ("name", "id"), "servicesIndex")
 
 
-class Query(graphene.ObjectType):
+class Query(DoraQueries, graphene.ObjectType):
     services_index = graphene.Field(
         graphene.NonNull(ServicesIndexEntryConnection),
         first=FIRST,

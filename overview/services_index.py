@@ -29,6 +29,7 @@ from incidents.models import SEVERITIES, Severity
 from overview.models import DeploymentState, ServiceState
 from releases.models import ReleaseStatus
 from services.models import Environment, Service
+from services.promotion import PROMOTION_ORDER
 
 # A page of services is read with the services' own columns only (filtered and paged by the list's rules);
 # each entry is then written by the database as JSON (controlplane.db.json_sql), in two lookups by key.
@@ -50,8 +51,9 @@ def _release(prefix: str, status: str, when: str) -> str:
 
 @functools.cache
 def _deployments_sql(vendor: str, count: int) -> str:
-    """Per linked (service, environment), in the environments' name order: the environment's entry, with the
-    latest and current releases as the read model copies them (a current release is Active by definition)."""
+    """Per linked (service, environment), in the environments' promotion order (services.promotion: a column):
+    the environment's entry, with the latest and current releases as the read model copies them (a current
+    release is Active by definition)."""
     entry = json_sql.obj(
         ("id", "d.environment_id"),
         ("name", "env.name"),
@@ -63,7 +65,7 @@ def _deployments_sql(vendor: str, count: int) -> str:
     FROM {DeploymentState._meta.db_table} d
     JOIN {Environment._meta.db_table} env ON env.id = d.environment_id
     WHERE d.service_id IN ({_marks(count)})
-    ORDER BY env.name
+    ORDER BY {", ".join(f"env.{column}" for column in PROMOTION_ORDER)}
     """
 
 

@@ -11,6 +11,7 @@ urlpatterns: list = [
     path("", views.index, name="index"),
     path("services/<id:service_id>/", views.service_detail, name="service"),
     path("environments/", views.environments, name="environments"),
+    path("metrics/", views.dora_metrics, name="metrics"),
     path("environments/<id:environment_id>/", views.environment_detail, name="environment"),
     # "Check now": ask the environment's platform what runs there (POST; releases.drift.check).
     path("environments/<id:environment_id>/drift/", views.environment_drift_check, name="drift-check"),

@@ -1,4 +1,5 @@
-"""The pages that cross apps (docs/pages.md): the services index (`/`), a service's page, the environments.
+"""The pages that cross apps (docs/pages.md): the services index (`/`), a service's page, the environments, the
+DORA metrics (`/metrics/`).
 
 Thin doors: they read the deployment-state read model (`overview.models`, `overview.services_index`), the
 FilterSets and the domain's tables, each page in a constant number of queries whatever the data's size.
@@ -10,6 +11,7 @@ import statistics
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404, HttpResponse
@@ -21,6 +23,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from audit.models import AuditEvent
 from controlplane import adapters, connections, holes
+from controlplane.api import params
 from controlplane.errors import Conflict
 from controlplane.holes import Holed
 from controlplane.identity.roles import can
@@ -28,13 +31,15 @@ from controlplane.identity.views import refused, sign_in_first
 from controlplane.keyset import START, Keyset, NotACursor
 from controlplane.models import ID_PATTERN
 from incidents.models import SEVERITIES, Incident
-from overview import services_index
+from overview import dora, services_index
+from overview.api import DoraQuery, drill_link
 from overview.models import DeploymentState, ServiceState
 from policies import status
 from releases import drift, metrics, runs
 from releases.models import Release, ReleaseStatus, WorkflowRun
 from services.filtersets import ServiceFilterSet
 from services.models import Environment, Service
+from services.promotion import PROMOTION_ORDER
 
 INDEX_PAGE_SIZE = 50
 RECENT = 20  # releases, incidents and audit events on a service's page
@@ -72,15 +77,16 @@ def _entries(rows) -> list[dict]:
 
 
 def _columns():
-    """The environments in use, one column each."""
-    return list(Environment.objects.filter(archived_at__isnull=True).order_by("name").values("id", "name"))
+    """The environments in use, one column each, in promotion order."""
+    in_use = Environment.objects.filter(archived_at__isnull=True).order_by(*PROMOTION_ORDER)
+    return list(in_use.values("id", "name"))
 
 
 def _open_columns() -> dict:
-    """The environments in use, one column each, with whether each is open for changes now and until when
-    (`policies.status`: one Cedar batch for them all), and when the first of those changes (`changes_at`; the
-    header asks again then, `refresh_in`, a hole)."""
-    environments = list(Environment.objects.filter(archived_at__isnull=True).order_by("name"))
+    """The environments in use, one column each in promotion order, with whether each is open for changes now
+    and until when (`policies.status`: one Cedar batch for them all), and when the first of those changes
+    (`changes_at`; the header asks again then, `refresh_in`, a hole)."""
+    environments = list(Environment.objects.filter(archived_at__isnull=True).order_by(*PROMOTION_ORDER))
     statuses = status.environment_status(environments)
     columns = [{"id": e.pk, "name": e.name, "status": statuses[e.pk]} for e in environments]
     changes_at = status.first_change(statuses.values())
@@ -316,7 +322,7 @@ def service_detail(request, service_id: str):
     service = Service.objects.select_related("state").prefetch_related("environments").filter(pk=service_id).first()
     if service is None:
         raise Http404("No such service.")
-    environments = list(service.environments.all())
+    environments = list(service.environments.all())  # in promotion order, the model's ordering
     # Every open incident of the service, from the read model (the incidents listed are only the latest).
     state = getattr(service, "state", None)
     deployments = {
@@ -352,9 +358,12 @@ def service_detail(request, service_id: str):
     )
     incidents = list(Incident.objects.filter(service_id=service_id).order_by("-started_at", "-id")[:RECENT])
     audit = list(AuditEvent.objects.filter(service_id=service_id).order_by("-seq")[:RECENT])
+    # ?fragment=live: the part live.js fetches again when an event concerns the service.
+    live = request.GET.get("fragment") == "live"
     context = {
         "principal": request.principal,
         "service": service,
+        "dora": None if live else _dora_row(service_id),
         "rows": rows,
         "releases": releases,
         "incidents": incidents,
@@ -364,8 +373,6 @@ def service_detail(request, service_id: str):
         "recent": RECENT,
         "can_rollback": can(request.principal, "rollback"),
     }
-    # ?fragment=live: the part live.js fetches again when an event concerns the service.
-    live = request.GET.get("fragment") == "live"
     return render(request, "services/_live.html" if live else "services/detail.html", context)
 
 
@@ -381,11 +388,13 @@ def environments(request):
     if request.principal is None:
         return HttpResponse("Sign in again.", status=401) if live else sign_in_first(request)
     rows = list(
-        Environment.objects.filter(archived_at__isnull=True).annotate(
+        Environment.objects.filter(archived_at__isnull=True)
+        .annotate(
             linked=Count("deployments", distinct=True),
             running=Count("deployments", filter=Q(deployments__current__isnull=False), distinct=True),
             promoting=Count("deployments", filter=Q(deployments__promoting__isnull=False), distinct=True),
         )
+        .order_by(*PROMOTION_ORDER)
     )
     statuses = status.environment_status(rows)  # one Cedar batch for the page
     for row in rows:
@@ -474,3 +483,112 @@ def environment_drift_check(request, environment_id: str):
         context = _environment_context(request, environment, drift_error=str(refusal))
         return render(request, "overview/environment.html", context, status=409)
     return redirect(f"{reverse('overview:environment', args=[environment.pk])}#drift")
+
+
+# --- the DORA metrics ---
+
+FIGURE_TITLES = {
+    "deploymentFrequency": "Deployment frequency",
+    "leadTimeForChanges": "Lead time for changes",
+    "changeFailureRate": "Change failure rate",
+    "failedDeploymentRecoveryTime": "Failed deployment recovery time",
+    "reworkRate": "Rework rate",
+}
+LEVEL_BADGES = {"elite": "succeeded", "high": "Promoting", "medium": "medium", "low": "failed"}  # base.css's colours
+
+
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{round(rate * 100)}%"
+
+
+def _seconds(value: int | None) -> str:
+    return "—" if value is None else _duration(value)
+
+
+def _figure_tiles(figures: dora.Figures) -> list[dict]:
+    """Each figure as a tile: its value, what it is of, its DORA 2024 level, and its drill-down on this page."""
+    f, levels = figures.figures, figures.tier["byMetric"]
+    lead, rate, recovery, rework = (
+        f["leadTimeForChanges"],
+        f["changeFailureRate"],
+        f["failedDeploymentRecoveryTime"],
+        f["reworkRate"],
+    )
+    frequency = f["deploymentFrequency"]
+    from_commit = lead["measuredFrom"]["committedAt"]
+    shown = {
+        "deploymentFrequency": (f"{frequency['perDay']:g} a day", f"{frequency['count']} deployments"),
+        "leadTimeForChanges": (
+            _seconds(lead["median"]),
+            f"median; p90 {_seconds(lead['p90'])}; {lead['count']} changes, {from_commit} timed from their commit, "
+            f"{lead['count'] - from_commit} from their first release",
+        ),
+        "changeFailureRate": (_percent(rate["rate"]), f"{rate['failed']} of {rate['total']} deployments failed"),
+        "failedDeploymentRecoveryTime": (
+            _seconds(recovery["median"]),
+            f"median; {recovery['count']} recovered, {recovery['unrecovered']} not yet",
+        ),
+        "reworkRate": (_percent(rework["rate"]), f"{rework['count']} of {rework['total']} deployments were rework"),
+    }
+    counts = {metric: f[metric].get("count", f[metric].get("failed")) for metric in dora.METRICS}
+    return [
+        {
+            "metric": metric,
+            "title": FIGURE_TITLES[metric],
+            "value": value,
+            "detail": detail,
+            "count": counts[metric],
+            "level": levels.get(metric),
+            "badge": LEVEL_BADGES.get(levels.get(metric)),
+            "link": drill_link(figures, metric, path="/metrics/"),
+        }
+        for metric, (value, detail) in shown.items()
+    ]
+
+
+def _tier(figures: dora.Figures) -> dict:
+    return {**figures.tier, "badge": LEVEL_BADGES.get(figures.tier["level"])}
+
+
+def _dora_row(service_id: str) -> dict:
+    """A service's figures in production over the last 30 days, for the row on its page."""
+    figures = dora.measure(dora.window(service_id=service_id))
+    return {"tiles": _figure_tiles(figures), "tier": _tier(figures), "days": dora.DEFAULT_DAYS}
+
+
+@require_safe
+def dora_metrics(request):
+    """`/metrics/`: the DORA metrics (overview.dora, docs/metrics.md) of the window the filters ask for (by default
+    every service in production over the last 30 days), each figure linking to its deployments (`?drill=`), which
+    are then listed below. The REST endpoint's parameters and rules (overview.api.DoraQuery), an empty form field
+    being no value."""
+    if request.principal is None:
+        return sign_in_first(request)
+    takes = tuple(DoraQuery().fields)
+    values = {name: request.GET.get(name, "").strip() for name in takes}
+    errors = params.refusals(request.GET, takes, "this page", blank=True)
+    query = DoraQuery(data={name: value for name, value in values.items() if value})
+    figures = None
+    if not errors and query.is_valid():
+        asked = query.validated_data
+        try:
+            window = dora.window(asked.get("serviceId"), asked.get("envId"), asked.get("since"), asked.get("until"))
+            figures = dora.measure(window)
+        except ValidationError as error:
+            errors = error.message_dict
+    elif not errors:
+        errors = {name: [str(m) for m in messages] for name, messages in query.errors.items()}
+    drill = values["drill"] if figures is not None else ""
+    context = {
+        "principal": request.principal,
+        "values": values,
+        "errors": errors,
+        "environments": list(Environment.objects.order_by(*PROMOTION_ORDER).values("id", "name")),
+        "figures": figures.as_json() if figures else None,
+        "tiles": _figure_tiles(figures) if figures else [],
+        "tier": _tier(figures) if figures else None,
+        "drill": drill,
+        "drill_title": FIGURE_TITLES.get(drill, ""),
+        "deployments": [d.as_json() for d in figures.drill(drill)] if drill else [],
+    }
+    return render(request, "metrics/dora.html", context, status=400 if errors else 200)

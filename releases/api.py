@@ -29,6 +29,14 @@ class ReleaseSerializer(EntitySerializer):
     envId = String(source="environment_id")
     status = Choice(choices=ReleaseStatus.choices, read_only=True)
     createdAt = Timestamp(source="created_at", read_only=True)
+    committedAt = Timestamp(
+        source="committed_at",
+        required=False,
+        allow_null=True,
+        help_text="When its commit was made (RFC 3339), e.g. `git log -1 --format=%cI`: where its lead time for "
+        "changes starts (docs/metrics.md). Optional, set on create (not after the release's creation); immutable. "
+        "A promotion or a rollback copies it.",
+    )
     activatedAt = Timestamp(source="activated_at", read_only=True, allow_null=True)
     isCurrent = serializers.BooleanField(
         source="is_current",

@@ -1,4 +1,5 @@
 import re
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -10,6 +11,8 @@ from controlplane.redaction import redact
 from services.models import Environment, Service
 
 SHA = re.compile(r"^[0-9a-f]{7,40}$")
+# How far after a release's creation its commit may be dated: a committer's clock may run a little fast.
+COMMITTED_AHEAD_AT_MOST = timedelta(minutes=5)
 
 
 class LogLevel(models.TextChoices):
@@ -70,7 +73,7 @@ class Release(StatusMachine, Entity):
     SUCCESSION_FIELDS = ("is_current", "superseded_by", "superseded_at")
     MOVED_FIELDS = ("activated_at", *SUCCESSION_FIELDS)
     DERIVED_FIELDS = SUCCESSION_FIELDS
-    IMMUTABLE_FIELDS = ("service", "environment", "sha", "created_at")
+    IMMUTABLE_FIELDS = ("service", "environment", "sha", "created_at", "committed_at")
 
     service = models.ForeignKey(
         Service, on_delete=models.PROTECT, related_name="releases", error_messages=unknown("service")
@@ -82,6 +85,12 @@ class Release(StatusMachine, Entity):
     version = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    committed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When its commit was made (optional; set on create, immutable): where its lead time for changes "
+        "starts (docs/metrics.md).",
+    )
     activated_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_current = models.BooleanField(
         default=False,
@@ -162,6 +171,8 @@ class Release(StatusMachine, Entity):
             # The release list's order, whole and per service: a page reads its rows, not every release sorted.
             models.Index(fields=["-created_at", "-id"], name="release_order_idx"),
             models.Index(fields=["service", "-created_at", "-id"], name="release_service_order_idx"),
+            # A change's first release (the lead time's start, overview.dora): a service's releases of one sha.
+            models.Index(fields=["service", "sha", "created_at"], name="release_sha_idx"),
         ]
 
     @property
@@ -187,6 +198,15 @@ class Release(StatusMachine, Entity):
         if self.version and not self.version.strip():
             errors["version"] = ["must not be blank."]
         self.activated_at = require_aware(self.activated_at, "activated_at", errors)
+        self.committed_at = require_aware(self.committed_at, "committed_at", errors)
+        if self._state.adding and self.committed_at and not errors.get("committed_at"):
+            created = self.created_at or timezone.now()
+            if self.committed_at > created + COMMITTED_AHEAD_AT_MOST:
+                ahead = int(COMMITTED_AHEAD_AT_MOST.total_seconds() // 60)
+                errors["committed_at"] = [
+                    f"must not be after the release's creation (a commit is made before it is released; "
+                    f"{ahead} minutes are allowed for a committer's clock running fast)."
+                ]
         if self._state.adding:
             self._clean_new(errors)
         else:
@@ -317,6 +337,7 @@ class WorkflowRun(StatusMachine, Entity):
             models.Index(fields=["source_release", "started_at"], name="run_source_idx"),
             models.Index(fields=["state", "started_at"], name="run_state_idx"),
             models.Index(fields=["-started_at", "-id"], name="run_order_idx"),  # the run list's order
+            models.Index(fields=["finished_at"], name="run_finished_idx"),  # DORA's window (overview.dora)
         ]
 
     def clean(self):

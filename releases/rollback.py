@@ -78,6 +78,7 @@ def rollback(
             environment=environment,
             sha=restored.sha,
             version=restored.version,
+            committed_at=restored.committed_at,
             rollback_of=current,
             restores=restored,
         )

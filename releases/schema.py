@@ -55,6 +55,7 @@ from releases.models import (
 )
 from releases.timeline import by_release as timelines
 from services.models import Environment, Service
+from services.promotion import PROMOTION_ORDER
 from services.schema import EnvironmentType, ModeEnum, ServiceType
 
 ReleaseStatusEnum = enum_of(ReleaseStatus, "Draft → Promoting → Active or Failed.")
@@ -97,6 +98,9 @@ class ReleaseType(graphene.ObjectType):
     version = graphene.String(required=True)
     status = choice(ReleaseStatusEnum, "status", required=True)
     created_at = DateTime(required=True)
+    committed_at = DateTime(
+        description="When its commit was made: where its lead time for changes starts; null: unknown."
+    )
     activated_at = DateTime()
     is_current = graphene.Boolean(
         required=True, description="Runs in its environment now: the Active release there activated last."
@@ -313,7 +317,9 @@ class ServiceReleases:
         description="Newest first.",
     )
     current_releases = graphene.List(
-        graphene.NonNull(ReleaseType), required=True, description="What runs in each environment, by environment name."
+        graphene.NonNull(ReleaseType),
+        required=True,
+        description="What runs in each environment, the environments in promotion order.",
     )
 
     @staticmethod
@@ -349,10 +355,10 @@ class EnvironmentReleases:
 
 
 def _current(services) -> dict:
-    """Per service, what runs in each of its environments, by environment name."""
+    """Per service, what runs in each of its environments, the environments in promotion order."""
     result: dict[str, list] = {}
     current = Release.objects.filter(is_current=True, service_id__in=[s.pk for s in services])
-    for release in current.order_by("environment__name"):
+    for release in current.order_by(*(f"environment__{field}" for field in PROMOTION_ORDER)):
         result.setdefault(release.service_id, []).append(release)
     return result
 
@@ -419,6 +425,9 @@ class ReleaseCreateInput(graphene.InputObjectType):
     env_id = graphene.ID(required=True, description="One of the service's environments.")
     sha = graphene.String(required=True, description="7-40 lower-case hex characters; immutable.")
     version = graphene.String(required=True)
+    committed_at = DateTime(
+        description="When its commit was made (not after the release's creation): where its lead time starts."
+    )
 
 
 class ReleaseUpdateInput(graphene.InputObjectType):

@@ -12,6 +12,7 @@ from controlplane.identity.views import refused, sign_in_first
 from releases import approval_views, timeline
 from releases.api import ReleaseSerializer
 from releases.models import Release, RunState, WorkflowRun
+from services import promotion
 
 
 def release_or_404(release_id: str) -> Release:
@@ -28,9 +29,12 @@ def _summary_context(request, release: Release) -> dict:
     context["can_deploy"] = can(principal, "release.deploy")
     context["can_promote"] = can(principal, "release.promote")
     if release.promotable:
-        context["promote_to"] = list(
-            release.service.environments.exclude(pk=release.environment_id).values_list("pk", "name")
-        )
+        # The next environment first (the one that requires this one, else the one after it in promotion
+        # order); none when nothing comes after it, so the form preselects no earlier one.
+        environments = list(release.service.environments.all())  # in promotion order, the model's ordering
+        following, offered = promotion.promotion_targets(release.environment, environments)
+        context["promote_to"] = [(env.pk, env.name) for env in offered]
+        context["promote_next"] = following.pk if following else None
     return context
 
 

@@ -140,7 +140,13 @@ def promote_refusal(release: Release, environment: Environment) -> str | None:
 
 def _promoted(release: Release, environment: Environment) -> Release:
     """The new release a promotion makes: the same service, sha and version, in `environment` (Draft)."""
-    return Release(service_id=release.service_id, environment=environment, sha=release.sha, version=release.version)
+    return Release(
+        service_id=release.service_id,
+        environment=environment,
+        sha=release.sha,
+        version=release.version,
+        committed_at=release.committed_at,  # the same commit: its lead time starts where the source's does
+    )
 
 
 def _check_promotion(release: Release, environment: Environment) -> None:

@@ -4,7 +4,15 @@ from django.contrib import admin
 from controlplane import adapters, connections
 from controlplane.admin import ArchivedFilter, DomainAdmin, DomainModelForm, LinesField, lifecycle_action
 from services import lifecycle
-from services.models import WEEKDAYS, ChangeWindow, Environment, Freeze, Service, environment_links_problem
+from services.models import (
+    ORDER_RULE,
+    WEEKDAYS,
+    ChangeWindow,
+    Environment,
+    Freeze,
+    Service,
+    environment_links_problem,
+)
 
 archive = lifecycle_action(lifecycle.archive, "Archive selected")
 restore = lifecycle_action(lifecycle.restore, "Restore selected")
@@ -22,10 +30,16 @@ def connections_help() -> str:
 
 class EnvironmentForm(DomainModelForm):
     policy_refs = LinesField(required=False, help_text="One per line, like policy:change-window:weekday.")
+    # Without the form's own bounds, so its range is refused in the model's words, like anything else.
+    order = forms.IntegerField(
+        required=False,
+        help_text=Environment._meta.get_field("order").help_text,
+        error_messages={"invalid": ORDER_RULE},
+    )
 
     class Meta:
         model = Environment
-        fields = ["id", "name", "region", "cluster", "policy_refs", "connection"]
+        fields = ["id", "name", "region", "cluster", "policy_refs", "order", "connection"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -35,7 +49,8 @@ class EnvironmentForm(DomainModelForm):
 @admin.register(Environment)
 class EnvironmentAdmin(DomainAdmin):
     form = EnvironmentForm
-    list_display = ["id", "name", "region", "cluster", "mode", "connection", "is_production", "archived"]
+    # Listed in promotion order (the model's ordering), its `order` beside the name.
+    list_display = ["id", "name", "order", "region", "cluster", "mode", "connection", "is_production", "archived"]
     list_filter = [ArchivedFilter]
     search_fields = ["id", "name", "region", "cluster", "connection"]
     actions = [archive, restore]
@@ -119,7 +134,7 @@ class ChangeWindowAdmin(DomainAdmin):
 
 
 def _environment_choices():
-    return [(env.pk, f"{env.name} ({env.pk})") for env in Environment.objects.order_by("name")]
+    return [(env.pk, f"{env.name} ({env.pk})") for env in Environment.objects.all()]  # in promotion order
 
 
 class FreezeForm(DomainModelForm):

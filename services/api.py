@@ -8,7 +8,22 @@ from controlplane.api.base import BlankAsNullField, Choice, DomainViewSet, Entit
 from controlplane.models import ID_PATTERN
 from services import lifecycle
 from services.filtersets import ChangeWindowFilterSet, EnvironmentFilterSet, FreezeFilterSet, ServiceFilterSet
-from services.models import ChangeWindow, Environment, Freeze, Service
+from services.models import MAX_ORDER, ORDER_RULE, ChangeWindow, Environment, Freeze, Service
+
+
+class Order(serializers.IntegerField):
+    """A JSON whole number or null: "1", 1.5 and true are refused, never turned into 1. The range is the
+    environment's own rule, in the same words."""
+
+    default_error_messages = {"not_a_number": ORDER_RULE}
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("not_a_number")
+        return data
 
 
 class EnvironmentSerializer(EntitySerializer):
@@ -19,6 +34,10 @@ class EnvironmentSerializer(EntitySerializer):
     connection = BlankAsNullField(
         help_text="A connection named in CONTROLPLANE_CONNECTIONS: its adapter deploys here for real. "
         "null: every adapter simulates.",
+    )
+    order = Order(
+        help_text=f"0-{MAX_ORDER}: its place in promotion order where policy:requires refs leave a choice, lower "
+        'first. null: after the ordered environments, by name (docs/domain.md, "Promotion order").'
     )
     mode = Choice(choices=["live", "simulated"], read_only=True, help_text='"live" when a connection is named.')
     archivedAt = Timestamp(source="archived_at", read_only=True, allow_null=True)

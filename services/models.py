@@ -3,12 +3,13 @@ import re
 import zoneinfo
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from controlplane import adapters, connections
 from controlplane.models import Archivable, Entity, require_aware
-from services import policy_refs
+from services import policy_refs, promotion
 
 ENVIRONMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 PRODUCTION_NAMES = ("prod", "production")
@@ -18,6 +19,8 @@ REPO_PATH = re.compile(r"^[a-z0-9.-]+\.[a-z]{2,}(:\d+)?(/[A-Za-z0-9._-]+){2,}$")
 DOT_SEGMENTS = {".", ".."}  # github.com/a/b/../../etc would name another path than it seems to
 # user@host/owner/name, user:password@host/…: credentials before the host, without a scheme to show them.
 USERINFO = re.compile(r"^[^@/]+@")
+MAX_ORDER = 1000
+ORDER_RULE = f"must be a whole number from 0 to {MAX_ORDER}, or null (after the ordered environments)."
 
 
 def normalize_repo(value: str) -> str:
@@ -45,16 +48,49 @@ class Environment(Archivable, Entity):
         blank=True,
         help_text="A connection from CONTROLPLANE_CONNECTIONS: its adapter deploys here for real. Empty: simulated.",
     )
+    order = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0, ORDER_RULE), MaxValueValidator(MAX_ORDER, ORDER_RULE)],
+        help_text=f"0-{MAX_ORDER}: its place in promotion order where policy:requires refs leave a choice, lower "
+        "first. Empty: after the ordered environments, by name.",
+    )
+    # Its place in promotion order, 0 first (services.promotion): kept by every save that can move it.
+    promotion_rank = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
+    DERIVED_FIELDS = ("promotion_rank",)
+
     class Meta:
-        ordering = ["name"]
+        ordering = list(promotion.PROMOTION_ORDER)
         constraints = [
             models.UniqueConstraint(
                 fields=["name"],
                 name="%(app_label)s_%(class)s_unique_name",
             ),
+            models.CheckConstraint(
+                condition=models.Q(order__isnull=True) | models.Q(order__gte=0, order__lte=MAX_ORDER),
+                name="%(app_label)s_%(class)s_order_range",
+                violation_error_message=f"order {ORDER_RULE}",
+            ),
         ]
+
+    def validate_constraints(self, exclude=None):
+        # The order's range is its field's validators' rule, word for word; the constraint holds it against raw
+        # SQL. Django would ask the database to check it again on every save (a savepoint and a query).
+        super().validate_constraints(exclude={*(exclude or ()), "order"})
+
+    def save_base(self, *args, raw=False, **kwargs):
+        # Promotion order is every environment's, from their names, orders and requires refs: a save that
+        # changes one of those renumbers them all, in its transaction and after its audit event (whose lock on
+        # the trail's head orders concurrent saves, so each renumbering reads the one committed before it).
+        # A raw save (a restore) is renumbered once the whole fixture is in (`renumber_after_load`).
+        moves = not raw and (
+            self._state.adding or any(self.stored(name) != getattr(self, name) for name in promotion.ORDERED_BY)
+        )
+        super().save_base(*args, raw=raw, **kwargs)
+        if moves:
+            self.promotion_rank = promotion.renumber(type(self))[self.pk]
 
     @property
     def mode(self) -> str:
@@ -340,6 +376,12 @@ def environment_links_problem(service_ids, environment_ids, adding: bool) -> str
             "(archive the environment instead)."
         )
     return None
+
+
+def renumber_after_load(sender, **kwargs):
+    """fixture_loaded: a restore writes environments raw (their promotion_rank ignored, DERIVED_FIELDS), so the
+    order is renumbered from what it restored, in the load's transaction."""
+    promotion.renumber(Environment)
 
 
 def check_environment_links(sender, instance, action, reverse, pk_set, **kwargs):

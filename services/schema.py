@@ -24,7 +24,13 @@ from controlplane.graphql.types import (
 from services import lifecycle
 from services.api import ChangeWindowSerializer, EnvironmentSerializer, FreezeSerializer, ServiceSerializer
 from services.filtersets import ChangeWindowFilterSet, EnvironmentFilterSet, FreezeFilterSet, ServiceFilterSet
-from services.models import ChangeWindow, Environment, Freeze, Service
+from services.models import MAX_ORDER, ChangeWindow, Environment, Freeze, Service
+from services.promotion import PROMOTION_ORDER
+
+ORDER = (
+    f"0-{MAX_ORDER}: its place in promotion order where policy:requires refs leave a choice, lower first; null: "
+    "after the ordered environments, by name."
+)
 
 
 class Adapters(Plain):
@@ -70,6 +76,7 @@ class EnvironmentType(Archivable, graphene.ObjectType):
         graphene.NonNull(Placement), required=True, description="The effective region and cluster per adapter."
     )
     policy_refs = graphene.List(graphene.NonNull(graphene.String), required=True)
+    order = graphene.Int(description=ORDER)
     connection = graphene.String(
         description="The connection (CONTROLPLANE_CONNECTIONS) whose adapter deploys here for real; null: simulated."
     )
@@ -121,7 +128,9 @@ class ServiceType(Archivable, graphene.ObjectType):
     name = graphene.String(required=True)
     repo = graphene.String(required=True, description="host/owner/name.")
     adapters = graphene.Field(Adapters, required=True)
-    environments = graphene.List(graphene.NonNull(EnvironmentType), required=True, description="By name.")
+    environments = graphene.List(
+        graphene.NonNull(EnvironmentType), required=True, description="In promotion order (docs/domain.md)."
+    )
 
     @staticmethod
     def resolve_adapters(service, info):
@@ -135,7 +144,7 @@ class ServiceType(Archivable, graphene.ObjectType):
 def _environments_of(services) -> dict:
     links = Service.environments.through.objects.filter(service_id__in=[s.pk for s in services])
     result: dict[str, list] = {}
-    for link in links.select_related("environment").order_by("environment__name"):
+    for link in links.select_related("environment").order_by(*(f"environment__{f}" for f in PROMOTION_ORDER)):
         result.setdefault(link.service_id, []).append(link.environment)
     return result
 
@@ -286,6 +295,7 @@ class EnvironmentCreateInput(graphene.InputObjectType):
     region = graphene.String(description="Required for production; null: the adapter's default.")
     cluster = graphene.String(description="Required for production; null: the adapter's default.")
     policy_refs = graphene.List(graphene.NonNull(graphene.String))
+    order = graphene.Int(description=ORDER)
     connection = graphene.String(description=CONNECTION)
 
 
@@ -294,6 +304,7 @@ class EnvironmentUpdateInput(graphene.InputObjectType):
     region = graphene.String()
     cluster = graphene.String()
     policy_refs = graphene.List(graphene.NonNull(graphene.String))
+    order = graphene.Int(description=ORDER)
     connection = graphene.String(description=CONNECTION)
 
 

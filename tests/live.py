@@ -22,6 +22,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from services import promotion
 from services.models import ChangeWindow, Environment
 from tests.environment import TOKENS, start_process, stop_group, web_server
 
@@ -67,6 +68,7 @@ def load_demo(as_shipped: bool = False):
     if not as_shipped:
         ChangeWindow.objects.filter(name="weekday").update(**ALL_WEEK)
         Environment.objects.filter(pk="env-prod").update(policy_refs=DEMO_PROD_REFS)
+        promotion.renumber(Environment)  # (an update() past save(): the order follows the refs it set)
 
 
 @pytest.fixture
@@ -74,6 +76,7 @@ def shipped_gates(committed_demo):
     """The committed demo's env-prod gated as shipped (its three refs; the `weekday` window Mon-Fri 09:00-17:00
     Europe/Berlin), for a test about the gate against a live server, which runs on the real clock."""
     Environment.objects.filter(pk="env-prod").update(policy_refs=SHIPPED_PROD_REFS)
+    promotion.renumber(Environment)
     ChangeWindow.objects.filter(name="weekday").update(days=[1, 2, 3, 4, 5], start="09:00", end="17:00")
 
 

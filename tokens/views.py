@@ -48,7 +48,7 @@ def token_list(request):
         "errors": errors,
         "other_errors": [m for name, msgs in errors.items() if name not in FIELDS for m in msgs],
         "roles": lifecycle.issuable_roles(principal),
-        "environments": Environment.objects.filter(archived_at__isnull=True).order_by("name"),
+        "environments": Environment.objects.filter(archived_at__isnull=True),  # in promotion order
         "issue_refusal": lifecycle.issue_refusal(principal),
         "sees_all": lifecycle.sees_all(principal),
     }

@@ -12,7 +12,7 @@ from controlplane.identity.views import MeView
 from incidents.api import IncidentViewSet
 from integrations.api import DeliveryViewSet, IntegrationViewSet, ReceivedEventViewSet, WebhookViewSet, receive_event
 from overview import streams
-from overview.api import DeployPreviewView, PromotePreviewView, ServicesIndexView
+from overview.api import DeployPreviewView, DoraMetricsView, PromotePreviewView, ServicesIndexView
 from policies.api import EnvironmentPolicyView
 from releases.api import EnvironmentDriftView, ReleaseViewSet, ServiceRollbackView, WorkflowRunViewSet
 from services.api import ChangeWindowViewSet, EnvironmentViewSet, FreezeViewSet, ServiceViewSet
@@ -45,6 +45,8 @@ urlpatterns = [
     path("environments/<id:id>/policy/", EnvironmentPolicyView.as_view(), name="environment-policy"),
     # What runs there (releases.drift): an environment's read and action that belong to releases.
     path("environments/<id:id>/drift/", EnvironmentDriftView.as_view(), name="environment-drift"),
+    # DORA metrics from our own records (overview.dora, docs/metrics.md): a read for every role.
+    path("metrics/dora/", DoraMetricsView.as_view(), name="metrics-dora"),
     # Integrations' logs, and where their sources post (docs/integrations.md).
     path("integrations/<id:id>/events/", receive_event, name="integration-events"),
     path(

@@ -22,6 +22,7 @@ NAVIGATION = (
     ("Environments", "/environments/", "read"),
     ("Approvals", "/approvals/", "read"),
     ("Incidents", "/incidents/", "read"),
+    ("Metrics", "/metrics/", "read"),
     ("Audit", "/audit/", "read"),
     ("Tokens", "/tokens/", "read"),
     ("Integrations", "/integrations/", "integration.read"),

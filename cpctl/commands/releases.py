@@ -38,6 +38,7 @@ def show_release(app, found: dict) -> None:
                 ("Version", found["version"]),
                 ("Sha", found["sha"]),
                 ("Status", render.status(found["status"])),
+                ("Committed", render.when(found.get("committedAt"))),
                 ("Created", render.when(found["createdAt"])),
                 ("Activated", render.when(found.get("activatedAt"))),
                 ("Current", "yes" if found["isCurrent"] else "no"),
@@ -47,9 +48,11 @@ def show_release(app, found: dict) -> None:
     )
 
 
-def release_create(app, service_id, env_id, sha, version, release_id):
+def release_create(app, service_id, env_id, sha, version, release_id, committed_at=None):
     body = {"serviceId": service_id, "envId": env_id, "sha": sha, "version": version}
-    created = app.client.post("/api/releases/", {**body, **({"id": release_id} if release_id else {})})
+    body |= {"id": release_id} if release_id else {}
+    body |= {"committedAt": committed_at} if committed_at else {}
+    created = app.client.post("/api/releases/", body)
     if app.out.json:
         return app.out.emit(created)
     click.echo(created["id"])  # bare, so that `R=$(cpctl release create …)` holds the id

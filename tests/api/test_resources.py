@@ -22,6 +22,7 @@ def test_environment_shape(viewer):
         "region": None,
         "cluster": None,
         "policyRefs": [],
+        "order": None,
         "connection": None,
         "mode": "simulated",
         "archivedAt": None,
@@ -54,6 +55,29 @@ def test_environment_rules_are_400s_naming_the_field(admin, body, field, rule):
     assert response.status_code == 400
     assert any(rule in message for message in response.json()[field]), response.json()
     assert not Environment.objects.filter(name=body.get("name", "")).exclude(pk="env-staging").exists()
+
+
+@pytest.mark.parametrize("order", [-1, 1001, "2", 2.5, True, [1]])
+def test_an_environments_order_is_a_whole_number_from_0_to_1000_or_null(admin, order):
+    rule = ["must be a whole number from 0 to 1000, or null (after the ordered environments)."]
+    response = admin.patch("/api/environments/env-staging/", {"order": order})
+    assert response.status_code == 400 and response.json() == {"order": rule}
+    created = admin.post("/api/environments/", {"name": "qa", "order": order})
+    assert created.status_code == 400 and created.json() == {"order": rule}
+    assert Environment.objects.get(pk="env-staging").order is None and not Environment.objects.filter(name="qa")
+
+
+def test_an_environments_order_puts_it_in_promotion_order(admin, viewer):
+    assert admin.post("/api/environments/", {"id": "env-dev", "name": "dev", "order": 0}).json()["order"] == 0
+    assert admin.patch("/api/environments/env-staging/", {"order": 1000}).json()["order"] == 1000
+    assert list(Environment.objects.values_list("pk", flat=True)) == ["env-dev", "env-staging", "env-prod"]
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert (event.action, event.metadata["changes"]) == ("environment.update", {"order": [None, 1000]})
+    assert admin.patch("/api/environments/env-staging/", {"order": None}).json()["order"] is None
+    # The list stays by name: an edit renumbers environments no one edited, which would move them across a
+    # client's pages (docs/domain.md, "Promotion order").
+    listed = viewer.get("/api/environments/").json()["results"]
+    assert [e["id"] for e in listed] == ["env-dev", "env-prod", "env-staging"]
 
 
 def test_update_environment_and_null_region_means_the_adapters_default(admin):
@@ -92,6 +116,7 @@ def test_service_shape(viewer):
         "name": "Demo Service",
         "repo": "github.com/blackroad/demo",
         "adapters": {"deployments": ["aws", "fly"]},
+        # In promotion order: by name here (the tests' demo drops env-prod's requires ref: tests/live.py).
         "environments": [{"id": "env-prod", "name": "prod"}, {"id": "env-staging", "name": "staging"}],
         "archivedAt": None,
         "createdAt": "2024-09-01T09:05:00Z",
@@ -109,7 +134,7 @@ def test_create_service_with_environment_ids_or_objects(admin):
     assert response.status_code == 201, response.json()
     created = response.json()
     assert created["repo"] == "github.com/acme/payments" and created["id"].startswith("svc-")
-    assert [e["id"] for e in created["environments"]] == ["env-prod", "env-staging"]
+    assert [e["id"] for e in created["environments"]] == ["env-prod", "env-staging"]  # in promotion order
 
 
 @pytest.mark.parametrize(

@@ -538,6 +538,8 @@ STREAMS_TAKE = {
     "/api/workflow-runs/run-456/logs/stream": ["after"],
     "/api/audit-events/stream": ["actor", "action", "subjectType", "subjectId", "serviceId", "after"],
 }
+# Reads that take parameters of their own (not a list's filters and pages).
+READS_TAKE = {"/api/metrics/dora/": ["serviceId", "envId", "since", "until", "drill"]}
 # A valid value for each parameter, to give twice.
 VALUES = {"archived": "all", "adapter": "k8s", "status": "Active", "kind": "Deploy", "state": "Running"}
 VALUES |= {
@@ -548,10 +550,11 @@ VALUES |= {
     "since": "2024-01-01T00:00:00Z",
 }
 VALUES |= {"until": "2030-01-01T00:00:00Z", "pageSize": "5", "tail": "true", "after": "0"}
+VALUES |= {"drill": "reworkRate"}
 
 
 def every_parameter():
-    return [(url, name) for url, names in (LIST_PARAMETERS | STREAMS_TAKE).items() for name in names]
+    return [(url, name) for url, names in (LIST_PARAMETERS | STREAMS_TAKE | READS_TAKE).items() for name in names]
 
 
 @pytest.mark.parametrize(("url", "name"), every_parameter())
@@ -567,9 +570,9 @@ def test_an_empty_parameter_is_refused_not_read_as_no_filter(admin, url, name, b
     refused_with(admin.get(f"{url}?{name}={quote(blank)}"), name, EMPTY)
 
 
-@pytest.mark.parametrize("url", [*LIST_PARAMETERS, *STREAMS_TAKE, *TAKES_NONE])
+@pytest.mark.parametrize("url", [*LIST_PARAMETERS, *STREAMS_TAKE, *READS_TAKE, *TAKES_NONE])
 def test_a_parameter_the_endpoint_does_not_take_is_refused_naming_what_it_takes(admin, url):
-    takes = ", ".join((LIST_PARAMETERS | STREAMS_TAKE).get(url, [])) or "none"
+    takes = ", ".join((LIST_PARAMETERS | STREAMS_TAKE | READS_TAKE).get(url, [])) or "none"
     body = refused_with(admin.get(f"{url}?pagesize=5"), "pagesize")  # a misspelling, say
     assert body == {"pagesize": [body["pagesize"][0]]}
     assert body["pagesize"][0].startswith("is not a parameter of ") and body["pagesize"][0].endswith(
@@ -586,6 +589,11 @@ def test_every_parameter_given_once_is_taken(admin):
     for url, names in LIST_PARAMETERS.items():
         values = VALUES | ({"status": "triggered"} if url == "/api/incidents/" else {})
         query = "&".join(f"{name}={quote(values.get(name, 'x'))}" for name in names if name != "cursor")
+        response = admin.get(f"{url}?{query}")
+        assert response.status_code == 200, (url, response.content)
+    known = {"serviceId": "svc-demo", "envId": "env-prod"}  # the DORA metrics refuse an unknown one (a 400)
+    for url, names in READS_TAKE.items():
+        query = "&".join(f"{name}={quote((VALUES | known).get(name, 'x'))}" for name in names)
         response = admin.get(f"{url}?{query}")
         assert response.status_code == 200, (url, response.content)
 

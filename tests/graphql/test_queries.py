@@ -488,6 +488,7 @@ def test_audit_events_oldest_first_with_their_metadata(viewer):
         "cluster": "qa-1",
         "policyRefs": ["policy:incident-gate"],
         "connection": "",  # none: it simulates
+        "order": None,  # none: after the ordered environments
     }
 
 
@@ -620,26 +621,27 @@ SAME_AS_REST = [
         "environment",
         "env-qa",
         "/api/environments/env-qa/",
-        "id name region cluster policyRefs connection mode archivedAt createdAt",
+        "id name region cluster policyRefs connection order mode archivedAt createdAt",
     ),
     (
         "environment",
         "env-staging",
         "/api/environments/env-staging/",
-        "id name region cluster policyRefs connection mode archivedAt createdAt",
+        "id name region cluster policyRefs connection order mode archivedAt createdAt",
     ),
     (
         "release",
         "rel-p1",
         "/api/releases/rel-p1/",
-        "id serviceId envId sha version status createdAt activatedAt isCurrent supersededBy supersededAt"
-        " rollbackOf restores",
+        "id serviceId envId sha version status createdAt committedAt activatedAt isCurrent supersededBy"
+        " supersededAt rollbackOf restores",
     ),
     (
         "incident",
         "inc-gone",
         "/api/incidents/inc-gone/",
-        "id serviceId title severity status link startedAt acknowledgedAt resolvedAt source externalId integrationId",
+        "id serviceId title severity status link startedAt acknowledgedAt resolvedAt source externalId integrationId"
+        " releaseId",
     ),
     (
         "workflowRun",

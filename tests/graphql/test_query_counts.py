@@ -384,8 +384,9 @@ QUERIES = {
     # REST's path: the service looked up twice (the serializer's field, the model's clean), the generated id
     # probed, five check constraints and the one-open-incident-per-source rule validated (each in a savepoint),
     # the insert, the audit event (head, insert, the service's tail, head, the webhooks that may want it), the
-    # service's row of the read model, the two savepoints around it all; then the payload's incident's service.
-    "incidentCreate": {"sqlite": 30, "postgresql": 31},
+    # service's row of the read model, the two savepoints around it all; then the payload's incident's service. And
+    # its default release: what ran in the service's environments when it started (incidents.releases, one query).
+    "incidentCreate": {"sqlite": 31, "postgresql": 32},
     # the same, with the environment and the service-environment link checked, six constraints, and the
     # (service, environment) row of the read model; then the release's service and environment.
     "releaseCreate": {"sqlite": 37, "postgresql": 38},

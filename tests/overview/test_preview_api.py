@@ -159,7 +159,7 @@ REFUSED = [
     (PROMOTE, "rel-123", {}, 400, "This field is required."),
     (PROMOTE, "rel-123", {"envId": ""}, 400, "This field may not be blank."),
     (PROMOTE, "rel-123", {"envId": "env-nope"}, 400, "unknown environment 'env-nope'."),
-    (PROMOTE, "rel-123", {"envId": "unlinked"}, 400, "is not linked to service 'svc-demo' (linked: env-prod"),
+    (PROMOTE, "rel-123", {"envId": "unlinked"}, 400, "is not linked to service 'svc-demo' (linked: env-staging"),
     (PROMOTE, "rel-123", {"envId": "archived"}, 400, "environment 'env-prod' is archived."),
 ]
 

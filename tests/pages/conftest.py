@@ -89,10 +89,12 @@ def always_open(committed_demo):
     server's clock is not frozen, and a test about something else promotes to env-prod whenever it runs. Written
     before the browser starts (ask for it before `web` and `watched`): the ORM refuses to run while playwright's
     loop is marked running (tests/live.py, `browser`)."""
+    from services import promotion
     from services.models import ChangeWindow, Environment
     from tests.live import SHIPPED_PROD_REFS
 
     Environment.objects.filter(pk="env-prod").update(policy_refs=SHIPPED_PROD_REFS)
+    promotion.renumber(Environment)  # staging before prod again, as shipped
     window = ChangeWindow.objects.get(name="weekday")
     window.days, window.start, window.end = [1, 2, 3, 4, 5, 6, 7], "00:00", "24:00"
     window.save()

@@ -23,6 +23,7 @@ PAGES = [
     "/incidents/",
     "/incidents/new/",
     "/audit/",
+    "/metrics/?envId=env-staging&since=2024-10-01T00:00:00Z&drill=deploymentFrequency",  # a tile's table, a row
 ]
 # The integrations' pages, which only an admin may open (tests/pages/test_integrations.py: `made_for_pages`).
 ADMIN_PAGES = [

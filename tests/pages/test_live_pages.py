@@ -46,7 +46,7 @@ def test_a_promotion_changes_the_index_cell_live(always_open, web, worker, watch
     index = user.sign_in("viewer", then="/")
     expect(index.locator("html[data-live=on]")).to_have_count(1)
     index.evaluate("window.__same_page = true")
-    prod = index.locator("#row-svc-demo td").nth(1)  # the columns are the environments by name: prod, staging
+    prod = index.locator("#row-svc-demo td").nth(2)  # the columns are in promotion order: staging, prod
     expect(prod).to_contain_text("nothing active")
     promoted = requests.post(
         f"{base}/api/releases/rel-123/promote/", json={"envId": "env-prod"}, headers=DEPLOYER, timeout=30

@@ -62,6 +62,7 @@ TWICE = [
     ("get", "/incidents/", {"severity": ["high", "low"]}, "severity"),
     ("get", "/incidents/fragment/", {"before": ["a", "b"]}, "before"),
     ("get", "/audit/", {"actor": ["a", "b"]}, "actor"),
+    ("get", "/metrics/", {"serviceId": ["svc-demo", "svc-other"]}, "serviceId"),
     ("get", "/environments/env-prod/", {"page": ["1", "2"]}, "page"),
     ("get", "/releases/rel-123/promote/", {"envId": ["env-staging", "env-prod"]}, "envId"),
     ("post", "/incidents/new/", {"serviceId": "svc-demo", "severity": ["low", "critical"]}, "severity"),
@@ -85,4 +86,5 @@ def test_a_pages_empty_fields_are_no_filter(client, demo):
     sign_in(client, "viewer")
     assert client.get("/incidents/", {"serviceId": "", "severity": "", "status": ""}).status_code == 200
     assert client.get("/audit/", {"actor": "", "since": ""}).status_code == 200
+    assert client.get("/metrics/", {"serviceId": "", "envId": "", "since": "", "until": ""}).status_code == 200
     assert client.get("/", {"q": "", "envId": ""}).status_code == 200

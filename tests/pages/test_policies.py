@@ -199,7 +199,8 @@ def test_the_dashboard_says_whether_each_environment_is_open_and_until_when(as_r
     # live.js asks again when the first status changes (in seconds, as the server counts them), or on events
     # about an environment, a window or a freeze.
     assert f'data-live-refresh-in="{2 * 86400 - 2 * 3600 + 1}"' in index
-    assert 'data-live-src="/?fragment=columns" data-live-match="env-prod env-staging ChangeWindow Freeze"' in index
+    # (the columns in promotion order: env-prod requires env-staging)
+    assert 'data-live-src="/?fragment=columns" data-live-match="env-staging env-prod ChangeWindow Freeze"' in index
     columns = viewer.get("/?fragment=columns").content.decode()
     assert columns.startswith('<tr id="columns"') and "closed · opens Mon 09:00 Europe/Berlin" in columns
     for path in ("/environments/", "/environments/?fragment=rows", "/environments/env-prod/"):
