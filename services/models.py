@@ -4,7 +4,7 @@ import zoneinfo
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from controlplane import adapters, connections
@@ -33,6 +33,10 @@ def normalize_repo(value: str) -> str:
     repo = repo.rstrip("/").removesuffix(".git").rstrip("/")
     host, _, path = repo.partition("/")
     return f"{host.lower()}/{path}" if path else host.lower()
+
+
+# The PostgreSQL advisory lock environment saves take turns on (Environment.save_base): any fixed number of ours.
+ENVIRONMENT_SAVES = 0x656E76  # "env"
 
 
 class Environment(Archivable, Entity):
@@ -81,16 +85,27 @@ class Environment(Archivable, Entity):
         super().validate_constraints(exclude={*(exclude or ()), "order"})
 
     def save_base(self, *args, raw=False, **kwargs):
-        # Promotion order is every environment's, from their names, orders and requires refs: a save that
-        # changes one of those renumbers them all, in its transaction and after its audit event (whose lock on
-        # the trail's head orders concurrent saves, so each renumbering reads the one committed before it).
-        # A raw save (a restore) is renumbered once the whole fixture is in (`renumber_after_load`).
-        moves = not raw and (
+        # Promotion order is every environment's, from their names, orders and requires refs: a save that changes
+        # one of those renumbers them all, in its transaction (`_save_table`). A raw save (a restore) is renumbered
+        # once the whole fixture is in (`renumber_after_load`).
+        self._moves = not raw and (
             self._state.adding or any(self.stored(name) != getattr(self, name) for name in promotion.ORDERED_BY)
         )
+        if not raw and connection.vendor == "postgresql":
+            # Environment saves take turns, from the start of their transaction: a renumbering updates other
+            # environments' rows, and taking turns first (before any row or the trail's head) leaves no order of
+            # locks to deadlock on; each renumbering reads the one committed before it. SQLite writes one at a time.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ENVIRONMENT_SAVES])
         super().save_base(*args, raw=raw, **kwargs)
-        if moves:
+
+    def _save_table(self, *args, **kwargs):
+        updated = super()._save_table(*args, **kwargs)
+        if getattr(self, "_moves", False):
+            # Before post_save's audit event locks the trail's head: whoever holds the head then needs no
+            # environment's row, so a concurrent save holding one while it waits for the head cannot deadlock.
             self.promotion_rank = promotion.renumber(type(self))[self.pk]
+        return updated
 
     @property
     def mode(self) -> str:
