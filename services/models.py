@@ -86,26 +86,20 @@ class Environment(Archivable, Entity):
 
     def save_base(self, *args, raw=False, **kwargs):
         # Promotion order is every environment's, from their names, orders and requires refs: a save that changes
-        # one of those renumbers them all, in its transaction (`_save_table`). A raw save (a restore) is renumbered
-        # once the whole fixture is in (`renumber_after_load`).
+        # one of those renumbers them all, in its transaction. A raw save (a restore) is renumbered once the whole
+        # fixture is in (`renumber_after_load`).
         self._moves = not raw and (
             self._state.adding or any(self.stored(name) != getattr(self, name) for name in promotion.ORDERED_BY)
         )
         if not raw and connection.vendor == "postgresql":
             # Environment saves take turns, from the start of their transaction: a renumbering updates other
-            # environments' rows, and taking turns first (before any row or the trail's head) leaves no order of
-            # locks to deadlock on; each renumbering reads the one committed before it. SQLite writes one at a time.
+            # environments' rows after its audit event has locked the trail's head, and a concurrent save holding
+            # one of them while it waited for the head would deadlock with it. SQLite writes one at a time.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ENVIRONMENT_SAVES])
         super().save_base(*args, raw=raw, **kwargs)
-
-    def _save_table(self, *args, **kwargs):
-        updated = super()._save_table(*args, **kwargs)
-        if getattr(self, "_moves", False):
-            # Before post_save's audit event locks the trail's head: whoever holds the head then needs no
-            # environment's row, so a concurrent save holding one while it waits for the head cannot deadlock.
+        if self._moves:  # after its audit event, which records what was written, not the order derived from it
             self.promotion_rank = promotion.renumber(type(self))[self.pk]
-        return updated
 
     @property
     def mode(self) -> str:
